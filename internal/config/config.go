@@ -1,0 +1,322 @@
+// Package config defines every setting of the gallery binary (`sortographer serve` and
+// `sortographer work`): its environment variable name, its default, and its parsing.
+//
+// The operator builds pod environments from the same constants, so the two cannot drift
+// apart. Every setting has a default, so `sortographer serve` with no configuration runs a
+// working gallery on one machine: SQLite, images on local disk, the built-in classifier
+// in-process, no Redis.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Environment variable names. The operator imports these; keep them in step with the
+// struct tags below (TestEveryFieldHasAConstant checks).
+const (
+	EnvGalleryName = "SORTOGRAPHER_GALLERY_NAME"
+	EnvListenAddr  = "SORTOGRAPHER_LISTEN_ADDR"
+	EnvDataDir     = "SORTOGRAPHER_DATA_DIR"
+	EnvLogLevel    = "SORTOGRAPHER_LOG_LEVEL"
+	EnvLogFormat   = "SORTOGRAPHER_LOG_FORMAT"
+
+	EnvMaxUploadBytes = "SORTOGRAPHER_MAX_UPLOAD_BYTES"
+	EnvShutdownGrace  = "SORTOGRAPHER_SHUTDOWN_GRACE"
+
+	EnvDatabaseDriver      = "SORTOGRAPHER_DATABASE_DRIVER"
+	EnvDatabaseHost        = "SORTOGRAPHER_DATABASE_HOST"
+	EnvDatabaseReaderHosts = "SORTOGRAPHER_DATABASE_READER_HOSTS"
+	EnvDatabasePort        = "SORTOGRAPHER_DATABASE_PORT"
+	EnvDatabaseName        = "SORTOGRAPHER_DATABASE_NAME"
+	EnvDatabaseUser        = "SORTOGRAPHER_DATABASE_USER"
+	EnvDatabasePassword    = "SORTOGRAPHER_DATABASE_PASSWORD"
+	EnvDatabaseTLSMode     = "SORTOGRAPHER_DATABASE_TLS_MODE"
+	EnvDatabaseCAFile      = "SORTOGRAPHER_DATABASE_CA_FILE"
+	EnvSQLitePath          = "SORTOGRAPHER_SQLITE_PATH"
+
+	EnvRedisAddr          = "SORTOGRAPHER_REDIS_ADDR"
+	EnvRedisUsername      = "SORTOGRAPHER_REDIS_USERNAME"
+	EnvRedisPassword      = "SORTOGRAPHER_REDIS_PASSWORD"
+	EnvRedisDB            = "SORTOGRAPHER_REDIS_DB"
+	EnvRedisTLS           = "SORTOGRAPHER_REDIS_TLS"
+	EnvRedisTLSServerName = "SORTOGRAPHER_REDIS_TLS_SERVER_NAME"
+	EnvRedisCAFile        = "SORTOGRAPHER_REDIS_CA_FILE"
+
+	EnvStorageBackend   = "SORTOGRAPHER_STORAGE_BACKEND"
+	EnvStoragePath      = "SORTOGRAPHER_STORAGE_PATH"
+	EnvS3Bucket         = "SORTOGRAPHER_S3_BUCKET"
+	EnvS3Region         = "SORTOGRAPHER_S3_REGION"
+	EnvS3Prefix         = "SORTOGRAPHER_S3_PREFIX"
+	EnvS3Endpoint       = "SORTOGRAPHER_S3_ENDPOINT"
+	EnvS3ForcePathStyle = "SORTOGRAPHER_S3_FORCE_PATH_STYLE"
+	EnvS3SSE            = "SORTOGRAPHER_S3_SSE"
+	EnvS3SSEKMSKeyID    = "SORTOGRAPHER_S3_SSE_KMS_KEY_ID"
+
+	EnvJWTSecret          = "SORTOGRAPHER_JWT_SECRET"
+	EnvTokenLifetime      = "SORTOGRAPHER_TOKEN_LIFETIME"
+	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
+	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
+	EnvAdmins             = "SORTOGRAPHER_ADMINS"
+
+	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
+	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
+	EnvRekognitionRegion         = "SORTOGRAPHER_REKOGNITION_REGION"
+	EnvRekognitionMinConfidence  = "SORTOGRAPHER_REKOGNITION_MIN_CONFIDENCE"
+	EnvRekognitionMaxLabels      = "SORTOGRAPHER_REKOGNITION_MAX_LABELS"
+	EnvRekognitionEndpoint       = "SORTOGRAPHER_REKOGNITION_ENDPOINT"
+	EnvBuiltinMinScore           = "SORTOGRAPHER_BUILTIN_MIN_SCORE"
+	EnvModelDir                  = "SORTOGRAPHER_MODEL_DIR"
+	EnvONNXRuntimeLib            = "SORTOGRAPHER_ONNXRUNTIME_LIB"
+	EnvWorkerConcurrency         = "SORTOGRAPHER_WORKER_CONCURRENCY"
+	EnvProviderRequestsPerSecond = "SORTOGRAPHER_PROVIDER_RPS"
+	EnvIntakePerSecond           = "SORTOGRAPHER_INTAKE_PER_SECOND"
+	EnvBatchSize                 = "SORTOGRAPHER_BATCH_SIZE"
+	EnvMaxAttempts               = "SORTOGRAPHER_MAX_ATTEMPTS"
+	EnvVisibilityTimeout         = "SORTOGRAPHER_VISIBILITY_TIMEOUT"
+	EnvRequeueAfter              = "SORTOGRAPHER_REQUEUE_AFTER"
+)
+
+// Database drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverMySQL    = "mysql"
+	DriverPostgres = "postgres"
+)
+
+// Storage backends.
+const (
+	StorageFilesystem = "filesystem"
+	StorageS3         = "s3"
+)
+
+// Classifiers.
+const (
+	ClassifierBuiltin     = "builtin"
+	ClassifierRekognition = "rekognition"
+)
+
+// Config is every setting of the gallery binary.
+type Config struct {
+	GalleryName string `env:"SORTOGRAPHER_GALLERY_NAME" envDefault:"sortographer"`
+	ListenAddr  string `env:"SORTOGRAPHER_LISTEN_ADDR" envDefault:":8080"`
+	// DataDir holds the SQLite file and the filesystem storage when their own paths are
+	// not set.
+	DataDir   string `env:"SORTOGRAPHER_DATA_DIR" envDefault:"./data"`
+	LogLevel  string `env:"SORTOGRAPHER_LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"SORTOGRAPHER_LOG_FORMAT" envDefault:"json"`
+
+	MaxUploadBytes int64         `env:"SORTOGRAPHER_MAX_UPLOAD_BYTES" envDefault:"26214400"`
+	ShutdownGrace  time.Duration `env:"SORTOGRAPHER_SHUTDOWN_GRACE" envDefault:"30s"`
+
+	Database Database
+	Redis    Redis
+	Storage  Storage
+	Auth     Auth
+	Workers  Workers
+}
+
+// Database is where users, images and labels live.
+type Database struct {
+	Driver      string   `env:"SORTOGRAPHER_DATABASE_DRIVER" envDefault:"sqlite"`
+	Host        string   `env:"SORTOGRAPHER_DATABASE_HOST"`
+	ReaderHosts []string `env:"SORTOGRAPHER_DATABASE_READER_HOSTS" envSeparator:","`
+	Port        int      `env:"SORTOGRAPHER_DATABASE_PORT"`
+	Name        string   `env:"SORTOGRAPHER_DATABASE_NAME" envDefault:"sortographer"`
+	User        string   `env:"SORTOGRAPHER_DATABASE_USER"`
+	Password    string   `env:"SORTOGRAPHER_DATABASE_PASSWORD"`
+	// TLSMode is disable, require or verify-full.
+	TLSMode    string `env:"SORTOGRAPHER_DATABASE_TLS_MODE" envDefault:"disable"`
+	CAFile     string `env:"SORTOGRAPHER_DATABASE_CA_FILE"`
+	SQLitePath string `env:"SORTOGRAPHER_SQLITE_PATH"`
+}
+
+// Redis is the queue, cache and rate limiter. An empty Addr runs all three in-process
+// (one replica only).
+type Redis struct {
+	Addr          string `env:"SORTOGRAPHER_REDIS_ADDR"`
+	Username      string `env:"SORTOGRAPHER_REDIS_USERNAME"`
+	Password      string `env:"SORTOGRAPHER_REDIS_PASSWORD"`
+	DB            int    `env:"SORTOGRAPHER_REDIS_DB" envDefault:"0"`
+	TLS           bool   `env:"SORTOGRAPHER_REDIS_TLS" envDefault:"false"`
+	TLSServerName string `env:"SORTOGRAPHER_REDIS_TLS_SERVER_NAME"`
+	CAFile        string `env:"SORTOGRAPHER_REDIS_CA_FILE"`
+}
+
+// Storage is where photos and thumbnails live.
+type Storage struct {
+	Backend       string `env:"SORTOGRAPHER_STORAGE_BACKEND" envDefault:"filesystem"`
+	Path          string `env:"SORTOGRAPHER_STORAGE_PATH"`
+	S3Bucket      string `env:"SORTOGRAPHER_S3_BUCKET"`
+	S3Region      string `env:"SORTOGRAPHER_S3_REGION"`
+	S3Prefix      string `env:"SORTOGRAPHER_S3_PREFIX"`
+	S3Endpoint    string `env:"SORTOGRAPHER_S3_ENDPOINT"`
+	S3PathStyle   bool   `env:"SORTOGRAPHER_S3_FORCE_PATH_STYLE" envDefault:"false"`
+	S3SSE         string `env:"SORTOGRAPHER_S3_SSE"`
+	S3SSEKMSKeyID string `env:"SORTOGRAPHER_S3_SSE_KMS_KEY_ID"`
+}
+
+// Auth is sign-in.
+type Auth struct {
+	// JWTSecret signs session tokens (HS256). Empty: a key is generated and kept in
+	// DataDir, which suits one machine only.
+	JWTSecret          string        `env:"SORTOGRAPHER_JWT_SECRET"`
+	TokenLifetime      time.Duration `env:"SORTOGRAPHER_TOKEN_LIFETIME" envDefault:"24h"`
+	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
+	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
+	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
+}
+
+// Workers is classification.
+type Workers struct {
+	Classifier string `env:"SORTOGRAPHER_CLASSIFIER" envDefault:"builtin"`
+	// InProcess runs workers inside `serve` (the embedded default).
+	InProcess                 bool          `env:"SORTOGRAPHER_IN_PROCESS_WORKERS" envDefault:"true"`
+	RekognitionRegion         string        `env:"SORTOGRAPHER_REKOGNITION_REGION"`
+	RekognitionMinConfidence  float64       `env:"SORTOGRAPHER_REKOGNITION_MIN_CONFIDENCE" envDefault:"70"`
+	RekognitionMaxLabels      int           `env:"SORTOGRAPHER_REKOGNITION_MAX_LABELS" envDefault:"20"`
+	RekognitionEndpoint       string        `env:"SORTOGRAPHER_REKOGNITION_ENDPOINT"`
+	BuiltinMinScore           float64       `env:"SORTOGRAPHER_BUILTIN_MIN_SCORE" envDefault:"30"`
+	ModelDir                  string        `env:"SORTOGRAPHER_MODEL_DIR"`
+	ONNXRuntimeLib            string        `env:"SORTOGRAPHER_ONNXRUNTIME_LIB"`
+	Concurrency               int           `env:"SORTOGRAPHER_WORKER_CONCURRENCY" envDefault:"4"`
+	ProviderRequestsPerSecond float64       `env:"SORTOGRAPHER_PROVIDER_RPS" envDefault:"5"`
+	IntakePerSecond           float64       `env:"SORTOGRAPHER_INTAKE_PER_SECOND" envDefault:"10"`
+	BatchSize                 int           `env:"SORTOGRAPHER_BATCH_SIZE" envDefault:"10"`
+	MaxAttempts               int           `env:"SORTOGRAPHER_MAX_ATTEMPTS" envDefault:"5"`
+	VisibilityTimeout         time.Duration `env:"SORTOGRAPHER_VISIBILITY_TIMEOUT" envDefault:"2m"`
+	RequeueAfter              time.Duration `env:"SORTOGRAPHER_REQUEUE_AFTER" envDefault:"10m"`
+}
+
+// Load reads the configuration from an environment (os.Environ's form, "KEY=value"),
+// applies defaults and checks it.
+func Load(environ []string) (Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", nameVariables(err))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// nameVariables rewrites the library's parse errors, which name Go fields, to name the
+// environment variable an operator or admin actually set.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	vars := map[string]string{}
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if name := f.Tag.Get("env"); name != "" {
+				vars[f.Name] = name
+			} else if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && vars[pe.Name] != "" {
+			errs = append(errs, fmt.Errorf("%s: %w", vars[pe.Name], pe.Err))
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every setting that cannot work, all at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	switch c.Database.Driver {
+	case DriverSQLite:
+	case DriverMySQL, DriverPostgres:
+		if c.Database.Host == "" {
+			bad(EnvDatabaseHost, "required with driver %s", c.Database.Driver)
+		}
+	default:
+		bad(EnvDatabaseDriver, "must be sqlite, mysql or postgres, not %q", c.Database.Driver)
+	}
+	switch c.Database.TLSMode {
+	case "disable", "require", "verify-full":
+	default:
+		bad(EnvDatabaseTLSMode, "must be disable, require or verify-full, not %q", c.Database.TLSMode)
+	}
+	switch c.Storage.Backend {
+	case StorageFilesystem:
+	case StorageS3:
+		if c.Storage.S3Bucket == "" {
+			bad(EnvS3Bucket, "required with storage backend s3")
+		}
+	default:
+		bad(EnvStorageBackend, "must be filesystem or s3, not %q", c.Storage.Backend)
+	}
+	switch c.Workers.Classifier {
+	case ClassifierBuiltin, ClassifierRekognition:
+	default:
+		bad(EnvClassifier, "must be builtin or rekognition, not %q", c.Workers.Classifier)
+	}
+	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
+		bad(EnvJWTSecret, "must be at least 32 bytes (256 bits)")
+	}
+	if c.MaxUploadBytes <= 0 {
+		bad(EnvMaxUploadBytes, "must be positive")
+	}
+	if c.Workers.Concurrency < 1 {
+		bad(EnvWorkerConcurrency, "must be at least 1")
+	}
+	if c.Workers.MaxAttempts < 1 {
+		bad(EnvMaxAttempts, "must be at least 1")
+	}
+	if c.Workers.ProviderRequestsPerSecond <= 0 || c.Workers.IntakePerSecond <= 0 {
+		bad(EnvProviderRequestsPerSecond+"/"+EnvIntakePerSecond, "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// SQLiteFile is where the SQLite database lives.
+func (c Config) SQLiteFile() string {
+	if c.Database.SQLitePath != "" {
+		return c.Database.SQLitePath
+	}
+	return strings.TrimRight(c.DataDir, "/") + "/sortographer.db"
+}
+
+// StorageDir is where filesystem storage keeps objects.
+func (c Config) StorageDir() string {
+	if c.Storage.Path != "" {
+		return c.Storage.Path
+	}
+	return strings.TrimRight(c.DataDir, "/") + "/objects"
+}
+
+// Secret reports whether a setting holds a secret, so that it is never logged.
+func Secret(name string) bool {
+	switch name {
+	case EnvDatabasePassword, EnvRedisPassword, EnvJWTSecret:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsRunAnEmbeddedGallery(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatalf("Load(nil) = %v, want the embedded defaults to be valid", err)
+	}
+	if c.Database.Driver != DriverSQLite || c.Storage.Backend != StorageFilesystem || c.Redis.Addr != "" || !c.Workers.InProcess {
+		t.Fatalf("defaults are not the embedded gallery: %+v", c)
+	}
+	if got := c.SQLiteFile(); got != "./data/sortographer.db" {
+		t.Errorf("SQLiteFile() = %q", got)
+	}
+	if c.Auth.TokenLifetime != 24*time.Hour || c.Workers.VisibilityTimeout != 2*time.Minute {
+		t.Errorf("duration defaults: %v %v", c.Auth.TokenLifetime, c.Workers.VisibilityTimeout)
+	}
+}
+
+func TestLoadReadsEveryKind(t *testing.T) {
+	c, err := Load([]string{
+		EnvDatabaseDriver + "=mysql", EnvDatabaseHost + "=db", EnvDatabaseReaderHosts + "=r1,r2",
+		EnvDatabasePort + "=3307", EnvStorageBackend + "=s3", EnvS3Bucket + "=photos",
+		EnvRedisAddr + "=redis:6379", EnvRedisTLS + "=true", EnvAllowSignUp + "=false",
+		EnvProviderRequestsPerSecond + "=2.5", EnvVisibilityTimeout + "=90s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Database.ReaderHosts, []string{"r1", "r2"}) || c.Database.Port != 3307 {
+		t.Errorf("database: %+v", c.Database)
+	}
+	if !c.Redis.TLS || c.Auth.AllowSignUp || c.Workers.ProviderRequestsPerSecond != 2.5 || c.Workers.VisibilityTimeout != 90*time.Second {
+		t.Errorf("parsed: %+v", c)
+	}
+}
+
+func TestLoadRejectsWhatCannotWork(t *testing.T) {
+	cases := map[string]struct {
+		env  []string
+		want string
+	}{
+		"unknown driver":      {[]string{EnvDatabaseDriver + "=oracle"}, EnvDatabaseDriver},
+		"mysql without host":  {[]string{EnvDatabaseDriver + "=mysql"}, EnvDatabaseHost},
+		"s3 without bucket":   {[]string{EnvStorageBackend + "=s3"}, EnvS3Bucket},
+		"short jwt key":       {[]string{EnvJWTSecret + "=short"}, EnvJWTSecret},
+		"bad classifier":      {[]string{EnvClassifier + "=magic"}, EnvClassifier},
+		"bad duration":        {[]string{EnvTokenLifetime + "=soon"}, EnvTokenLifetime},
+		"zero concurrency":    {[]string{EnvWorkerConcurrency + "=0"}, EnvWorkerConcurrency},
+		"bad tls mode":        {[]string{EnvDatabaseTLSMode + "=maybe"}, EnvDatabaseTLSMode},
+		"non-numeric upload":  {[]string{EnvMaxUploadBytes + "=lots"}, EnvMaxUploadBytes},
+		"negative upload cap": {[]string{EnvMaxUploadBytes + "=-1"}, EnvMaxUploadBytes},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load(%v) = %v, want an error naming %s", tc.env, err, tc.want)
+			}
+		})
+	}
+}
+
+// The operator builds pod environments from the Env* constants; every struct tag must be
+// one of them, and every constant must be read by some field.
+func TestEveryFieldHasAConstant(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "config.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	constants := map[string]bool{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, s := range g.Specs {
+			v := s.(*ast.ValueSpec)
+			if strings.HasPrefix(v.Names[0].Name, "Env") {
+				val, _ := strconv.Unquote(v.Values[0].(*ast.BasicLit).Value)
+				constants[val] = false
+			}
+		}
+	}
+	var walk func(reflect.Type)
+	walk = func(tp reflect.Type) {
+		for i := range tp.NumField() {
+			fld := tp.Field(i)
+			if fld.Type.Kind() == reflect.Struct && fld.Type != reflect.TypeFor[time.Duration]() {
+				walk(fld.Type)
+				continue
+			}
+			name := fld.Tag.Get("env")
+			if _, ok := constants[name]; !ok {
+				t.Errorf("field %s reads %q, which has no Env constant", fld.Name, name)
+			}
+			constants[name] = true
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	for name, used := range constants {
+		if !used {
+			t.Errorf("constant %q is read by no field", name)
+		}
+	}
+}

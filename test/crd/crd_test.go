@@ -1,0 +1,324 @@
+// Package crd tests the Gallery CRD against a real kube-apiserver: samples are accepted
+// and defaulted, invalid manifests are rejected with a message naming the field, and
+// every field is documented.
+package crd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
+	}
+	os.Exit(code)
+}
+
+var nameSeq atomic.Int64
+
+// gallery makes an unstructured Gallery from a spec written as YAML, in a fresh name.
+func gallery(t *testing.T, specYAML string) *unstructured.Unstructured {
+	t.Helper()
+	spec := map[string]any{}
+	if err := yaml.Unmarshal([]byte(specYAML), &spec); err != nil {
+		t.Fatalf("bad test YAML: %v\n%s", err, specYAML)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": galleryv1alpha1.GroupVersion.String(),
+		"kind":       "Gallery",
+		"metadata":   map[string]any{"name": fmt.Sprintf("g%d", nameSeq.Add(1)), "namespace": "default"},
+		"spec":       spec,
+	}}
+	return u
+}
+
+func TestSamplesAreAcceptedWithDefaults(t *testing.T) {
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "gallery_*.yaml"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want at least 3 samples, found %v (%v)", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			u.SetNamespace("default")
+			if err := env.Client.Create(ctx, u); err != nil {
+				t.Fatalf("sample rejected: %v", err)
+			}
+			t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+
+			var g galleryv1alpha1.Gallery
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &g); err != nil {
+				t.Fatal(err)
+			}
+			s := g.Spec
+			// Defaults every sample gets, whatever it sets.
+			if s.Server.Port != 8080 || s.Server.Probes.Readiness.PeriodSeconds != 5 || s.Server.MaxSurge.String() != "25%" {
+				t.Errorf("server defaults missing: port=%d readiness=%+v maxSurge=%v", s.Server.Port, s.Server.Probes.Readiness, s.Server.MaxSurge)
+			}
+			if s.Workers.Jobs.MaxAttempts != 5 || s.Workers.Jobs.VisibilityTimeout.Duration.String() != "2m0s" {
+				t.Errorf("job defaults missing: %+v", s.Workers.Jobs)
+			}
+			if s.Placement.ZoneSpread.Enabled == nil || !*s.Placement.ZoneSpread.Enabled || s.Placement.PodDisruptionBudget.MaxUnavailable.IntValue() != 1 {
+				t.Errorf("placement defaults missing: %+v", s.Placement)
+			}
+			if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Duration.Hours() != 720 {
+				t.Errorf("auth defaults missing: %+v", s.Auth)
+			}
+			if g.Name == "photos" { // the minimal sample: every component defaulted
+				if s.Cache.Managed == nil || s.Cache.Managed.Version != "7.4" || s.Cache.Managed.EvictionPolicy != "volatile-lru" || s.Cache.Managed.Memory.String() != "256Mi" {
+					t.Errorf("cache default: %+v", s.Cache.Managed)
+				}
+				if s.Database.Managed == nil || s.Database.Managed.StorageSize.String() != "10Gi" || s.Database.Managed.Version != "11.4" {
+					t.Errorf("database default: %+v", s.Database.Managed)
+				}
+				if s.Storage.Volume == nil || s.Storage.Volume.Size.String() != "20Gi" || s.Storage.Volume.AccessMode != "ReadWriteMany" {
+					t.Errorf("storage default: %+v", s.Storage.Volume)
+				}
+				if s.Server.Image == "" || s.Server.Resources.Requests.Cpu().String() != "500m" || s.Server.Resources.Limits.Memory().String() != "1Gi" {
+					t.Errorf("server default: image=%q resources=%+v", s.Server.Image, s.Server.Resources)
+				}
+				if s.Workers.Classifier.Provider != galleryv1alpha1.ClassifierBuiltin || s.Workers.Concurrency != 4 || s.Workers.Pacing.IntakePerSecond != 10 {
+					t.Errorf("workers default: %+v", s.Workers)
+				}
+				if s.Ingress != nil || s.Autoscaling != nil {
+					t.Errorf("ingress and autoscaling must stay off by default")
+				}
+			}
+			if g.Name == "photos-prod" {
+				if s.Workers.Classifier.Rekognition.MinConfidence != 75 || s.Database.External.CredentialsSecret.UsernameKey != "username" {
+					t.Errorf("production sample read back wrong: %+v", s)
+				}
+				if s.Autoscaling.Server.ScaleDownMaxPodsPerMinute != 1 || s.Autoscaling.Schedules[0].TimeZone != "Europe/London" {
+					t.Errorf("autoscaling defaults: %+v", s.Autoscaling)
+				}
+			}
+		})
+	}
+}
+
+// A valid base that the invalid cases start from.
+const validBase = `
+database: {managed: {}}
+`
+
+func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		spec string
+		// wantAll must each appear in the API server's error.
+		wantAll []string
+	}{
+		{"cache has both managed and external", `cache: {managed: {}, external: {address: "r:6379"}}`, []string{"spec.cache", "exactly one of managed or external"}},
+		{"cache is empty", `cache: {}`, []string{"spec.cache", "exactly one of managed or external"}},
+		{"external cache without address", `cache: {external: {}}`, []string{"spec.cache.external.address", "Required"}},
+		{"external cache address without port", `cache: {external: {address: "redis.local"}}`, []string{"spec.cache.external.address"}},
+		{"managed cache evicts every key", `cache: {managed: {evictionPolicy: allkeys-lru}}`, []string{"spec.cache.managed.evictionPolicy", "Unsupported value"}},
+		{"managed cache too small", `cache: {managed: {memory: 8Mi}}`, []string{"spec.cache.managed.memory", "at least 32Mi"}},
+		{"database has two kinds", `database: {managed: {}, embedded: {}}`, []string{"spec.database", "exactly one of managed, external or embedded"}},
+		{"database is empty", `database: {}`, []string{"spec.database", "exactly one of"}},
+		{"external database engine unknown", `database: {external: {engine: oracle, host: db, credentialsSecret: {name: db}}}`, []string{"spec.database.external.engine", "Unsupported value"}},
+		{"external database without host", `database: {external: {engine: mysql, credentialsSecret: {name: db}}}`, []string{"spec.database.external.host", "Required"}},
+		{"external database without credentials", `database: {external: {engine: mysql, host: db}}`, []string{"spec.database.external.credentialsSecret", "Required"}},
+		{"external database bad tls mode", `database: {external: {engine: postgres, host: db, credentialsSecret: {name: db}, tlsMode: sometimes}}`, []string{"spec.database.external.tlsMode"}},
+		{"external database reader host invalid", `database: {external: {engine: mysql, host: db, readerHosts: ["bad host"], credentialsSecret: {name: db}}}`, []string{"spec.database.external.readerHosts[0]"}},
+		{"embedded database with two server replicas", `{database: {embedded: {}}, storage: {volume: {accessMode: ReadWriteOnce}}, server: {replicas: 2}}`, []string{"spec.server.replicas", "must be 1 with an embedded database"}},
+		{"embedded database with autoscaling", `{database: {embedded: {}}, storage: {volume: {accessMode: ReadWriteOnce}}, autoscaling: {server: {memory: {targetUtilization: 70}}}}`, []string{"spec.autoscaling", "embedded database"}},
+		{"embedded database with worker replicas", `{database: {embedded: {}}, storage: {volume: {accessMode: ReadWriteOnce}}, workers: {replicas: 3}}`, []string{"spec.workers.replicas", "embedded database"}},
+		{"storage has both kinds", `storage: {s3: {bucket: photos}, volume: {}}`, []string{"spec.storage", "exactly one of s3 or volume"}},
+		{"s3 without bucket", `storage: {s3: {region: eu-west-1}}`, []string{"spec.storage.s3.bucket", "Required"}},
+		{"s3 bucket with capitals", `storage: {s3: {bucket: MyPhotos}}`, []string{"spec.storage.s3.bucket"}},
+		{"s3 kms key without kms", `storage: {s3: {bucket: photos, serverSideEncryption: {type: AES256, kmsKeyId: alias/x}}}`, []string{"spec.storage.s3.serverSideEncryption.kmsKeyId", "only valid with type aws:kms"}},
+		{"s3 unknown encryption", `storage: {s3: {bucket: photos, serverSideEncryption: {type: rot13}}}`, []string{"spec.storage.s3.serverSideEncryption.type", "Unsupported value"}},
+		{"s3 endpoint not a URL", `storage: {s3: {bucket: photos, endpoint: "minio:9000"}}`, []string{"spec.storage.s3.endpoint"}},
+		{"volume ReadWriteOnce with several pods", `storage: {volume: {accessMode: ReadWriteOnce}}`, []string{"spec.storage.volume.accessMode", "ReadWriteMany"}},
+		{"server autoscaling min above max", `autoscaling: {server: {minReplicas: 5, maxReplicas: 3, memory: {targetUtilization: 70}}}`, []string{"spec.autoscaling.server.minReplicas", "less than or equal to maxReplicas"}},
+		{"server autoscaling above 500 pods", `autoscaling: {server: {maxReplicas: 1000}}`, []string{"spec.autoscaling.server.maxReplicas"}},
+		{"scale-in threshold above scale-out", `autoscaling: {server: {memory: {targetUtilization: 40, scaleInUtilization: 70}}}`, []string{"spec.autoscaling.server.memory.scaleInUtilization", "below targetUtilization"}},
+		{"worker autoscaling min above max", `autoscaling: {workers: {minReplicas: 9, maxReplicas: 2}}`, []string{"spec.autoscaling.workers.minReplicas", "less than or equal to maxReplicas"}},
+		{"backlog target zero", `autoscaling: {workers: {backlog: {targetJobsPerWorker: 0}}}`, []string{"spec.autoscaling.workers.backlog.targetJobsPerWorker"}},
+		{"schedule with bad cron", `autoscaling: {server: {}, schedules: [{name: rush, start: "every monday", duration: 1h, serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules[0].start"}},
+		{"schedule raising nothing", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h}]}`, []string{"spec.autoscaling.schedules[0]", "serverMinReplicas or workersMinReplicas"}},
+		{"schedule without server autoscaling", `autoscaling: {workers: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules", "needs spec.autoscaling.server"}},
+		{"schedule with bad duration", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: "a while", serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules[0].duration"}},
+		{"schedule names repeat", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 4}, {name: rush, start: "0 8 * * 1", duration: 1h, serverMinReplicas: 5}]}`, []string{"spec.autoscaling.schedules[1]", "Duplicate value"}},
+		{"unknown classifier", `workers: {classifier: {provider: magic}}`, []string{"spec.workers.classifier.provider", "Unsupported value"}},
+		{"rekognition without settings", `workers: {classifier: {provider: rekognition}}`, []string{"spec.workers.classifier.rekognition", "required when provider is rekognition"}},
+		{"rekognition confidence above 100", `workers: {classifier: {provider: rekognition, rekognition: {region: eu-west-1, minConfidence: 150}}}`, []string{"spec.workers.classifier.rekognition.minConfidence"}},
+		{"rekognition bad region", `workers: {classifier: {provider: rekognition, rekognition: {region: europe}}}`, []string{"spec.workers.classifier.rekognition.region"}},
+		{"zero worker concurrency", `workers: {concurrency: 0}`, []string{"spec.workers.concurrency"}},
+		{"visibility timeout not a duration", `workers: {jobs: {visibilityTimeout: soon}}`, []string{"spec.workers.jobs.visibilityTimeout"}},
+		{"custom model from two places", `workers: {classifier: {builtin: {customModel: {configMapName: a, persistentVolumeClaimName: b}}}}`, []string{"spec.workers.classifier.builtin.customModel", "exactly one of"}},
+		{"privileged server port", `server: {port: 80}`, []string{"spec.server.port"}},
+		{"negative server replicas", `server: {replicas: -1}`, []string{"spec.server.replicas"}},
+		{"preStop longer than grace", `server: {preStopDelaySeconds: 60, terminationGracePeriodSeconds: 30}`, []string{"spec.server.preStopDelaySeconds", "less than spec.server.terminationGracePeriodSeconds"}},
+		{"upload limit over 1Gi", `server: {maxUploadSize: 2Gi}`, []string{"spec.server.maxUploadSize", "between 1Ki and 1Gi"}},
+		{"maxSurge zero", `server: {maxSurge: 0}`, []string{"spec.server.maxSurge"}},
+		{"probe timeout above period", `server: {probes: {readiness: {periodSeconds: 2, timeoutSeconds: 5}}}`, []string{"spec.server.probes.readiness.timeoutSeconds"}},
+		{"ingress without hosts", `ingress: {hosts: []}`, []string{"spec.ingress.hosts"}},
+		{"ingress host invalid", `ingress: {hosts: ["Photos_Example.com"]}`, []string{"spec.ingress.hosts[0]"}},
+		{"ingress tls with nothing", `ingress: {hosts: [a.example.com], tls: {}}`, []string{"spec.ingress.tls", "secretName"}},
+		{"ingress body below upload size", `{server: {maxUploadSize: 50Mi}, ingress: {hosts: [a.example.com], maxBodySize: 10Mi}}`, []string{"spec.ingress.maxBodySize", "at least spec.server.maxUploadSize"}},
+		{"issuer of unknown kind", `ingress: {hosts: [a.example.com], tls: {issuer: {name: le, kind: Vault}}}`, []string{"spec.ingress.tls.issuer.kind"}},
+		{"remember-me shorter than token", `auth: {tokenLifetime: 48h, rememberMeLifetime: 24h}`, []string{"spec.auth.rememberMeLifetime", "at least spec.auth.tokenLifetime"}},
+		{"token lifetime too short", `auth: {tokenLifetime: 1s}`, []string{"spec.auth.tokenLifetime", "between 5m and 8760h"}},
+		{"jwt secret ref without key", `auth: {jwtSecretRef: {name: jwt}}`, []string{"spec.auth.jwtSecretRef.key", "Required"}},
+		{"zone spread policy unknown", `placement: {zoneSpread: {whenUnsatisfiable: Sometimes}}`, []string{"spec.placement.zoneSpread.whenUnsatisfiable"}},
+		{"pdb maxUnavailable zero", `placement: {podDisruptionBudget: {maxUnavailable: 0}}`, []string{"spec.placement.podDisruptionBudget.maxUnavailable"}},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("the issue asks for at least 30 invalid manifests; have %d", len(cases))
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := gallery(t, tc.spec)
+			err := env.Client.Create(ctx, u)
+			if err == nil {
+				_ = env.Client.Delete(ctx, u)
+				t.Fatalf("accepted, want rejected:\n%s", tc.spec)
+			}
+			for _, want := range tc.wantAll {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not mention %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestNameLongerThan40IsRejected(t *testing.T) {
+	u := gallery(t, validBase)
+	u.SetName(strings.Repeat("a", 41))
+	err := env.Client.Create(context.Background(), u)
+	if err == nil || !strings.Contains(err.Error(), "metadata.name must be at most 40 characters") {
+		t.Fatalf("want the 40-character rule, got %v", err)
+	}
+}
+
+func TestChangesThatWouldLoseDataAreRejected(t *testing.T) {
+	cases := []struct {
+		name          string
+		before, after string
+		want          []string
+	}{
+		{"storage s3 to volume", `storage: {s3: {bucket: photos}}`, `storage: {volume: {}}`, []string{"spec.storage", "immutable"}},
+		{"s3 bucket renamed", `storage: {s3: {bucket: photos}}`, `storage: {s3: {bucket: photos2}}`, []string{"spec.storage.s3.bucket", "immutable"}},
+		{"s3 prefix changed", `storage: {s3: {bucket: photos, prefix: a/}}`, `storage: {s3: {bucket: photos, prefix: b/}}`, []string{"spec.storage.s3.prefix", "immutable"}},
+		{"database managed to external", `database: {managed: {}}`, `database: {external: {engine: mysql, host: db, credentialsSecret: {name: db}}}`, []string{"spec.database", "immutable"}},
+		{"database engine changed", `database: {external: {engine: mysql, host: db, credentialsSecret: {name: db}}}`, `database: {external: {engine: postgres, host: db, credentialsSecret: {name: db}}}`, []string{"spec.database.external.engine", "immutable"}},
+		{"managed database shrinks", `database: {managed: {storageSize: 20Gi}}`, `database: {managed: {storageSize: 10Gi}}`, []string{"spec.database.managed.storageSize", "never shrink"}},
+		{"volume shrinks", `storage: {volume: {size: 50Gi}}`, `storage: {volume: {size: 20Gi}}`, []string{"spec.storage.volume.size", "never shrink"}},
+		{"volume class changed", `storage: {volume: {storageClassName: efs}}`, `storage: {volume: {storageClassName: gp3}}`, []string{"spec.storage.volume.storageClassName", "immutable"}},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := gallery(t, tc.before)
+			if err := env.Client.Create(ctx, u); err != nil {
+				t.Fatalf("before state rejected: %v", err)
+			}
+			t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+			next := gallery(t, tc.after)
+			u.Object["spec"] = next.Object["spec"]
+			err := env.Client.Update(ctx, u)
+			if err == nil {
+				t.Fatalf("update accepted, want rejected: %s -> %s", tc.before, tc.after)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not mention %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+
+	// Growing is allowed.
+	u := gallery(t, `storage: {volume: {size: 20Gi}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Object["spec"] = gallery(t, `storage: {volume: {size: 40Gi}}`).Object["spec"]
+	if err := env.Client.Update(ctx, u); err != nil {
+		t.Fatalf("growing the volume was rejected: %v", err)
+	}
+}
+
+// Every property of the schema carries a description, so `kubectl explain` documents it.
+func TestEveryFieldIsDocumented(t *testing.T) {
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "galleries.sortographer.io"}, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var undocumented []string
+	var walk func(path string, s apiextensionsv1.JSONSchemaProps)
+	walk = func(path string, s apiextensionsv1.JSONSchemaProps) {
+		for name, p := range s.Properties {
+			child := path + "." + name
+			if strings.TrimSpace(p.Description) == "" && path != "" {
+				undocumented = append(undocumented, child)
+			}
+			walk(child, p)
+		}
+		if s.Items != nil && s.Items.Schema != nil {
+			walk(path+"[]", *s.Items.Schema)
+		}
+	}
+	schema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
+	walk("", schema.Properties["spec"])
+	walk("status", schema.Properties["status"])
+	sort.Strings(undocumented)
+	if len(undocumented) > 0 {
+		t.Errorf("%d fields have no description:\n%s", len(undocumented), strings.Join(undocumented, "\n"))
+	}
+}
+
+func TestKubectlExplainDocumentsTheSpec(t *testing.T) {
+	kubectl := filepath.Join(env.BinDir, "kubectl")
+	for path, want := range map[string]string{
+		"gallery.spec":       "describes the gallery the admin wants",
+		"gallery.spec.cache": "Exactly one of managed or external",
+		"gallery.spec.database.external.readerHosts": "read-replica endpoints",
+		"gallery.spec.autoscaling.schedules.start":   "cron expression",
+	} {
+		out, err := exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl explain %s: %v\n%s", path, err, out)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), want) {
+			t.Errorf("kubectl explain %s lacks %q:\n%s", path, want, out)
+		}
+	}
+}
