@@ -69,12 +69,12 @@ type GallerySpec struct {
 	// server is the gallery web server: the JSON API under /api and the web UI.
 	// +optional
 	// +kubebuilder:default={}
-	Server ServerSpec `json:"server,omitempty"`
+	Server ServerSpec `json:"server,omitzero"`
 
 	// workers are the classification workers that label every uploaded photo.
 	// +optional
 	// +kubebuilder:default={}
-	Workers WorkersSpec `json:"workers,omitempty"`
+	Workers WorkersSpec `json:"workers,omitzero"`
 
 	// autoscaling turns on HorizontalPodAutoscalers for the server and the workers and
 	// schedules that raise their minimums ahead of a known surge. Absent: fixed replicas.
@@ -85,19 +85,19 @@ type GallerySpec struct {
 	// managed or external. Default: a managed in-cluster Redis.
 	// +optional
 	// +kubebuilder:default={managed:{}}
-	Cache CacheSpec `json:"cache,omitempty"`
+	Cache CacheSpec `json:"cache,omitzero"`
 
 	// database holds users, images and labels. Exactly one of managed, external or
 	// embedded. Default: a managed in-cluster MariaDB.
 	// +optional
 	// +kubebuilder:default={managed:{}}
-	Database DatabaseSpec `json:"database,omitempty"`
+	Database DatabaseSpec `json:"database,omitzero"`
 
 	// storage holds the photos and thumbnails. Exactly one of s3 or volume. Default: a
 	// ReadWriteMany volume of 20Gi.
 	// +optional
 	// +kubebuilder:default={volume:{}}
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 
 	// ingress exposes the gallery over HTTP(S). Absent: no Ingress, only a ClusterIP
 	// Service.
@@ -107,12 +107,12 @@ type GallerySpec struct {
 	// auth configures sign-in: the JWT signing key, token lifetimes and sign-up.
 	// +optional
 	// +kubebuilder:default={}
-	Auth AuthSpec `json:"auth,omitempty"`
+	Auth AuthSpec `json:"auth,omitzero"`
 
 	// placement says where the Gallery's pods run and how they survive disruption.
 	// +optional
 	// +kubebuilder:default={}
-	Placement PlacementSpec `json:"placement,omitempty"`
+	Placement PlacementSpec `json:"placement,omitzero"`
 }
 
 // ServerSpec is the gallery web server.
@@ -144,7 +144,7 @@ type ServerSpec struct {
 	// limit 1Gi memory (the ECS task size this replaces).
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"500m",memory:"512Mi"},limits:{memory:"1Gi"}}
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// port the server listens on inside the pod (non-root, so 1024 or above). Default 8080.
 	// +optional
@@ -156,14 +156,14 @@ type ServerSpec struct {
 	// maxUploadSize is the largest photo the server accepts, per file. Default 25Mi.
 	// +optional
 	// +kubebuilder:default="25Mi"
-	MaxUploadSize resource.Quantity `json:"maxUploadSize,omitempty"`
+	MaxUploadSize resource.Quantity `json:"maxUploadSize,omitzero"`
 
 	// probes tunes the liveness, readiness and startup probes. The paths are the
 	// server's own (/livez, /readyz); readiness checks the database and Redis, never the
 	// classifier.
 	// +optional
 	// +kubebuilder:default={}
-	Probes ProbesSpec `json:"probes,omitempty"`
+	Probes ProbesSpec `json:"probes,omitzero"`
 
 	// maxSurge is how many extra pods a rolling update may start. maxUnavailable is always
 	// 0: an update never removes a serving pod before its replacement is ready. Default 25%.
@@ -203,19 +203,19 @@ type ProbesSpec struct {
 	// 3 failures.
 	// +optional
 	// +kubebuilder:default={periodSeconds:10,timeoutSeconds:2,failureThreshold:3}
-	Liveness ProbeTiming `json:"liveness,omitempty"`
+	Liveness ProbeTiming `json:"liveness,omitzero"`
 
 	// readiness takes a server out of the Service while its database or Redis is
 	// unreachable. Default: every 5s, timeout 2s, 2 failures.
 	// +optional
 	// +kubebuilder:default={periodSeconds:5,timeoutSeconds:2,failureThreshold:2}
-	Readiness ProbeTiming `json:"readiness,omitempty"`
+	Readiness ProbeTiming `json:"readiness,omitzero"`
 
 	// startup gives a new pod time to run migrations before liveness applies. Default:
 	// every 2s, timeout 2s, 60 failures (two minutes).
 	// +optional
 	// +kubebuilder:default={periodSeconds:2,timeoutSeconds:2,failureThreshold:60}
-	Startup ProbeTiming `json:"startup,omitempty"`
+	Startup ProbeTiming `json:"startup,omitzero"`
 }
 
 // ProbeTiming is the timing of one probe.
@@ -263,7 +263,7 @@ type WorkersSpec struct {
 	// limit 1Gi memory.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// concurrency is how many jobs one worker pod handles at once. Default 4.
 	// +optional
@@ -275,17 +275,17 @@ type WorkersSpec struct {
 	// classifier chooses and configures what labels the photos.
 	// +optional
 	// +kubebuilder:default={}
-	Classifier ClassifierSpec `json:"classifier,omitempty"`
+	Classifier ClassifierSpec `json:"classifier,omitzero"`
 
 	// pacing protects the database and the provider's quota.
 	// +optional
 	// +kubebuilder:default={}
-	Pacing PacingSpec `json:"pacing,omitempty"`
+	Pacing PacingSpec `json:"pacing,omitzero"`
 
 	// jobs sets retries and timeouts of classification jobs.
 	// +optional
 	// +kubebuilder:default={}
-	Jobs JobsSpec `json:"jobs,omitempty"`
+	Jobs JobsSpec `json:"jobs,omitzero"`
 
 	// terminationGracePeriodSeconds is how long a stopping worker may take to finish or
 	// release the jobs in hand. Default 60.
@@ -332,7 +332,7 @@ type ClassifierSpec struct {
 	// builtin configures the built-in model.
 	// +optional
 	// +kubebuilder:default={}
-	Builtin BuiltinClassifierSpec `json:"builtin,omitempty"`
+	Builtin BuiltinClassifierSpec `json:"builtin,omitzero"`
 }
 
 // RekognitionSpec configures AWS Rekognition. Credentials come from the pod's standard
@@ -437,14 +437,14 @@ type JobsSpec struct {
 	// +optional
 	// +kubebuilder:default="2m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="spec.workers.jobs.visibilityTimeout must be a duration between 10s and 24h"
-	VisibilityTimeout metav1.Duration `json:"visibilityTimeout,omitempty"`
+	VisibilityTimeout metav1.Duration `json:"visibilityTimeout,omitzero"`
 
 	// requeueAfter re-enqueues a photo still queued after this long (a lost job). The
 	// database is the source of truth. Default 10m.
 	// +optional
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="spec.workers.jobs.requeueAfter must be a duration between 1m and 168h"
-	RequeueAfter metav1.Duration `json:"requeueAfter,omitempty"`
+	RequeueAfter metav1.Duration `json:"requeueAfter,omitzero"`
 }
 
 // AutoscalingSpec turns on autoscaling.
@@ -674,7 +674,7 @@ type ManagedRedisSpec struct {
 	// +optional
 	// +kubebuilder:default="256Mi"
 	// +kubebuilder:validation:XValidation:rule="quantity(self).compareTo(quantity('32Mi')) >= 0",message="spec.cache.managed.memory must be at least 32Mi"
-	Memory resource.Quantity `json:"memory,omitempty"`
+	Memory resource.Quantity `json:"memory,omitzero"`
 
 	// evictionPolicy is Redis' maxmemory-policy. Default volatile-lru.
 	// +optional
@@ -693,7 +693,7 @@ type PersistenceSpec struct {
 	// +optional
 	// +kubebuilder:default="1Gi"
 	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('0'))",message="persistence size must be positive"
-	Size resource.Quantity `json:"size,omitempty"`
+	Size resource.Quantity `json:"size,omitzero"`
 
 	// storageClassName of the volume. Default: the cluster's default class. Immutable.
 	// +optional
@@ -805,7 +805,7 @@ type ManagedDatabaseSpec struct {
 	// storageSize of the data volume. Default 10Gi. It can grow, never shrink.
 	// +optional
 	// +kubebuilder:default="10Gi"
-	StorageSize resource.Quantity `json:"storageSize,omitempty"`
+	StorageSize resource.Quantity `json:"storageSize,omitzero"`
 
 	// storageClassName of the data volume. Default: the cluster's default. Immutable.
 	// +optional
@@ -817,7 +817,7 @@ type ManagedDatabaseSpec struct {
 	// limit 1Gi memory.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
 // DatabaseEngine is the SQL dialect of an external database.
@@ -918,7 +918,7 @@ type EmbeddedDatabaseSpec struct {
 	// storageSize of the volume holding the SQLite file. Default 5Gi.
 	// +optional
 	// +kubebuilder:default="5Gi"
-	StorageSize resource.Quantity `json:"storageSize,omitempty"`
+	StorageSize resource.Quantity `json:"storageSize,omitzero"`
 
 	// storageClassName of the volume. Default: the cluster's default. Immutable.
 	// +optional
@@ -1015,7 +1015,7 @@ type VolumeStorageSpec struct {
 	// size of the volume. Default 20Gi. It can grow, never shrink.
 	// +optional
 	// +kubebuilder:default="20Gi"
-	Size resource.Quantity `json:"size,omitempty"`
+	Size resource.Quantity `json:"size,omitzero"`
 
 	// storageClassName of the volume. Default: the cluster's default. Immutable.
 	// +optional
@@ -1056,7 +1056,7 @@ type IngressSpec struct {
 	// upload). Default 100Mi.
 	// +optional
 	// +kubebuilder:default="100Mi"
-	MaxBodySize resource.Quantity `json:"maxBodySize,omitempty"`
+	MaxBodySize resource.Quantity `json:"maxBodySize,omitzero"`
 
 	// annotations are copied to the Ingress as they are, e.g. AWS Load Balancer
 	// Controller settings (alb.ingress.kubernetes.io/wafv2-acl-arn, target group
@@ -1110,14 +1110,14 @@ type AuthSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('8760h')",message="spec.auth.tokenLifetime must be a duration between 5m and 8760h"
-	TokenLifetime metav1.Duration `json:"tokenLifetime,omitempty"`
+	TokenLifetime metav1.Duration `json:"tokenLifetime,omitzero"`
 
 	// rememberMeLifetime is how long a "remember me" sign-in lasts; its token is
 	// refreshed as it is used. Default 720h (30 days).
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('8760h')",message="spec.auth.rememberMeLifetime must be a duration between 5m and 8760h"
-	RememberMeLifetime metav1.Duration `json:"rememberMeLifetime,omitempty"`
+	RememberMeLifetime metav1.Duration `json:"rememberMeLifetime,omitzero"`
 
 	// allowSignUp lets anyone create an account. Default true.
 	// +optional
@@ -1157,12 +1157,12 @@ type PlacementSpec struct {
 	// zoneSpread spreads server and worker pods across topology.kubernetes.io/zone.
 	// +optional
 	// +kubebuilder:default={}
-	ZoneSpread ZoneSpreadSpec `json:"zoneSpread,omitempty"`
+	ZoneSpread ZoneSpreadSpec `json:"zoneSpread,omitzero"`
 
 	// podDisruptionBudget keeps pods serving through node drains.
 	// +optional
 	// +kubebuilder:default={}
-	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitzero"`
 
 	// priorityClassName of every pod of the Gallery.
 	// +optional

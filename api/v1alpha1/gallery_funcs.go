@@ -1,0 +1,186 @@
+package v1alpha1
+
+import (
+	"fmt"
+)
+
+// Components of a Gallery, as in the app.kubernetes.io/component label.
+const (
+	ComponentServer   = "server"
+	ComponentWorkers  = "workers"
+	ComponentRedis    = "redis"
+	ComponentDatabase = "database"
+)
+
+// Well-known labels on every child object.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	// LabelGallery marks every child (and the operator's label-filtered cache) with the
+	// Gallery's name.
+	LabelGallery = "sortographer.io/gallery"
+
+	// ManagedBy is the value of app.kubernetes.io/managed-by.
+	ManagedBy = "sortographer-operator"
+	// AppName is the value of app.kubernetes.io/name.
+	AppName = "sortographer"
+)
+
+// Default images of managed components; the tag is the spec's version.
+const (
+	RedisImageRepository   = "docker.io/library/redis"
+	MariaDBImageRepository = "docker.io/library/mariadb"
+)
+
+// ServerName names the server's Deployment, Service, ServiceAccount, HPA and PDB.
+func (g *Gallery) ServerName() string { return g.Name + "-server" }
+
+// WorkersName names the workers' Deployment, ServiceAccount, HPA and PDB.
+func (g *Gallery) WorkersName() string { return g.Name + "-workers" }
+
+// RedisName names the managed Redis StatefulSet and Service.
+func (g *Gallery) RedisName() string { return g.Name + "-redis" }
+
+// DatabaseName names the managed MariaDB StatefulSet and Service.
+func (g *Gallery) DatabaseName() string { return g.Name + "-mariadb" }
+
+// ConfigMapName names the app's configuration ConfigMap.
+func (g *Gallery) ConfigMapName() string { return g.Name + "-config" }
+
+// GeneratedSecretName names the Secret holding what the operator generates (JWT key,
+// Redis password, database passwords).
+func (g *Gallery) GeneratedSecretName() string { return g.Name + "-generated" }
+
+// PhotosClaimName names the PVC of volume storage.
+func (g *Gallery) PhotosClaimName() string { return g.Name + "-photos" }
+
+// SQLiteClaimName names the PVC of the embedded database.
+func (g *Gallery) SQLiteClaimName() string { return g.Name + "-sqlite" }
+
+// IngressName names the Ingress.
+func (g *Gallery) IngressName() string { return g.Name }
+
+// TLSSecretName is the certificate Secret of the Ingress.
+func (g *Gallery) TLSSecretName() string {
+	if g.Spec.Ingress != nil && g.Spec.Ingress.TLS != nil && g.Spec.Ingress.TLS.SecretName != "" {
+		return g.Spec.Ingress.TLS.SecretName
+	}
+	return g.Name + "-tls"
+}
+
+// Labels are the labels of every child object of one component.
+func (g *Gallery) Labels(component string) map[string]string {
+	return map[string]string{
+		LabelName:      AppName,
+		LabelInstance:  g.Name,
+		LabelComponent: component,
+		LabelManagedBy: ManagedBy,
+		LabelPartOf:    AppName,
+		LabelGallery:   g.Name,
+	}
+}
+
+// SelectorLabels select one component's pods. They never change, because a Deployment's
+// selector is immutable.
+func (g *Gallery) SelectorLabels(component string) map[string]string {
+	return map[string]string{
+		LabelName:      AppName,
+		LabelInstance:  g.Name,
+		LabelComponent: component,
+	}
+}
+
+// Embedded reports whether the database is SQLite inside the single server pod.
+func (g *Gallery) Embedded() bool { return g.Spec.Database.Embedded != nil }
+
+// ServerReplicas is the server's fixed replica count: spec.server.replicas, else 2, or
+// 1 with an embedded database.
+func (g *Gallery) ServerReplicas() int32 {
+	if g.Spec.Server.Replicas != nil {
+		return *g.Spec.Server.Replicas
+	}
+	if g.Embedded() {
+		return 1
+	}
+	return 2
+}
+
+// WorkerReplicas is the workers' fixed replica count: spec.workers.replicas, else 1, or
+// 0 with an embedded database.
+func (g *Gallery) WorkerReplicas() int32 {
+	if g.Embedded() {
+		return 0
+	}
+	if g.Spec.Workers.Replicas != nil {
+		return *g.Spec.Workers.Replicas
+	}
+	return 1
+}
+
+// RunsWorkers reports whether the Gallery has a worker Deployment (not with an embedded
+// database, where the server classifies in-process).
+func (g *Gallery) RunsWorkers() bool { return !g.Embedded() }
+
+// ServerAutoscaled reports whether an HPA owns the server's replica count.
+func (g *Gallery) ServerAutoscaled() bool {
+	return g.Spec.Autoscaling != nil && g.Spec.Autoscaling.Server != nil
+}
+
+// WorkersAutoscaled reports whether an autoscaler owns the workers' replica count.
+func (g *Gallery) WorkersAutoscaled() bool {
+	return g.RunsWorkers() && g.Spec.Autoscaling != nil && g.Spec.Autoscaling.Workers != nil
+}
+
+// WorkersImage is the workers' image: spec.workers.image, else the server's.
+func (g *Gallery) WorkersImage() string {
+	if g.Spec.Workers.Image != "" {
+		return g.Spec.Workers.Image
+	}
+	return g.Spec.Server.Image
+}
+
+// RedisImage is the managed Redis image.
+func (g *Gallery) RedisImage() string {
+	m := g.Spec.Cache.Managed
+	if m == nil {
+		return ""
+	}
+	if m.Image != "" {
+		return m.Image
+	}
+	return fmt.Sprintf("%s:%s-alpine", RedisImageRepository, m.Version)
+}
+
+// MariaDBImage is the managed MariaDB image.
+func (g *Gallery) MariaDBImage() string {
+	m := g.Spec.Database.Managed
+	if m == nil {
+		return ""
+	}
+	if m.Image != "" {
+		return m.Image
+	}
+	return fmt.Sprintf("%s:%s", MariaDBImageRepository, m.Version)
+}
+
+// DatabasePort is the port of the database the app connects to.
+func (g *Gallery) DatabasePort() int32 {
+	if e := g.Spec.Database.External; e != nil {
+		if e.Port != nil {
+			return *e.Port
+		}
+		if e.Engine == DatabasePostgres {
+			return 5432
+		}
+	}
+	return 3306
+}
+
+// RedisPort is the port of the managed Redis.
+const RedisPort = 6379
+
+// ServicePort is the port of the server's Service (the Ingress backend).
+const ServicePort = 80

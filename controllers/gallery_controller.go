@@ -1,0 +1,143 @@
+// Package controllers holds the Gallery reconciler: it applies the children that
+// controllers/specs builds, and reports what it sees in the Gallery's status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// GalleryReconciler turns a Gallery into a running installation and keeps it so.
+type GalleryReconciler struct {
+	Client   client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// Clock is the time the schedules are read against; the real clock unless a test
+	// sets one.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=sortographer.io,resources=galleries,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=sortographer.io,resources=galleries/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sortographer.io,resources=galleries/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile runs the phases in order, then writes status once.
+func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	g := &galleryv1alpha1.Gallery{}
+	if err := r.Client.Get(ctx, req.NamespacedName, g); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !g.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references remove every child
+	}
+
+	st := &reconcileState{gallery: g, now: r.now()}
+	var passErr error
+	if g.Spec.Suspend {
+		log.V(1).Info("skipped suspended gallery")
+	} else {
+		for _, phase := range r.phases() {
+			if err := phase.run(ctx, st); err != nil {
+				passErr = fmt.Errorf("%s: %w", phase.name, err)
+				r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, "ReconcileFailed", phase.name, "%s", passErr.Error())
+				break
+			}
+			if st.blocked != "" {
+				break
+			}
+		}
+	}
+	if err := r.observe(ctx, st); err != nil && passErr == nil {
+		passErr = err
+	}
+	if err := r.writeStatus(ctx, st, passErr == nil); err != nil {
+		return ctrl.Result{}, errors.Join(passErr, err)
+	}
+	if passErr != nil {
+		return ctrl.Result{}, passErr
+	}
+	if st.requeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: st.requeueAfter}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *GalleryReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// indexSecretRefs indexes Galleries by the names of the Secrets they reference, so a
+// change to an admin's Secret re-reconciles the Galleries that use it.
+const indexSecretRefs = "spec.secretRefs"
+
+// SetupWithManager watches Galleries, every kind of child they own, and the Secrets they
+// reference.
+func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &galleryv1alpha1.Gallery{}, indexSecretRefs,
+		func(o client.Object) []string { return referencedSecrets(o.(*galleryv1alpha1.Gallery)) }); err != nil {
+		return fmt.Errorf("index galleries by secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&galleryv1alpha1.Gallery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.galleriesUsingSecret)).
+		Named("gallery").
+		Complete(r)
+}
+
+func (r *GalleryReconciler) galleriesUsingSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list galleryv1alpha1.GalleryList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRefs: o.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "listed galleries for a secret failed", "secret", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, g := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&g)})
+	}
+	return reqs
+}
+
+// isConflict reports an optimistic-lock conflict, which is retried, not reported.
+func isConflict(err error) bool { return apierrors.IsConflict(err) }

@@ -1,0 +1,472 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
+)
+
+var nsSeq atomic.Int64
+
+// newNamespace gives each test its own namespace.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d-%d", time.Now().UnixNano()%100000, nsSeq.Add(1))}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+type galleryOption func(*galleryv1alpha1.Gallery)
+
+func newGallery(t *testing.T, ns string, opts ...galleryOption) *galleryv1alpha1.Gallery {
+	t.Helper()
+	g := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: ns}}
+	for _, o := range opts {
+		o(g)
+	}
+	if err := k8s.Create(context.Background(), g); err != nil {
+		t.Fatalf("create gallery: %v", err)
+	}
+	return g
+}
+
+func withExternalDatabase(secret string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Database = galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{
+			Engine: galleryv1alpha1.DatabaseMySQL, Host: "db.example.com",
+			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: secret},
+		}}
+	}
+}
+
+func withAutoscaledServer(minReplicas, maxReplicas int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{Server: &galleryv1alpha1.ScalingPolicy{MinReplicas: minReplicas, MaxReplicas: maxReplicas}}
+	}
+}
+
+func get[T client.Object](t *testing.T, ns, name string, obj T) (T, error) {
+	t.Helper()
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+	return obj, err
+}
+
+func mustExist(ns, name string, obj client.Object) func() error {
+	return func() error { return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj) }
+}
+
+// markDeploymentAvailable does what the Deployment controller would.
+func markDeploymentAvailable(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "mark "+name+" available", func() error {
+		d := &appsv1.Deployment{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+			return err
+		}
+		n := ptr.Deref(d.Spec.Replicas, 1)
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}},
+		}
+		return k8s.Status().Update(context.Background(), d)
+	})
+}
+
+func markStatefulSetReady(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "mark "+name+" ready", func() error {
+		s := &appsv1.StatefulSet{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+			return err
+		}
+		s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1, CurrentReplicas: 1}
+		return k8s.Status().Update(context.Background(), s)
+	})
+}
+
+func markClaimBound(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "bind "+name, func() error {
+		c := &corev1.PersistentVolumeClaim{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
+			return err
+		}
+		c.Status.Phase = corev1.ClaimBound
+		return k8s.Status().Update(context.Background(), c)
+	})
+}
+
+func condition(t *testing.T, g *galleryv1alpha1.Gallery, typ string) *metav1.Condition {
+	t.Helper()
+	live := &galleryv1alpha1.Gallery{}
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(g), live); err != nil {
+		t.Fatal(err)
+	}
+	return meta.FindStatusCondition(live.Status.Conditions, typ)
+}
+
+func TestMinimalGalleryConvergesAndBecomesReady(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+
+	children := map[string]client.Object{
+		g.ServerName():          &appsv1.Deployment{},
+		g.WorkersName():         &appsv1.Deployment{},
+		g.RedisName():           &appsv1.StatefulSet{},
+		g.DatabaseName():        &appsv1.StatefulSet{},
+		g.ConfigMapName():       &corev1.ConfigMap{},
+		g.GeneratedSecretName(): &corev1.Secret{},
+		g.PhotosClaimName():     &corev1.PersistentVolumeClaim{},
+	}
+	for name, obj := range children {
+		eventually(t, "child "+name, mustExist(ns, name, obj))
+		if !metav1IsControlledBy(obj, mustGet(t, g)) {
+			t.Errorf("%s is not owned by the gallery: %v", name, obj.GetOwnerReferences())
+		}
+	}
+	for _, name := range []string{g.ServerName(), g.WorkersName()} {
+		eventually(t, "service account "+name, mustExist(ns, name, &corev1.ServiceAccount{}))
+		eventually(t, "pdb "+name, mustExist(ns, name, &policyv1.PodDisruptionBudget{}))
+	}
+	eventually(t, "service", mustExist(ns, g.ServerName(), &corev1.Service{}))
+	eventually(t, "default-deny policy", mustExist(ns, g.Name+"-default-deny", &networkingv1.NetworkPolicy{}))
+
+	secret := children[g.GeneratedSecretName()].(*corev1.Secret)
+	for _, k := range []string{specs.SecretKeyJWT, specs.SecretKeyRedisPassword, specs.SecretKeyDatabasePassword, specs.SecretKeyDatabaseRootPassword} {
+		if len(secret.Data[k]) < 32 {
+			t.Errorf("generated secret key %s has %d bytes, want at least 32", k, len(secret.Data[k]))
+		}
+	}
+
+	eventually(t, "Ready=False while nothing runs", func() error {
+		c := condition(t, g, galleryv1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonComponentsNotReady {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+
+	markDeploymentAvailable(t, ns, g.ServerName())
+	markDeploymentAvailable(t, ns, g.WorkersName())
+	markStatefulSetReady(t, ns, g.RedisName())
+	markStatefulSetReady(t, ns, g.DatabaseName())
+	markClaimBound(t, ns, g.PhotosClaimName())
+	eventually(t, "Ready=True once every component is", func() error {
+		live := mustGet(t, g)
+		c := meta.FindStatusCondition(live.Status.Conditions, galleryv1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		if live.Status.Phase != galleryv1alpha1.PhaseReady || live.Status.ObservedGeneration != live.Generation {
+			return fmt.Errorf("phase %s observedGeneration %d/%d", live.Status.Phase, live.Status.ObservedGeneration, live.Generation)
+		}
+		if live.Status.Server == nil || live.Status.Server.Ready != "2/2" || live.Status.URL == "" {
+			return fmt.Errorf("server status %+v url %q", live.Status.Server, live.Status.URL)
+		}
+		return nil
+	})
+
+	// The secret never appears in status or events.
+	live := mustGet(t, g)
+	status := fmt.Sprintf("%+v", live.Status)
+	for _, v := range secret.Data {
+		if strings.Contains(status, string(v)) {
+			t.Fatal("a generated secret value appears in the status")
+		}
+	}
+}
+
+func mustGet(t *testing.T, g *galleryv1alpha1.Gallery) *galleryv1alpha1.Gallery {
+	t.Helper()
+	live := &galleryv1alpha1.Gallery{}
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(g), live); err != nil {
+		t.Fatal(err)
+	}
+	return live
+}
+
+func TestDeletedChildIsRecreated(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	svc := &corev1.Service{}
+	eventually(t, "service", mustExist(ns, g.ServerName(), svc))
+	uid := svc.UID
+	if err := k8s.Delete(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "service recreated", func() error {
+		s := &corev1.Service{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: g.ServerName()}, s); err != nil {
+			return err
+		}
+		if s.UID == uid {
+			return fmt.Errorf("still the old service")
+		}
+		return nil
+	})
+}
+
+func TestGeneratedSecretIsNeverRewritten(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	s := &corev1.Secret{}
+	eventually(t, "generated secret", mustExist(ns, g.GeneratedSecretName(), s))
+	before := string(s.Data[specs.SecretKeyJWT])
+	// A spec change forces a full pass.
+	live := mustGet(t, g)
+	live.Spec.Server.Replicas = ptr.To[int32](3)
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "replicas applied", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 3 {
+			return fmt.Errorf("replicas not 3 yet (%v)", err)
+		}
+		return nil
+	})
+	after, _ := get(t, ns, g.GeneratedSecretName(), &corev1.Secret{})
+	if string(after.Data[specs.SecretKeyJWT]) != before {
+		t.Fatal("the JWT key changed after a reconcile")
+	}
+}
+
+func TestChangedSecretRollsThePods(t *testing.T) {
+	ns := newNamespace(t)
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-db", Namespace: ns},
+		Data:       map[string][]byte{"username": []byte("app"), "password": []byte("first")},
+	}
+	if err := k8s.Create(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	g := newGallery(t, ns, withExternalDatabase("photos-db"))
+	var first string
+	eventually(t, "server deployment with a config hash", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		first = d.Spec.Template.Annotations[specs.AnnotationConfigHash]
+		if first == "" {
+			return fmt.Errorf("no config hash")
+		}
+		return nil
+	})
+	creds.Data["password"] = []byte("second")
+	if err := k8s.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hash changes with the password", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		if h := d.Spec.Template.Annotations[specs.AnnotationConfigHash]; h == first {
+			return fmt.Errorf("hash still %s", h)
+		}
+		return nil
+	})
+}
+
+func TestRolloutRestartSurvivesReconcile(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	eventually(t, "server deployment", mustExist(ns, g.ServerName(), &appsv1.Deployment{}))
+	// What `kubectl rollout restart` sends, under its own field manager.
+	patch := []byte(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-11-23T08:00:00Z"}}}}}`)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.ServerName()}}
+	if err := k8s.Patch(context.Background(), d, client.RawPatch("application/strategic-merge-patch+json", patch), client.FieldOwner("kubectl-rollout")); err != nil {
+		t.Fatal(err)
+	}
+	live := mustGet(t, g)
+	live.Spec.Server.Port = 9090 // forces the operator to apply the Deployment again
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "port applied and restartedAt kept", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		if d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort != 9090 {
+			return fmt.Errorf("port not applied yet")
+		}
+		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
+			return fmt.Errorf("restartedAt was removed: %v", d.Spec.Template.Annotations)
+		}
+		return nil
+	})
+}
+
+func TestHPAOwnsServerReplicas(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, withAutoscaledServer(2, 6))
+	eventually(t, "server deployment", mustExist(ns, g.ServerName(), &appsv1.Deployment{}))
+	// The HPA (here: the test) scales to 5; the operator must leave it.
+	eventually(t, "scale to 5", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Replicas = ptr.To[int32](5)
+		return k8s.Update(context.Background(), d, client.FieldOwner("kube-controller-manager"))
+	})
+	live := mustGet(t, g)
+	live.Spec.Server.Image = "example.com/sortographer:v2"
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "image applied, replicas kept", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		if d.Spec.Template.Spec.Containers[0].Image != "example.com/sortographer:v2" {
+			return fmt.Errorf("image not applied")
+		}
+		if ptr.Deref(d.Spec.Replicas, 0) != 5 {
+			return fmt.Errorf("replicas reset to %d", ptr.Deref(d.Spec.Replicas, 0))
+		}
+		for _, mf := range d.ManagedFields {
+			if mf.Manager == FieldOwner && strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+				return fmt.Errorf("the operator owns spec.replicas")
+			}
+		}
+		return nil
+	})
+}
+
+func TestSteadyStateMakesZeroWrites(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	markAll := func() {
+		markDeploymentAvailable(t, ns, g.ServerName())
+		markDeploymentAvailable(t, ns, g.WorkersName())
+		markStatefulSetReady(t, ns, g.RedisName())
+		markStatefulSetReady(t, ns, g.DatabaseName())
+		markClaimBound(t, ns, g.PhotosClaimName())
+	}
+	markAll()
+	eventually(t, "ready", func() error {
+		if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // let the watch events of the last status write drain
+
+	// Reconcile the unchanged Gallery 20 times with the same reconciler the manager runs,
+	// counting what reaches the API server.
+	recorder := &countingRecorder{}
+	counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, Recorder: recorder}
+	before, _ := counted.Client.(*countedClient).counter.snapshot()
+	for range 20 {
+		if _, err := counted.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(g)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, byPath := counted.Client.(*countedClient).counter.snapshot()
+	if after != before {
+		t.Fatalf("20 reconciles of an unchanged gallery made %d writes: %v", after-before, byPath)
+	}
+	if n := recorder.n.Load(); n != 0 {
+		t.Fatalf("20 reconciles of an unchanged gallery recorded %d events", n)
+	}
+	t.Logf("20 reconciles of an unchanged gallery: %d writes, 0 events", after-before)
+}
+
+func TestSuspendStopsChangesAndResumes(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	eventually(t, "service", mustExist(ns, g.ServerName(), &corev1.Service{}))
+	live := mustGet(t, g)
+	live.Spec.Suspend = true
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "phase Suspended", func() error {
+		if p := mustGet(t, g).Status.Phase; p != galleryv1alpha1.PhaseSuspended {
+			return fmt.Errorf("phase %s", p)
+		}
+		return nil
+	})
+	if err := k8s.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.ServerName()}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if _, err := get(t, ns, g.ServerName(), &corev1.Service{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a suspended gallery's service was recreated (err=%v)", err)
+	}
+	live = mustGet(t, g)
+	live.Spec.Suspend = false
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "service back after resume", mustExist(ns, g.ServerName(), &corev1.Service{}))
+}
+
+func TestMissingSecretSetsConditionThenRecovers(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, withExternalDatabase("not-yet"))
+	eventually(t, "MissingReference condition", func() error {
+		c := condition(t, g, galleryv1alpha1.ConditionReady)
+		if c == nil || c.Reason != ReasonMissingReference || !strings.Contains(c.Message, `"not-yet"`) {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+	if p := mustGet(t, g).Status.Phase; p != galleryv1alpha1.PhaseFailed {
+		t.Errorf("phase %s, want Failed", p)
+	}
+	if _, err := get(t, ns, g.ServerName(), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("server deployment was applied with a missing secret (err=%v)", err)
+	}
+	eventually(t, "warning event", func() error {
+		var list eventsv1.EventList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Reason == ReasonMissingReference && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "not-yet") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no MissingReference event among %d", len(list.Items))
+	})
+
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "not-yet", Namespace: ns},
+		Data:       map[string][]byte{"username": []byte("app"), "password": []byte("pw")},
+	}
+	if err := k8s.Create(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "server deployment once the secret exists", mustExist(ns, g.ServerName(), &appsv1.Deployment{}))
+	eventually(t, "condition cleared", func() error {
+		if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Reason == ReasonMissingReference {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,354 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
+)
+
+// reconcileState carries what one pass learned from phase to phase.
+type reconcileState struct {
+	gallery *galleryv1alpha1.Gallery
+	now     time.Time
+	// configHash covers the ConfigMap and every Secret value the pods consume.
+	configHash string
+	// blocked says why the pass stopped before touching the pods (a referenced Secret
+	// is missing); the running pods keep their last good configuration.
+	blocked string
+	// requeueAfter is when a schedule window opens or closes next.
+	requeueAfter time.Duration
+	// observed holds the children read back for status.
+	observed *observed
+}
+
+type phase struct {
+	name string
+	run  func(context.Context, *reconcileState) error
+}
+
+// phases are run in order; each applies one concern's children.
+func (r *GalleryReconciler) phases() []phase {
+	return []phase{
+		{"secrets", r.reconcileSecrets},
+		{"config", r.reconcileConfig},
+		{"identity", r.reconcileIdentity},
+		{"storage", r.reconcileStorage},
+		{"cache", r.reconcileCache},
+		{"database", r.reconcileDatabase},
+		{"server", r.reconcileServer},
+		{"workers", r.reconcileWorkers},
+		{"ingress", r.reconcileIngress},
+		{"network policies", r.reconcileNetworkPolicies},
+	}
+}
+
+func (r *GalleryReconciler) applier() *applier { return &applier{client: r.Client, scheme: r.Scheme} }
+
+// applyAll applies each non-nil object and records an event for each one it creates.
+func (r *GalleryReconciler) applyAll(ctx context.Context, g *galleryv1alpha1.Gallery, objs ...client.Object) error {
+	a := r.applier()
+	for _, o := range objs {
+		if o == nil {
+			continue
+		}
+		res, err := a.apply(ctx, g, o)
+		if err != nil {
+			return err
+		}
+		if res == created {
+			kind := o.GetObjectKind().GroupVersionKind().Kind
+			logf.FromContext(ctx).Info("created child", "kind", kind, "child", o.GetName())
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created %s %s", kind, o.GetName())
+		}
+	}
+	return nil
+}
+
+// removeAll deletes children the Gallery no longer wants.
+func (r *GalleryReconciler) removeAll(ctx context.Context, g *galleryv1alpha1.Gallery, objs ...client.Object) error {
+	a := r.applier()
+	for _, o := range objs {
+		deleted, err := a.deleteIfPresent(ctx, g, o)
+		if err != nil {
+			return fmt.Errorf("delete %T %s: %w", o, o.GetName(), err)
+		}
+		if deleted {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted %T %s, no longer in the spec", o, o.GetName())
+		}
+	}
+	return nil
+}
+
+func named(obj client.Object, g *galleryv1alpha1.Gallery, name string) client.Object {
+	obj.SetNamespace(g.Namespace)
+	obj.SetName(name)
+	return obj
+}
+
+// reconcileSecrets creates the generated Secret (once: existing values are never
+// rewritten, missing keys are added), checks that every Secret the pods consume exists
+// with its key, and hashes their values into configHash.
+func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	if err := r.ensureGeneratedSecret(ctx, g); err != nil {
+		return err
+	}
+	h := sha256.New()
+	cm := specs.ConfigMap(g)
+	keys := make([]string, 0, len(cm.Data))
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "cm/%s=%s\n", k, cm.Data[k])
+	}
+	type secretKey struct{ secret, key string }
+	var wanted []secretKey
+	for _, ref := range specs.SecretEnv(g) {
+		wanted = append(wanted, secretKey{ref.Secret, ref.Key})
+	}
+	for _, f := range specs.SecretFiles(g) {
+		wanted = append(wanted, secretKey{f.Secret, f.Key})
+	}
+	for _, w := range wanted {
+		var s corev1.Secret
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: w.secret}, &s)
+		if apierrors.IsNotFound(err) {
+			st.blocked = fmt.Sprintf("Secret %q, which the spec references, does not exist in namespace %s", w.secret, g.Namespace)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get secret %s: %w", w.secret, err)
+		}
+		v, ok := s.Data[w.key]
+		if !ok {
+			st.blocked = fmt.Sprintf("Secret %q has no key %q, which the spec references", w.secret, w.key)
+			return nil
+		}
+		fmt.Fprintf(h, "secret/%s/%s=", w.secret, w.key)
+		h.Write(v)
+		h.Write([]byte{'\n'})
+	}
+	st.configHash = hex.EncodeToString(h.Sum(nil))[:16]
+	return nil
+}
+
+func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galleryv1alpha1.Gallery) error {
+	want := specs.GeneratedSecretKeys(g)
+	if len(want) == 0 {
+		return nil
+	}
+	var live corev1.Secret
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.GeneratedSecretName()}, &live)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get generated secret: %w", err)
+	}
+	values := map[string][]byte{}
+	for k, v := range live.Data {
+		values[k] = v
+	}
+	missing := false
+	for _, k := range want {
+		if _, ok := values[k]; ok {
+			continue
+		}
+		missing = true
+		v, err := randomSecret()
+		if err != nil {
+			return err
+		}
+		values[k] = v
+	}
+	if !missing && metav1IsControlledBy(&live, g) {
+		return nil
+	}
+	return r.applyAll(ctx, g, specs.GeneratedSecret(g, values))
+}
+
+// randomSecret is 32 random bytes (256 bits), URL-safe base64 so it is also a valid
+// password for Redis and MariaDB.
+func randomSecret() ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	return []byte(base64.RawURLEncoding.EncodeToString(b)), nil
+}
+
+// referencedSecrets are the admin's Secrets a Gallery uses (for the watch index).
+func referencedSecrets(g *galleryv1alpha1.Gallery) []string {
+	var names []string
+	for _, r := range specs.SecretEnv(g) {
+		names = append(names, r.Secret)
+	}
+	for _, f := range specs.SecretFiles(g) {
+		names = append(names, f.Secret)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func (r *GalleryReconciler) reconcileConfig(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	objs := []client.Object{specs.ConfigMap(g)}
+	if g.Spec.Cache.Managed != nil {
+		objs = append(objs, specs.RedisConfigMap(g))
+	}
+	return r.applyAll(ctx, g, objs...)
+}
+
+func (r *GalleryReconciler) reconcileIdentity(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	if err := r.applyAll(ctx, g, specs.ServiceAccount(g, galleryv1alpha1.ComponentServer)); err != nil {
+		return err
+	}
+	if g.RunsWorkers() {
+		return r.applyAll(ctx, g, specs.ServiceAccount(g, galleryv1alpha1.ComponentWorkers))
+	}
+	return r.removeAll(ctx, g, named(&corev1.ServiceAccount{}, g, g.WorkersName()))
+}
+
+func (r *GalleryReconciler) reconcileStorage(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	var objs []client.Object
+	if c := specs.PhotosClaim(g); c != nil {
+		objs = append(objs, c)
+	}
+	if c := specs.SQLiteClaim(g); c != nil {
+		objs = append(objs, c)
+	}
+	return r.applyAll(ctx, g, objs...)
+}
+
+func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	if g.Spec.Cache.Managed == nil {
+		return nil
+	}
+	return r.applyAll(ctx, g, specs.RedisStatefulSet(g, st.configHash), specs.RedisService(g))
+}
+
+func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	if g.Spec.Database.Managed == nil {
+		return nil
+	}
+	return r.applyAll(ctx, g, specs.MariaDBStatefulSet(g, st.configHash), specs.MariaDBService(g))
+}
+
+func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	serverFloor, _ := st.scheduleFloors()
+	objs := []client.Object{specs.ServerDeployment(g, st.configHash), specs.ServerService(g)}
+	var gone []client.Object
+	if h := specs.ServerHPA(g, serverFloor); h != nil {
+		objs = append(objs, h)
+	} else {
+		gone = append(gone, named(&autoscalingv2.HorizontalPodAutoscaler{}, g, g.ServerName()))
+	}
+	if p := specs.PodDisruptionBudget(g, galleryv1alpha1.ComponentServer); p != nil {
+		objs = append(objs, p)
+	} else {
+		gone = append(gone, named(&policyv1.PodDisruptionBudget{}, g, g.ServerName()))
+	}
+	if err := r.applyAll(ctx, g, objs...); err != nil {
+		return err
+	}
+	return r.removeAll(ctx, g, gone...)
+}
+
+func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	_, workersFloor := st.scheduleFloors()
+	var objs, gone []client.Object
+	if d := specs.WorkersDeployment(g, st.configHash); d != nil {
+		objs = append(objs, d)
+	} else {
+		gone = append(gone, named(&appsv1.Deployment{}, g, g.WorkersName()))
+	}
+	if h := specs.WorkersHPA(g, workersFloor); h != nil {
+		objs = append(objs, h)
+	} else {
+		gone = append(gone, named(&autoscalingv2.HorizontalPodAutoscaler{}, g, g.WorkersName()))
+	}
+	if p := specs.PodDisruptionBudget(g, galleryv1alpha1.ComponentWorkers); p != nil {
+		objs = append(objs, p)
+	} else {
+		gone = append(gone, named(&policyv1.PodDisruptionBudget{}, g, g.WorkersName()))
+	}
+	if err := r.applyAll(ctx, g, objs...); err != nil {
+		return err
+	}
+	return r.removeAll(ctx, g, gone...)
+}
+
+func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	if in := specs.Ingress(g); in != nil {
+		return r.applyAll(ctx, g, in)
+	}
+	return r.removeAll(ctx, g, named(&networkingv1.Ingress{}, g, g.IngressName()))
+}
+
+func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	var objs []client.Object
+	for _, p := range specs.NetworkPolicies(g) {
+		objs = append(objs, p)
+	}
+	return r.applyAll(ctx, g, objs...)
+}
+
+// scheduleFloors are the highest server and worker minimums of the schedule windows
+// open now, and set requeueAfter to the next window boundary (never polling).
+func (st *reconcileState) scheduleFloors() (server, workers int32) {
+	a := st.gallery.Spec.Autoscaling
+	if a == nil || len(a.Schedules) == 0 {
+		return 0, 0
+	}
+	var next time.Time
+	for _, s := range a.Schedules {
+		w, err := windowAt(s, st.now)
+		if err != nil {
+			continue // reported by the status; the other schedules still apply
+		}
+		if w.open {
+			server = max(server, ptrOr(s.ServerMinReplicas))
+			workers = max(workers, ptrOr(s.WorkersMinReplicas))
+		}
+		if next.IsZero() || w.boundary.Before(next) {
+			next = w.boundary
+		}
+	}
+	if !next.IsZero() {
+		st.requeueAfter = next.Sub(st.now) + time.Second
+	}
+	return server, workers
+}
+
+func ptrOr(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+

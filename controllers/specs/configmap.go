@@ -1,0 +1,166 @@
+package specs
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// Paths inside the gallery pods.
+const (
+	DataDir       = "/var/lib/sortographer"
+	PhotosDir     = DataDir + "/photos"
+	SQLiteDir     = DataDir + "/db"
+	ModelDir      = "/etc/sortographer/model"
+	DatabaseCADir = "/etc/sortographer/database-ca"
+	RedisCADir    = "/etc/sortographer/redis-ca"
+)
+
+// SecretKeyJWT is the key of the generated JWT signing key.
+const SecretKeyJWT = "jwt-secret"
+
+// ConfigMap is the app's non-secret configuration, keyed by the environment variable
+// names of internal/config; the pods read it with envFrom. Secrets are wired as env
+// valueFrom in the pod templates (SecretEnv).
+func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
+	s := g.Spec
+	d := map[string]string{
+		config.EnvGalleryName:    g.Name,
+		config.EnvListenAddr:     fmt.Sprintf(":%d", s.Server.Port),
+		config.EnvDataDir:        DataDir,
+		config.EnvLogFormat:      "json",
+		config.EnvLogLevel:       "info",
+		config.EnvMaxUploadBytes: strconv.FormatInt(s.Server.MaxUploadSize.Value(), 10),
+		config.EnvShutdownGrace:  fmt.Sprintf("%ds", shutdownGraceSeconds(s.Server)),
+
+		config.EnvTokenLifetime:      s.Auth.TokenLifetime.Duration.String(),
+		config.EnvRememberMeLifetime: s.Auth.RememberMeLifetime.Duration.String(),
+		config.EnvAllowSignUp:        strconv.FormatBool(s.Auth.AllowSignUp == nil || *s.Auth.AllowSignUp),
+		config.EnvAdmins:             strings.Join(s.Auth.Admins, ","),
+
+		config.EnvInProcessWorkers:          strconv.FormatBool(g.Embedded()),
+		config.EnvWorkerConcurrency:         strconv.Itoa(int(s.Workers.Concurrency)),
+		config.EnvProviderRequestsPerSecond: strconv.Itoa(int(s.Workers.Pacing.ProviderRequestsPerSecond)),
+		config.EnvIntakePerSecond:           strconv.Itoa(int(s.Workers.Pacing.IntakePerSecond)),
+		config.EnvBatchSize:                 strconv.Itoa(int(s.Workers.Pacing.BatchSize)),
+		config.EnvMaxAttempts:               strconv.Itoa(int(s.Workers.Jobs.MaxAttempts)),
+		config.EnvVisibilityTimeout:         s.Workers.Jobs.VisibilityTimeout.Duration.String(),
+		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
+	}
+	addClassifier(d, s.Workers.Classifier)
+	addDatabase(d, g)
+	addRedis(d, g)
+	addStorage(d, s.Storage)
+	return &corev1.ConfigMap{
+		TypeMeta:   typeMeta("v1", "ConfigMap"),
+		ObjectMeta: ObjectMeta(g, g.ConfigMapName(), galleryv1alpha1.ComponentServer),
+		Data:       d,
+	}
+}
+
+// shutdownGraceSeconds leaves the app time to finish in-flight requests after the
+// preStop delay, within the pod's grace period, with a few seconds to spare.
+func shutdownGraceSeconds(s galleryv1alpha1.ServerSpec) int64 {
+	left := s.TerminationGracePeriodSeconds - s.PreStopDelaySeconds - 5
+	if left < 1 {
+		left = 1
+	}
+	return left
+}
+
+func addClassifier(d map[string]string, c galleryv1alpha1.ClassifierSpec) {
+	d[config.EnvClassifier] = string(c.Provider)
+	d[config.EnvBuiltinMinScore] = strconv.Itoa(int(c.Builtin.MinScore))
+	if c.Builtin.CustomModel != nil {
+		d[config.EnvModelDir] = ModelDir
+	}
+	if r := c.Rekognition; r != nil && c.Provider == galleryv1alpha1.ClassifierRekognition {
+		d[config.EnvRekognitionRegion] = r.Region
+		d[config.EnvRekognitionMinConfidence] = strconv.Itoa(int(r.MinConfidence))
+		d[config.EnvRekognitionMaxLabels] = strconv.Itoa(int(r.MaxLabels))
+		if r.Endpoint != "" {
+			d[config.EnvRekognitionEndpoint] = r.Endpoint
+		}
+	}
+}
+
+func addDatabase(d map[string]string, g *galleryv1alpha1.Gallery) {
+	db := g.Spec.Database
+	switch {
+	case db.Embedded != nil:
+		d[config.EnvDatabaseDriver] = config.DriverSQLite
+		d[config.EnvSQLitePath] = SQLiteDir + "/sortographer.db"
+	case db.Managed != nil:
+		d[config.EnvDatabaseDriver] = config.DriverMySQL
+		d[config.EnvDatabaseHost] = g.DatabaseName()
+		d[config.EnvDatabasePort] = "3306"
+		d[config.EnvDatabaseName] = ManagedDatabaseName
+		d[config.EnvDatabaseUser] = ManagedDatabaseUser
+		d[config.EnvDatabaseTLSMode] = "disable"
+	case db.External != nil:
+		e := db.External
+		d[config.EnvDatabaseDriver] = string(e.Engine)
+		d[config.EnvDatabaseHost] = e.Host
+		d[config.EnvDatabaseReaderHosts] = strings.Join(e.ReaderHosts, ",")
+		d[config.EnvDatabasePort] = strconv.Itoa(int(g.DatabasePort()))
+		d[config.EnvDatabaseName] = e.Name
+		d[config.EnvDatabaseTLSMode] = string(e.TLSMode)
+		if e.CASecretRef != nil {
+			d[config.EnvDatabaseCAFile] = path.Join(DatabaseCADir, e.CASecretRef.Key)
+		}
+	}
+}
+
+func addRedis(d map[string]string, g *galleryv1alpha1.Gallery) {
+	c := g.Spec.Cache
+	switch {
+	case c.Managed != nil:
+		d[config.EnvRedisAddr] = fmt.Sprintf("%s:%d", g.RedisName(), galleryv1alpha1.RedisPort)
+	case c.External != nil:
+		e := c.External
+		d[config.EnvRedisAddr] = e.Address
+		d[config.EnvRedisDB] = strconv.Itoa(int(e.DB))
+		if e.Username != "" {
+			d[config.EnvRedisUsername] = e.Username
+		}
+		if e.TLS != nil && e.TLS.Enabled {
+			d[config.EnvRedisTLS] = "true"
+			if e.TLS.ServerName != "" {
+				d[config.EnvRedisTLSServerName] = e.TLS.ServerName
+			}
+			if e.TLS.CASecretRef != nil {
+				d[config.EnvRedisCAFile] = path.Join(RedisCADir, e.TLS.CASecretRef.Key)
+			}
+		}
+	}
+}
+
+func addStorage(d map[string]string, s galleryv1alpha1.StorageSpec) {
+	if s3 := s.S3; s3 != nil {
+		d[config.EnvStorageBackend] = config.StorageS3
+		d[config.EnvS3Bucket] = s3.Bucket
+		d[config.EnvS3Prefix] = s3.Prefix
+		if s3.Region != "" {
+			d[config.EnvS3Region] = s3.Region
+		}
+		if s3.Endpoint != "" {
+			d[config.EnvS3Endpoint] = s3.Endpoint
+		}
+		d[config.EnvS3ForcePathStyle] = strconv.FormatBool(s3.ForcePathStyle)
+		if sse := s3.ServerSideEncryption; sse != nil {
+			d[config.EnvS3SSE] = sse.Type
+			if sse.KMSKeyID != "" {
+				d[config.EnvS3SSEKMSKeyID] = sse.KMSKeyID
+			}
+		}
+		return
+	}
+	d[config.EnvStorageBackend] = config.StorageFilesystem
+	d[config.EnvStoragePath] = PhotosDir
+}

@@ -1,0 +1,105 @@
+package specs
+
+import (
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// ServerHPA scales the server Deployment. minFloor is the highest minimum of the
+// schedules open now (0 when none); the reconciler works it out from the clock, so this
+// stays pure. Nil when the server is not autoscaled.
+func ServerHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
+	if !g.ServerAutoscaled() {
+		return nil
+	}
+	p := g.Spec.Autoscaling.Server
+	h := hpa(g, g.ServerName(), galleryv1alpha1.ComponentServer, p.MinReplicas, p.MaxReplicas, minFloor, p.CPU, p.Memory)
+	h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To(p.ScaleUpStabilizationSeconds)},
+		ScaleDown: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr.To(p.ScaleDownStabilizationSeconds),
+			SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
+			Policies:                   []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: p.ScaleDownMaxPodsPerMinute, PeriodSeconds: 60}},
+			Tolerance:                  scaleDownTolerance(p.CPU, p.Memory),
+		},
+	}
+	return h
+}
+
+// WorkersHPA scales the workers on CPU and memory. Nil when the workers are not
+// autoscaled on a resource (backlog-only scaling has no HPA: see the backlog scaler).
+func WorkersHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
+	if !g.WorkersAutoscaled() {
+		return nil
+	}
+	p := g.Spec.Autoscaling.Workers
+	if p.CPU == nil && p.Memory == nil {
+		return nil
+	}
+	h := hpa(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers, p.MinReplicas, p.MaxReplicas, minFloor, p.CPU, p.Memory)
+	h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleDown: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr.To(p.ScaleDownStabilizationSeconds),
+			Tolerance:                  scaleDownTolerance(p.CPU, p.Memory),
+		},
+	}
+	return h
+}
+
+func hpa(g *galleryv1alpha1.Gallery, name, component string, minReplicas, maxReplicas, minFloor int32, cpu, memory *galleryv1alpha1.UtilizationTarget) *autoscalingv2.HorizontalPodAutoscaler {
+	lowest := max(minReplicas, min(minFloor, maxReplicas), 1)
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   typeMeta("autoscaling/v2", "HorizontalPodAutoscaler"),
+		ObjectMeta: ObjectMeta(g, name, component),
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    ptr.To(lowest),
+			MaxReplicas:    maxReplicas,
+		},
+	}
+	for _, m := range []struct {
+		name   corev1.ResourceName
+		target *galleryv1alpha1.UtilizationTarget
+	}{{corev1.ResourceCPU, cpu}, {corev1.ResourceMemory, memory}} {
+		if m.target == nil {
+			continue
+		}
+		h.Spec.Metrics = append(h.Spec.Metrics, autoscalingv2.MetricSpec{
+			Type: autoscalingv2.ResourceMetricSourceType,
+			Resource: &autoscalingv2.ResourceMetricSource{
+				Name:   m.name,
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(m.target.TargetUtilization)},
+			},
+		})
+	}
+	return h
+}
+
+// scaleDownTolerance turns "scale in below X% when the target is T%" into the HPA's
+// scale-down tolerance: the HPA removes pods only when use/target < 1 - tolerance, so
+// tolerance = 1 - X/T (70% out, 40% in → 0.43). With several metrics the smallest
+// tolerance wins, so no metric scales in earlier than its admin asked. Nil keeps the
+// HPA's default (10%).
+func scaleDownTolerance(targets ...*galleryv1alpha1.UtilizationTarget) *resource.Quantity {
+	var lowest *float64
+	for _, t := range targets {
+		if t == nil || t.ScaleInUtilization == nil {
+			continue
+		}
+		tol := 1 - float64(*t.ScaleInUtilization)/float64(t.TargetUtilization)
+		if lowest == nil || tol < *lowest {
+			lowest = &tol
+		}
+	}
+	if lowest == nil {
+		return nil
+	}
+	q := resource.MustParse(fmt.Sprintf("%dm", int64(*lowest*1000)))
+	return &q
+}

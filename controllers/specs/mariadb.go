@@ -1,0 +1,113 @@
+package specs
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// Keys of the generated Secret for the managed MariaDB, and its database and user.
+const (
+	SecretKeyDatabasePassword     = "database-password"
+	SecretKeyDatabaseRootPassword = "database-root-password"
+	ManagedDatabaseName           = "sortographer"
+	ManagedDatabaseUser           = "sortographer"
+)
+
+const mariadbUID = 999
+
+// MariaDBStatefulSet runs the managed MariaDB: one pod, data on a PVC.
+func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.StatefulSet {
+	m := g.Spec.Database.Managed
+	secretEnv := func(name, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: g.GeneratedSecretName()}, Key: key,
+		}}}
+	}
+	// The image's healthcheck.sh checks that InnoDB is initialised and a connection
+	// works, which a TCP check would not; it logs in over the socket as the image's own
+	// healthcheck user, so no password is on a command line.
+	probe := func(args []string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: append([]string{"healthcheck.sh"}, args...)}},
+			PeriodSeconds: period, TimeoutSeconds: 5, FailureThreshold: failures,
+		}
+	}
+	tmp, tmpMount := TmpVolume()
+	container := corev1.Container{
+		Name:            "mariadb",
+		Image:           g.MariaDBImage(),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Ports:           []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306, Protocol: corev1.ProtocolTCP}},
+		Env: []corev1.EnvVar{
+			{Name: "MARIADB_DATABASE", Value: ManagedDatabaseName},
+			{Name: "MARIADB_USER", Value: ManagedDatabaseUser},
+			{Name: "MARIADB_AUTO_UPGRADE", Value: "1"},
+			{Name: "MARIADB_MYSQL_LOCALHOST_USER", Value: "1"},
+			secretEnv("MARIADB_PASSWORD", SecretKeyDatabasePassword),
+			secretEnv("MARIADB_ROOT_PASSWORD", SecretKeyDatabaseRootPassword),
+		},
+		Resources:      m.Resources,
+		StartupProbe:   probe([]string{"--connect", "--innodb_initialized"}, 5, 60),
+		ReadinessProbe: probe([]string{"--connect", "--innodb_initialized"}, 10, 3),
+		LivenessProbe:  probe([]string{"--connect"}, 20, 3),
+		VolumeMounts: []corev1.VolumeMount{
+			tmpMount,
+			{Name: "run", MountPath: "/run/mysqld"},
+			{Name: "data", MountPath: "/var/lib/mysql"},
+		},
+		SecurityContext: ContainerSecurityContext(),
+	}
+	pod := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: g.Labels(galleryv1alpha1.ComponentDatabase), Annotations: map[string]string{AnnotationConfigHash: configHash}},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  ptr.To(false),
+			SecurityContext:               PodSecurityContext(mariadbUID),
+			Containers:                    []corev1.Container{container},
+			Volumes:                       []corev1.Volume{tmp, {Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			TerminationGracePeriodSeconds: ptr.To[int64](60),
+			EnableServiceLinks:            ptr.To(false),
+		},
+	}
+	ApplyPlacement(g, galleryv1alpha1.ComponentDatabase, &pod.Spec)
+	return &appsv1.StatefulSet{
+		TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
+		ObjectMeta: ObjectMeta(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    ptr.To[int32](1),
+			ServiceName: g.DatabaseName(),
+			Selector:    &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
+			Template:    pod,
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.Labels(galleryv1alpha1.ComponentDatabase)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: m.StorageClassName,
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: m.StorageSize}},
+				},
+			}},
+			// The database is the gallery's memory: its volume outlives the StatefulSet,
+			// so an accidental deletion loses no users or labels.
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+		},
+	}
+}
+
+// MariaDBService fronts the managed MariaDB.
+func MariaDBService(g *galleryv1alpha1.Gallery) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   typeMeta("v1", "Service"),
+		ObjectMeta: ObjectMeta(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase),
+		Spec: corev1.ServiceSpec{
+			Selector: g.SelectorLabels(galleryv1alpha1.ComponentDatabase),
+			Ports:    []corev1.ServicePort{{Name: "mysql", Port: 3306, TargetPort: intstr.FromString("mysql"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}

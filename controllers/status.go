@@ -1,0 +1,358 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
+)
+
+// Condition reasons.
+const (
+	ReasonAvailable          = "Available"
+	ReasonProgressing        = "Progressing"
+	ReasonDeadlineExceeded   = "ProgressDeadlineExceeded"
+	ReasonNotFound           = "NotCreated"
+	ReasonNotUsed            = "NotUsed"
+	ReasonExternal           = "External"
+	ReasonClaimPending       = "ClaimPending"
+	ReasonBound              = "Bound"
+	ReasonWaitingForAddress  = "WaitingForAddress"
+	ReasonAddressAssigned    = "AddressAssigned"
+	ReasonMissingReference   = "MissingReference"
+	ReasonSuspended          = "Suspended"
+	ReasonReconcileFailed    = "ReconcileFailed"
+	ReasonAllComponentsReady = "AllComponentsReady"
+	ReasonComponentsNotReady = "ComponentsNotReady"
+)
+
+// observed is what the operator read back from the children.
+type observed struct {
+	server, workers     *appsv1.Deployment
+	redis, database     *appsv1.StatefulSet
+	photos, sqlite      *corev1.PersistentVolumeClaim
+	ingress             *networkingv1.Ingress
+}
+
+// observe reads the children that status is computed from. A missing child is nil.
+func (r *GalleryReconciler) observe(ctx context.Context, st *reconcileState) error {
+	g := st.gallery
+	o := &observed{}
+	get := func(name string, obj client.Object) (client.Object, error) {
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, obj)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s for status: %w", name, err)
+		}
+		return obj, nil
+	}
+	var err error
+	var obj client.Object
+	if obj, err = get(g.ServerName(), &appsv1.Deployment{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.server = obj.(*appsv1.Deployment)
+	}
+	if obj, err = get(g.WorkersName(), &appsv1.Deployment{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.workers = obj.(*appsv1.Deployment)
+	}
+	if obj, err = get(g.RedisName(), &appsv1.StatefulSet{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.redis = obj.(*appsv1.StatefulSet)
+	}
+	if obj, err = get(g.DatabaseName(), &appsv1.StatefulSet{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.database = obj.(*appsv1.StatefulSet)
+	}
+	if obj, err = get(g.PhotosClaimName(), &corev1.PersistentVolumeClaim{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.photos = obj.(*corev1.PersistentVolumeClaim)
+	}
+	if obj, err = get(g.SQLiteClaimName(), &corev1.PersistentVolumeClaim{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.sqlite = obj.(*corev1.PersistentVolumeClaim)
+	}
+	if obj, err = get(g.IngressName(), &networkingv1.Ingress{}); err != nil {
+		return err
+	} else if obj != nil {
+		o.ingress = obj.(*networkingv1.Ingress)
+	}
+	st.observed = o
+	return nil
+}
+
+// writeStatus computes the whole status from the observations and writes it only when
+// it changed. observedGeneration moves only after a pass that succeeded.
+func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState, passSucceeded bool) error {
+	g := st.gallery
+	before := g.Status.DeepCopy()
+	computeStatus(g, st, passSucceeded)
+	if equality.Semantic.DeepEqual(before, &g.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Update(ctx, g); err != nil {
+		if isConflict(err) {
+			return nil // a newer Gallery is already queued
+		}
+		return fmt.Errorf("update status: %w", err)
+	}
+	if st.blocked != "" && !blockedBefore(before, st.blocked) {
+		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonMissingReference, "Reconcile", "%s", st.blocked)
+	}
+	for _, c := range g.Status.Conditions {
+		prev := meta.FindStatusCondition(before.Conditions, c.Type)
+		if c.Type != galleryv1alpha1.ConditionReady && c.Status == metav1.ConditionFalse && c.Reason == ReasonDeadlineExceeded &&
+			(prev == nil || prev.Reason != c.Reason) {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, "Degraded", "Reconcile", "%s: %s", c.Type, c.Message)
+		}
+	}
+	return nil
+}
+
+func blockedBefore(s *galleryv1alpha1.GalleryStatus, msg string) bool {
+	c := meta.FindStatusCondition(s.Conditions, galleryv1alpha1.ConditionReady)
+	return c != nil && c.Reason == ReasonMissingReference && c.Message == msg
+}
+
+// computeStatus is pure: the status follows from the Gallery, the pass and what was
+// observed.
+func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool) {
+	o := st.observed
+	if o == nil {
+		o = &observed{}
+	}
+	gen := g.Generation
+	setServerCondition(g, o.server, gen)
+	setWorkersCondition(g, o.workers, gen)
+	setCacheCondition(g, o.redis, gen)
+	setDatabaseCondition(g, o.database, o.sqlite, gen)
+	setStorageCondition(g, o.photos, gen)
+	setIngressCondition(g, o.ingress, gen)
+	setReadyCondition(g, st, passSucceeded, gen)
+
+	g.Status.URL = specs.URL(g)
+	g.Status.Server = replicaStatus(o.server)
+	g.Status.Workers = replicaStatus(o.workers)
+	if passSucceeded && st.blocked == "" && !g.Spec.Suspend {
+		g.Status.ObservedGeneration = gen
+	}
+	g.Status.Phase = phaseOf(g, st, passSucceeded)
+}
+
+func replicaStatus(d *appsv1.Deployment) *galleryv1alpha1.ReplicaStatus {
+	if d == nil {
+		return nil
+	}
+	want := d.Status.Replicas
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	return &galleryv1alpha1.ReplicaStatus{
+		Replicas:      want,
+		ReadyReplicas: d.Status.ReadyReplicas,
+		Ready:         fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, want),
+	}
+}
+
+func set(g *galleryv1alpha1.Gallery, typ string, ok bool, reason, msg string, gen int64) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// deploymentReady reads a Deployment as the rollout status does: the controller saw the
+// latest spec, every replica is updated, and the Deployment is Available.
+func deploymentReady(d *appsv1.Deployment) (bool, string, string) {
+	if d == nil {
+		return false, ReasonNotFound, "the Deployment does not exist yet"
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == ReasonDeadlineExceeded {
+			return false, ReasonDeadlineExceeded, c.Message
+		}
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	if d.Status.ObservedGeneration < d.Generation {
+		return false, ReasonProgressing, "waiting for the Deployment controller to see the latest spec"
+	}
+	if d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want {
+		return false, ReasonProgressing, fmt.Sprintf("%d of %d pods updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
+			return true, ReasonAvailable, fmt.Sprintf("%d pods available", d.Status.AvailableReplicas)
+		}
+	}
+	return false, ReasonProgressing, "the Deployment is not Available yet"
+}
+
+func statefulSetReady(s *appsv1.StatefulSet) (bool, string, string) {
+	if s == nil {
+		return false, ReasonNotFound, "the StatefulSet does not exist yet"
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	if s.Status.ObservedGeneration < s.Generation || s.Status.ReadyReplicas < want || s.Status.UpdatedReplicas < want {
+		return false, ReasonProgressing, fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
+	}
+	return true, ReasonAvailable, fmt.Sprintf("%d pods ready", s.Status.ReadyReplicas)
+}
+
+func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen int64) {
+	ok, reason, msg := deploymentReady(d)
+	set(g, galleryv1alpha1.ConditionServer, ok, reason, msg, gen)
+}
+
+func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen int64) {
+	if !g.RunsWorkers() {
+		set(g, galleryv1alpha1.ConditionWorkers, true, ReasonNotUsed, "the embedded database classifies inside the server pod", gen)
+		return
+	}
+	if d != nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+		set(g, galleryv1alpha1.ConditionWorkers, true, ReasonNotUsed, "workers are scaled to zero", gen)
+		return
+	}
+	ok, reason, msg := deploymentReady(d)
+	set(g, galleryv1alpha1.ConditionWorkers, ok, reason, msg, gen)
+}
+
+func setCacheCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, gen int64) {
+	if e := g.Spec.Cache.External; e != nil {
+		set(g, galleryv1alpha1.ConditionCache, true, ReasonExternal, "external Redis at "+e.Address, gen)
+		return
+	}
+	ok, reason, msg := statefulSetReady(s)
+	set(g, galleryv1alpha1.ConditionCache, ok, reason, msg, gen)
+}
+
+func setDatabaseCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, sqlite *corev1.PersistentVolumeClaim, gen int64) {
+	switch db := g.Spec.Database; {
+	case db.External != nil:
+		set(g, galleryv1alpha1.ConditionDatabase, true, ReasonExternal, fmt.Sprintf("external %s at %s", db.External.Engine, db.External.Host), gen)
+	case db.Embedded != nil:
+		ok, reason, msg := claimBound(sqlite)
+		set(g, galleryv1alpha1.ConditionDatabase, ok, reason, msg, gen)
+	default:
+		ok, reason, msg := statefulSetReady(s)
+		set(g, galleryv1alpha1.ConditionDatabase, ok, reason, msg, gen)
+	}
+}
+
+func claimBound(c *corev1.PersistentVolumeClaim) (bool, string, string) {
+	if c == nil {
+		return false, ReasonNotFound, "the PersistentVolumeClaim does not exist yet"
+	}
+	if c.Status.Phase != corev1.ClaimBound {
+		return false, ReasonClaimPending, fmt.Sprintf("PersistentVolumeClaim %s is %s", c.Name, phaseOr(c.Status.Phase))
+	}
+	return true, ReasonBound, fmt.Sprintf("PersistentVolumeClaim %s is bound", c.Name)
+}
+
+func phaseOr(p corev1.PersistentVolumeClaimPhase) string {
+	if p == "" {
+		return "Pending"
+	}
+	return string(p)
+}
+
+func setStorageCondition(g *galleryv1alpha1.Gallery, photos *corev1.PersistentVolumeClaim, gen int64) {
+	if s3 := g.Spec.Storage.S3; s3 != nil {
+		set(g, galleryv1alpha1.ConditionStorage, true, ReasonExternal, "S3 bucket "+s3.Bucket, gen)
+		return
+	}
+	ok, reason, msg := claimBound(photos)
+	set(g, galleryv1alpha1.ConditionStorage, ok, reason, msg, gen)
+}
+
+// setIngressCondition reports the ingress; it does not hold Ready back, since the gallery
+// serves through its Service whatever the ingress controller does.
+func setIngressCondition(g *galleryv1alpha1.Gallery, in *networkingv1.Ingress, gen int64) {
+	switch {
+	case g.Spec.Ingress == nil:
+		set(g, galleryv1alpha1.ConditionIngress, true, ReasonNotUsed, "no ingress requested", gen)
+	case in == nil:
+		set(g, galleryv1alpha1.ConditionIngress, false, ReasonNotFound, "the Ingress does not exist yet", gen)
+	case len(in.Status.LoadBalancer.Ingress) == 0:
+		set(g, galleryv1alpha1.ConditionIngress, false, ReasonWaitingForAddress, "waiting for the ingress controller to assign an address", gen)
+	default:
+		lb := in.Status.LoadBalancer.Ingress[0]
+		addr := lb.Hostname
+		if addr == "" {
+			addr = lb.IP
+		}
+		set(g, galleryv1alpha1.ConditionIngress, true, ReasonAddressAssigned, "address "+addr, gen)
+	}
+}
+
+// readyComponents are the conditions Ready requires.
+var readyComponents = []string{
+	galleryv1alpha1.ConditionServer, galleryv1alpha1.ConditionWorkers, galleryv1alpha1.ConditionCache,
+	galleryv1alpha1.ConditionDatabase, galleryv1alpha1.ConditionStorage,
+}
+
+func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool, gen int64) {
+	switch {
+	case g.Spec.Suspend:
+		set(g, galleryv1alpha1.ConditionReady, false, ReasonSuspended, "reconciliation is suspended (spec.suspend)", gen)
+		return
+	case st.blocked != "":
+		set(g, galleryv1alpha1.ConditionReady, false, ReasonMissingReference, st.blocked, gen)
+		return
+	case !passSucceeded:
+		set(g, galleryv1alpha1.ConditionReady, false, ReasonReconcileFailed, "the last reconciliation failed; see events", gen)
+		return
+	}
+	var notReady []string
+	for _, t := range readyComponents {
+		if !meta.IsStatusConditionTrue(g.Status.Conditions, t) {
+			notReady = append(notReady, t)
+		}
+	}
+	if len(notReady) > 0 {
+		set(g, galleryv1alpha1.ConditionReady, false, ReasonComponentsNotReady, fmt.Sprintf("not ready: %v", notReady), gen)
+		return
+	}
+	set(g, galleryv1alpha1.ConditionReady, true, ReasonAllComponentsReady, "every component is ready", gen)
+}
+
+func phaseOf(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool) galleryv1alpha1.GalleryPhase {
+	switch {
+	case g.Spec.Suspend:
+		return galleryv1alpha1.PhaseSuspended
+	case st.blocked != "" || !passSucceeded:
+		return galleryv1alpha1.PhaseFailed
+	case meta.IsStatusConditionTrue(g.Status.Conditions, galleryv1alpha1.ConditionReady):
+		return galleryv1alpha1.PhaseReady
+	}
+	for _, c := range g.Status.Conditions {
+		if c.Reason == ReasonDeadlineExceeded {
+			return galleryv1alpha1.PhaseDegraded
+		}
+	}
+	return galleryv1alpha1.PhaseProgressing
+}
