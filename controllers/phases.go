@@ -351,4 +351,3 @@ func ptrOr(p *int32) int32 {
 	}
 	return *p
 }
-

@@ -38,10 +38,10 @@ const (
 
 // observed is what the operator read back from the children.
 type observed struct {
-	server, workers     *appsv1.Deployment
-	redis, database     *appsv1.StatefulSet
-	photos, sqlite      *corev1.PersistentVolumeClaim
-	ingress             *networkingv1.Ingress
+	server, workers *appsv1.Deployment
+	redis, database *appsv1.StatefulSet
+	photos, sqlite  *corev1.PersistentVolumeClaim
+	ingress         *networkingv1.Ingress
 }
 
 // observe reads the children that status is computed from. A missing child is nil.
