@@ -241,7 +241,7 @@ func TestGeneratedSecretIsNeverRewritten(t *testing.T) {
 	eventually(t, "replicas applied", func() error {
 		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
 		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 3 {
-			return fmt.Errorf("replicas not 3 yet (%v)", err)
+			return fmt.Errorf("replicas not 3 yet: %w", err)
 		}
 		return nil
 	})
@@ -349,7 +349,7 @@ func TestHPAOwnsServerReplicas(t *testing.T) {
 			return fmt.Errorf("replicas reset to %d", ptr.Deref(d.Spec.Replicas, 0))
 		}
 		for _, mf := range d.ManagedFields {
-			if mf.Manager == FieldOwner && strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			if mf.Manager == FieldOwner && strings.Contains(mf.FieldsV1.GetRawString(), `"f:replicas"`) {
 				return fmt.Errorf("the operator owns spec.replicas")
 			}
 		}

@@ -83,49 +83,64 @@ func TestSamplesAreAcceptedWithDefaults(t *testing.T) {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &g); err != nil {
 				t.Fatal(err)
 			}
-			s := g.Spec
-			// Defaults every sample gets, whatever it sets.
-			if s.Server.Port != 8080 || s.Server.Probes.Readiness.PeriodSeconds != 5 || s.Server.MaxSurge.String() != "25%" {
-				t.Errorf("server defaults missing: port=%d readiness=%+v maxSurge=%v", s.Server.Port, s.Server.Probes.Readiness, s.Server.MaxSurge)
-			}
-			if s.Workers.Jobs.MaxAttempts != 5 || s.Workers.Jobs.VisibilityTimeout.Duration.String() != "2m0s" {
-				t.Errorf("job defaults missing: %+v", s.Workers.Jobs)
-			}
-			if s.Placement.ZoneSpread.Enabled == nil || !*s.Placement.ZoneSpread.Enabled || s.Placement.PodDisruptionBudget.MaxUnavailable.IntValue() != 1 {
-				t.Errorf("placement defaults missing: %+v", s.Placement)
-			}
-			if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Duration.Hours() != 720 {
-				t.Errorf("auth defaults missing: %+v", s.Auth)
-			}
-			if g.Name == "photos" { // the minimal sample: every component defaulted
-				if s.Cache.Managed == nil || s.Cache.Managed.Version != "7.4" || s.Cache.Managed.EvictionPolicy != "volatile-lru" || s.Cache.Managed.Memory.String() != "256Mi" {
-					t.Errorf("cache default: %+v", s.Cache.Managed)
-				}
-				if s.Database.Managed == nil || s.Database.Managed.StorageSize.String() != "10Gi" || s.Database.Managed.Version != "11.4" {
-					t.Errorf("database default: %+v", s.Database.Managed)
-				}
-				if s.Storage.Volume == nil || s.Storage.Volume.Size.String() != "20Gi" || s.Storage.Volume.AccessMode != "ReadWriteMany" {
-					t.Errorf("storage default: %+v", s.Storage.Volume)
-				}
-				if s.Server.Image == "" || s.Server.Resources.Requests.Cpu().String() != "500m" || s.Server.Resources.Limits.Memory().String() != "1Gi" {
-					t.Errorf("server default: image=%q resources=%+v", s.Server.Image, s.Server.Resources)
-				}
-				if s.Workers.Classifier.Provider != galleryv1alpha1.ClassifierBuiltin || s.Workers.Concurrency != 4 || s.Workers.Pacing.IntakePerSecond != 10 {
-					t.Errorf("workers default: %+v", s.Workers)
-				}
-				if s.Ingress != nil || s.Autoscaling != nil {
-					t.Errorf("ingress and autoscaling must stay off by default")
-				}
-			}
-			if g.Name == "photos-prod" {
-				if s.Workers.Classifier.Rekognition.MinConfidence != 75 || s.Database.External.CredentialsSecret.UsernameKey != "username" {
-					t.Errorf("production sample read back wrong: %+v", s)
-				}
-				if s.Autoscaling.Server.ScaleDownMaxPodsPerMinute != 1 || s.Autoscaling.Schedules[0].TimeZone != "Europe/London" {
-					t.Errorf("autoscaling defaults: %+v", s.Autoscaling)
-				}
+			checkCommonDefaults(t, g.Spec)
+			switch g.Name {
+			case "photos":
+				checkMinimalDefaults(t, g.Spec)
+			case "photos-prod":
+				checkProductionDefaults(t, g.Spec)
 			}
 		})
+	}
+}
+
+func checkCommonDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
+	t.Helper()
+	// Defaults every sample gets, whatever it sets.
+	if s.Server.Port != 8080 || s.Server.Probes.Readiness.PeriodSeconds != 5 || s.Server.MaxSurge.String() != "25%" {
+		t.Errorf("server defaults missing: port=%d readiness=%+v maxSurge=%v", s.Server.Port, s.Server.Probes.Readiness, s.Server.MaxSurge)
+	}
+	if s.Workers.Jobs.MaxAttempts != 5 || s.Workers.Jobs.VisibilityTimeout.Duration.String() != "2m0s" {
+		t.Errorf("job defaults missing: %+v", s.Workers.Jobs)
+	}
+	if s.Placement.ZoneSpread.Enabled == nil || !*s.Placement.ZoneSpread.Enabled || s.Placement.PodDisruptionBudget.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("placement defaults missing: %+v", s.Placement)
+	}
+	if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Hours() != 720 {
+		t.Errorf("auth defaults missing: %+v", s.Auth)
+	}
+}
+
+// checkMinimalDefaults: the minimal sample gets every component defaulted.
+func checkMinimalDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
+	t.Helper()
+	if s.Cache.Managed == nil || s.Cache.Managed.Version != "7.4" || s.Cache.Managed.EvictionPolicy != "volatile-lru" || s.Cache.Managed.Memory.String() != "256Mi" {
+		t.Errorf("cache default: %+v", s.Cache.Managed)
+	}
+	if s.Database.Managed == nil || s.Database.Managed.StorageSize.String() != "10Gi" || s.Database.Managed.Version != "11.4" {
+		t.Errorf("database default: %+v", s.Database.Managed)
+	}
+	if s.Storage.Volume == nil || s.Storage.Volume.Size.String() != "20Gi" || s.Storage.Volume.AccessMode != "ReadWriteMany" {
+		t.Errorf("storage default: %+v", s.Storage.Volume)
+	}
+	if s.Server.Image == "" || s.Server.Resources.Requests.Cpu().String() != "500m" || s.Server.Resources.Limits.Memory().String() != "1Gi" {
+		t.Errorf("server default: image=%q resources=%+v", s.Server.Image, s.Server.Resources)
+	}
+	if s.Workers.Classifier.Provider != galleryv1alpha1.ClassifierBuiltin || s.Workers.Concurrency != 4 || s.Workers.Pacing.IntakePerSecond != 10 {
+		t.Errorf("workers default: %+v", s.Workers)
+	}
+	if s.Ingress != nil || s.Autoscaling != nil {
+		t.Errorf("ingress and autoscaling must stay off by default")
+	}
+}
+
+func checkProductionDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
+	t.Helper()
+	if s.Workers.Classifier.Rekognition.MinConfidence != 75 || s.Database.External.CredentialsSecret.UsernameKey != "username" {
+		t.Errorf("production sample read back wrong: %+v", s)
+	}
+	if s.Autoscaling.Server.ScaleDownMaxPodsPerMinute != 1 || s.Autoscaling.Schedules[0].TimeZone != "Europe/London" {
+		t.Errorf("autoscaling defaults: %+v", s.Autoscaling)
 	}
 }
 
