@@ -945,7 +945,7 @@ type StorageSpec struct {
 // Pod Identity) unless credentialsSecret is set.
 //
 // +kubebuilder:validation:XValidation:rule="self.bucket == oldSelf.bucket",fieldPath=".bucket",message="spec.storage.s3.bucket is immutable: the photos are in the old bucket; copy them first and create a new Gallery"
-// +kubebuilder:validation:XValidation:rule="(has(self.prefix) ? self.prefix : ”) == (has(oldSelf.prefix) ? oldSelf.prefix : ”)",fieldPath=".prefix",message="spec.storage.s3.prefix is immutable: the photos are under the old prefix"
+// +kubebuilder:validation:XValidation:rule="has(self.prefix) == has(oldSelf.prefix) && (!has(self.prefix) || self.prefix == oldSelf.prefix)",fieldPath=".prefix",message="spec.storage.s3.prefix is immutable: the photos are under the old prefix"
 // +kubebuilder:validation:XValidation:rule="!has(self.serverSideEncryption) || self.serverSideEncryption.type == 'aws:kms' || !has(self.serverSideEncryption.kmsKeyId)",fieldPath=".serverSideEncryption.kmsKeyId",message="spec.storage.s3.serverSideEncryption.kmsKeyId is only valid with type aws:kms"
 type S3StorageSpec struct {
 	// bucket name. Immutable.
