@@ -36,6 +36,8 @@ type GalleryReconciler struct {
 	// Clock is the time the schedules are read against; the real clock unless a test
 	// sets one.
 	Clock clock.PassiveClock
+	// Preflight checks external dependencies; nil skips the checks.
+	Preflight Preflighter
 }
 
 // +kubebuilder:rbac:groups=sortographer.io,resources=galleries,verbs=get;list;watch;update;patch

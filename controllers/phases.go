@@ -37,6 +37,15 @@ type reconcileState struct {
 	requeueAfter time.Duration
 	// observed holds the children read back for status.
 	observed *observed
+	// preflight holds what the external-dependency checks found.
+	preflight preflightResult
+}
+
+// requeueSoon asks for another pass within d (the earliest request wins).
+func (st *reconcileState) requeueSoon(d time.Duration) {
+	if st.requeueAfter == 0 || d < st.requeueAfter {
+		st.requeueAfter = d
+	}
 }
 
 type phase struct {
@@ -48,6 +57,7 @@ type phase struct {
 func (r *GalleryReconciler) phases() []phase {
 	return []phase{
 		{"secrets", r.reconcileSecrets},
+		{"preflight", r.reconcilePreflight},
 		{"config", r.reconcileConfig},
 		{"identity", r.reconcileIdentity},
 		{"storage", r.reconcileStorage},
@@ -340,7 +350,7 @@ func (st *reconcileState) scheduleFloors() (server, workers int32) {
 		}
 	}
 	if !next.IsZero() {
-		st.requeueAfter = next.Sub(st.now) + time.Second
+		st.requeueSoon(next.Sub(st.now) + time.Second)
 	}
 	return server, workers
 }

@@ -25,6 +25,8 @@ const (
 	ReasonNotFound           = "NotCreated"
 	ReasonNotUsed            = "NotUsed"
 	ReasonExternal           = "External"
+	ReasonReachable          = "Reachable"
+	ReasonUnreachable        = "Unreachable"
 	ReasonClaimPending       = "ClaimPending"
 	ReasonBound              = "Bound"
 	ReasonWaitingForAddress  = "WaitingForAddress"
@@ -142,9 +144,9 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 	gen := g.Generation
 	setServerCondition(g, o.server, gen)
 	setWorkersCondition(g, o.workers, gen)
-	setCacheCondition(g, o.redis, gen)
-	setDatabaseCondition(g, o.database, o.sqlite, gen)
-	setStorageCondition(g, o.photos, gen)
+	setCacheCondition(g, o.redis, st.preflight, gen)
+	setDatabaseCondition(g, o.database, o.sqlite, st.preflight, gen)
+	setStorageCondition(g, o.photos, st.preflight, gen)
 	setIngressCondition(g, o.ingress, gen)
 	setReadyCondition(g, st, passSucceeded, gen)
 
@@ -241,19 +243,31 @@ func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen i
 	set(g, galleryv1alpha1.ConditionWorkers, ok, reason, msg, gen)
 }
 
-func setCacheCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, gen int64) {
+// external reports an external dependency from the preflight result.
+func external(g *galleryv1alpha1.Gallery, typ string, pf preflightResult, err error, what string, gen int64) {
+	switch {
+	case !pf.checked:
+		set(g, typ, true, ReasonExternal, what+" (not checked)", gen)
+	case err != nil:
+		set(g, typ, false, ReasonUnreachable, what+": "+err.Error(), gen)
+	default:
+		set(g, typ, true, ReasonReachable, what+" answers", gen)
+	}
+}
+
+func setCacheCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, pf preflightResult, gen int64) {
 	if e := g.Spec.Cache.External; e != nil {
-		set(g, galleryv1alpha1.ConditionCache, true, ReasonExternal, "external Redis at "+e.Address, gen)
+		external(g, galleryv1alpha1.ConditionCache, pf, pf.cache, "external Redis at "+e.Address, gen)
 		return
 	}
 	ok, reason, msg := statefulSetReady(s)
 	set(g, galleryv1alpha1.ConditionCache, ok, reason, msg, gen)
 }
 
-func setDatabaseCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, sqlite *corev1.PersistentVolumeClaim, gen int64) {
+func setDatabaseCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, sqlite *corev1.PersistentVolumeClaim, pf preflightResult, gen int64) {
 	switch db := g.Spec.Database; {
 	case db.External != nil:
-		set(g, galleryv1alpha1.ConditionDatabase, true, ReasonExternal, fmt.Sprintf("external %s at %s", db.External.Engine, db.External.Host), gen)
+		external(g, galleryv1alpha1.ConditionDatabase, pf, pf.database, fmt.Sprintf("external %s at %s", db.External.Engine, db.External.Host), gen)
 	case db.Embedded != nil:
 		ok, reason, msg := claimBound(sqlite)
 		set(g, galleryv1alpha1.ConditionDatabase, ok, reason, msg, gen)
@@ -280,9 +294,9 @@ func phaseOr(p corev1.PersistentVolumeClaimPhase) string {
 	return string(p)
 }
 
-func setStorageCondition(g *galleryv1alpha1.Gallery, photos *corev1.PersistentVolumeClaim, gen int64) {
+func setStorageCondition(g *galleryv1alpha1.Gallery, photos *corev1.PersistentVolumeClaim, pf preflightResult, gen int64) {
 	if s3 := g.Spec.Storage.S3; s3 != nil {
-		set(g, galleryv1alpha1.ConditionStorage, true, ReasonExternal, "S3 bucket "+s3.Bucket, gen)
+		external(g, galleryv1alpha1.ConditionStorage, pf, pf.storage, "S3 bucket "+s3.Bucket, gen)
 		return
 	}
 	ok, reason, msg := claimBound(photos)

@@ -102,7 +102,7 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("manager: %w", err)
 	}
-	r := &GalleryReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator")}
+	r := &GalleryReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{Timeout: time.Second}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return 0, err
 	}

@@ -70,9 +70,10 @@ func run(metricsAddr, probeAddr string, leaderElect bool, watchNamespaces string
 		return fmt.Errorf("create manager: %w", err)
 	}
 	r := &controllers.GalleryReconciler{
-		Client:   mgr.GetClient(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("sortographer-operator"),
+		Client:    mgr.GetClient(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("sortographer-operator"),
+		Preflight: controllers.NetPreflighter{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)

@@ -1,0 +1,124 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// listen opens a real TCP listener that accepts and closes connections.
+func listen(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// closedPort is a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+func TestPreflightReportsExternalDependencies(t *testing.T) {
+	ns := newNamespace(t)
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
+		Data:       map[string][]byte{"username": []byte("app"), "password": []byte("pw")},
+	}
+	if err := k8s.Create(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	redisAddr := listen(t)
+	dbHost, dbPort, _ := net.SplitHostPort(closedPort(t))
+	s3Endpoint := "http://" + closedPort(t)
+	port := mustAtoi32(t, dbPort)
+	g := newGallery(t, ns, func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Cache = galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{Address: redisAddr}}
+		g.Spec.Database = galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{
+			Engine: galleryv1alpha1.DatabaseMySQL, Host: dbHost, Port: &port,
+			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: "db"},
+		}}
+		g.Spec.Storage = galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
+			Bucket: "photos", Region: "us-east-1", Endpoint: s3Endpoint, ForcePathStyle: true,
+		}}
+	})
+	eventually(t, "preflight conditions", func() error {
+		cache := condition(t, g, galleryv1alpha1.ConditionCache)
+		db := condition(t, g, galleryv1alpha1.ConditionDatabase)
+		storage := condition(t, g, galleryv1alpha1.ConditionStorage)
+		if cache == nil || cache.Status != metav1.ConditionTrue || cache.Reason != ReasonReachable {
+			return fmt.Errorf("CacheReady = %+v", cache)
+		}
+		if db == nil || db.Status != metav1.ConditionFalse || db.Reason != ReasonUnreachable || !strings.Contains(db.Message, "connection refused") {
+			return fmt.Errorf("DatabaseReady = %+v", db)
+		}
+		if storage == nil || storage.Status != metav1.ConditionFalse || !strings.Contains(storage.Message, "head bucket photos") {
+			return fmt.Errorf("StorageReady = %+v", storage)
+		}
+		return nil
+	})
+	// The database comes up: the retry (30 s) is too slow for a test, so a spec change
+	// forces the next pass.
+	l, err := net.Listen("tcp", net.JoinHostPort(dbHost, dbPort))
+	if err != nil {
+		t.Fatalf("reopen the database port: %v", err)
+	}
+	defer func() { _ = l.Close() }()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	live := mustGet(t, g)
+	live.Spec.Server.Replicas = ptrInt32(3)
+	if err := k8s.Update(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "database reachable", func() error {
+		if c := condition(t, g, galleryv1alpha1.ConditionDatabase); c == nil || c.Reason != ReasonReachable {
+			return fmt.Errorf("DatabaseReady = %+v", c)
+		}
+		return nil
+	})
+}
+
+func mustAtoi32(t *testing.T, s string) int32 {
+	t.Helper()
+	var n int32
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func ptrInt32(n int32) *int32 { return &n }
