@@ -123,7 +123,9 @@ func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
 		Owns(&networkingv1.NetworkPolicy{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.galleriesUsingSecret)).
+		// Metadata only: a changed Secret re-reconciles the Galleries that use it, and no
+		// Secret value is cached.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.galleriesUsingSecret), builder.OnlyMetadata).
 		Named("gallery").
 		Complete(r)
 }

@@ -97,6 +97,8 @@ func runSuite(m *testing.M) (int, error) {
 	mgrConfig.WrapTransport = writes.RoundTrip
 	mgr, err := ctrl.NewManager(mgrConfig, ctrl.Options{
 		Scheme:  testScheme,
+		Cache:   CacheOptions(nil),
+		Client:  ClientOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	if err != nil {
