@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// migrationFiles holds migrations/<dialect>/NNNN_name.sql. Every dialect has the same
+// versions. Statements end with a semicolon at the end of a line; a semicolon elsewhere
+// (in a string, a comment) does not split.
+//
+//go:embed migrations
+var migrationFiles embed.FS
+
+// LatestSchemaVersion is the newest migration this build knows.
+const LatestSchemaVersion = 1
+
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// migrations reads a dialect's migrations, oldest first.
+func migrations(dialect string) ([]migration, error) {
+	dir := path.Join("migrations", dialect)
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s migrations: %w", dialect, err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration %s/%s: want NNNN_name.sql", dir, e.Name())
+		}
+		body, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		ms = append(ms, migration{version: version, name: name, statements: splitStatements(string(body))})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// splitStatements splits a migration at lines ending in a semicolon (drivers run one
+// statement per call), dropping comment-only pieces.
+func splitStatements(body string) []string {
+	var stmts []string
+	var cur strings.Builder
+	flush := func() {
+		s := strings.TrimSpace(cur.String())
+		cur.Reset()
+		code := false
+		for _, line := range strings.Split(s, "\n") {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+				code = true
+			}
+		}
+		if code {
+			stmts = append(stmts, strings.TrimSuffix(s, ";"))
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(strings.TrimSpace(line), ";") && !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			flush()
+		}
+	}
+	flush()
+	return stmts
+}
+
+// querier is what both a connection and a transaction offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER NOT NULL PRIMARY KEY,
+  name VARCHAR(255) NOT NULL,
+  applied_at BIGINT NOT NULL
+)`
+
+// Migrate applies the migrations not yet applied, each in its own transaction, holding
+// a database lock throughout so that replicas starting together take turns: MySQL's
+// GET_LOCK, PostgreSQL's pg_advisory_lock, or for SQLite one BEGIN IMMEDIATE
+// transaction around everything. MySQL commits DDL as it runs it, so there a failed
+// migration can leave part of itself applied and unrecorded; keep its migrations
+// small.
+func (s *sqlStore) Migrate(ctx context.Context) error {
+	ms, err := migrations(s.d.name)
+	if err != nil {
+		return err
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close()
+
+	if s.d.name == config.DriverSQLite {
+		// _txlock=immediate: BEGIN takes the write lock, waiting busy_timeout for it.
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate: begin: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := s.applyMigrations(ctx, tx, ms, func(apply func(querier) error) error { return apply(tx) }); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate: commit: %w", err)
+		}
+		return nil
+	}
+
+	unlock, err := s.d.lock(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer unlock()
+	return s.applyMigrations(ctx, conn, ms, func(apply func(querier) error) error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := apply(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// applyMigrations runs, under the caller's lock, each migration not yet recorded.
+// inTx runs one migration's work in a transaction.
+func (s *sqlStore) applyMigrations(ctx context.Context, q querier, ms []migration, inTx func(func(querier) error) error) error {
+	if _, err := q.ExecContext(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	applied, err := appliedVersions(ctx, q)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		err := inTx(func(tx querier) error {
+			for i, stmt := range m.statements {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("statement %d: %w", i+1, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+				m.version, m.name, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: apply %04d_%s: %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
+}
+
+// SchemaVersion returns the newest applied migration, 0 when none is.
+func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
+	var exists string
+	switch s.d.name {
+	case config.DriverMySQL:
+		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'"
+	case config.DriverPostgres:
+		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+	default:
+		exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}

@@ -1,0 +1,318 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// Open connects to the database db describes and checks that it answers. sqliteFile is
+// where the SQLite database lives (config.Config.SQLiteFile); other drivers ignore it.
+// Open does not migrate: call Migrate.
+func Open(ctx context.Context, db config.Database, sqliteFile string) (Store, error) {
+	var (
+		s   *sqlStore
+		err error
+	)
+	switch db.Driver {
+	case config.DriverMySQL:
+		s, err = openMySQL(db)
+	case config.DriverPostgres:
+		s, err = openPostgres(db)
+	case config.DriverSQLite, "":
+		s, err = openSQLite(sqliteFile)
+	default:
+		err = fmt.Errorf("unknown database driver %q", db.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", db.Driver, err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open %s database: %w", db.Driver, err)
+	}
+	return s, nil
+}
+
+// dialect is what differs between the databases.
+type dialect struct {
+	name string
+	// numbered rewrites ? placeholders as $1, $2, … (PostgreSQL).
+	numbered bool
+	// forUpdate locks the rows a transaction reads (empty for SQLite, whose write
+	// transactions already hold the database's write lock).
+	forUpdate string
+	// returningID: INSERT … RETURNING id instead of LastInsertId (PostgreSQL).
+	returningID bool
+	// lock takes the migration lock on conn and returns its release.
+	lock func(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+	// isDuplicate reports a unique-constraint violation.
+	isDuplicate func(error) bool
+}
+
+// Connection pool limits for the server databases. A gallery replica serves requests
+// and runs workers; 20 connections each keeps 10 replicas within a small server's
+// max_connections.
+const (
+	maxOpenConns    = 20
+	connMaxLifetime = 5 * time.Minute
+	dialTimeout     = 10 * time.Second
+)
+
+func openMySQL(db config.Database) (*sqlStore, error) {
+	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, db.Host)
+	if err != nil {
+		return nil, err
+	}
+	c := mysql.NewConfig()
+	c.Net = "tcp"
+	c.Addr = net.JoinHostPort(db.Host, strconv.Itoa(portOr(db.Port, 3306)))
+	c.DBName = db.Name
+	c.User = db.User
+	c.Passwd = db.Password
+	c.TLS = tlsConf
+	c.Timeout = dialTimeout
+	// After a failover the old writer may become a read-only replica; rejecting its
+	// connections makes the pool reconnect to the new writer instead of failing writes.
+	c.RejectReadOnly = true
+	// UPDATE reports matched rows, not changed ones, so "no such image" is told apart
+	// from "already so".
+	c.ClientFoundRows = true
+	connector, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, fmt.Errorf("configure mysql connection: %w", err)
+	}
+	writer := sql.OpenDB(connector)
+	poolServer(writer)
+	return &sqlStore{db: writer, d: dialect{
+		name:        config.DriverMySQL,
+		forUpdate:   " FOR UPDATE",
+		lock:        mysqlLock(db.Name),
+		isDuplicate: mysqlDuplicate,
+	}}, nil
+}
+
+func openPostgres(db config.Database) (*sqlStore, error) {
+	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, db.Host)
+	if err != nil {
+		return nil, err
+	}
+	// The URL form escapes every part; TLS is set below from our own configuration,
+	// so pgx's sslmode handling (and its fallbacks) stays out of the way.
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(db.User, db.Password),
+		Host:     net.JoinHostPort(db.Host, strconv.Itoa(portOr(db.Port, 5432))),
+		Path:     "/" + db.Name,
+		RawQuery: url.Values{"sslmode": {"disable"}, "application_name": {"sortographer"}}.Encode(),
+	}
+	pc, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("configure postgres connection: %w", err)
+	}
+	pc.TLSConfig = tlsConf
+	pc.ConnectTimeout = dialTimeout
+	writer := stdlib.OpenDB(*pc)
+	poolServer(writer)
+	return &sqlStore{db: writer, d: dialect{
+		name:        config.DriverPostgres,
+		numbered:    true,
+		forUpdate:   " FOR UPDATE",
+		returningID: true,
+		lock:        postgresLock,
+		isDuplicate: postgresDuplicate,
+	}}, nil
+}
+
+func openSQLite(path string) (*sqlStore, error) {
+	if path == "" {
+		return nil, errors.New("no SQLite file given")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create SQLite directory: %w", err)
+	}
+	// busy_timeout first, so the other pragmas wait for a lock instead of failing.
+	// _txlock=immediate makes every transaction take the write lock at BEGIN: our
+	// transactions all write, and taking the lock late can fail with SQLITE_BUSY
+	// without waiting.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	writer, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: writer, d: dialect{
+		name:        config.DriverSQLite,
+		lock:        func(context.Context, *sql.Conn) (func(), error) { return func() {}, nil },
+		isDuplicate: sqliteDuplicate,
+	}}, nil
+}
+
+func poolServer(db *sql.DB) {
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	// Recycling connections follows DNS after a failover and spreads load after a
+	// scale-up.
+	db.SetConnMaxLifetime(connMaxLifetime)
+}
+
+func portOr(port, def int) int {
+	if port == 0 {
+		return def
+	}
+	return port
+}
+
+// tlsConfig builds the client TLS configuration for a TLS mode:
+//   - disable: no TLS;
+//   - require: encrypted, and when a CA file is given the server's certificate must
+//     chain to it (any host name), as libpq's require does with a root certificate;
+//   - verify-full: the certificate must chain to the CA file (or the system roots) and
+//     name host.
+func tlsConfig(mode, caFile, host string) (*tls.Config, error) {
+	var roots *x509.CertPool
+	if caFile != "" && mode != "disable" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read database CA file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("read database CA file %s: no PEM certificates", caFile)
+		}
+	}
+	switch mode {
+	case "", "disable":
+		return nil, nil
+	case "require":
+		c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // require means encrypted, not verified
+		if roots != nil {
+			c.VerifyPeerCertificate = verifyChain(roots)
+		}
+		return c, nil
+	case "verify-full":
+		return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: roots}, nil
+	default:
+		return nil, fmt.Errorf("unknown TLS mode %q", mode)
+	}
+}
+
+// verifyChain checks that the server's certificate chains to roots, whatever host it
+// names.
+func verifyChain(roots *x509.CertPool) func([][]byte, [][]*x509.Certificate) error {
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("database server sent no certificate")
+		}
+		certs := make([]*x509.Certificate, len(raw))
+		for i, b := range raw {
+			c, err := x509.ParseCertificate(b)
+			if err != nil {
+				return fmt.Errorf("parse database server certificate: %w", err)
+			}
+			certs[i] = c
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+}
+
+func mysqlDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062 // ER_DUP_ENTRY
+}
+
+func postgresDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
+}
+
+func sqliteDuplicate(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) &&
+		(se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// mysqlLock takes a named lock, which is server-wide, so the name carries the database
+// name: galleries sharing a server do not wait on each other. The lock belongs to the
+// connection and dies with it, so a crashed migrator cannot leave it held.
+func mysqlLock(database string) func(context.Context, *sql.Conn) (func(), error) {
+	name := "sortographer.migrate." + database
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	return func(ctx context.Context, conn *sql.Conn) (func(), error) {
+		var got sql.NullInt64
+		// Wait up to 10 minutes: another replica may be running a long migration.
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 600)", name).Scan(&got); err != nil {
+			return nil, fmt.Errorf("take migration lock: %w", err)
+		}
+		if !got.Valid || got.Int64 != 1 {
+			return nil, errors.New("take migration lock: timed out")
+		}
+		return func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", name)
+		}, nil
+	}
+}
+
+// postgresLockKey is the advisory lock key for migrations ("sortographer" in ASCII, as
+// a number), scoped by PostgreSQL to the current database.
+const postgresLockKey = 0x736f72746f677261
+
+// postgresLock takes a session advisory lock, released on unlock or when the connection
+// dies.
+func postgresLock(ctx context.Context, conn *sql.Conn) (func(), error) {
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(postgresLockKey)); err != nil {
+		return nil, fmt.Errorf("take migration lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(postgresLockKey))
+	}, nil
+}
+
+// rebind rewrites ? placeholders for dialects that number them. Queries in this package
+// never contain a literal question mark.
+func (d dialect) rebind(query string) string {
+	if !d.numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

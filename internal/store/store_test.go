@@ -1,0 +1,630 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/testservers"
+)
+
+func TestMain(m *testing.M) { testservers.Main(m) }
+
+// backend makes a fresh, empty database of one kind for a test.
+type backend struct {
+	name string
+	// database returns the configuration and, for SQLite, the file.
+	database func(t *testing.T) (config.Database, string)
+}
+
+var backends = []backend{
+	{"sqlite", func(t *testing.T) (config.Database, string) {
+		return config.Database{Driver: config.DriverSQLite}, filepath.Join(t.TempDir(), "gallery.db")
+	}},
+	{"mariadb", func(t *testing.T) (config.Database, string) { return testservers.MariaDB(t).Config(), "" }},
+	{"postgres", func(t *testing.T) (config.Database, string) { return testservers.Postgres(t).Config(), "" }},
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// open opens and migrates a store on db, closed when the test ends.
+func open(t *testing.T, db config.Database, file string) *sqlStore {
+	t.Helper()
+	s, err := Open(ctxFor(t), db, file)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s.(*sqlStore)
+}
+
+// TestStore runs every behaviour against every database, the databases in parallel.
+func TestStore(t *testing.T) {
+	cases := []struct {
+		name string
+		test func(t *testing.T, s *sqlStore)
+	}{
+		{"UsersAreUniqueByEmailInAnyCase", testUsers},
+		{"OwnersSeeOnlyTheirImages", testOwnerIsolation},
+		{"ListImagesPagesByKeyset", testPagination},
+		{"SearchByTwoLabels", testSearchTwoLabels},
+		{"LabelCounts", testLabelCounts},
+		{"SetLabelsIsIdempotent", testSetLabelsIdempotent},
+		{"SetLabelsOnDeletedImageWritesNothing", testSetLabelsDeleted},
+		{"DeleteRemovesLabels", testDeleteRemovesLabels},
+		{"StaleQueued", testStaleQueued},
+		{"FailuresAttemptsAndStats", testFailuresAndStats},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					db, file := b.database(t)
+					s := open(t, db, file)
+					if err := s.Migrate(ctxFor(t)); err != nil {
+						t.Fatalf("migrate: %v", err)
+					}
+					c.test(t, s)
+				})
+			}
+		})
+	}
+}
+
+// TestConcurrentMigrate starts five "replicas", each with its own connection pool, that
+// migrate one empty database at once.
+func TestConcurrentMigrate(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db, file := b.database(t)
+			const replicas = 5
+			stores := make([]*sqlStore, replicas)
+			for i := range stores {
+				stores[i] = open(t, db, file)
+			}
+			if v, err := stores[0].SchemaVersion(ctxFor(t)); err != nil || v != 0 {
+				t.Fatalf("schema version before migrating = %d, %v; want 0, nil", v, err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, replicas)
+			start := make(chan struct{})
+			for i, s := range stores {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errs[i] = s.Migrate(context.Background())
+				}()
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("replica %d: migrate: %v", i, err)
+				}
+			}
+			ms, err := migrations(stores[0].d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows int
+			if err := stores[0].db.QueryRowContext(ctxFor(t), "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil {
+				t.Fatalf("count schema_migrations: %v", err)
+			}
+			if rows != len(ms) {
+				t.Errorf("schema_migrations has %d rows, want %d (one per migration)", rows, len(ms))
+			}
+			if v, err := stores[0].SchemaVersion(ctxFor(t)); err != nil || v != LatestSchemaVersion {
+				t.Errorf("schema version = %d, %v; want %d", v, err, LatestSchemaVersion)
+			}
+			// A later start finds nothing to do.
+			if err := stores[1].Migrate(ctxFor(t)); err != nil {
+				t.Errorf("migrate again: %v", err)
+			}
+		})
+	}
+}
+
+// ---- fixtures
+
+func user(t *testing.T, s Store, email string) User {
+	t.Helper()
+	u, err := s.CreateUser(ctxFor(t), NewUser{Email: email, PasswordHash: "hash"})
+	if err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return u
+}
+
+// base is a fixed instant in the past, so tests choose creation times and order.
+var base = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func image(t *testing.T, s Store, owner User, created time.Time) Image {
+	t.Helper()
+	img, err := s.CreateImage(ctxFor(t), Image{
+		OwnerID:     owner.ID,
+		ObjectKey:   "originals/" + NewImageID(),
+		ContentType: "image/jpeg",
+		SizeBytes:   1234,
+		Width:       640,
+		Height:      480,
+		SHA256:      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		CreatedAt:   created,
+	})
+	if err != nil {
+		t.Fatalf("create image: %v", err)
+	}
+	return img
+}
+
+func labelled(t *testing.T, s Store, img Image, names ...string) {
+	t.Helper()
+	c := Classification{Provider: "builtin", Model: "mobilenet"}
+	for i, n := range names {
+		c.Labels = append(c.Labels, Label{Name: n, Confidence: 90 - float64(i), Categories: []string{"thing"}})
+	}
+	if err := s.SetLabels(ctxFor(t), img.ID, c); err != nil {
+		t.Fatalf("set labels %v on %s: %v", names, img.ID, err)
+	}
+}
+
+func ids(imgs []Image) []string {
+	out := make([]string, len(imgs))
+	for i, img := range imgs {
+		out[i] = img.ID
+	}
+	return out
+}
+
+// allPages follows cursors to the end, failing on a loop.
+func allPages(t *testing.T, page func(PageRequest) (Page, error), size int) (got []string, pages int) {
+	t.Helper()
+	req := PageRequest{Limit: size}
+	for {
+		p, err := page(req)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		if len(p.Images) > size {
+			t.Fatalf("page %d has %d images, limit %d", pages, len(p.Images), size)
+		}
+		got = append(got, ids(p.Images)...)
+		if p.Next == "" {
+			return got, pages
+		}
+		if pages > 100 {
+			t.Fatal("more than 100 pages: cursor does not advance")
+		}
+		req.Cursor = p.Next
+	}
+}
+
+func countLabelRows(t *testing.T, s *sqlStore, imageID string) int {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRowContext(ctxFor(t), s.d.rebind("SELECT COUNT(*) FROM labels WHERE image_id = ?"), imageID).Scan(&n); err != nil {
+		t.Fatalf("count labels: %v", err)
+	}
+	return n
+}
+
+// ---- behaviours
+
+func testUsers(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	ann := user(t, s, "  Ann@Example.COM ")
+	if ann.Email != "ann@example.com" {
+		t.Errorf("stored email = %q, want trimmed lower case", ann.Email)
+	}
+	_, err := s.CreateUser(ctx, NewUser{Email: "ANN@example.com", PasswordHash: "other"})
+	if !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second sign-up with the email in other case: err = %v, want ErrDuplicate", err)
+	}
+	got, err := s.UserByEmail(ctx, "aNN@EXAMPLE.com")
+	if err != nil || got.ID != ann.ID || got.PasswordHash != "hash" {
+		t.Fatalf("user by email = %+v, %v; want ann", got, err)
+	}
+	if !got.CreatedAt.Equal(ann.CreatedAt) {
+		t.Errorf("created at read back = %v, want %v", got.CreatedAt, ann.CreatedAt)
+	}
+	if got, err := s.UserByID(ctx, ann.ID); err != nil || got.Email != ann.Email {
+		t.Fatalf("user by id = %+v, %v", got, err)
+	}
+	admin, err := s.CreateUser(ctx, NewUser{Email: "root@example.com", PasswordHash: "h", IsAdmin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.UserByID(ctx, admin.ID); err != nil || !got.IsAdmin || got.ID == ann.ID {
+		t.Fatalf("admin read back = %+v, %v", got, err)
+	}
+	if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown email: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UserByID(ctx, ann.ID+1000); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown id: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testOwnerIsolation(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a, b := user(t, s, "a@example.com"), user(t, s, "b@example.com")
+	img := image(t, s, a, base)
+	labelled(t, s, img, "cat")
+
+	if got, err := s.Image(ctx, a.ID, img.ID); err != nil || got.ObjectKey != img.ObjectKey || got.Status != StatusLabelled {
+		t.Fatalf("owner gets own image = %+v, %v", got, err)
+	}
+	if _, err := s.Image(ctx, b.ID, img.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("other user gets image: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ImageLabels(ctx, b.ID, img.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("other user gets labels: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeleteImage(ctx, b.ID, img.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("other user deletes image: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Image(ctx, a.ID, img.ID); err != nil {
+		t.Errorf("image after other user's delete attempt: %v, want still there", err)
+	}
+	if p, err := s.ListImages(ctx, b.ID, PageRequest{}); err != nil || len(p.Images) != 0 {
+		t.Errorf("other user's listing = %v, %v; want empty", ids(p.Images), err)
+	}
+	if p, err := s.SearchByLabels(ctx, b.ID, []string{"cat"}, PageRequest{}); err != nil || len(p.Images) != 0 {
+		t.Errorf("other user's search = %v, %v; want empty", ids(p.Images), err)
+	}
+	if c, err := s.LabelCounts(ctx, b.ID); err != nil || len(c) != 0 {
+		t.Errorf("other user's label counts = %v, %v; want none", c, err)
+	}
+	if got, err := s.ImageForJob(ctx, img.ID); err != nil || got.OwnerID != a.ID {
+		t.Errorf("worker gets image = %+v, %v", got, err)
+	}
+}
+
+func testPagination(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	other := user(t, s, "other@example.com")
+	var imgs []Image
+	// Four images share one timestamp, as a batch upload may; the id breaks the tie.
+	for _, offset := range []time.Duration{0, time.Second, time.Second, time.Second, time.Second, 2 * time.Second, 3 * time.Second} {
+		imgs = append(imgs, image(t, s, a, base.Add(offset)))
+	}
+	image(t, s, other, base.Add(time.Second))
+	want := make([]Image, len(imgs))
+	copy(want, imgs)
+	// Newest first; equal times by id, descending.
+	for i := range want {
+		for j := i + 1; j < len(want); j++ {
+			if want[j].CreatedAt.After(want[i].CreatedAt) ||
+				(want[j].CreatedAt.Equal(want[i].CreatedAt) && want[j].ID > want[i].ID) {
+				want[i], want[j] = want[j], want[i]
+			}
+		}
+	}
+	for _, size := range []int{1, 2, 3, 7, 50} {
+		got, pages := allPages(t, func(r PageRequest) (Page, error) { return s.ListImages(ctx, a.ID, r) }, size)
+		if !reflect.DeepEqual(got, ids(want)) {
+			t.Errorf("page size %d: images %v, want %v", size, got, ids(want))
+		}
+		if wantPages := (len(want) + size - 1) / size; pages != wantPages {
+			t.Errorf("page size %d: %d pages, want %d", size, pages, wantPages)
+		}
+	}
+	first, err := s.ListImages(ctx, a.ID, PageRequest{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Images[0]; got.CreatedAt != want[0].CreatedAt || got.Width != 640 || got.Status != StatusQueued || !got.TakenAt.IsZero() {
+		t.Errorf("listed image read back wrong: %+v", got)
+	}
+	if _, err := s.ListImages(ctx, a.ID, PageRequest{Cursor: "not-a-cursor"}); !errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("made-up cursor: err = %v, want ErrInvalidCursor", err)
+	}
+}
+
+func testSearchTwoLabels(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a, b := user(t, s, "a@example.com"), user(t, s, "b@example.com")
+	catDog := image(t, s, a, base)
+	labelled(t, s, catDog, "Cat", "dog")
+	labelled(t, s, image(t, s, a, base.Add(time.Second)), "cat")
+	labelled(t, s, image(t, s, a, base.Add(2*time.Second)), "dog", "tree")
+	catDogTree := image(t, s, a, base.Add(3*time.Second))
+	labelled(t, s, catDogTree, "tree", "dog", "cat")
+	labelled(t, s, image(t, s, b, base.Add(4*time.Second)), "cat", "dog")
+
+	want := []string{catDogTree.ID, catDog.ID}
+	p, err := s.SearchByLabels(ctx, a.ID, []string{"CAT", " dog"}, PageRequest{})
+	if err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if got := ids(p.Images); !reflect.DeepEqual(got, want) || p.Next != "" {
+		t.Errorf("search cat AND dog = %v (next %q), want %v and no next page", got, p.Next, want)
+	}
+	got, pages := allPages(t, func(r PageRequest) (Page, error) {
+		return s.SearchByLabels(ctx, a.ID, []string{"dog", "cat"}, r)
+	}, 1)
+	if !reflect.DeepEqual(got, want) || pages != 2 {
+		t.Errorf("search dog AND cat one per page = %v in %d pages, want %v in 2", got, pages, want)
+	}
+	if p, err := s.SearchByLabels(ctx, a.ID, []string{"cat", "dog", "tree"}, PageRequest{}); err != nil || !reflect.DeepEqual(ids(p.Images), []string{catDogTree.ID}) {
+		t.Errorf("search three labels = %v, %v; want %v", ids(p.Images), err, catDogTree.ID)
+	}
+	if _, err := s.SearchByLabels(ctx, a.ID, nil, PageRequest{}); err == nil {
+		t.Error("search with no labels: want an error")
+	}
+}
+
+func testLabelCounts(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a, b := user(t, s, "a@example.com"), user(t, s, "b@example.com")
+	labelled(t, s, image(t, s, a, base), "cat", "dog")
+	labelled(t, s, image(t, s, a, base.Add(time.Second)), "cat")
+	labelled(t, s, image(t, s, a, base.Add(2*time.Second)), "cat", "tree", "dog")
+	labelled(t, s, image(t, s, b, base), "cat", "boat")
+	got, err := s.LabelCounts(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []LabelCount{{"cat", 3}, {"dog", 2}, {"tree", 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("label counts = %v, want %v", got, want)
+	}
+}
+
+func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	img := image(t, s, a, base)
+	c := Classification{Provider: "rekognition", Model: "v3", Labels: []Label{
+		{Name: "Dog", Confidence: 97.5, Categories: []string{"animal", "pet"}},
+		{Name: "grass", Confidence: 80},
+		{Name: "dog", Confidence: 60}, // a repeat under another parent: the best one stays
+	}}
+	for delivery := 1; delivery <= 2; delivery++ {
+		if err := s.SetLabels(ctx, img.ID, c); err != nil {
+			t.Fatalf("delivery %d: %v", delivery, err)
+		}
+	}
+	got, err := s.ImageLabels(ctx, a.ID, img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Label{
+		{Name: "dog", Confidence: 97.5, Categories: []string{"animal", "pet"}, Provider: "rekognition", Model: "v3"},
+		{Name: "grass", Confidence: 80, Categories: []string{}, Provider: "rekognition", Model: "v3"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("labels after two deliveries = %+v, want %+v", got, want)
+	}
+	if counts, _ := s.LabelCounts(ctx, a.ID); !reflect.DeepEqual(counts, []LabelCount{{"dog", 1}, {"grass", 1}}) {
+		t.Errorf("label counts after two deliveries = %v, want each once", counts)
+	}
+	stored, err := s.Image(ctx, a.ID, img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Status != StatusLabelled || stored.LabelledAt.IsZero() || stored.Provider != "rekognition" || stored.Model != "v3" {
+		t.Errorf("image after labelling = %+v", stored)
+	}
+	// A later classification replaces the labels rather than adding to them.
+	labelled(t, s, img, "cat")
+	if n := countLabelRows(t, s, img.ID); n != 1 {
+		t.Errorf("label rows after relabelling = %d, want 1", n)
+	}
+}
+
+func testSetLabelsDeleted(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	img := image(t, s, a, base)
+	if _, err := s.DeleteImage(ctx, a.ID, img.ID); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SetLabels(ctx, img.ID, Classification{Labels: []Label{{Name: "cat", Confidence: 99}}})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("set labels on a deleted image: err = %v, want ErrNotFound", err)
+	}
+	if n := countLabelRows(t, s, img.ID); n != 0 {
+		t.Errorf("label rows for the deleted image = %d, want 0", n)
+	}
+}
+
+func testDeleteRemovesLabels(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	img := image(t, s, a, base)
+	keep := image(t, s, a, base.Add(time.Second))
+	labelled(t, s, img, "cat", "dog")
+	labelled(t, s, keep, "cat")
+	deleted, err := s.DeleteImage(ctx, a.ID, img.ID)
+	if err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if deleted.ObjectKey != img.ObjectKey || deleted.ID != img.ID {
+		t.Errorf("delete returned %+v, want the image with its keys", deleted)
+	}
+	if n := countLabelRows(t, s, img.ID); n != 0 {
+		t.Errorf("label rows after delete = %d, want 0", n)
+	}
+	if n := countLabelRows(t, s, keep.ID); n != 1 {
+		t.Errorf("other image's label rows = %d, want 1", n)
+	}
+	if _, err := s.Image(ctx, a.ID, img.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get deleted image: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeleteImage(ctx, a.ID, img.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delete twice: err = %v, want ErrNotFound", err)
+	}
+	if counts, _ := s.LabelCounts(ctx, a.ID); !reflect.DeepEqual(counts, []LabelCount{{"cat", 1}}) {
+		t.Errorf("label counts after delete = %v", counts)
+	}
+}
+
+func testStaleQueued(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	now := time.Now()
+	old := image(t, s, a, now.Add(-2*time.Hour))
+	older := image(t, s, a, now.Add(-3*time.Hour))
+	image(t, s, a, now.Add(-time.Minute)) // queued, but recently
+	done := image(t, s, a, now.Add(-2*time.Hour))
+	labelled(t, s, done, "cat")
+	failed := image(t, s, a, now.Add(-2*time.Hour))
+	if err := s.MarkFailed(ctx, failed.ID, "unreadable"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.StaleQueued(ctx, time.Hour, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{older.ID, old.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("stale queued = %v, want %v (oldest first)", got, want)
+	}
+	if got, _ := s.StaleQueued(ctx, time.Hour, 1); !reflect.DeepEqual(got, []string{older.ID}) {
+		t.Errorf("stale queued limit 1 = %v, want %v", got, older.ID)
+	}
+	// Re-enqueued images wait another full period before the sweep picks them again.
+	if err := s.Requeue(ctx, older.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.StaleQueued(ctx, time.Hour, 10); !reflect.DeepEqual(got, []string{old.ID}) {
+		t.Errorf("stale queued after requeue = %v, want %v", got, old.ID)
+	}
+}
+
+func testFailuresAndStats(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a, b := user(t, s, "a@example.com"), user(t, s, "b@example.com")
+	img := image(t, s, a, base)
+	for want := 1; want <= 2; want++ {
+		if n, err := s.RecordAttempt(ctx, img.ID); err != nil || n != want {
+			t.Fatalf("attempt %d recorded as %d, %v", want, n, err)
+		}
+	}
+	for range 2 { // marking twice with the same reason is not "not found"
+		if err := s.MarkFailed(ctx, img.ID, "classifier timed out"); err != nil {
+			t.Fatalf("mark failed: %v", err)
+		}
+	}
+	got, err := s.Image(ctx, a.ID, img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusFailed || got.FailureReason != "classifier timed out" || got.Attempts != 2 {
+		t.Errorf("failed image = %+v", got)
+	}
+	if err := s.MarkFailed(ctx, "nosuchimage", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("mark unknown image failed: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RecordAttempt(ctx, "nosuchimage"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("attempt on unknown image: err = %v, want ErrNotFound", err)
+	}
+	labelled(t, s, image(t, s, b, base), "cat", "dog")
+	image(t, s, b, base.Add(time.Second))
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Stats{Users: 2, Images: 3, Queued: 1, Labelled: 1, Failed: 1, Labels: 2}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := cursor{createdAt: 1717243200123456, id: NewImageID()}
+	got, err := decodeCursor(encodeCursor(c))
+	if err != nil || got != c {
+		t.Fatalf("decode(encode(%v)) = %v, %v", c, got, err)
+	}
+	for _, bad := range []string{"", "!!!", encodeCursor(c)[:5], "djEuMTIz"} {
+		if _, err := decodeCursor(bad); !errors.Is(err, ErrInvalidCursor) {
+			t.Errorf("decode %q: err = %v, want ErrInvalidCursor", bad, err)
+		}
+	}
+}
+
+func TestRebind(t *testing.T) {
+	d := dialect{numbered: true}
+	if got := d.rebind("a = ? AND b = ?"); got != "a = $1 AND b = $2" {
+		t.Errorf("rebind = %q", got)
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	got := splitStatements("-- header; with a semicolon\nCREATE TABLE a (\n  x INT -- note\n);\n\nCREATE INDEX i ON a (x);\n-- trailing\n")
+	want := []string{"-- header; with a semicolon\nCREATE TABLE a (\n  x INT -- note\n)", "CREATE INDEX i ON a (x)"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("split = %q, want %q", got, want)
+	}
+}
+
+func TestEveryDialectHasEveryMigration(t *testing.T) {
+	var versions []int
+	for _, d := range []string{config.DriverMySQL, config.DriverPostgres, config.DriverSQLite} {
+		ms, err := migrations(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []int
+		for _, m := range ms {
+			vs = append(vs, m.version)
+		}
+		if versions == nil {
+			versions = vs
+		}
+		if !reflect.DeepEqual(vs, versions) {
+			t.Errorf("%s migrations %v, want %v like the others", d, vs, versions)
+		}
+		if got := vs[len(vs)-1]; got != LatestSchemaVersion {
+			t.Errorf("%s newest migration %d, LatestSchemaVersion %d", d, got, LatestSchemaVersion)
+		}
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	for _, tc := range []struct {
+		mode       string
+		wantNil    bool
+		wantVerify bool
+	}{
+		{"disable", true, false},
+		{"require", false, false},
+		{"verify-full", false, true},
+	} {
+		c, err := tlsConfig(tc.mode, "", "db.example.com")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.mode, err)
+		}
+		if (c == nil) != tc.wantNil {
+			t.Fatalf("%s: config %v, want nil %v", tc.mode, c, tc.wantNil)
+		}
+		if c != nil && c.InsecureSkipVerify == tc.wantVerify {
+			t.Errorf("%s: InsecureSkipVerify %v", tc.mode, c.InsecureSkipVerify)
+		}
+		if tc.wantVerify && c.ServerName != "db.example.com" {
+			t.Errorf("%s: server name %q", tc.mode, c.ServerName)
+		}
+	}
+	if _, err := tlsConfig("verify-full", filepath.Join(t.TempDir(), "missing.pem"), "h"); err == nil {
+		t.Error("missing CA file: want an error")
+	}
+	if _, err := tlsConfig("sometimes", "", "h"); err == nil {
+		t.Error("unknown mode: want an error")
+	}
+}
