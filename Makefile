@@ -65,7 +65,7 @@ verify: generate manifests ## Regenerate everything and fail if the tree changed
 ##@ Test
 
 .PHONY: test
-test: k8s-bin vet ## Run all tests: unit, envtest (real kube-apiserver and etcd).
+test: k8s-bin s3-server vet ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers.
 	go test -count=1 ./...
 
 .PHONY: test-short
@@ -86,6 +86,10 @@ install: $(KUSTOMIZE) ## Install the CRD into the current kubeconfig's cluster.
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) k8s-bin ## Install every pinned tool under bin/.
+
+.PHONY: s3-server
+s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the storage tests use.
+	@hack/s3-server.sh >/dev/null
 
 .PHONY: k8s-bin
 k8s-bin: ## Build (or reuse) the pinned Kubernetes binaries; prints their folder.
