@@ -48,6 +48,11 @@ func (a *applier) apply(ctx context.Context, g *galleryv1alpha1.Gallery, desired
 	if err := controllerutil.SetControllerReference(g, desired, a.scheme); err != nil {
 		return unchanged, fmt.Errorf("own %T %s: %w", desired, desired.GetName(), err)
 	}
+	return a.applyUnowned(ctx, desired)
+}
+
+// applyUnowned is apply without an owner reference, for what must outlive the Gallery.
+func (a *applier) applyUnowned(ctx context.Context, desired client.Object) (applyResult, error) {
 	u, err := toApplyUnstructured(desired)
 	if err != nil {
 		return unchanged, err

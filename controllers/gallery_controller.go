@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
 )
 
 // GalleryReconciler turns a Gallery into a running installation and keeps it so.
@@ -38,6 +40,16 @@ type GalleryReconciler struct {
 	Clock clock.PassiveClock
 	// Preflight checks external dependencies; nil skips the checks.
 	Preflight Preflighter
+	// KEDAInstalled is whether KEDA's CRDs exist (detected at start-up): then queue
+	// backlog scaling is KEDA's; otherwise the operator's own backlog scaler does it.
+	KEDAInstalled bool
+	// Backlog reads the queue backlog for the operator's own scaler; nil means Redis.
+	Backlog BacklogReader
+	// RedisAddrOverride, when set, gives the address the operator dials for a managed
+	// Redis (an operator running outside the cluster, tests); nil means cluster DNS.
+	RedisAddrOverride func(*galleryv1alpha1.Gallery) string
+
+	stabilizer backlogStabilizer
 }
 
 // +kubebuilder:rbac:groups=sortographer.io,resources=galleries,verbs=get;list;watch;update;patch
@@ -50,6 +62,7 @@ type GalleryReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects;triggerauthentications,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile runs the phases in order, then writes status once.
 func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -111,7 +124,13 @@ func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return referencedSecrets(o.(*galleryv1alpha1.Gallery)) }); err != nil {
 		return fmt.Errorf("index galleries by secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.KEDAInstalled {
+		so := &unstructured.Unstructured{}
+		so.SetGroupVersionKind(specs.ScaledObjectGVK)
+		b = b.Owns(so)
+	}
+	return b.
 		For(&galleryv1alpha1.Gallery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.StatefulSet{}).

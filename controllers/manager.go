@@ -2,11 +2,13 @@ package controllers
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
 )
 
 // CacheOptions limits what the operator holds in memory: only the given namespaces
@@ -31,4 +33,10 @@ func CacheOptions(namespaces []string) cache.Options {
 // so no Secret value (the admin's or the generated ones) sits in the operator's cache.
 func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
+
+// KEDAInstalled reports whether KEDA's ScaledObject kind is served.
+func KEDAInstalled(mapper meta.RESTMapper) bool {
+	_, err := mapper.RESTMapping(specs.ScaledObjectGVK.GroupKind(), specs.ScaledObjectGVK.Version)
+	return err == nil
 }

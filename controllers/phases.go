@@ -17,6 +17,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -39,6 +42,10 @@ type reconcileState struct {
 	observed *observed
 	// preflight holds what the external-dependency checks found.
 	preflight preflightResult
+	// backlog is the queue backlog the operator's own scaler read, if it did; backlogErr
+	// why it could not.
+	backlog    *int64
+	backlogErr error
 }
 
 // requeueSoon asks for another pass within d (the earliest request wins).
@@ -118,7 +125,10 @@ func named(obj client.Object, g *galleryv1alpha1.Gallery, name string) client.Ob
 // with its key, and hashes their values into configHash.
 func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	if err := r.ensureGeneratedSecret(ctx, g); err != nil {
+	if err := r.ensureGeneratedSecret(ctx, g, g.GeneratedSecretName(), specs.GeneratedSecretKeys(g), true); err != nil {
+		return err
+	}
+	if err := r.ensureGeneratedSecret(ctx, g, g.DatabaseSecretName(), specs.DatabaseSecretKeys(g), false); err != nil {
 		return err
 	}
 	h := sha256.New()
@@ -162,13 +172,14 @@ func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileS
 	return nil
 }
 
-func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galleryv1alpha1.Gallery) error {
-	want := specs.GeneratedSecretKeys(g)
+// ensureGeneratedSecret makes sure Secret name holds every key in want, generating only
+// the missing ones. owned Secrets go with the Gallery; the database's does not.
+func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galleryv1alpha1.Gallery, name string, want []string, owned bool) error {
 	if len(want) == 0 {
 		return nil
 	}
 	var live corev1.Secret
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.GeneratedSecretName()}, &live)
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &live)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get generated secret: %w", err)
 	}
@@ -187,6 +198,16 @@ func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galler
 			return err
 		}
 		values[k] = v
+	}
+	if !owned {
+		if !missing {
+			return nil
+		}
+		res, err := r.applier().applyUnowned(ctx, specs.DatabaseSecret(g, values))
+		if err == nil && res == created {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created Secret %s (kept when the Gallery is deleted, like the database volume)", name)
+		}
+		return err
 	}
 	if !missing && metav1IsControlledBy(&live, g) {
 		return nil
@@ -252,9 +273,17 @@ func (r *GalleryReconciler) reconcileStorage(ctx context.Context, st *reconcileS
 func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
 	if g.Spec.Cache.Managed == nil {
-		return nil
+		// Switched to an external Redis: the managed one goes.
+		return r.removeAll(ctx, g,
+			named(&appsv1.StatefulSet{}, g, g.RedisName()), named(&corev1.Service{}, g, g.RedisName()),
+			named(&corev1.ConfigMap{}, g, g.RedisName()))
 	}
-	return r.applyAll(ctx, g, specs.RedisStatefulSet(g, st.configHash), specs.RedisService(g))
+	// Redis restarts only when its own configuration changes; its queue is rebuilt from
+	// the database if persistence is off.
+	if err := r.applyStatefulSet(ctx, st, specs.RedisStatefulSet(g, specs.RedisConfigHash(g)), true); err != nil {
+		return err
+	}
+	return r.applyAll(ctx, g, specs.RedisService(g))
 }
 
 func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcileState) error {
@@ -262,7 +291,12 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 	if g.Spec.Database.Managed == nil {
 		return nil
 	}
-	return r.applyAll(ctx, g, specs.MariaDBStatefulSet(g, st.configHash), specs.MariaDBService(g))
+	// MariaDB reads its passwords only when it initialises its volume: nothing in the
+	// app's configuration should restart it.
+	if err := r.applyStatefulSet(ctx, st, specs.MariaDBStatefulSet(g, ""), false); err != nil {
+		return err
+	}
+	return r.applyAll(ctx, g, specs.MariaDBService(g))
 }
 
 func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
@@ -288,16 +322,34 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	_, workersFloor := st.scheduleFloors()
+	_, floor := st.scheduleFloors()
+	scaler := specs.WorkerScalerFor(g, r.KEDAInstalled)
+	var replicas *int32
+	switch scaler {
+	case specs.ScaleWorkersFixed:
+		replicas = ptr.To(g.WorkerReplicas())
+	case specs.ScaleWorkersHPAWithBacklog, specs.ScaleWorkersBacklog:
+		current := r.liveReplicas(ctx, g)
+		need, ok := r.backlogNeed(ctx, st, floor, current)
+		switch {
+		case ok:
+			floor = max(floor, need)
+		case current != nil:
+			floor = max(floor, *current) // the queue cannot be read: never scale in blind
+		}
+		if scaler == specs.ScaleWorkersBacklog {
+			replicas = ptr.To(max(floor, g.Spec.Autoscaling.Workers.MinReplicas))
+		}
+	}
 	var objs, gone []client.Object
-	if d := specs.WorkersDeployment(g, st.configHash); d != nil {
+	if d := specs.WorkersDeployment(g, st.configHash, replicas); d != nil {
 		objs = append(objs, d)
 	} else {
 		gone = append(gone, named(&appsv1.Deployment{}, g, g.WorkersName()))
 	}
-	if h := specs.WorkersHPA(g, workersFloor); h != nil {
+	if h := specs.WorkersHPA(g, scaler, floor); h != nil {
 		objs = append(objs, h)
-	} else {
+	} else if scaler != specs.ScaleWorkersKEDA { // KEDA's HPA has the same name and is KEDA's
 		gone = append(gone, named(&autoscalingv2.HorizontalPodAutoscaler{}, g, g.WorkersName()))
 	}
 	if p := specs.PodDisruptionBudget(g, galleryv1alpha1.ComponentWorkers); p != nil {
@@ -305,10 +357,26 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 	} else {
 		gone = append(gone, named(&policyv1.PodDisruptionBudget{}, g, g.WorkersName()))
 	}
+	if r.KEDAInstalled {
+		for _, u := range []*unstructured.Unstructured{specs.ScaledObject(g, scaler, floor), specs.TriggerAuthentication(g, scaler)} {
+			if u != nil {
+				objs = append(objs, u)
+			}
+		}
+		if scaler != specs.ScaleWorkersKEDA {
+			gone = append(gone, kedaObject(g, specs.ScaledObjectGVK), kedaObject(g, specs.TriggerAuthenticationGVK))
+		}
+	}
 	if err := r.applyAll(ctx, g, objs...); err != nil {
 		return err
 	}
 	return r.removeAll(ctx, g, gone...)
+}
+
+func kedaObject(g *galleryv1alpha1.Gallery, gvk schema.GroupVersionKind) client.Object {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return named(u, g, g.WorkersName())
 }
 
 func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileState) error {
@@ -321,11 +389,22 @@ func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileS
 
 func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
+	wanted := map[string]bool{}
 	var objs []client.Object
-	for _, p := range specs.NetworkPolicies(g) {
+	for _, p := range specs.NetworkPolicies(g, specs.WorkerScalerFor(g, r.KEDAInstalled)) {
 		objs = append(objs, p)
+		wanted[p.Name] = true
 	}
-	return r.applyAll(ctx, g, objs...)
+	if err := r.applyAll(ctx, g, objs...); err != nil {
+		return err
+	}
+	var gone []client.Object
+	for _, name := range []string{g.Name + "-default-deny", g.ServerName(), g.WorkersName(), g.RedisName(), g.DatabaseName()} {
+		if !wanted[name] {
+			gone = append(gone, named(&networkingv1.NetworkPolicy{}, g, name))
+		}
+	}
+	return r.removeAll(ctx, g, gone...)
 }
 
 // scheduleFloors are the highest server and worker minimums of the schedule windows

@@ -54,6 +54,13 @@ func TestPreflightReportsExternalDependencies(t *testing.T) {
 	if err := k8s.Create(context.Background(), creds); err != nil {
 		t.Fatal(err)
 	}
+	s3creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: ns},
+		Data:       map[string][]byte{"accessKeyId": []byte("test"), "secretAccessKey": []byte("test-secret")},
+	}
+	if err := k8s.Create(context.Background(), s3creds); err != nil {
+		t.Fatal(err)
+	}
 	redisAddr := listen(t)
 	dbHost, dbPort, _ := net.SplitHostPort(closedPort(t))
 	s3Endpoint := "http://" + closedPort(t)
@@ -65,7 +72,7 @@ func TestPreflightReportsExternalDependencies(t *testing.T) {
 			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: "db"},
 		}}
 		g.Spec.Storage = galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
-			Bucket: "photos", Region: "us-east-1", Endpoint: s3Endpoint, ForcePathStyle: true,
+			Bucket: "photos", Region: "us-east-1", Endpoint: s3Endpoint, ForcePathStyle: true, CredentialsSecret: "s3",
 		}}
 	})
 	eventually(t, "preflight conditions", func() error {
@@ -99,11 +106,9 @@ func TestPreflightReportsExternalDependencies(t *testing.T) {
 			_ = c.Close()
 		}
 	}()
-	live := mustGet(t, g)
-	live.Spec.Server.Replicas = ptrInt32(3)
-	if err := k8s.Update(context.Background(), live); err != nil {
-		t.Fatal(err)
-	}
+	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
+		live.Spec.Server.Replicas = ptrInt32(3)
+	})
 	eventually(t, "database reachable", func() error {
 		if c := condition(t, g, galleryv1alpha1.ConditionDatabase); c == nil || c.Reason != ReasonReachable {
 			return fmt.Errorf("DatabaseReady = %+v", c)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -112,7 +113,10 @@ func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState,
 	}
 	if err := r.Client.Status().Update(ctx, g); err != nil {
 		if isConflict(err) {
-			return nil // a newer Gallery is already queued
+			// The cache lags our own last write. Status-only changes do not pass the
+			// Gallery watch's predicate, so nothing else would bring this pass back.
+			st.requeueSoon(time.Second)
+			return nil
 		}
 		return fmt.Errorf("update status: %w", err)
 	}
@@ -153,6 +157,12 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 	g.Status.URL = specs.URL(g)
 	g.Status.Server = replicaStatus(o.server)
 	g.Status.Workers = replicaStatus(o.workers)
+	switch {
+	case st.backlog != nil:
+		g.Status.QueueBacklog = st.backlog
+	case st.backlogErr == nil:
+		g.Status.QueueBacklog = nil // not scaling on the backlog (a read error keeps the last value)
+	}
 	if passSucceeded && st.blocked == "" && !g.Spec.Suspend {
 		g.Status.ObservedGeneration = gen
 	}

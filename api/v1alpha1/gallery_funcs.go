@@ -27,6 +27,9 @@ const (
 	ManagedBy = "sortographer-operator"
 	// AppName is the value of app.kubernetes.io/name.
 	AppName = "sortographer"
+	// OperatorName is app.kubernetes.io/name on the operator's own pods; the managed
+	// Redis admits them so the backlog scaler can read the queue length.
+	OperatorName = "sortographer-operator"
 )
 
 // Default images of managed components; the tag is the spec's version.
@@ -54,6 +57,11 @@ func (g *Gallery) ConfigMapName() string { return g.Name + "-config" }
 // Redis password, database passwords).
 func (g *Gallery) GeneratedSecretName() string { return g.Name + "-generated" }
 
+// DatabaseSecretName names the Secret holding the managed MariaDB's passwords. It has
+// no owner: like the database's volume, it outlives the Gallery, so a Gallery created
+// again under the same name opens the same data.
+func (g *Gallery) DatabaseSecretName() string { return g.Name + "-database" }
+
 // PhotosClaimName names the PVC of volume storage.
 func (g *Gallery) PhotosClaimName() string { return g.Name + "-photos" }
 
@@ -71,8 +79,8 @@ func (g *Gallery) TLSSecretName() string {
 	return g.Name + "-tls"
 }
 
-// Labels are the labels of every child object of one component.
-func (g *Gallery) Labels(component string) map[string]string {
+// ChildLabels are the labels of every child object of one component.
+func (g *Gallery) ChildLabels(component string) map[string]string {
 	return map[string]string{
 		LabelName:      AppName,
 		LabelInstance:  g.Name,

@@ -1269,6 +1269,12 @@ type GalleryStatus struct {
 	// workers replica counts.
 	// +optional
 	Workers *ReplicaStatus `json:"workers,omitempty"`
+
+	// queueBacklog is the number of classification jobs waiting or in a worker's hands,
+	// as the operator's backlog scaler last read it (absent when it does not scale on
+	// the backlog, or KEDA does).
+	// +optional
+	QueueBacklog *int64 `json:"queueBacklog,omitempty"`
 }
 
 // ReplicaStatus counts a Deployment's pods.

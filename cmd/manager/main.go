@@ -71,7 +71,10 @@ func run(metricsAddr, probeAddr string, leaderElect bool, watchNamespaces string
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("sortographer-operator"),
 		Preflight: controllers.NetPreflighter{},
+		// KEDA is looked for once: installing it later needs an operator restart.
+		KEDAInstalled: controllers.KEDAInstalled(mgr.GetRESTMapper()),
 	}
+	ctrl.Log.WithName("setup").Info("detected workers' backlog scaler", "keda", r.KEDAInstalled)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)
 	}

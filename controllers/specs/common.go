@@ -29,7 +29,7 @@ func ObjectMeta(g *galleryv1alpha1.Gallery, name, component string) metav1.Objec
 	return metav1.ObjectMeta{
 		Name:      name,
 		Namespace: g.Namespace,
-		Labels:    g.Labels(component),
+		Labels:    g.ChildLabels(component),
 	}
 }
 

@@ -99,7 +99,7 @@ func addDatabase(d map[string]string, g *galleryv1alpha1.Gallery) {
 	case db.Managed != nil:
 		d[config.EnvDatabaseDriver] = config.DriverMySQL
 		d[config.EnvDatabaseHost] = g.DatabaseName()
-		d[config.EnvDatabasePort] = "3306"
+		d[config.EnvDatabasePort] = strconv.Itoa(MariaDBPort)
 		d[config.EnvDatabaseName] = ManagedDatabaseName
 		d[config.EnvDatabaseUser] = ManagedDatabaseUser
 		d[config.EnvDatabaseTLSMode] = "disable"

@@ -89,7 +89,7 @@ func galleryPod(g *galleryv1alpha1.Gallery, component, image string, args []stri
 		SecurityContext: ContainerSecurityContext(),
 	}
 
-	labels := g.Labels(component)
+	labels := g.ChildLabels(component)
 	pod := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      labels,
@@ -190,8 +190,9 @@ func ServerService(g *galleryv1alpha1.Gallery) *corev1.Service {
 }
 
 // WorkersDeployment runs `sortographer work`. Nil with an embedded database (the server
-// classifies in-process). Its replica count is left unset while an autoscaler owns it.
-func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Deployment {
+// classifies in-process). replicas is the count the operator owns (fixed, or its own
+// backlog scaler's); nil leaves the field to the HPA or KEDA.
+func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string, replicas *int32) *appsv1.Deployment {
 	if !g.RunsWorkers() {
 		return nil
 	}
@@ -220,8 +221,6 @@ func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.De
 			},
 		},
 	}
-	if !g.WorkersAutoscaled() {
-		d.Spec.Replicas = ptr.To(g.WorkerReplicas())
-	}
+	d.Spec.Replicas = replicas
 	return d
 }

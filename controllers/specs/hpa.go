@@ -32,16 +32,14 @@ func ServerHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.Horizo
 	return h
 }
 
-// WorkersHPA scales the workers on CPU and memory. Nil when the workers are not
-// autoscaled on a resource (backlog-only scaling has no HPA: see the backlog scaler).
-func WorkersHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
-	if !g.WorkersAutoscaled() {
+// WorkersHPA scales the workers on CPU and memory. minFloor is the highest of the
+// schedules' minimum and, without KEDA, what the queue backlog needs. Nil unless the
+// scaler is an HPA (with KEDA, KEDA makes its own).
+func WorkersHPA(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
+	if scaler != ScaleWorkersHPA && scaler != ScaleWorkersHPAWithBacklog {
 		return nil
 	}
 	p := g.Spec.Autoscaling.Workers
-	if p.CPU == nil && p.Memory == nil {
-		return nil
-	}
 	h := hpa(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers, p.MinReplicas, p.MaxReplicas, minFloor, p.CPU, p.Memory)
 	h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{
 		ScaleDown: &autoscalingv2.HPAScalingRules{

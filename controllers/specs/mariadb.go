@@ -18,6 +18,10 @@ const (
 	ManagedDatabaseUser           = "sortographer"
 )
 
+// MariaDBPort is the port of the managed MariaDB.
+const MariaDBPort = 3306
+
+// mariadbUID is the mysql user of the official image.
 const mariadbUID = 999
 
 // MariaDBStatefulSet runs the managed MariaDB: one pod, data on a PVC.
@@ -25,12 +29,15 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 	m := g.Spec.Database.Managed
 	secretEnv := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: g.GeneratedSecretName()}, Key: key,
+			LocalObjectReference: corev1.LocalObjectReference{Name: g.DatabaseSecretName()}, Key: key,
 		}}}
 	}
-	// The image's healthcheck.sh checks that InnoDB is initialised and a connection
-	// works, which a TCP check would not; it logs in over the socket as the image's own
-	// healthcheck user, so no password is on a command line.
+	// The image's healthcheck.sh (official images since mid-2023) rather than a TCP
+	// probe: the port opens before InnoDB has finished crash recovery, and
+	// --innodb_initialized waits for that. It logs in over TCP as the healthcheck user the
+	// entrypoint creates, with a random password kept in .my-healthcheck.cnf in the data
+	// directory, so no password is on a command line. Liveness checks only that the port
+	// answers (--connect), so a server busy with a long query is not killed.
 	probe := func(args []string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: append([]string{"healthcheck.sh"}, args...)}},
@@ -42,12 +49,13 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 		Name:            "mariadb",
 		Image:           g.MariaDBImage(),
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Ports:           []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306, Protocol: corev1.ProtocolTCP}},
+		Ports:           []corev1.ContainerPort{{Name: "mysql", ContainerPort: MariaDBPort, Protocol: corev1.ProtocolTCP}},
 		Env: []corev1.EnvVar{
 			{Name: "MARIADB_DATABASE", Value: ManagedDatabaseName},
 			{Name: "MARIADB_USER", Value: ManagedDatabaseUser},
+			// Runs mariadb-upgrade after a version bump, and recreates the healthcheck
+			// user on a data directory initialised before the image had one.
 			{Name: "MARIADB_AUTO_UPGRADE", Value: "1"},
-			{Name: "MARIADB_MYSQL_LOCALHOST_USER", Value: "1"},
 			secretEnv("MARIADB_PASSWORD", SecretKeyDatabasePassword),
 			secretEnv("MARIADB_ROOT_PASSWORD", SecretKeyDatabaseRootPassword),
 		},
@@ -63,7 +71,7 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 		SecurityContext: ContainerSecurityContext(),
 	}
 	pod := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: g.Labels(galleryv1alpha1.ComponentDatabase), Annotations: map[string]string{AnnotationConfigHash: configHash}},
+		ObjectMeta: metav1.ObjectMeta{Labels: g.ChildLabels(galleryv1alpha1.ComponentDatabase), Annotations: map[string]string{AnnotationConfigHash: configHash}},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken:  ptr.To(false),
 			SecurityContext:               PodSecurityContext(mariadbUID),
@@ -83,15 +91,19 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 			Selector:    &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
 			Template:    pod,
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.Labels(galleryv1alpha1.ComponentDatabase)},
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(galleryv1alpha1.ComponentDatabase)},
 				Spec: corev1.PersistentVolumeClaimSpec{
 					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					StorageClassName: m.StorageClassName,
 					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: m.StorageSize}},
 				},
 			}},
-			// The database is the gallery's memory: its volume outlives the StatefulSet,
-			// so an accidental deletion loses no users or labels.
+			// The database is the gallery's memory (users, photos' records, labels): its
+			// volume outlives the StatefulSet and the Gallery, so an accidental deletion
+			// loses nothing. Recreating the Gallery reattaches data-<gallery>-mariadb-0;
+			// MariaDB sets passwords only when it initialises an empty volume, so the
+			// reattached data needs the old generated Secret's values. Deleting the data
+			// is the admin's explicit act: kubectl delete pvc.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
@@ -106,8 +118,9 @@ func MariaDBService(g *galleryv1alpha1.Gallery) *corev1.Service {
 		TypeMeta:   typeMeta("v1", "Service"),
 		ObjectMeta: ObjectMeta(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase),
 		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
 			Selector: g.SelectorLabels(galleryv1alpha1.ComponentDatabase),
-			Ports:    []corev1.ServicePort{{Name: "mysql", Port: 3306, TargetPort: intstr.FromString("mysql"), Protocol: corev1.ProtocolTCP}},
+			Ports:    []corev1.ServicePort{{Name: "mysql", Port: MariaDBPort, TargetPort: intstr.FromString("mysql"), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 }

@@ -15,22 +15,29 @@ import (
 
 // NetworkPolicies deny everything to and from the Gallery's pods, then allow exactly the
 // flows the gallery needs.
-func NetworkPolicies(g *galleryv1alpha1.Gallery) []*networkingv1.NetworkPolicy {
+// scaler decides who else reads the queue's length from Redis: the operator's own
+// backlog scaler, or KEDA's operator.
+func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*networkingv1.NetworkPolicy {
 	all := metav1.LabelSelector{MatchLabels: map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.AppName, galleryv1alpha1.LabelInstance: g.Name}}
 	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
+	// The default deny spans every component; it is labelled with the server's, as
+	// every child needs one.
 	policies := []*networkingv1.NetworkPolicy{
 		policy(g, g.Name+"-default-deny", galleryv1alpha1.ComponentServer, all, both, nil, nil),
 	}
 	appEgress := galleryEgress(g)
 	http := []networkingv1.NetworkPolicyPort{port(g.Spec.Server.Port)}
-	// The ingress controller runs in a namespace and with labels that vary by cluster
-	// (and the ALB in IP mode connects from the VPC), so the server port is open to all;
-	// nothing else on the pod listens.
+	// The server port is open to any source: the ingress controller's namespace and
+	// labels vary by cluster, and an ALB in IP mode connects from VPC addresses that are
+	// no pods at all, so no selector would hold everywhere. Nothing else on the pod
+	// listens, and the server authenticates every request.
 	policies = append(policies, policy(g, g.ServerName(), galleryv1alpha1.ComponentServer,
 		metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentServer)}, both,
 		[]networkingv1.NetworkPolicyIngressRule{{Ports: http}}, appEgress))
 	if g.RunsWorkers() {
-		// Workers serve only health and metrics on the same port (Prometheus scrapes it).
+		// Workers serve only health and metrics, on the server's port; it stays open to any
+		// source because Prometheus' namespace varies by cluster like the ingress
+		// controller's.
 		policies = append(policies, policy(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers,
 			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentWorkers)}, both,
 			[]networkingv1.NetworkPolicyIngressRule{{Ports: http}}, appEgress))
@@ -40,24 +47,34 @@ func NetworkPolicies(g *galleryv1alpha1.Gallery) []*networkingv1.NetworkPolicy {
 		fromApp = append(fromApp, appPeer(g, galleryv1alpha1.ComponentWorkers))
 	}
 	if g.Spec.Cache.Managed != nil {
+		fromRedisClients := fromApp
+		switch scaler {
+		case ScaleWorkersBacklog, ScaleWorkersHPAWithBacklog:
+			fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.OperatorName}))
+		case ScaleWorkersKEDA:
+			fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{"app": "keda-operator"}))
+		}
 		policies = append(policies, policy(g, g.RedisName(), galleryv1alpha1.ComponentRedis,
 			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentRedis)},
 			[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			[]networkingv1.NetworkPolicyIngressRule{{From: fromApp, Ports: []networkingv1.NetworkPolicyPort{port(galleryv1alpha1.RedisPort)}}}, nil))
+			[]networkingv1.NetworkPolicyIngressRule{{From: fromRedisClients, Ports: []networkingv1.NetworkPolicyPort{port(galleryv1alpha1.RedisPort)}}}, nil))
 	}
 	if g.Spec.Database.Managed != nil {
 		policies = append(policies, policy(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase,
 			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
 			[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			[]networkingv1.NetworkPolicyIngressRule{{From: fromApp, Ports: []networkingv1.NetworkPolicyPort{port(3306)}}}, nil))
+			[]networkingv1.NetworkPolicyIngressRule{{From: fromApp, Ports: []networkingv1.NetworkPolicyPort{port(MariaDBPort)}}}, nil))
 	}
 	return policies
 }
 
 // galleryEgress is where server and workers may connect: DNS, this Gallery's Redis and
-// database (in-cluster pods, or the external port), and HTTPS when AWS is used (AWS
-// endpoints have no fixed addresses).
+// database (in-cluster pods, or the external port on any address, since an RDS or
+// ElastiCache endpoint's addresses change), and HTTPS when AWS is used (AWS endpoints
+// have no fixed addresses).
 func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgressRule {
+	// kube-dns by its conventional label in any namespace. A cluster whose pods resolve
+	// through NodeLocal DNSCache (a link-local address on the node) needs its own policy.
 	dns := networkingv1.NetworkPolicyEgressRule{
 		To: []networkingv1.NetworkPolicyPeer{{
 			NamespaceSelector: &metav1.LabelSelector{},
@@ -75,19 +92,44 @@ func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgres
 		rules = append(rules, toPort(portOf(e.Address, galleryv1alpha1.RedisPort)))
 	}
 	if g.Spec.Database.Managed != nil {
-		rules = append(rules, toPods(g, galleryv1alpha1.ComponentDatabase, 3306))
+		rules = append(rules, toPods(g, galleryv1alpha1.ComponentDatabase, MariaDBPort))
 	} else if g.Spec.Database.External != nil {
 		rules = append(rules, toPort(g.DatabasePort()))
 	}
 	if UsesAWS(g) {
-		rules = append(rules, toPort(443))
+		// 443 covers S3, Rekognition and STS (IRSA's web-identity exchange).
+		rules = append(rules, toPort(443), podIdentityAgent())
 	}
+	// An S3-compatible store or a Rekognition endpoint override may listen elsewhere
+	// (MinIO on 9000, say).
+	var endpoints []string
 	if s3 := g.Spec.Storage.S3; s3 != nil && s3.Endpoint != "" {
-		if p := endpointPort(s3.Endpoint); p != 443 {
+		endpoints = append(endpoints, s3.Endpoint)
+	}
+	if r := g.Spec.Workers.Classifier.Rekognition; r != nil && r.Endpoint != "" &&
+		g.Spec.Workers.Classifier.Provider == galleryv1alpha1.ClassifierRekognition {
+		endpoints = append(endpoints, r.Endpoint)
+	}
+	opened := map[int32]bool{443: true}
+	for _, e := range endpoints {
+		if p := endpointPort(e); !opened[p] {
+			opened[p] = true
 			rules = append(rules, toPort(p))
 		}
 	}
 	return rules
+}
+
+// podIdentityAgent lets the AWS SDK fetch EKS Pod Identity credentials from the node's
+// agent, which listens on link-local addresses that a default deny also blocks.
+func podIdentityAgent() networkingv1.NetworkPolicyEgressRule {
+	return networkingv1.NetworkPolicyEgressRule{
+		To: []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "169.254.170.23/32"}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "fd00:ec2::23/128"}},
+		},
+		Ports: []networkingv1.NetworkPolicyPort{port(80)},
+	}
 }
 
 // UsesAWS reports whether the gallery calls AWS APIs (S3 or Rekognition).
@@ -112,6 +154,10 @@ func appPeer(g *galleryv1alpha1.Gallery, component string) networkingv1.NetworkP
 	return networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: g.SelectorLabels(component)}}
 }
 
+func anyNamespacePods(labels map[string]string) networkingv1.NetworkPolicyPeer {
+	return networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{}, PodSelector: &metav1.LabelSelector{MatchLabels: labels}}
+}
+
 func toPods(g *galleryv1alpha1.Gallery, component string, p int32) networkingv1.NetworkPolicyEgressRule {
 	return networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{appPeer(g, component)}, Ports: []networkingv1.NetworkPolicyPort{port(p)}}
 }
@@ -120,6 +166,7 @@ func toPort(p int32) networkingv1.NetworkPolicyEgressRule {
 	return networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(p)}}
 }
 
+// portOf is the port of host:port (or [v6]:port), or fallback.
 func portOf(hostPort string, fallback int32) int32 {
 	i := strings.LastIndex(hostPort, ":")
 	if i < 0 {
@@ -132,14 +179,17 @@ func portOf(hostPort string, fallback int32) int32 {
 	return int32(p)
 }
 
+// endpointPort is the port of an http(s) URL: explicit, or the scheme's.
 func endpointPort(endpoint string) int32 {
-	rest := endpoint
 	def := int32(443)
-	if strings.HasPrefix(rest, "http://") {
+	if strings.HasPrefix(endpoint, "http://") {
 		def = 80
 	}
-	rest = rest[strings.Index(rest, "://")+3:]
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+	rest := endpoint
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		rest = rest[:i]
 	}
 	return portOf(rest, def)

@@ -1,7 +1,10 @@
 package specs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,11 +19,14 @@ import (
 // SecretKeyRedisPassword is the generated Secret's key for the managed Redis password.
 const SecretKeyRedisPassword = "redis-password"
 
-// redisUID is the redis user of the official image.
+// redisUID is the redis user of the official image (Debian and Alpine variants alike).
 const redisUID = 999
 
+// redisConfKey is redis.conf's key in the ConfigMap and its file name under /etc/redis.
+const redisConfKey = "redis.conf"
+
 // RedisMaxMemory is Redis' maxmemory: 80% of the container limit, leaving room for
-// fragmentation and the replication buffer so the kernel never OOM-kills it.
+// fragmentation, client buffers and the AOF rewrite so the kernel does not OOM-kill it.
 func RedisMaxMemory(limit resource.Quantity) int64 {
 	return limit.Value() * 8 / 10
 }
@@ -28,23 +34,49 @@ func RedisMaxMemory(limit resource.Quantity) int64 {
 // RedisConfigMap is redis.conf. The password is not in it: it is passed with
 // --requirepass from an environment variable fed by the generated Secret.
 func RedisConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
-	m := g.Spec.Cache.Managed
-	conf := fmt.Sprintf(`bind 0.0.0.0
-port %d
-protected-mode no
-maxmemory %d
-# volatile-* policies evict only keys with a TTL; the job queue has none.
-maxmemory-policy %s
-`, galleryv1alpha1.RedisPort, RedisMaxMemory(m.Memory), m.EvictionPolicy)
-	if m.Persistence != nil {
-		conf += "dir /data\nappendonly yes\nappendfsync everysec\n"
-	} else {
-		conf += "save \"\"\nappendonly no\n"
-	}
 	return &corev1.ConfigMap{
 		TypeMeta:   typeMeta("v1", "ConfigMap"),
 		ObjectMeta: ObjectMeta(g, g.RedisName(), galleryv1alpha1.ComponentRedis),
-		Data:       map[string]string{"redis.conf": conf},
+		Data:       map[string]string{redisConfKey: redisConf(g.Spec.Cache.Managed)},
+	}
+}
+
+// RedisConfigHash is a short hash of redis.conf. Passed as RedisStatefulSet's configHash
+// it rolls Redis when its own configuration changes (eviction policy, persistence) and
+// only then: the gallery's ConfigMap is none of Redis' business, and without
+// persistence every restart empties the queue.
+func RedisConfigHash(g *galleryv1alpha1.Gallery) string {
+	sum := sha256.Sum256([]byte(redisConf(g.Spec.Cache.Managed)))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func redisConf(m *galleryv1alpha1.ManagedRedisSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bind 0.0.0.0\nport %d\n", galleryv1alpha1.RedisPort)
+	// Only this Gallery's pods reach the port (NetworkPolicies) and a password is
+	// required, so protected mode, which refuses remote clients, would only get in the way.
+	b.WriteString("protected-mode no\n")
+	fmt.Fprintf(&b, "maxmemory %d\n", RedisMaxMemory(m.Memory))
+	fmt.Fprintf(&b, "maxmemory-policy %s\n", redisEvictionPolicy(m.EvictionPolicy))
+	if m.Persistence != nil {
+		b.WriteString("dir /data\nappendonly yes\nappendfsync everysec\n")
+	} else {
+		b.WriteString("save \"\"\nappendonly no\n")
+	}
+	return b.String()
+}
+
+// redisEvictionPolicy never lets an allkeys-* policy through: the job queue's keys have
+// no TTL, so allkeys-* would silently drop jobs. The CRD's enum already refuses it; this
+// guards a Gallery that skipped validation or defaulting.
+func redisEvictionPolicy(p galleryv1alpha1.RedisEvictionPolicy) galleryv1alpha1.RedisEvictionPolicy {
+	switch {
+	case p == "":
+		return "volatile-lru"
+	case p == "noeviction", strings.HasPrefix(string(p), "volatile-"):
+		return p
+	default:
+		return "noeviction"
 	}
 }
 
@@ -60,7 +92,7 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 	var claims []corev1.PersistentVolumeClaim
 	if p := m.Persistence; p != nil {
 		claims = []corev1.PersistentVolumeClaim{{
-			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.Labels(galleryv1alpha1.ComponentRedis)},
+			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(galleryv1alpha1.ComponentRedis)},
 			Spec: corev1.PersistentVolumeClaimSpec{
 				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				StorageClassName: p.StorageClassName,
@@ -70,6 +102,9 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 	} else {
 		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	}
+	// A TCP probe: "redis-cli -a <password> ping" would put the password in the process
+	// list, and Redis accepts connections only once it is listening, which is what the
+	// clients need (while it loads a large AOF it answers LOADING; they retry).
 	probe := func(period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
@@ -81,8 +116,10 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 		Image:           g.RedisImage(),
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{"redis-server"},
-		// $(REDIS_PASSWORD) is expanded by the kubelet from the env below.
-		Args:  []string{"/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"},
+		// The kubelet expands $(REDIS_PASSWORD) from the env below, so the pod spec holds
+		// only the reference; Redis replaces its command line with its process title at
+		// start-up, so the expanded value leaves the process list too.
+		Args:  []string{"/etc/redis/" + redisConfKey, "--requirepass", "$(REDIS_PASSWORD)"},
 		Ports: []corev1.ContainerPort{{Name: "redis", ContainerPort: galleryv1alpha1.RedisPort, Protocol: corev1.ProtocolTCP}},
 		Env: []corev1.EnvVar{{Name: "REDIS_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: g.GeneratedSecretName()}, Key: SecretKeyRedisPassword,
@@ -97,7 +134,7 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 		SecurityContext: ContainerSecurityContext(),
 	}
 	pod := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: g.Labels(galleryv1alpha1.ComponentRedis), Annotations: map[string]string{AnnotationConfigHash: configHash}},
+		ObjectMeta: metav1.ObjectMeta{Labels: g.ChildLabels(galleryv1alpha1.ComponentRedis), Annotations: map[string]string{AnnotationConfigHash: configHash}},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),
 			SecurityContext:              PodSecurityContext(redisUID),
@@ -116,8 +153,9 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentRedis)},
 			Template:             pod,
 			VolumeClaimTemplates: claims,
-			// The queue is rebuilt from the database by the sweep, so its volume goes with
-			// the Gallery.
+			// Redis holds a cache and a queue that the database sweep rebuilds (every photo
+			// still queued is re-enqueued), so its volume goes with the Gallery rather than
+			// linger as an orphan nobody will reattach.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
@@ -132,6 +170,7 @@ func RedisService(g *galleryv1alpha1.Gallery) *corev1.Service {
 		TypeMeta:   typeMeta("v1", "Service"),
 		ObjectMeta: ObjectMeta(g, g.RedisName(), galleryv1alpha1.ComponentRedis),
 		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
 			Selector: g.SelectorLabels(galleryv1alpha1.ComponentRedis),
 			Ports:    []corev1.ServicePort{{Name: "redis", Port: galleryv1alpha1.RedisPort, TargetPort: intstr.FromString("redis"), Protocol: corev1.ProtocolTCP}},
 		},

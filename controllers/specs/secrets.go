@@ -7,9 +7,9 @@ import (
 	"github.com/sortographer/sortographer/internal/config"
 )
 
-// GeneratedSecretKeys lists the keys the operator generates for a Gallery: only those
-// the admin did not supply. The reconciler fills them with random values once, on
-// creation, and never rewrites them.
+// GeneratedSecretKeys lists the keys the operator generates into the Secret <g>-generated
+// (owned by the Gallery): only those the admin did not supply. The reconciler fills them
+// with random values once and never rewrites them.
 func GeneratedSecretKeys(g *galleryv1alpha1.Gallery) []string {
 	var keys []string
 	if g.Spec.Auth.JWTSecretRef == nil {
@@ -18,18 +18,33 @@ func GeneratedSecretKeys(g *galleryv1alpha1.Gallery) []string {
 	if g.Spec.Cache.Managed != nil {
 		keys = append(keys, SecretKeyRedisPassword)
 	}
-	if g.Spec.Database.Managed != nil {
-		keys = append(keys, SecretKeyDatabasePassword, SecretKeyDatabaseRootPassword)
-	}
 	return keys
 }
 
-// GeneratedSecret holds the generated values. values must have every key of
-// GeneratedSecretKeys.
+// DatabaseSecretKeys lists the keys of the Secret <g>-database: the managed MariaDB's
+// passwords. MariaDB takes them only when it first initialises its volume, so they must
+// live as long as the volume does.
+func DatabaseSecretKeys(g *galleryv1alpha1.Gallery) []string {
+	if g.Spec.Database.Managed == nil {
+		return nil
+	}
+	return []string{SecretKeyDatabasePassword, SecretKeyDatabaseRootPassword}
+}
+
+// GeneratedSecret holds the generated values of GeneratedSecretKeys.
 func GeneratedSecret(g *galleryv1alpha1.Gallery, values map[string][]byte) *corev1.Secret {
+	return secret(g, g.GeneratedSecretName(), galleryv1alpha1.ComponentServer, values)
+}
+
+// DatabaseSecret holds the generated values of DatabaseSecretKeys.
+func DatabaseSecret(g *galleryv1alpha1.Gallery, values map[string][]byte) *corev1.Secret {
+	return secret(g, g.DatabaseSecretName(), galleryv1alpha1.ComponentDatabase, values)
+}
+
+func secret(g *galleryv1alpha1.Gallery, name, component string, values map[string][]byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   typeMeta("v1", "Secret"),
-		ObjectMeta: ObjectMeta(g, g.GeneratedSecretName(), galleryv1alpha1.ComponentServer),
+		ObjectMeta: ObjectMeta(g, name, component),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       values,
 	}
@@ -62,7 +77,7 @@ func SecretEnv(g *galleryv1alpha1.Gallery) []SecretRef {
 	}
 	switch db := g.Spec.Database; {
 	case db.Managed != nil:
-		refs = append(refs, SecretRef{config.EnvDatabasePassword, gen, SecretKeyDatabasePassword})
+		refs = append(refs, SecretRef{config.EnvDatabasePassword, g.DatabaseSecretName(), SecretKeyDatabasePassword})
 	case db.External != nil:
 		c := db.External.CredentialsSecret
 		refs = append(refs,

@@ -320,3 +320,14 @@ func Secret(name string) bool {
 	}
 	return false
 }
+
+// Queue names shared by the workers and the operator's backlog scaler (and KEDA's
+// redis-streams trigger): one Redis stream per Gallery, read by one consumer group.
+const (
+	// QueueGroup is the consumer group every worker of a Gallery joins.
+	QueueGroup = "workers"
+)
+
+// QueueStream is the Redis stream holding a Gallery's classification jobs. The Gallery's
+// name is in the key so several Galleries can share one external Redis.
+func QueueStream(gallery string) string { return "sortographer:" + gallery + ":jobs" }

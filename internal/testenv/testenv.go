@@ -35,9 +35,10 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Start starts kube-apiserver and etcd and installs the CRDs from config/crd/bases.
-// It fails with a clear message when the binaries are missing: run `make k8s-bin`.
-func Start() (*Env, error) {
+// Start starts kube-apiserver and etcd and installs the CRDs from config/crd/bases,
+// plus any extra CRD files or folders (relative to the repository root). It fails with a
+// clear message when the binaries are missing: run `make k8s-bin`.
+func Start(extraCRDs ...string) (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run tests through `make test`, or export KUBEBUILDER_ASSETS=$(make -s k8s-bin)")
@@ -52,7 +53,7 @@ func Start() (*Env, error) {
 	}
 	e := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     crdPaths(extraCRDs),
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := e.Start()
@@ -91,4 +92,12 @@ func Start() (*Env, error) {
 func (e *Env) Stop() error {
 	_ = os.Remove(e.Kubeconfig)
 	return e.env.Stop()
+}
+
+func crdPaths(extra []string) []string {
+	paths := []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
+	for _, p := range extra {
+		paths = append(paths, filepath.Join(RepoRoot(), p))
+	}
+	return paths
 }

@@ -1,0 +1,204 @@
+package controllers
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// backlogPollInterval is how often the operator's own backlog scaler reads the queue
+// (KEDA's default polling interval is 30 s).
+const backlogPollInterval = 15 * time.Second
+
+// RedisEndpoint is how to reach a Gallery's Redis.
+type RedisEndpoint struct {
+	Addr, Username, Password string
+	DB                       int
+	TLS                      *tls.Config
+}
+
+// BacklogReader reads how many jobs of a Gallery are waiting or in a worker's hands.
+type BacklogReader interface {
+	Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep RedisEndpoint) (int64, error)
+}
+
+// RedisBacklog reads the backlog from the Gallery's job stream: the consumer group's
+// lag (entries not yet delivered) plus its pending entries (delivered, not acknowledged).
+type RedisBacklog struct{}
+
+// Backlog implements BacklogReader.
+func (RedisBacklog) Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep RedisEndpoint) (int64, error) {
+	c := redis.NewClient(&redis.Options{
+		Addr: ep.Addr, Username: ep.Username, Password: ep.Password, DB: ep.DB, TLSConfig: ep.TLS,
+		DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, MaxRetries: 1,
+	})
+	defer func() { _ = c.Close() }()
+	stream := config.QueueStream(g.Name)
+	groups, err := c.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "no such key") {
+			return 0, nil // no job was ever queued
+		}
+		return 0, fmt.Errorf("read consumer groups of %s: %w", stream, err)
+	}
+	for _, gr := range groups {
+		if gr.Name != config.QueueGroup {
+			continue
+		}
+		lag := gr.Lag
+		if lag < 0 { // Redis cannot tell the lag (deleted entries): count the stream
+			if lag, err = c.XLen(ctx, stream).Result(); err != nil {
+				return 0, fmt.Errorf("length of %s: %w", stream, err)
+			}
+		}
+		return lag + gr.Pending, nil
+	}
+	// The workers have not created their group yet: everything in the stream waits.
+	n, err := c.XLen(ctx, stream).Result()
+	if err != nil {
+		return 0, fmt.Errorf("length of %s: %w", stream, err)
+	}
+	return n, nil
+}
+
+// backlogStabilizer keeps each Gallery's recent recommendations, so that the workers
+// scale out at once but scale in only after the recommendation stayed low for the whole
+// stabilization window (as the HPA does).
+type backlogStabilizer struct {
+	mu      sync.Mutex
+	history map[types.NamespacedName][]recommendation
+}
+
+type recommendation struct {
+	at       time.Time
+	replicas int32
+}
+
+func (s *backlogStabilizer) stabilize(key types.NamespacedName, now time.Time, want int32, window time.Duration, current *int32) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.history == nil {
+		s.history = map[types.NamespacedName][]recommendation{}
+	}
+	h := s.history[key]
+	if len(h) == 0 && current != nil {
+		// After an operator restart, start from what runs now rather than scaling in.
+		h = append(h, recommendation{at: now, replicas: *current})
+	}
+	h = append(h, recommendation{at: now, replicas: want})
+	kept := h[:0]
+	out := int32(0)
+	for _, r := range h {
+		if now.Sub(r.at) <= window {
+			kept = append(kept, r)
+			out = max(out, r.replicas)
+		}
+	}
+	s.history[key] = kept
+	return out
+}
+
+// backlogNeed is how many workers the queue backlog needs now, stabilized, within the
+// autoscaling range raised by the schedules. ok is false when the queue could not be
+// read: then nothing is scaled in.
+func (r *GalleryReconciler) backlogNeed(ctx context.Context, st *reconcileState, scheduleFloor int32, current *int32) (int32, bool) {
+	g := st.gallery
+	p := g.Spec.Autoscaling.Workers
+	st.requeueSoon(backlogPollInterval)
+	ep, err := r.redisEndpoint(ctx, g)
+	if err == nil {
+		var backlog int64
+		backlog, err = r.backlog().Backlog(ctx, g, ep)
+		if err == nil {
+			st.backlog = ptr.To(backlog)
+			lowest := max(p.MinReplicas, min(scheduleFloor, p.MaxReplicas))
+			want := specs.BacklogReplicas(backlog, p.Backlog.TargetJobsPerWorker, lowest, p.MaxReplicas)
+			window := time.Duration(p.ScaleDownStabilizationSeconds) * time.Second
+			return r.stabilizer.stabilize(client.ObjectKeyFromObject(g), st.now, want, window, current), true
+		}
+	}
+	logf.FromContext(ctx).Info("read queue backlog failed; workers keep their count", "error", err.Error())
+	st.backlogErr = err
+	return 0, false
+}
+
+func (r *GalleryReconciler) backlog() BacklogReader {
+	if r.Backlog == nil {
+		return RedisBacklog{}
+	}
+	return r.Backlog
+}
+
+// redisEndpoint is the Gallery's Redis as the operator reaches it: the managed Service's
+// cluster DNS name, or the external address, with the password from its Secret.
+func (r *GalleryReconciler) redisEndpoint(ctx context.Context, g *galleryv1alpha1.Gallery) (RedisEndpoint, error) {
+	ep := RedisEndpoint{Addr: fmt.Sprintf("%s.%s.svc:%d", g.RedisName(), g.Namespace, galleryv1alpha1.RedisPort)}
+	if r.RedisAddrOverride != nil {
+		ep.Addr = r.RedisAddrOverride(g)
+	}
+	if e := g.Spec.Cache.External; e != nil {
+		ep.Addr, ep.Username, ep.DB = e.Address, e.Username, int(e.DB)
+		if e.TLS != nil && e.TLS.Enabled {
+			ep.TLS = &tls.Config{ServerName: e.TLS.ServerName, MinVersion: tls.VersionTLS12}
+			if ca := e.TLS.CASecretRef; ca != nil {
+				pem, err := r.secretValue(ctx, g.Namespace, ca.Name, ca.Key)
+				if err != nil {
+					return ep, err
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return ep, errors.New("redis CA secret holds no PEM certificate")
+				}
+				ep.TLS.RootCAs = pool
+			}
+		}
+	}
+	for _, ref := range specs.SecretEnv(g) {
+		if ref.Env == config.EnvRedisPassword {
+			pw, err := r.secretValue(ctx, g.Namespace, ref.Secret, ref.Key)
+			if err != nil {
+				return ep, err
+			}
+			ep.Password = string(pw)
+		}
+	}
+	return ep, nil
+}
+
+func (r *GalleryReconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
+	var s corev1.Secret
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	v, ok := s.Data[key]
+	if !ok {
+		return nil, fmt.Errorf("secret %s has no key %s", name, key)
+	}
+	return v, nil
+}
+
+// liveReplicas is the workers Deployment's current spec.replicas, if it exists.
+func (r *GalleryReconciler) liveReplicas(ctx context.Context, g *galleryv1alpha1.Gallery) *int32 {
+	var d appsv1.Deployment
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.WorkersName()}, &d); err != nil {
+		return nil
+	}
+	return d.Spec.Replicas
+}

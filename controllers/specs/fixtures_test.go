@@ -1,0 +1,329 @@
+package specs
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// Fixture identity: every test Gallery is demo in namespace photos.
+const (
+	testName      = "demo"
+	testNamespace = "photos"
+)
+
+// galleryOption changes a fixture Gallery; options read as the sentence of a test case.
+type galleryOption func(*galleryv1alpha1.Gallery)
+
+// gallery is a Gallery as the API server returns it after applying the CRD's defaults
+// (managed Redis and MariaDB, a 20Gi ReadWriteMany photo volume, the builtin classifier,
+// zone spread on), changed by opts in order.
+func gallery(opts ...galleryOption) *galleryv1alpha1.Gallery {
+	g := &galleryv1alpha1.Gallery{
+		TypeMeta: metav1.TypeMeta{APIVersion: "sortographer.io/v1alpha1", Kind: "Gallery"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       testName,
+			Namespace:  testNamespace,
+			UID:        "8d0c6a52-5a36-4a3e-9a7e-3f1d9c2b0a11",
+			Generation: 1,
+		},
+		Spec: galleryv1alpha1.GallerySpec{
+			Server: galleryv1alpha1.ServerSpec{
+				Image:           "ghcr.io/sortographer/sortographer:v0.1.0",
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Resources:       resources("500m", "512Mi", "1Gi"),
+				Port:            8080,
+				MaxUploadSize:   resource.MustParse("25Mi"),
+				Probes: galleryv1alpha1.ProbesSpec{
+					Liveness:  galleryv1alpha1.ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3},
+					Readiness: galleryv1alpha1.ProbeTiming{PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 2},
+					Startup:   galleryv1alpha1.ProbeTiming{PeriodSeconds: 2, TimeoutSeconds: 2, FailureThreshold: 60},
+				},
+				MaxSurge:                      ptr.To(intstr.FromString("25%")),
+				TerminationGracePeriodSeconds: 60,
+				PreStopDelaySeconds:           10,
+			},
+			Workers: galleryv1alpha1.WorkersSpec{
+				Resources:   resources("250m", "512Mi", "1Gi"),
+				Concurrency: 4,
+				Classifier: galleryv1alpha1.ClassifierSpec{
+					Provider: galleryv1alpha1.ClassifierBuiltin,
+					Builtin:  galleryv1alpha1.BuiltinClassifierSpec{MinScore: 30},
+				},
+				Pacing: galleryv1alpha1.PacingSpec{ProviderRequestsPerSecond: 5, IntakePerSecond: 10, BatchSize: 10},
+				Jobs: galleryv1alpha1.JobsSpec{
+					MaxAttempts:       5,
+					VisibilityTimeout: metav1.Duration{Duration: 2 * time.Minute},
+					RequeueAfter:      metav1.Duration{Duration: 10 * time.Minute},
+				},
+				TerminationGracePeriodSeconds: 60,
+			},
+			Cache: galleryv1alpha1.CacheSpec{Managed: &galleryv1alpha1.ManagedRedisSpec{
+				Version:        "7.4",
+				Memory:         resource.MustParse("256Mi"),
+				EvictionPolicy: "volatile-lru",
+			}},
+			Database: galleryv1alpha1.DatabaseSpec{Managed: &galleryv1alpha1.ManagedDatabaseSpec{
+				Version:     "11.4",
+				StorageSize: resource.MustParse("10Gi"),
+				Resources:   resources("250m", "512Mi", "1Gi"),
+			}},
+			Storage: galleryv1alpha1.StorageSpec{Volume: &galleryv1alpha1.VolumeStorageSpec{
+				Size:       resource.MustParse("20Gi"),
+				AccessMode: corev1.ReadWriteMany,
+			}},
+			Auth: galleryv1alpha1.AuthSpec{
+				TokenLifetime:      metav1.Duration{Duration: 24 * time.Hour},
+				RememberMeLifetime: metav1.Duration{Duration: 720 * time.Hour},
+				AllowSignUp:        ptr.To(true),
+			},
+			Placement: galleryv1alpha1.PlacementSpec{
+				ZoneSpread: galleryv1alpha1.ZoneSpreadSpec{Enabled: ptr.To(true), MaxSkew: 1, WhenUnsatisfiable: "ScheduleAnyway"},
+				PodDisruptionBudget: galleryv1alpha1.PodDisruptionBudgetSpec{
+					Enabled:        ptr.To(true),
+					MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+				},
+			},
+		},
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	return g
+}
+
+// resources is CPU and memory requests and a memory limit, the shape of the CRD's
+// defaults.
+func resources(cpu, memory, memoryLimit string) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memoryLimit)},
+	}
+}
+
+// withExternalRedis replaces the managed Redis with an ElastiCache-style one on 6379.
+func withExternalRedis() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Cache = galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{
+			Address:           "my-cache.abc123.euw1.cache.amazonaws.com:6379",
+			TLS:               &galleryv1alpha1.ClientTLSSpec{Enabled: true},
+			PasswordSecretRef: &galleryv1alpha1.SecretKeyRef{Name: "redis-auth", Key: "token"},
+		}}
+	}
+}
+
+// withRedisAddress sets the external Redis' host:port (after withExternalRedis).
+func withRedisAddress(address string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Cache.External.Address = address }
+}
+
+// withRedisPersistence gives the managed Redis a PVC of size.
+func withRedisPersistence(size string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Cache.Managed.Persistence = &galleryv1alpha1.PersistenceSpec{Size: resource.MustParse(size)}
+	}
+}
+
+// withRedisEviction sets the managed Redis' maxmemory-policy.
+func withRedisEviction(p galleryv1alpha1.RedisEvictionPolicy) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Cache.Managed.EvictionPolicy = p }
+}
+
+// withRedisMemory sets the managed Redis' memory.
+func withRedisMemory(q string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Cache.Managed.Memory = resource.MustParse(q) }
+}
+
+// withExternalDatabase replaces the managed MariaDB with an RDS-style database of engine
+// on its engine's default port.
+func withExternalDatabase(engine galleryv1alpha1.DatabaseEngine) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Database = galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{
+			Engine:      engine,
+			Host:        "gallery.cluster-abc.eu-west-1.rds.amazonaws.com",
+			ReaderHosts: []string{"gallery.cluster-ro-abc.eu-west-1.rds.amazonaws.com"},
+			Name:        "sortographer",
+			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{
+				Name: "gallery-db", UsernameKey: "username", PasswordKey: "password",
+			},
+			TLSMode: "require",
+		}}
+	}
+}
+
+// withDatabasePort sets the external database's port (after withExternalDatabase).
+func withDatabasePort(p int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Database.External.Port = ptr.To(p) }
+}
+
+// withEmbeddedDatabase makes the gallery a single server pod with SQLite: no workers.
+func withEmbeddedDatabase() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Database = galleryv1alpha1.DatabaseSpec{Embedded: &galleryv1alpha1.EmbeddedDatabaseSpec{
+			StorageSize: resource.MustParse("5Gi"),
+		}}
+	}
+}
+
+// withS3 stores photos in an AWS S3 bucket with the pod's credential chain.
+func withS3() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Storage = galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
+			Bucket: "demo-photos",
+			Region: "eu-west-1",
+		}}
+	}
+}
+
+// withS3Endpoint points S3 storage at an S3-compatible store (after withS3).
+func withS3Endpoint(url string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Storage.S3.Endpoint = url
+		g.Spec.Storage.S3.ForcePathStyle = true
+	}
+}
+
+// withRekognition labels photos with AWS Rekognition in eu-west-1.
+func withRekognition() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Workers.Classifier.Provider = galleryv1alpha1.ClassifierRekognition
+		g.Spec.Workers.Classifier.Rekognition = &galleryv1alpha1.RekognitionSpec{
+			Region: "eu-west-1", MinConfidence: 70, MaxLabels: 20,
+		}
+	}
+}
+
+// withServerPort sets the port the server (and the workers' metrics) listen on.
+func withServerPort(p int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Server.Port = p }
+}
+
+// withImagePullSecret adds a pull secret for every image of the Gallery.
+func withImagePullSecret(name string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.ImagePullSecrets = append(g.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	}
+}
+
+// withoutZoneSpread turns zone spread off.
+func withoutZoneSpread() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Placement.ZoneSpread.Enabled = ptr.To(false) }
+}
+
+// Assertions shared by the builder tests.
+
+// assertHardened checks the restricted Pod Security Standard and a read-only root on
+// every container of a pod: non-root as uid, RuntimeDefault seccomp, no privilege
+// escalation, every capability dropped, and a writable /tmp.
+func assertHardened(t *testing.T, pod corev1.PodSpec, uid int64) {
+	t.Helper()
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("pod securityContext.runAsNonRoot is not true: %+v", psc)
+	}
+	if psc != nil && (psc.RunAsUser == nil || *psc.RunAsUser != uid) {
+		t.Errorf("pod securityContext.runAsUser = %v, want %d", psc.RunAsUser, uid)
+	}
+	if psc != nil && (psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault) {
+		t.Errorf("pod seccompProfile = %+v, want RuntimeDefault", psc.SeccompProfile)
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil {
+			t.Errorf("container %s has no securityContext", c.Name)
+			continue
+		}
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("container %s: readOnlyRootFilesystem is not true", c.Name)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("container %s: allowPrivilegeEscalation is not false", c.Name)
+		}
+		if sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 {
+			t.Errorf("container %s: capabilities = %+v, want drop [ALL] and no add", c.Name, sc.Capabilities)
+		}
+		if mountAt(c, "/tmp") == nil {
+			t.Errorf("container %s: no writable /tmp under a read-only root", c.Name)
+		}
+	}
+}
+
+// mountAt is the container's volume mount at path, or nil.
+func mountAt(c corev1.Container, path string) *corev1.VolumeMount {
+	for i := range c.VolumeMounts {
+		if c.VolumeMounts[i].MountPath == path {
+			return &c.VolumeMounts[i]
+		}
+	}
+	return nil
+}
+
+// volumeNamed is the pod's volume called name, or nil.
+func volumeNamed(pod corev1.PodSpec, name string) *corev1.Volume {
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Name == name {
+			return &pod.Volumes[i]
+		}
+	}
+	return nil
+}
+
+// envNamed is the container's environment variable called name, or nil.
+func envNamed(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+// assertSecretEnv checks that env var name comes from key of Secret secret.
+func assertSecretEnv(t *testing.T, c corev1.Container, name, secret, key string) {
+	t.Helper()
+	e := envNamed(c, name)
+	switch {
+	case e == nil:
+		t.Errorf("container %s has no env %s", c.Name, name)
+	case e.Value != "":
+		t.Errorf("env %s has a literal value; want it from Secret %s", name, secret)
+	case e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil:
+		t.Errorf("env %s is not from a Secret: %+v", name, e.ValueFrom)
+	case e.ValueFrom.SecretKeyRef.Name != secret || e.ValueFrom.SecretKeyRef.Key != key:
+		t.Errorf("env %s from Secret %s key %s, want %s key %s", name,
+			e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, secret, key)
+	}
+}
+
+// assertApplyable checks what the reconciler's server-side apply needs: apiVersion and
+// kind survive the conversion to unstructured, and the object sits in the Gallery's
+// namespace under its name with the Gallery's labels.
+func assertApplyable(t *testing.T, obj runtime.Object, apiVersion, kind, name, component string) {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatalf("convert %T to unstructured: %v", obj, err)
+	}
+	if u["apiVersion"] != apiVersion || u["kind"] != kind {
+		t.Errorf("%T: apiVersion/kind = %v/%v, want %s/%s", obj, u["apiVersion"], u["kind"], apiVersion, kind)
+	}
+	meta, _ := u["metadata"].(map[string]any)
+	if meta["name"] != name || meta["namespace"] != testNamespace {
+		t.Errorf("%T: name/namespace = %v/%v, want %s/%s", obj, meta["name"], meta["namespace"], name, testNamespace)
+	}
+	labels, _ := meta["labels"].(map[string]any)
+	want := gallery().ChildLabels(component)
+	for k, v := range want {
+		if labels[k] != v {
+			t.Errorf("%T %s: label %s = %v, want %s", obj, name, k, labels[k], v)
+		}
+	}
+}
