@@ -1,0 +1,42 @@
+// Package classify is the contract for what labels a photo: AWS Rekognition or the
+// built-in offline model, chosen by configuration.
+package classify
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrPermanent marks a failure that retrying cannot fix (an image the provider refuses,
+// too large, unreadable). Wrap it: errors.Is(err, ErrPermanent).
+var ErrPermanent = errors.New("classify: permanent failure")
+
+// Label is one thing seen in a photo.
+type Label struct {
+	// Name is normalised: lower case, single spaces.
+	Name string
+	// Confidence is 0–100.
+	Confidence float64
+	// Parents are broader categories (Rekognition's parents), normalised.
+	Parents []string
+}
+
+// Image is what a classifier receives: the bytes, and where the original lives when it
+// is in S3 (so Rekognition can read it itself).
+type Image struct {
+	ID          string
+	ContentType string
+	Bytes       []byte
+	// S3Bucket and S3Key are set when the original is in S3 (empty otherwise).
+	S3Bucket, S3Key string
+}
+
+// Classifier labels photos.
+type Classifier interface {
+	// Classify returns the labels above the configured threshold, best first.
+	Classify(ctx context.Context, img Image) ([]Label, error)
+	// Provider and Model are recorded with every label ("rekognition", "detect-labels";
+	// "builtin", "centernet-coco80").
+	Provider() string
+	Model() string
+}
