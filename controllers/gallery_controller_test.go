@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -473,6 +474,34 @@ func TestMissingSecretSetsConditionThenRecovers(t *testing.T) {
 	eventually(t, "condition cleared", func() error {
 		if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Reason == ReasonMissingReference {
 			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+}
+
+func TestHPAScalingLimitedShowsInTheServerCondition(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, withAutoscaledServer(2, 3))
+	h := &autoscalingv2.HorizontalPodAutoscaler{}
+	eventually(t, "server HPA", mustExist(ns, g.ServerName(), h))
+	markDeploymentAvailable(t, ns, g.ServerName())
+	// What the HPA controller reports when the load wants more than maxReplicas.
+	eventually(t, "HPA at its limit", func() error {
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: g.ServerName()}, h); err != nil {
+			return err
+		}
+		h.Status.DesiredReplicas = 3
+		h.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{
+			Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue, Reason: "TooManyReplicas",
+			Message: "the desired replica count is more than the maximum replica count", LastTransitionTime: metav1.Now(),
+		}}
+		return k8s.Status().Update(context.Background(), h)
+	})
+	eventually(t, "condition mentions the limit", func() error {
+		c := condition(t, g, galleryv1alpha1.ConditionServer)
+		if c == nil || !strings.Contains(c.Message, "TooManyReplicas") {
+			return fmt.Errorf("ServerReady = %+v", c)
 		}
 		return nil
 	})

@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -45,61 +47,49 @@ type observed struct {
 	redis, database *appsv1.StatefulSet
 	photos, sqlite  *corev1.PersistentVolumeClaim
 	ingress         *networkingv1.Ingress
+	// serverHPA and workersHPA tell when autoscaling hits its limits.
+	serverHPA, workersHPA *autoscalingv2.HorizontalPodAutoscaler
 }
 
 // observe reads the children that status is computed from. A missing child is nil.
 func (r *GalleryReconciler) observe(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	o := &observed{}
-	get := func(name string, obj client.Object) (client.Object, error) {
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, obj)
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s for status: %w", name, err)
-		}
-		return obj, nil
+	f := fetcher{ctx: ctx, c: r.Client, ns: g.Namespace}
+	st.observed = &observed{
+		server:     fetch(&f, g.ServerName(), &appsv1.Deployment{}),
+		workers:    fetch(&f, g.WorkersName(), &appsv1.Deployment{}),
+		redis:      fetch(&f, g.RedisName(), &appsv1.StatefulSet{}),
+		database:   fetch(&f, g.DatabaseName(), &appsv1.StatefulSet{}),
+		photos:     fetch(&f, g.PhotosClaimName(), &corev1.PersistentVolumeClaim{}),
+		sqlite:     fetch(&f, g.SQLiteClaimName(), &corev1.PersistentVolumeClaim{}),
+		ingress:    fetch(&f, g.IngressName(), &networkingv1.Ingress{}),
+		serverHPA:  fetch(&f, g.ServerName(), &autoscalingv2.HorizontalPodAutoscaler{}),
+		workersHPA: fetch(&f, g.WorkersName(), &autoscalingv2.HorizontalPodAutoscaler{}),
 	}
-	var err error
-	var obj client.Object
-	if obj, err = get(g.ServerName(), &appsv1.Deployment{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.server = obj.(*appsv1.Deployment)
+	return errors.Join(f.errs...)
+}
+
+// fetcher reads objects of one namespace, collecting errors.
+type fetcher struct {
+	ctx  context.Context
+	c    client.Client
+	ns   string
+	errs []error
+}
+
+// fetch reads one object: nil when it does not exist (or could not be read; the error is
+// kept in the fetcher).
+func fetch[T client.Object](f *fetcher, name string, obj T) T {
+	var none T
+	err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: name}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return none
+	case err != nil:
+		f.errs = append(f.errs, fmt.Errorf("read %T %s for status: %w", obj, name, err))
+		return none
 	}
-	if obj, err = get(g.WorkersName(), &appsv1.Deployment{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.workers = obj.(*appsv1.Deployment)
-	}
-	if obj, err = get(g.RedisName(), &appsv1.StatefulSet{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.redis = obj.(*appsv1.StatefulSet)
-	}
-	if obj, err = get(g.DatabaseName(), &appsv1.StatefulSet{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.database = obj.(*appsv1.StatefulSet)
-	}
-	if obj, err = get(g.PhotosClaimName(), &corev1.PersistentVolumeClaim{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.photos = obj.(*corev1.PersistentVolumeClaim)
-	}
-	if obj, err = get(g.SQLiteClaimName(), &corev1.PersistentVolumeClaim{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.sqlite = obj.(*corev1.PersistentVolumeClaim)
-	}
-	if obj, err = get(g.IngressName(), &networkingv1.Ingress{}); err != nil {
-		return err
-	} else if obj != nil {
-		o.ingress = obj.(*networkingv1.Ingress)
-	}
-	st.observed = o
-	return nil
+	return obj
 }
 
 // writeStatus computes the whole status from the observations and writes it only when
@@ -146,8 +136,8 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 		o = &observed{}
 	}
 	gen := g.Generation
-	setServerCondition(g, o.server, gen)
-	setWorkersCondition(g, o.workers, gen)
+	setServerCondition(g, o.server, o.serverHPA, gen)
+	setWorkersCondition(g, o.workers, o.workersHPA, gen)
 	setCacheCondition(g, o.redis, st.preflight, gen)
 	setDatabaseCondition(g, o.database, o.sqlite, st.preflight, gen)
 	setStorageCondition(g, o.photos, st.preflight, gen)
@@ -235,12 +225,26 @@ func statefulSetReady(s *appsv1.StatefulSet) (bool, string, string) {
 	return true, ReasonAvailable, fmt.Sprintf("%d pods ready", s.Status.ReadyReplicas)
 }
 
-func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen int64) {
+func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
 	ok, reason, msg := deploymentReady(d)
-	set(g, galleryv1alpha1.ConditionServer, ok, reason, msg, gen)
+	set(g, galleryv1alpha1.ConditionServer, ok, reason, msg+scalingLimited(h), gen)
 }
 
-func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen int64) {
+// scalingLimited tells, in a condition message, that an HPA wants more (or fewer) pods
+// than its range allows: the admin may want to raise maxReplicas.
+func scalingLimited(h *autoscalingv2.HorizontalPodAutoscaler) string {
+	if h == nil {
+		return ""
+	}
+	for _, c := range h.Status.Conditions {
+		if c.Type == autoscalingv2.ScalingLimited && c.Status == corev1.ConditionTrue {
+			return fmt.Sprintf("; the autoscaler is limited (%s): %s", c.Reason, c.Message)
+		}
+	}
+	return ""
+}
+
+func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
 	if !g.RunsWorkers() {
 		set(g, galleryv1alpha1.ConditionWorkers, true, ReasonNotUsed, "the embedded database classifies inside the server pod", gen)
 		return
@@ -250,7 +254,7 @@ func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, gen i
 		return
 	}
 	ok, reason, msg := deploymentReady(d)
-	set(g, galleryv1alpha1.ConditionWorkers, ok, reason, msg, gen)
+	set(g, galleryv1alpha1.ConditionWorkers, ok, reason, msg+scalingLimited(h), gen)
 }
 
 // external reports an external dependency from the preflight result.
