@@ -46,6 +46,16 @@ type reconcileState struct {
 	// why it could not.
 	backlog    *int64
 	backlogErr error
+	// invalidSpec lists what the schema could not catch but the operator did (a cron
+	// expression or time zone that does not parse); the rest of the Gallery still runs.
+	invalidSpec []string
+}
+
+func appendOnce(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 // requeueSoon asks for another pass within d (the earliest request wins).
@@ -418,7 +428,8 @@ func (st *reconcileState) scheduleFloors() (server, workers int32) {
 	for _, s := range a.Schedules {
 		w, err := windowAt(s, st.now)
 		if err != nil {
-			continue // reported by the status; the other schedules still apply
+			st.invalidSpec = appendOnce(st.invalidSpec, "spec.autoscaling.schedules: "+err.Error())
+			continue // the other schedules still apply
 		}
 		if w.open {
 			server = max(server, ptrOr(s.ServerMinReplicas))

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +103,26 @@ func TestScheduleRaisesTheServerMinimumAndRequeuesAtTheBoundary(t *testing.T) {
 	if res.RequeueAfter < 21*time.Hour || res.RequeueAfter > 22*time.Hour {
 		t.Errorf("RequeueAfter = %v, want about 22h (the next 08:00)", res.RequeueAfter)
 	}
+}
+
+func TestScheduleInAnUnknownTimeZoneIsReported(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{
+			Server: &galleryv1alpha1.ScalingPolicy{MinReplicas: 2, MaxReplicas: 10},
+			Schedules: []galleryv1alpha1.ScheduleSpec{{
+				Name: "rush", Start: "0 8 * * *", Duration: metav1.Duration{Duration: time.Hour},
+				TimeZone: "Mars/Olympus", ServerMinReplicas: ptr.To[int32](6),
+			}},
+		}
+	})
+	eventually(t, "InvalidSpec naming the time zone", func() error {
+		c := condition(t, g, galleryv1alpha1.ConditionReady)
+		if c == nil || c.Reason != ReasonInvalidSpec || !strings.Contains(c.Message, "Mars/Olympus") {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+	// The rest of the Gallery is still applied.
+	eventually(t, "server HPA applied anyway", mustExist(ns, g.ServerName(), &autoscalingv2.HorizontalPodAutoscaler{}))
 }

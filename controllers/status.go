@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +36,7 @@ const (
 	ReasonWaitingForAddress  = "WaitingForAddress"
 	ReasonAddressAssigned    = "AddressAssigned"
 	ReasonMissingReference   = "MissingReference"
+	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonSuspended          = "Suspended"
 	ReasonReconcileFailed    = "ReconcileFailed"
 	ReasonAllComponentsReady = "AllComponentsReady"
@@ -112,6 +114,11 @@ func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState,
 	}
 	if st.blocked != "" && !blockedBefore(before, st.blocked) {
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonMissingReference, "Reconcile", "%s", st.blocked)
+	}
+	if len(st.invalidSpec) > 0 {
+		if prev := meta.FindStatusCondition(before.Conditions, galleryv1alpha1.ConditionReady); prev == nil || prev.Reason != ReasonInvalidSpec {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonInvalidSpec, "Reconcile", "%s", strings.Join(st.invalidSpec, "; "))
+		}
 	}
 	for _, c := range g.Status.Conditions {
 		prev := meta.FindStatusCondition(before.Conditions, c.Type)
@@ -353,6 +360,9 @@ func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucce
 		return
 	case !passSucceeded:
 		set(g, galleryv1alpha1.ConditionReady, false, ReasonReconcileFailed, "the last reconciliation failed; see events", gen)
+		return
+	case len(st.invalidSpec) > 0:
+		set(g, galleryv1alpha1.ConditionReady, false, ReasonInvalidSpec, strings.Join(st.invalidSpec, "; "), gen)
 		return
 	}
 	var notReady []string
