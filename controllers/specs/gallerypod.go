@@ -148,22 +148,7 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 	pod.Spec.InitContainers = []corev1.Container{migrate}
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(s.TerminationGracePeriodSeconds)
 
-	d := &appsv1.Deployment{
-		TypeMeta:   typeMeta("apps/v1", "Deployment"),
-		ObjectMeta: ObjectMeta(g, g.ServerName(), galleryv1alpha1.ComponentServer),
-		Spec: appsv1.DeploymentSpec{
-			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentServer)},
-			Template:             pod,
-			RevisionHistoryLimit: ptr.To[int32](5),
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       s.MaxSurge,
-				},
-			},
-		},
-	}
+	d := deployment(g, g.ServerName(), galleryv1alpha1.ComponentServer, pod, s.MaxSurge)
 	if g.Embedded() {
 		// One SQLite file on a ReadWriteOnce volume: the old pod must let go first.
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
@@ -205,22 +190,28 @@ func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string, replicas *
 	c.ReadinessProbe = httpProbe(ReadinessPath, g.Spec.Server.Probes.Readiness)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(w.TerminationGracePeriodSeconds)
 
-	d := &appsv1.Deployment{
+	d := deployment(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers, pod, ptr.To(intstr.FromString("25%")))
+	d.Spec.Replicas = replicas
+	return d
+}
+
+// deployment is a rolling Deployment of one component that never removes a serving pod
+// before its replacement is ready (maxUnavailable 0).
+func deployment(g *galleryv1alpha1.Gallery, name, component string, pod corev1.PodTemplateSpec, maxSurge *intstr.IntOrString) *appsv1.Deployment {
+	return &appsv1.Deployment{
 		TypeMeta:   typeMeta("apps/v1", "Deployment"),
-		ObjectMeta: ObjectMeta(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers),
+		ObjectMeta: ObjectMeta(g, name, component),
 		Spec: appsv1.DeploymentSpec{
-			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentWorkers)},
+			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(component)},
 			Template:             pod,
 			RevisionHistoryLimit: ptr.To[int32](5),
 			Strategy: appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{
 					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromString("25%")),
+					MaxSurge:       maxSurge,
 				},
 			},
 		},
 	}
-	d.Spec.Replicas = replicas
-	return d
 }
