@@ -77,7 +77,7 @@ func shutdownGraceSeconds(s galleryv1alpha1.ServerSpec) int64 {
 func addClassifier(d map[string]string, c galleryv1alpha1.ClassifierSpec) {
 	d[config.EnvClassifier] = string(c.Provider)
 	d[config.EnvBuiltinMinScore] = strconv.Itoa(int(c.Builtin.MinScore))
-	if c.Builtin.CustomModel != nil {
+	if c.Builtin.CustomModel != nil && c.Provider == galleryv1alpha1.ClassifierBuiltin {
 		d[config.EnvModelDir] = ModelDir
 	}
 	if r := c.Rekognition; r != nil && c.Provider == galleryv1alpha1.ClassifierRekognition {

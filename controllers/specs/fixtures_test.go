@@ -327,3 +327,161 @@ func assertApplyable(t *testing.T, obj runtime.Object, apiVersion, kind, name, c
 		}
 	}
 }
+
+// Options for the server, workers, scaling, ingress and secrets builders.
+
+// utilization is an autoscaling target: out at target percent, in below scaleIn percent
+// (0: the HPA's own tolerance).
+func utilization(target, scaleIn int32) *galleryv1alpha1.UtilizationTarget {
+	t := &galleryv1alpha1.UtilizationTarget{TargetUtilization: target}
+	if scaleIn > 0 {
+		t.ScaleInUtilization = ptr.To(scaleIn)
+	}
+	return t
+}
+
+// withServerAutoscaling autoscales the server between lo and hi pods with the CRD's
+// defaults: memory out at 70% and in below 40%, scale-up at once, scale-down after 300s
+// by one pod a minute.
+func withServerAutoscaling(lo, hi int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		if g.Spec.Autoscaling == nil {
+			g.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{}
+		}
+		g.Spec.Autoscaling.Server = &galleryv1alpha1.ScalingPolicy{
+			MinReplicas:                   lo,
+			MaxReplicas:                   hi,
+			Memory:                        utilization(70, 40),
+			ScaleDownStabilizationSeconds: 300,
+			ScaleDownMaxPodsPerMinute:     1,
+		}
+	}
+}
+
+// withServerCPU sets the server's CPU target (after withServerAutoscaling).
+func withServerCPU(t *galleryv1alpha1.UtilizationTarget) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Autoscaling.Server.CPU = t }
+}
+
+// withServerMemory sets or, with nil, removes the server's memory target (after
+// withServerAutoscaling).
+func withServerMemory(t *galleryv1alpha1.UtilizationTarget) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Autoscaling.Server.Memory = t }
+}
+
+// withWorkersAutoscaling autoscales the workers between lo and hi pods with the CRD's
+// defaults: on the queue backlog at 20 jobs a worker, scale-down after 300s.
+func withWorkersAutoscaling(lo, hi int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		if g.Spec.Autoscaling == nil {
+			g.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{}
+		}
+		g.Spec.Autoscaling.Workers = &galleryv1alpha1.WorkerScalingPolicy{
+			MinReplicas:                   lo,
+			MaxReplicas:                   hi,
+			Backlog:                       &galleryv1alpha1.BacklogTarget{TargetJobsPerWorker: 20},
+			ScaleDownStabilizationSeconds: 300,
+		}
+	}
+}
+
+// withWorkersCPU sets the workers' CPU target (after withWorkersAutoscaling).
+func withWorkersCPU(t *galleryv1alpha1.UtilizationTarget) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Autoscaling.Workers.CPU = t }
+}
+
+// withWorkersMemory sets the workers' memory target (after withWorkersAutoscaling).
+func withWorkersMemory(t *galleryv1alpha1.UtilizationTarget) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Autoscaling.Workers.Memory = t }
+}
+
+// withoutWorkersBacklog scales the workers on CPU and memory only (after
+// withWorkersAutoscaling).
+func withoutWorkersBacklog() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Autoscaling.Workers.Backlog = nil }
+}
+
+// withIngress exposes the gallery on hosts over plain HTTP with the CRD's 100Mi body size.
+func withIngress(hosts ...string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Ingress = &galleryv1alpha1.IngressSpec{Hosts: hosts, MaxBodySize: resource.MustParse("100Mi")}
+	}
+}
+
+// withIngressTLSSecret serves the ingress hosts over HTTPS with an existing certificate
+// Secret (after withIngress).
+func withIngressTLSSecret(secret string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		if g.Spec.Ingress.TLS == nil {
+			g.Spec.Ingress.TLS = &galleryv1alpha1.IngressTLSSpec{}
+		}
+		g.Spec.Ingress.TLS.SecretName = secret
+	}
+}
+
+// withIngressIssuer has cert-manager's issuer of kind (Issuer, ClusterIssuer or "" for
+// an undefaulted spec) issue the ingress certificate (after withIngress).
+func withIngressIssuer(kind, name string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		if g.Spec.Ingress.TLS == nil {
+			g.Spec.Ingress.TLS = &galleryv1alpha1.IngressTLSSpec{}
+		}
+		g.Spec.Ingress.TLS.Issuer = &galleryv1alpha1.IssuerRef{Kind: kind, Name: name}
+	}
+}
+
+// withJWTSecretRef signs sessions with the admin's own key instead of a generated one.
+func withJWTSecretRef(secret, key string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Auth.JWTSecretRef = &galleryv1alpha1.SecretKeyRef{Name: secret, Key: key}
+	}
+}
+
+// withS3Credentials reads S3 access keys from secret instead of the pod's chain (after
+// withS3).
+func withS3Credentials(secret string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Storage.S3.CredentialsSecret = secret }
+}
+
+// withDatabaseCA trusts the CA bundle in key of secret for the external database (after
+// withExternalDatabase).
+func withDatabaseCA(secret, key string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Database.External.CASecretRef = &galleryv1alpha1.SecretKeyRef{Name: secret, Key: key}
+	}
+}
+
+// withRedisCA trusts the CA bundle in key of secret for the external Redis' TLS (after
+// withExternalRedis).
+func withRedisCA(secret, key string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Cache.External.TLS.CASecretRef = &galleryv1alpha1.SecretKeyRef{Name: secret, Key: key}
+	}
+}
+
+// withCustomModelConfigMap has the builtin classifier load the admin's model from a
+// ConfigMap.
+func withCustomModelConfigMap(name string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Workers.Classifier.Builtin.CustomModel = &galleryv1alpha1.CustomModelSpec{ConfigMapName: name}
+	}
+}
+
+// withCustomModelClaim has the builtin classifier load the admin's model from a PVC.
+func withCustomModelClaim(name string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Workers.Classifier.Builtin.CustomModel = &galleryv1alpha1.CustomModelSpec{PersistentVolumeClaimName: name}
+	}
+}
+
+// withoutPodDisruptionBudget turns PDBs off.
+func withoutPodDisruptionBudget() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Placement.PodDisruptionBudget.Enabled = ptr.To(false)
+	}
+}
+
+// withMaxUnavailable sets the PDBs' maxUnavailable.
+func withMaxUnavailable(v intstr.IntOrString) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Placement.PodDisruptionBudget.MaxUnavailable = &v }
+}

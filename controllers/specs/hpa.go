@@ -1,8 +1,6 @@
 package specs
 
 import (
-	"fmt"
-
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -81,23 +79,21 @@ func hpa(g *galleryv1alpha1.Gallery, name, component string, minReplicas, maxRep
 
 // scaleDownTolerance turns "scale in below X% when the target is T%" into the HPA's
 // scale-down tolerance: the HPA removes pods only when use/target < 1 - tolerance, so
-// tolerance = 1 - X/T (70% out, 40% in → 0.43). With several metrics the smallest
-// tolerance wins, so no metric scales in earlier than its admin asked. Nil keeps the
-// HPA's default (10%).
+// tolerance = 1 - X/T = (T-X)/T (70% out, 40% in → 0.429). It is rounded up to the
+// thousandth in integers, so the HPA never scales in above X. With several metrics the
+// largest tolerance wins: no metric scales in earlier than its admin asked. Nil keeps
+// the HPA's default (10%).
 func scaleDownTolerance(targets ...*galleryv1alpha1.UtilizationTarget) *resource.Quantity {
-	var lowest *float64
+	milli := int64(-1)
 	for _, t := range targets {
 		if t == nil || t.ScaleInUtilization == nil {
 			continue
 		}
-		tol := 1 - float64(*t.ScaleInUtilization)/float64(t.TargetUtilization)
-		if lowest == nil || tol < *lowest {
-			lowest = &tol
-		}
+		gap, target := int64(t.TargetUtilization-*t.ScaleInUtilization), int64(t.TargetUtilization)
+		milli = max(milli, (gap*1000+target-1)/target)
 	}
-	if lowest == nil {
+	if milli < 0 {
 		return nil
 	}
-	q := resource.MustParse(fmt.Sprintf("%dm", int64(*lowest*1000)))
-	return &q
+	return resource.NewMilliQuantity(milli, resource.DecimalSI)
 }

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"maps"
+	"strconv"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/utils/ptr"
@@ -22,8 +23,9 @@ func Ingress(g *galleryv1alpha1.Gallery) *networkingv1.Ingress {
 	if meta.Annotations == nil {
 		meta.Annotations = map[string]string{}
 	}
-	// Upload body size for the common controllers; harmless for others.
-	meta.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = in.MaxBodySize.String()
+	// Upload body size for ingress-nginx, which takes plain bytes (its "100M" would mean
+	// mebibytes and it refuses "100Mi"); harmless for other controllers.
+	meta.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = strconv.FormatInt(in.MaxBodySize.Value(), 10)
 	if in.TLS != nil && in.TLS.Issuer != nil {
 		key := "cert-manager.io/cluster-issuer"
 		if in.TLS.Issuer.Kind == "Issuer" {

@@ -80,13 +80,14 @@ func ScaledObject(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int3
 	p := g.Spec.Autoscaling.Workers
 	meta := ObjectMeta(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers)
 	addr := fmt.Sprintf("%s.%s.svc:%d", g.RedisName(), g.Namespace, galleryv1alpha1.RedisPort)
-	tls := "disable"
+	tls := "false"
 	db := "0"
+	username := ""
 	if e := g.Spec.Cache.External; e != nil {
-		addr = e.Address
+		addr, username = e.Address, e.Username
 		db = strconv.Itoa(int(e.DB))
 		if e.TLS != nil && e.TLS.Enabled {
-			tls = "enable"
+			tls = "true"
 		}
 	}
 	redisTrigger := map[string]any{
@@ -99,6 +100,9 @@ func ScaledObject(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int3
 			"databaseIndex": db,
 			"enableTLS":     tls,
 		},
+	}
+	if username != "" {
+		redisTrigger["metadata"].(map[string]any)["username"] = username
 	}
 	if hasRedisPassword(g) {
 		redisTrigger["authenticationRef"] = map[string]any{"name": g.WorkersName()}

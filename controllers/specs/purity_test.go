@@ -1,0 +1,118 @@
+package specs
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// purityShapes are Galleries that between them take every branch of every builder.
+func purityShapes() map[string]*galleryv1alpha1.Gallery {
+	return map[string]*galleryv1alpha1.Gallery{
+		"defaults": gallery(),
+		"embedded": gallery(withEmbeddedDatabase(), withCustomModelConfigMap("my-model"), withIngress("photos.example.com")),
+		"external everything, placed, autoscaled": gallery(
+			withExternalDatabase(galleryv1alpha1.DatabasePostgres), withDatabaseCA("rds-ca", "ca.pem"),
+			withExternalRedis(), withRedisCA("cache-ca", "ca.crt"), withS3(), withS3Credentials("s3-creds"),
+			withRekognition(), withJWTSecretRef("jwt", "key"), withCustomModelClaim("models"),
+			withIngress("photos.example.com", "www.photos.example.com"), withIngressIssuer("Issuer", "team-ca"),
+			withServerAutoscaling(2, 10), withServerCPU(utilization(60, 30)),
+			withWorkersAutoscaling(1, 20), withWorkersCPU(utilization(70, 0)), withWorkersMemory(utilization(80, 40)),
+			withImagePullSecret("registry"), withMaxUnavailable(intstr.FromString("25%")),
+			func(g *galleryv1alpha1.Gallery) {
+				p := &g.Spec.Placement
+				p.NodeSelector = map[string]string{"pool": "gallery"}
+				p.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+				p.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
+				p.PriorityClassName = "high"
+				p.ServiceAccountAnnotations = map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}
+				g.Spec.Server.Env = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}}
+				g.Spec.Workers.Env = []corev1.EnvVar{{Name: "OMP_NUM_THREADS", Value: "2"}}
+				g.Spec.Ingress.ClassName = ptr.To("alb")
+				g.Spec.Ingress.Annotations = map[string]string{"alb.ingress.kubernetes.io/scheme": "internal"}
+			}),
+		"backlog on managed Redis, TLS by Secret": gallery(withWorkersAutoscaling(0, 10), withRedisPersistence("1Gi"),
+			withIngress("photos.example.com"), withIngressTLSSecret("cert"), withoutZoneSpread(), withoutPodDisruptionBudget()),
+	}
+}
+
+// TestBuildersArePure builds every child twice from the same Gallery: the results are
+// equal, and the Gallery is as it was. The reconciler relies on both to make no write
+// in a steady state.
+func TestBuildersArePure(t *testing.T) {
+	values := map[string][]byte{"k": []byte("v")}
+	builders := map[string]func(*galleryv1alpha1.Gallery) any{
+		"ConfigMap":           func(g *galleryv1alpha1.Gallery) any { return ConfigMap(g) },
+		"GeneratedSecretKeys": func(g *galleryv1alpha1.Gallery) any { return GeneratedSecretKeys(g) },
+		"DatabaseSecretKeys":  func(g *galleryv1alpha1.Gallery) any { return DatabaseSecretKeys(g) },
+		"GeneratedSecret":     func(g *galleryv1alpha1.Gallery) any { return GeneratedSecret(g, values) },
+		"DatabaseSecret":      func(g *galleryv1alpha1.Gallery) any { return DatabaseSecret(g, values) },
+		"SecretEnv":           func(g *galleryv1alpha1.Gallery) any { return SecretEnv(g) },
+		"SecretFiles":         func(g *galleryv1alpha1.Gallery) any { return SecretFiles(g) },
+		"ServiceAccount server": func(g *galleryv1alpha1.Gallery) any {
+			return ServiceAccount(g, galleryv1alpha1.ComponentServer)
+		},
+		"ServiceAccount workers": func(g *galleryv1alpha1.Gallery) any {
+			return ServiceAccount(g, galleryv1alpha1.ComponentWorkers)
+		},
+		"ServerDeployment":            func(g *galleryv1alpha1.Gallery) any { return ServerDeployment(g, "h") },
+		"ServerService":               func(g *galleryv1alpha1.Gallery) any { return ServerService(g) },
+		"WorkersDeployment":           func(g *galleryv1alpha1.Gallery) any { return WorkersDeployment(g, "h", ptr.To[int32](3)) },
+		"WorkersDeployment, no count": func(g *galleryv1alpha1.Gallery) any { return WorkersDeployment(g, "h", nil) },
+		"ServerHPA":                   func(g *galleryv1alpha1.Gallery) any { return ServerHPA(g, 3) },
+		"WorkersHPA": func(g *galleryv1alpha1.Gallery) any {
+			return WorkersHPA(g, WorkerScalerFor(g, false), 2)
+		},
+		"PodDisruptionBudget server": func(g *galleryv1alpha1.Gallery) any {
+			return PodDisruptionBudget(g, galleryv1alpha1.ComponentServer)
+		},
+		"PodDisruptionBudget workers": func(g *galleryv1alpha1.Gallery) any {
+			return PodDisruptionBudget(g, galleryv1alpha1.ComponentWorkers)
+		},
+		"Ingress":                  func(g *galleryv1alpha1.Gallery) any { return Ingress(g) },
+		"URL":                      func(g *galleryv1alpha1.Gallery) any { return URL(g) },
+		"PhotosClaim":              func(g *galleryv1alpha1.Gallery) any { return PhotosClaim(g) },
+		"SQLiteClaim":              func(g *galleryv1alpha1.Gallery) any { return SQLiteClaim(g) },
+		"WorkerScalerFor, KEDA":    func(g *galleryv1alpha1.Gallery) any { return WorkerScalerFor(g, true) },
+		"WorkerScalerFor, no KEDA": func(g *galleryv1alpha1.Gallery) any { return WorkerScalerFor(g, false) },
+		"ScaledObject": func(g *galleryv1alpha1.Gallery) any {
+			return ScaledObject(g, WorkerScalerFor(g, true), 2)
+		},
+		"TriggerAuthentication": func(g *galleryv1alpha1.Gallery) any {
+			return TriggerAuthentication(g, WorkerScalerFor(g, true))
+		},
+		"RedisConfigMap":     func(g *galleryv1alpha1.Gallery) any { return RedisConfigMap(g) },
+		"RedisConfigHash":    func(g *galleryv1alpha1.Gallery) any { return RedisConfigHash(g) },
+		"RedisStatefulSet":   func(g *galleryv1alpha1.Gallery) any { return RedisStatefulSet(g, "h") },
+		"RedisService":       func(g *galleryv1alpha1.Gallery) any { return RedisService(g) },
+		"MariaDBStatefulSet": func(g *galleryv1alpha1.Gallery) any { return MariaDBStatefulSet(g, "h") },
+		"MariaDBService":     func(g *galleryv1alpha1.Gallery) any { return MariaDBService(g) },
+		"NetworkPolicies": func(g *galleryv1alpha1.Gallery) any {
+			return NetworkPolicies(g, WorkerScalerFor(g, true))
+		},
+	}
+	for shape, g := range purityShapes() {
+		for name, build := range builders {
+			if g.Spec.Database.Managed == nil && name == "MariaDBStatefulSet" {
+				continue // the reconciler builds it only for a managed database
+			}
+			if g.Spec.Cache.Managed == nil && strings.HasPrefix(name, "Redis") && name != "RedisService" {
+				continue // the reconciler builds these only for a managed Redis
+			}
+			before := g.DeepCopy()
+			first, second := build(g), build(g)
+			if !equality.Semantic.DeepEqual(first, second) {
+				t.Errorf("%s of %q differs between two calls:\n%+v\n%+v", name, shape, first, second)
+			}
+			if !equality.Semantic.DeepEqual(g, before) {
+				t.Errorf("%s of %q changed the Gallery", name, shape)
+			}
+		}
+	}
+}
