@@ -63,6 +63,8 @@ type dialect struct {
 	forUpdate string
 	// returningID: INSERT … RETURNING id instead of LastInsertId (PostgreSQL).
 	returningID bool
+	// txOptions of write transactions (nil: the driver's default).
+	txOptions *sql.TxOptions
 	// lock takes the migration lock on conn and returns its release.
 	lock func(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
 	// isDuplicate reports a unique-constraint violation.
@@ -104,8 +106,12 @@ func openMySQL(db config.Database) (*sqlStore, error) {
 	writer := sql.OpenDB(connector)
 	poolServer(writer)
 	return &sqlStore{db: writer, d: dialect{
-		name:        config.DriverMySQL,
-		forUpdate:   " FOR UPDATE",
+		name:      config.DriverMySQL,
+		forUpdate: " FOR UPDATE",
+		// InnoDB's default REPEATABLE READ takes gap locks on the labels index, and two
+		// workers inserting labels of different images deadlock (error 1213). READ
+		// COMMITTED is enough: every write locks its image row first.
+		txOptions:   &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 		lock:        mysqlLock(db.Name),
 		isDuplicate: mysqlDuplicate,
 	}}, nil

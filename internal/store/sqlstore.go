@@ -58,7 +58,7 @@ func normaliseLabel(name string) string { return strings.ToLower(strings.TrimSpa
 
 // inTx runs fn in a transaction on the writer, committing when fn returns nil.
 func (s *sqlStore) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -294,12 +294,16 @@ func (s *sqlStore) SetLabels(ctx context.Context, imageID string, c Classificati
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Locking the image row serialises two deliveries of the same job, and a delete.
 		var ownerID, created int64
-		err := tx.QueryRowContext(ctx, s.d.rebind("SELECT owner_id, created_at FROM images WHERE id = ?"+s.d.forUpdate), imageID).Scan(&ownerID, &created)
+		var status string
+		err := tx.QueryRowContext(ctx, s.d.rebind("SELECT owner_id, created_at, status FROM images WHERE id = ?"+s.d.forUpdate), imageID).Scan(&ownerID, &created, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if status != string(StatusQueued) && !c.Reclassify {
+			return ErrAlreadyLabelled
 		}
 		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM labels WHERE image_id = ?"), imageID); err != nil {
 			return err

@@ -23,6 +23,9 @@ var (
 	ErrDuplicate = errors.New("already exists")
 	// ErrInvalidCursor: a page cursor that this package did not make.
 	ErrInvalidCursor = errors.New("invalid page cursor")
+	// ErrAlreadyLabelled: SetLabels found the image no longer queued (another delivery
+	// of the same job committed first) and wrote nothing. Not a failure.
+	ErrAlreadyLabelled = errors.New("image already labelled")
 )
 
 // Store is the gallery's database. Methods marked "lag-tolerant" may later be served by
@@ -156,6 +159,10 @@ type Classification struct {
 	Provider string
 	Model    string
 	Labels   []Label
+	// Reclassify replaces the labels of an image that is already labelled. Without it,
+	// SetLabels writes only while the image is queued, so a job delivered twice (say,
+	// re-enqueued by the sweep while a worker still held it) writes its labels once.
+	Reclassify bool // see ErrAlreadyLabelled
 }
 
 // Label is one thing a classifier saw in an image.

@@ -393,10 +393,11 @@ func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
 		{Name: "grass", Confidence: 80},
 		{Name: "dog", Confidence: 60}, // a repeat under another parent: the best one stays
 	}}
-	for delivery := 1; delivery <= 2; delivery++ {
-		if err := s.SetLabels(ctx, img.ID, c); err != nil {
-			t.Fatalf("delivery %d: %v", delivery, err)
-		}
+	if err := s.SetLabels(ctx, img.ID, c); err != nil {
+		t.Fatalf("delivery 1: %v", err)
+	}
+	if err := s.SetLabels(ctx, img.ID, c); !errors.Is(err, ErrAlreadyLabelled) {
+		t.Fatalf("delivery 2: %v, want ErrAlreadyLabelled (nothing written twice)", err)
 	}
 	got, err := s.ImageLabels(ctx, a.ID, img.ID)
 	if err != nil {
@@ -419,10 +420,22 @@ func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
 	if stored.Status != StatusLabelled || stored.LabelledAt.IsZero() || stored.Provider != "rekognition" || stored.Model != "v3" {
 		t.Errorf("image after labelling = %+v", stored)
 	}
-	// A later classification replaces the labels rather than adding to them.
-	labelled(t, s, img, "cat")
+	// A late duplicate delivery (the sweep re-enqueued the job while a worker held it)
+	// finds the image labelled and writes nothing.
+	late := Classification{Provider: "builtin", Model: "mobilenet", Labels: []Label{{Name: "cat", Confidence: 90}}}
+	if err := s.SetLabels(ctx, img.ID, late); !errors.Is(err, ErrAlreadyLabelled) {
+		t.Errorf("late duplicate: SetLabels = %v, want ErrAlreadyLabelled", err)
+	}
+	if n := countLabelRows(t, s, img.ID); n != 2 {
+		t.Errorf("label rows after a late duplicate = %d, want the 2 first written", n)
+	}
+	// A reclassification replaces the labels rather than adding to them.
+	re := Classification{Provider: "builtin", Model: "mobilenet", Reclassify: true, Labels: []Label{{Name: "cat", Confidence: 90}}}
+	if err := s.SetLabels(ctx, img.ID, re); err != nil {
+		t.Fatal(err)
+	}
 	if n := countLabelRows(t, s, img.ID); n != 1 {
-		t.Errorf("label rows after relabelling = %d, want 1", n)
+		t.Errorf("label rows after reclassifying = %d, want 1", n)
 	}
 }
 

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/classify/rekognition"
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/objects"
+	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/worker"
+)
+
+func init() { commands["work"] = work }
+
+// classifierFactories build the classifier that SORTOGRAPHER_CLASSIFIER names. limiter
+// is the Gallery-wide provider pace, for classifiers that retry by themselves. The
+// built-in model registers itself from its own file.
+var classifierFactories = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger, limiter worker.Limiter) (classify.Classifier, error){
+	config.ClassifierRekognition: newRekognition,
+}
+
+// newClassifier builds the configured classifier, for `work` and for the workers inside
+// `serve`.
+func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, limiter worker.Limiter) (classify.Classifier, error) {
+	f, ok := classifierFactories[cfg.Workers.Classifier]
+	if !ok {
+		var known []string
+		for k := range classifierFactories {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return nil, fmt.Errorf("%s: classifier %q is not built into this binary (have %s)", config.EnvClassifier, cfg.Workers.Classifier, strings.Join(known, ", "))
+	}
+	c, err := f(ctx, cfg, log, limiter)
+	if err != nil {
+		return nil, fmt.Errorf("start %s classifier: %w", cfg.Workers.Classifier, err)
+	}
+	return c, nil
+}
+
+func newRekognition(ctx context.Context, cfg config.Config, _ *slog.Logger, limiter worker.Limiter) (classify.Classifier, error) {
+	w := cfg.Workers
+	client, err := rekognition.NewClient(ctx, w.RekognitionRegion, w.RekognitionEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	// Rekognition reads an S3 object only from AWS S3 in its own region.
+	s := cfg.Storage
+	useS3 := s.Backend == config.StorageS3 && s.S3Endpoint == "" &&
+		(s.S3Region == "" || w.RekognitionRegion == "" || s.S3Region == w.RekognitionRegion)
+	return rekognition.New(client, rekognition.Options{
+		MinConfidence: w.RekognitionMinConfidence,
+		MaxLabels:     w.RekognitionMaxLabels,
+		UseS3:         useS3,
+		RetryLimiter:  limiter,
+		CallTimeout:   min(w.VisibilityTimeout/2, 30*time.Second),
+	}), nil
+}
+
+// schemaWait is how long `work` waits for `serve` to migrate the database.
+const schemaWait = 10 * time.Minute
+
+// work runs classification workers against the Gallery's Redis queue until ctx ends
+// (SIGTERM), then drains within SORTOGRAPHER_SHUTDOWN_GRACE. It serves /metrics,
+// /healthz and /readyz on the listen address.
+func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Redis.Addr == "" {
+		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
+	}
+	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := waitForSchema(ctx, st, log); err != nil {
+		return err
+	}
+	obj, err := objects.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rc, err := queue.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	q := queue.NewRedis(rc, cfg.GalleryName, queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limiter := worker.ProviderLimiter(cfg, rc, log)
+	classifier, err := newClassifier(ctx, cfg, log, limiter)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := errors.Join(rc.Ping(rctx).Err(), st.Ping(rctx)); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Addr: cfg.ListenAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- fmt.Errorf("serve worker metrics on %s: %w", cfg.ListenAddr, err)
+		}
+		close(srvErr)
+	}()
+	log.Info("worker listening for metrics and probes", "addr", cfg.ListenAddr, "consumer", q.Consumer())
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		// The metrics port failing to bind is fatal: the pod would be invisible.
+		if err := <-srvErr; err != nil {
+			log.Error("metrics server failed", "err", err)
+			stop()
+		}
+	}()
+	err = worker.Run(runCtx, worker.Deps{
+		Config: cfg, Store: st, Objects: obj, Queue: q, Producer: q, Classifier: classifier,
+		Redis: rc, Logger: log, Metrics: reg, ProviderLimiter: limiter,
+	})
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	return err
+}
+
+// waitForSchema waits until `serve` has migrated the database to what this build
+// expects: workers never migrate, so a rolling upgrade cannot race two migrators.
+func waitForSchema(ctx context.Context, st store.Store, log *slog.Logger) error {
+	deadline := time.Now().Add(schemaWait)
+	logged := false
+	for {
+		v, err := st.SchemaVersion(ctx)
+		if err == nil && v >= store.LatestSchemaVersion {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("database schema is at version %d (err: %w), this worker needs %d: is `sortographer serve` running?", v, err, store.LatestSchemaVersion)
+		}
+		if !logged {
+			log.Info("waiting for the server to migrate the database", "have", v, "want", store.LatestSchemaVersion)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

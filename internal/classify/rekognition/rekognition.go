@@ -1,0 +1,339 @@
+// Package rekognition labels photos with AWS Rekognition's DetectLabels, through
+// aws-sdk-go-v2.
+//
+// The photo goes as bytes (at most 5 MB, JPEG or PNG; other formats are converted to
+// JPEG first), or as a reference to its S3 object when the gallery keeps originals in
+// AWS S3 in Rekognition's region (at most 15 MB, read by Rekognition itself). Throttling
+// and server errors are retried with jittered exponential backoff; what retrying cannot
+// fix is wrapped in classify.ErrPermanent.
+package rekognition
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	// Formats a gallery accepts that Rekognition does not: decoded, then sent as JPEG.
+	_ "image/gif"
+	_ "image/png"
+
+	_ "golang.org/x/image/webp"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/rekognition"
+	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/sortographer/sortographer/internal/classify"
+)
+
+// Provider and Model are recorded with every label.
+const (
+	Provider = "rekognition"
+	Model    = "detect-labels"
+)
+
+// Rekognition's limits on the image.
+const (
+	MaxBytes   = 5 * 1024 * 1024  // image bytes sent in the request
+	MaxS3Bytes = 15 * 1024 * 1024 // an S3 object Rekognition reads
+)
+
+// API is the part of the Rekognition client the classifier uses; *rekognition.Client
+// implements it.
+type API interface {
+	DetectLabels(ctx context.Context, in *rekognition.DetectLabelsInput, optFns ...func(*rekognition.Options)) (*rekognition.DetectLabelsOutput, error)
+}
+
+// Limiter paces provider calls Gallery-wide; worker.Limiter implements it.
+type Limiter interface {
+	Wait(ctx context.Context, n int) (time.Duration, error)
+}
+
+// Options tune the classifier. Zero values take the defaults.
+type Options struct {
+	// MinConfidence (0–100) drops less certain labels. Default 70.
+	MinConfidence float64
+	// MaxLabels caps the labels per photo. Default 20.
+	MaxLabels int
+	// UseS3 sends the S3 object reference for originals in S3 instead of their bytes.
+	// Only for AWS S3 in Rekognition's region.
+	UseS3 bool
+	// Attempts is how many calls one Classify makes at most. Default 4.
+	Attempts int
+	// BaseDelay is the first retry's backoff, doubled each retry up to MaxDelay, with
+	// jitter (half fixed, half random). Defaults 200ms and 5s.
+	BaseDelay, MaxDelay time.Duration
+	// CallTimeout bounds one call. Default 15s.
+	CallTimeout time.Duration
+	// RetryLimiter paces retries with the Gallery-wide provider limit (the worker paces
+	// the first call). Nil: retries are paced by backoff alone.
+	RetryLimiter Limiter
+}
+
+func (o Options) withDefaults() Options {
+	if o.MinConfidence <= 0 {
+		o.MinConfidence = 70
+	}
+	if o.MaxLabels <= 0 {
+		o.MaxLabels = 20
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 4
+	}
+	if o.BaseDelay <= 0 {
+		o.BaseDelay = 200 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 5 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 15 * time.Second
+	}
+	return o
+}
+
+// Classifier labels photos with DetectLabels.
+type Classifier struct {
+	api  API
+	opts Options
+}
+
+var _ classify.Classifier = (*Classifier)(nil)
+
+// New returns a classifier calling api. Give it a client without SDK retries
+// (NewClient's): the classifier retries itself, and retries on both levels multiply.
+func New(api API, opts Options) *Classifier {
+	return &Classifier{api: api, opts: opts.withDefaults()}
+}
+
+// NewClient builds a Rekognition client with the standard AWS credential chain
+// (environment, shared files, IRSA and EKS Pod Identity web identity, instance roles)
+// and no SDK retries. endpoint overrides the service URL (tests, VPC endpoints). Extra
+// load options come last, so tests can set static credentials.
+func NewClient(ctx context.Context, region, endpoint string, extra ...func(*awsconfig.LoadOptions) error) (*rekognition.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	opts = append(opts, extra...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("rekognition region not set: set SORTOGRAPHER_REKOGNITION_REGION or AWS_REGION")
+	}
+	return rekognition.NewFromConfig(cfg, func(o *rekognition.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.Retryer = aws.NopRetryer{}
+	}), nil
+}
+
+// Provider implements classify.Classifier.
+func (c *Classifier) Provider() string { return Provider }
+
+// Model implements classify.Classifier.
+func (c *Classifier) Model() string { return Model }
+
+// ReadsS3 reports whether Rekognition reads an original of this type from S3 itself,
+// so the worker need not download it.
+func (c *Classifier) ReadsS3(contentType string) bool {
+	return c.opts.UseS3 && nativeFormat(contentType)
+}
+
+func nativeFormat(contentType string) bool {
+	return contentType == "image/jpeg" || contentType == "image/png"
+}
+
+// Classify implements classify.Classifier.
+func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classify.Label, error) {
+	in, err := c.input(img)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for attempt := 1; attempt <= c.opts.Attempts; attempt++ {
+		if attempt > 1 {
+			if err := c.backoff(ctx, attempt); err != nil {
+				return nil, errors.Join(last, err)
+			}
+		}
+		out, err := c.call(ctx, in)
+		if err == nil {
+			return c.labels(out), nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("detect labels: %w", errors.Join(err, ctx.Err()))
+		}
+		if perm := permanent(err); perm != nil {
+			return nil, perm
+		}
+		if !retryable(err) {
+			return nil, fmt.Errorf("detect labels: %w", err)
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("detect labels: %d attempts failed, last: %w", c.opts.Attempts, last)
+}
+
+func (c *Classifier) call(ctx context.Context, in *rekognition.DetectLabelsInput) (*rekognition.DetectLabelsOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	return c.api.DetectLabels(ctx, in)
+}
+
+// backoff sleeps before attempt: BaseDelay·2^(attempt-2) capped at MaxDelay, half of it
+// fixed and half random, then waits for the Gallery-wide limiter.
+func (c *Classifier) backoff(ctx context.Context, attempt int) error {
+	d := min(c.opts.BaseDelay<<min(attempt-2, 20), c.opts.MaxDelay)
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	if c.opts.RetryLimiter != nil {
+		if _, err := c.opts.RetryLimiter.Wait(ctx, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Classifier) input(img classify.Image) (*rekognition.DetectLabelsInput, error) {
+	in := &rekognition.DetectLabelsInput{
+		MinConfidence: aws.Float32(float32(c.opts.MinConfidence)),
+		MaxLabels:     aws.Int32(int32(c.opts.MaxLabels)),
+	}
+	if c.ReadsS3(img.ContentType) && img.S3Bucket != "" && img.S3Key != "" {
+		if len(img.Bytes) > MaxS3Bytes {
+			return nil, fmt.Errorf("%w: image is %d bytes, Rekognition reads at most %d from S3", classify.ErrPermanent, len(img.Bytes), MaxS3Bytes)
+		}
+		in.Image = &types.Image{S3Object: &types.S3Object{Bucket: aws.String(img.S3Bucket), Name: aws.String(img.S3Key)}}
+		return in, nil
+	}
+	if len(img.Bytes) == 0 {
+		return nil, fmt.Errorf("%w: no image bytes", classify.ErrPermanent)
+	}
+	b := img.Bytes
+	if !nativeFormat(img.ContentType) {
+		var err error
+		if b, err = toJPEG(b); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) > MaxBytes {
+		return nil, fmt.Errorf("%w: image is %d bytes, Rekognition accepts at most %d", classify.ErrPermanent, len(b), MaxBytes)
+	}
+	in.Image = &types.Image{Bytes: b}
+	return in, nil
+}
+
+// toJPEG converts a format Rekognition does not read (WebP, GIF) to JPEG.
+func toJPEG(b []byte) ([]byte, error) {
+	m, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: decode image for Rekognition: %w", classify.ErrPermanent, err)
+	}
+	var out bytes.Buffer
+	if err := jpeg.Encode(&out, m, &jpeg.Options{Quality: 90}); err != nil {
+		return nil, fmt.Errorf("encode image for Rekognition: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// labels normalises DetectLabels' answer: lower-case names and parents, most confident
+// first, one label per name, at most MaxLabels.
+func (c *Classifier) labels(out *rekognition.DetectLabelsOutput) []classify.Label {
+	byName := map[string]classify.Label{}
+	for _, l := range out.Labels {
+		name := Normalise(aws.ToString(l.Name))
+		conf := float64(aws.ToFloat32(l.Confidence))
+		if name == "" || conf < c.opts.MinConfidence {
+			continue
+		}
+		var parents []string
+		for _, p := range l.Parents {
+			if pn := Normalise(aws.ToString(p.Name)); pn != "" && pn != name {
+				parents = append(parents, pn)
+			}
+		}
+		if prev, ok := byName[name]; !ok || conf > prev.Confidence {
+			byName[name] = classify.Label{Name: name, Confidence: conf, Parents: parents}
+		}
+	}
+	labels := make([]classify.Label, 0, len(byName))
+	for _, l := range byName {
+		labels = append(labels, l)
+	}
+	sort.Slice(labels, func(i, j int) bool {
+		if labels[i].Confidence != labels[j].Confidence {
+			return labels[i].Confidence > labels[j].Confidence
+		}
+		return labels[i].Name < labels[j].Name
+	})
+	if len(labels) > c.opts.MaxLabels {
+		labels = labels[:c.opts.MaxLabels]
+	}
+	return labels
+}
+
+// Normalise lower-cases a label and collapses its spaces.
+func Normalise(name string) string {
+	return strings.Join(strings.Fields(strings.ToLower(name)), " ")
+}
+
+// Error codes retrying cannot fix.
+var permanentCodes = map[string]bool{
+	"InvalidImageFormatException": true,
+	"ImageTooLargeException":      true,
+	"InvalidParameterException":   true,
+	"InvalidS3ObjectException":    true,
+}
+
+// Error codes that mean "slow down".
+var throttleCodes = map[string]bool{
+	"ThrottlingException":                    true,
+	"ProvisionedThroughputExceededException": true,
+	"LimitExceededException":                 true,
+}
+
+func permanent(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && permanentCodes[ae.ErrorCode()] {
+		return fmt.Errorf("%w: Rekognition refused the image: %s: %s", classify.ErrPermanent, ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return nil
+}
+
+// retryable reports throttling, server errors, timeouts and network failures.
+func retryable(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && throttleCodes[ae.ErrorCode()] {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // this call's own timeout: the caller's was checked before
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
+		return re.HTTPStatusCode() >= http.StatusInternalServerError || re.HTTPStatusCode() == http.StatusTooManyRequests
+	}
+	// No response at all: a timeout of this call, a reset connection, DNS.
+	return true
+}

@@ -1,0 +1,344 @@
+package rekognition_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/gif"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/classify/rekognition"
+	"github.com/sortographer/sortographer/internal/testservers"
+	"github.com/sortographer/sortographer/internal/worker"
+)
+
+func TestMain(m *testing.M) { testservers.Main(m) }
+
+// fakeRekognition speaks DetectLabels' JSON protocol (awsJson1_1) on loopback. answer
+// decides each call's reply from its number (1-based).
+type fakeRekognition struct {
+	t      *testing.T
+	answer func(call int) reply
+
+	mu       sync.Mutex
+	calls    []time.Time
+	requests []map[string]any
+}
+
+type reply struct {
+	status int
+	// errorType is the AWS error code for status >= 400.
+	errorType string
+	body      string
+	stall     time.Duration
+}
+
+var okReply = reply{status: 200, body: `{"LabelModelVersion":"3.0","Labels":[
+	{"Name":"Dog","Confidence":98.5,"Parents":[{"Name":"Animal"},{"Name":"Pet"}]},
+	{"Name":"Golden  Retriever","Confidence":91.25,"Parents":[{"Name":"Dog"},{"Name":"Animal"}]},
+	{"Name":"Grass","Confidence":40}]}`}
+
+func throttle() reply {
+	return reply{status: 400, errorType: "ThrottlingException", body: `{"__type":"ThrottlingException","message":"Rate exceeded"}`}
+}
+
+func (f *fakeRekognition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if got := r.Header.Get("X-Amz-Target"); got != "RekognitionService.DetectLabels" {
+		f.t.Errorf("X-Amz-Target = %q", got)
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDTEST/") {
+		f.t.Errorf("request not signed with the static test credentials: %q", r.Header.Get("Authorization"))
+	}
+	body, _ := io.ReadAll(r.Body)
+	var req map[string]any
+	if err := json.Unmarshal(body, &req); err != nil {
+		f.t.Errorf("request body: %v", err)
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, time.Now())
+	f.requests = append(f.requests, req)
+	n := len(f.calls)
+	f.mu.Unlock()
+	rep := f.answer(n)
+	if rep.stall > 0 {
+		select {
+		case <-time.After(rep.stall):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if rep.errorType != "" {
+		w.Header().Set("X-Amzn-ErrorType", rep.errorType)
+	}
+	w.WriteHeader(rep.status)
+	_, _ = w.Write([]byte(rep.body))
+}
+
+func (f *fakeRekognition) callTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.calls...)
+}
+
+func (f *fakeRekognition) request(i int) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[i]
+}
+
+// newServer starts the fake endpoint and a real SDK client pointed at it, with static
+// credentials and nothing read from the machine.
+func newServer(t *testing.T, answer func(int) reply) (*fakeRekognition, rekognition.API) {
+	t.Helper()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_PROFILE", "")
+	f := &fakeRekognition{t: t, answer: answer}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	client, err := rekognition.NewClient(context.Background(), "eu-west-1", srv.URL,
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, client
+}
+
+var jpegBytes = []byte("\xff\xd8\xff\xe0 pretend jpeg")
+
+func photo() classify.Image {
+	return classify.Image{ID: "img", ContentType: "image/jpeg", Bytes: jpegBytes}
+}
+
+func TestDetectLabels(t *testing.T) {
+	f, api := newServer(t, func(int) reply { return okReply })
+	c := rekognition.New(api, rekognition.Options{MinConfidence: 75, MaxLabels: 12})
+	labels, err := c.Classify(context.Background(), photo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []classify.Label{
+		{Name: "dog", Confidence: 98.5, Parents: []string{"animal", "pet"}},
+		{Name: "golden retriever", Confidence: 91.25, Parents: []string{"dog", "animal"}},
+	}
+	if len(labels) != len(want) {
+		t.Fatalf("labels = %+v, want %+v", labels, want)
+	}
+	for i := range want {
+		if labels[i].Name != want[i].Name || labels[i].Confidence != want[i].Confidence || strings.Join(labels[i].Parents, ",") != strings.Join(want[i].Parents, ",") {
+			t.Errorf("label %d = %+v, want %+v", i, labels[i], want[i])
+		}
+	}
+	req := f.request(0)
+	if req["MinConfidence"] != 75.0 || req["MaxLabels"] != 12.0 {
+		t.Errorf("request = %v, want MinConfidence 75 and MaxLabels 12", req)
+	}
+	img, _ := req["Image"].(map[string]any)
+	if img["Bytes"] != base64.StdEncoding.EncodeToString(jpegBytes) {
+		t.Errorf("request image = %v, want the bytes", img)
+	}
+	if c.Provider() != "rekognition" || c.Model() != "detect-labels" {
+		t.Errorf("provider/model = %s/%s", c.Provider(), c.Model())
+	}
+}
+
+func TestS3ObjectReference(t *testing.T) {
+	f, api := newServer(t, func(int) reply { return okReply })
+	c := rekognition.New(api, rekognition.Options{UseS3: true})
+	if !c.ReadsS3("image/jpeg") || c.ReadsS3("image/webp") {
+		t.Error("ReadsS3: want JPEG from S3, WebP through the worker")
+	}
+	img := classify.Image{ID: "img", ContentType: "image/jpeg", S3Bucket: "photos", S3Key: "g/images/1/x/original"}
+	if _, err := c.Classify(context.Background(), img); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.request(0)["Image"].(map[string]any)
+	s3o, _ := got["S3Object"].(map[string]any)
+	if s3o["Bucket"] != "photos" || s3o["Name"] != "g/images/1/x/original" || got["Bytes"] != nil {
+		t.Errorf("request image = %v, want the S3 object only", got)
+	}
+}
+
+func TestOtherFormatsAreSentAsJPEG(t *testing.T) {
+	f, api := newServer(t, func(int) reply { return okReply })
+	c := rekognition.New(api, rekognition.Options{})
+	m := image.NewPaletted(image.Rect(0, 0, 4, 4), []color.Color{color.White, color.Black})
+	var buf bytes.Buffer
+	if err := gif.Encode(&buf, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Classify(context.Background(), classify.Image{ID: "g", ContentType: "image/gif", Bytes: buf.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.request(0)["Image"].(map[string]any)
+	b, _ := base64.StdEncoding.DecodeString(got["Bytes"].(string))
+	if !bytes.HasPrefix(b, []byte{0xff, 0xd8}) {
+		t.Errorf("a GIF was sent as %x…, want JPEG", b[:min(4, len(b))])
+	}
+}
+
+func TestPermanentFailures(t *testing.T) {
+	f, api := newServer(t, func(int) reply {
+		return reply{status: 400, errorType: "InvalidImageFormatException", body: `{"__type":"InvalidImageFormatException","message":"Request has invalid image format"}`}
+	})
+	c := rekognition.New(api, rekognition.Options{BaseDelay: time.Millisecond})
+	_, err := c.Classify(context.Background(), photo())
+	if !errors.Is(err, classify.ErrPermanent) || !strings.Contains(err.Error(), "InvalidImageFormatException") {
+		t.Errorf("err = %v, want a permanent InvalidImageFormatException", err)
+	}
+	if n := len(f.callTimes()); n != 1 {
+		t.Errorf("%d calls, want 1: a permanent error is not retried", n)
+	}
+	// Too large for Rekognition: refused before any call.
+	big := photo()
+	big.Bytes = make([]byte, rekognition.MaxBytes+1)
+	if _, err := c.Classify(context.Background(), big); !errors.Is(err, classify.ErrPermanent) {
+		t.Errorf("a 5 MB+1 image: err = %v, want permanent", err)
+	}
+	tooBigS3 := classify.Image{ID: "x", ContentType: "image/jpeg", S3Bucket: "b", S3Key: "k", Bytes: make([]byte, rekognition.MaxS3Bytes+1)}
+	if _, err := rekognition.New(api, rekognition.Options{UseS3: true}).Classify(context.Background(), tooBigS3); !errors.Is(err, classify.ErrPermanent) {
+		t.Errorf("a 15 MB+1 S3 image: err = %v, want permanent", err)
+	}
+	if n := len(f.callTimes()); n != 1 {
+		t.Errorf("%d calls, want none for the too-large images", n-1)
+	}
+	_, api = newServer(t, func(int) reply {
+		return reply{status: 400, errorType: "ImageTooLargeException", body: `{"__type":"ImageTooLargeException","message":"Image size is too large"}`}
+	})
+	if _, err := rekognition.New(api, rekognition.Options{}).Classify(context.Background(), photo()); !errors.Is(err, classify.ErrPermanent) {
+		t.Errorf("ImageTooLargeException: err = %v, want permanent", err)
+	}
+}
+
+// Throttling and server errors are retried with growing, jittered backoff.
+func TestRetriesBackOff(t *testing.T) {
+	f, api := newServer(t, func(n int) reply {
+		switch n {
+		case 1, 2:
+			return throttle()
+		case 3:
+			return reply{status: 503, body: `{"__type":"ServiceUnavailableException","message":"busy"}`, errorType: "ServiceUnavailableException"}
+		case 4:
+			return reply{status: 400, errorType: "ProvisionedThroughputExceededException", body: `{"__type":"ProvisionedThroughputExceededException","message":"slow down"}`}
+		}
+		return okReply
+	})
+	base := 80 * time.Millisecond
+	c := rekognition.New(api, rekognition.Options{Attempts: 5, BaseDelay: base, MaxDelay: time.Second})
+	labels, err := c.Classify(context.Background(), photo())
+	if err != nil || len(labels) == 0 {
+		t.Fatalf("Classify = %v, %v; want labels after four retries", labels, err)
+	}
+	calls := f.callTimes()
+	if len(calls) != 5 {
+		t.Fatalf("%d calls, want 5", len(calls))
+	}
+	for i := 1; i < len(calls); i++ {
+		// Retry i waits base·2^(i-1), at least half of it.
+		minGap := (base << (i - 1)) / 2
+		if gap := calls[i].Sub(calls[i-1]); gap < minGap {
+			t.Errorf("retry %d came %s after the previous call, want at least %s", i, gap, minGap)
+		}
+	}
+	// Throttled on every attempt: a transient error, for the queue to retry later.
+	_, api = newServer(t, func(int) reply { return throttle() })
+	_, err = rekognition.New(api, rekognition.Options{Attempts: 3, BaseDelay: time.Millisecond}).Classify(context.Background(), photo())
+	if err == nil || errors.Is(err, classify.ErrPermanent) || !strings.Contains(err.Error(), "ThrottlingException") {
+		t.Errorf("always throttled: err = %v, want a transient throttling error", err)
+	}
+}
+
+// A stalled call times out and is retried; a caller's deadline ends everything.
+func TestSlowResponsesTimeOut(t *testing.T) {
+	f, api := newServer(t, func(n int) reply {
+		if n == 1 {
+			return reply{status: 200, body: okReply.body, stall: 5 * time.Second}
+		}
+		return okReply
+	})
+	c := rekognition.New(api, rekognition.Options{CallTimeout: 200 * time.Millisecond, BaseDelay: 10 * time.Millisecond})
+	start := time.Now()
+	if _, err := c.Classify(context.Background(), photo()); err != nil {
+		t.Fatalf("Classify after one stalled call = %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second || len(f.callTimes()) != 2 {
+		t.Errorf("took %s and %d calls, want about 200ms and 2", took, len(f.callTimes()))
+	}
+
+	_, api = newServer(t, func(int) reply { return reply{status: 200, body: okReply.body, stall: 5 * time.Second} })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err := rekognition.New(api, rekognition.Options{CallTimeout: 10 * time.Second}).Classify(ctx, photo())
+	if err == nil || errors.Is(err, classify.ErrPermanent) || time.Since(start) > 2*time.Second {
+		t.Errorf("stalled past the caller's deadline: err = %v after %s", err, time.Since(start))
+	}
+}
+
+// In a throttling storm, workers sharing the Gallery-wide limiter (through Redis) keep
+// their calls, retries included, within the rate, however many goroutines retry.
+func TestThrottlingStormHoldsTheGalleryRate(t *testing.T) {
+	var served atomic.Int64
+	f, api := newServer(t, func(n int) reply {
+		served.Add(1)
+		if n%4 != 0 {
+			return throttle()
+		}
+		return okReply
+	})
+	srv := testservers.Redis(t)
+	const rate = 20.0
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 { // three worker processes, four jobs at once each
+		rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		defer rc.Close()
+		lim := worker.NewRedisLimiter(rc, "sortographer:photos:ratelimit:provider", rate, 1, nil)
+		c := rekognition.New(api, rekognition.Options{Attempts: 6, BaseDelay: 20 * time.Millisecond, RetryLimiter: lim})
+		for range 4 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					// The worker paces the first call; the classifier its retries.
+					if _, err := lim.Wait(ctx, 1); err != nil {
+						return
+					}
+					_, _ = c.Classify(ctx, photo())
+				}
+			})
+		}
+	}
+	wg.Wait()
+	calls := f.callTimes()
+	if want := int(rate * 2); len(calls) > want+3 || len(calls) < want/2 {
+		t.Errorf("%d calls in 2s, want at most about %d (%v/s)", len(calls), want, rate)
+	}
+	// No second had more than rate+1 calls.
+	for i := range calls {
+		j := i
+		for j < len(calls) && calls[j].Sub(calls[i]) < time.Second {
+			j++
+		}
+		if j-i > int(rate)+2 {
+			t.Fatalf("%d calls within one second from %s", j-i, calls[i].Format(time.StampMicro))
+		}
+	}
+}
