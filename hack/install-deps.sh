@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a bare machine lacks for `make test`: the real servers the tests start
-# themselves (Redis, MariaDB, PostgreSQL) from Debian's packages. Idempotent and quiet
+# themselves (Redis, MariaDB, PostgreSQL) and the web UI test's headless browser (Chromium)
+# from Debian's packages. Idempotent and quiet
 # when everything is present. Services are NOT started system-wide: each test harness
 # starts its own server process on its own port and data directory.
 set -euo pipefail
 
-packages=(redis-server mariadb-server postgresql)
+# darknet and python3-skimage ship the photos the built-in classifier's tests label
+# (data/dog.jpg, eagle.jpg, horses.jpg, person.jpg; skimage/data/coffee.png).
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage)
 
 missing=()
 for p in "${packages[@]}"; do

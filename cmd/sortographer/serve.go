@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sortographer/sortographer/internal/api"
+	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/objects"
+	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/web"
+	"github.com/sortographer/sortographer/internal/worker"
+)
+
+var (
+	serveFlags = flag.NewFlagSet("serve", flag.ContinueOnError)
+	// serveMigrate: "auto" migrates the embedded SQLite database only; the operator
+	// runs `sortographer migrate` as an init container for the others.
+	serveMigrate = migrateMode("auto")
+)
+
+func init() {
+	commands["serve"] = serve
+	serveFlags.Var(&serveMigrate, "migrate", "migrate the database before serving: true, false, or auto (only the embedded SQLite database)")
+	commandFlags["serve"] = serveFlags
+}
+
+// migrateMode is the -migrate flag: true, false or auto. A bare -migrate means true.
+type migrateMode string
+
+func (m *migrateMode) String() string   { return string(*m) }
+func (m *migrateMode) IsBoolFlag() bool { return true }
+func (m *migrateMode) Set(v string) error {
+	if v == "auto" {
+		*m = "auto"
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("must be true, false or auto")
+	}
+	*m = migrateMode(strconv.FormatBool(b))
+	return nil
+}
+
+func (m migrateMode) enabled(cfg config.Config) bool {
+	if m == "auto" {
+		return cfg.Database.Driver == config.DriverSQLite
+	}
+	return m == "true"
+}
+
+// Rate limits. Sign-in and sign-up are counted per email; uploads per user, each
+// request counting once whatever its file count.
+var (
+	signInRule = ratelimit.Rule{Name: "signin", Limit: 10, Window: time.Minute}
+	uploadRule = ratelimit.Rule{Name: "upload", Limit: 60, Window: time.Minute}
+)
+
+// serve runs the gallery: HTTP API, web UI, metrics and probes, and in the embedded
+// default (SORTOGRAPHER_IN_PROCESS_WORKERS) the classification workers. On SIGTERM it
+// fails readiness, stops accepting connections, and lets in-flight requests (uploads)
+// and jobs finish within SORTOGRAPHER_SHUTDOWN_GRACE.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := prepareSchema(ctx, st, serveMigrate.enabled(cfg), log); err != nil {
+		return err
+	}
+	obj, err := objects.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	key, err := auth.LoadKey(cfg.Auth.JWTSecret, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if cfg.Auth.JWTSecret == "" {
+		log.Warn("no session signing key configured: using one generated in the data directory, which suits a single replica only", "env", config.EnvJWTSecret)
+	}
+	tokens, err := auth.NewTokens(key, cfg.GalleryName, cfg.Auth.TokenLifetime, cfg.Auth.RememberMeLifetime)
+	if err != nil {
+		return err
+	}
+
+	qopts := queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout}
+	deps := api.Deps{
+		Store: st, Objects: obj, Tokens: tokens, Log: log,
+		Registry:       prometheus.NewRegistry(),
+		UI:             web.Handler(),
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		AllowSignUp:    cfg.Auth.AllowSignUp,
+		Admins:         cfg.Auth.Admins,
+		Ready:          []api.Check{{Name: "database", Ping: st.Ping}},
+	}
+	var (
+		rc       *redis.Client
+		consumer queue.Consumer
+	)
+	if cfg.Redis.Addr != "" {
+		if rc, err = queue.NewRedisClient(cfg.Redis); err != nil {
+			return err
+		}
+		defer rc.Close()
+		q := queue.NewRedis(rc, cfg.GalleryName, qopts)
+		deps.Queue, consumer = q, q
+		prefix := "sortographer:" + cfg.GalleryName + ":"
+		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
+		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
+		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
+	} else {
+		q := queue.NewMemory(qopts)
+		deps.Queue, consumer = q, q
+		deps.SignInLimiter = ratelimit.NewMemory(signInRule)
+		deps.UploadLimiter = ratelimit.NewMemory(uploadRule)
+	}
+	srv := api.New(deps)
+
+	var workers sync.WaitGroup
+	workCtx, stopWorkers := context.WithCancel(ctx)
+	defer func() { stopWorkers(); workers.Wait() }()
+	if cfg.Workers.InProcess {
+		var redisClient redis.UniversalClient
+		if rc != nil {
+			redisClient = rc
+		}
+		limiter := worker.ProviderLimiter(cfg, redisClient, log)
+		classifier, err := newClassifier(ctx, cfg, log, limiter)
+		if err != nil {
+			return err
+		}
+		workers.Go(func() {
+			err := worker.Run(workCtx, worker.Deps{
+				Config: cfg, Store: st, Objects: obj, Queue: consumer, Producer: deps.Queue,
+				Classifier: classifier, Redis: redisClient, Logger: log.With("component", "worker"),
+				Metrics: deps.Registry, ProviderLimiter: limiter,
+			})
+			if err != nil {
+				log.Error("in-process workers stopped", "error", err)
+			}
+		})
+	} else if cfg.Redis.Addr == "" {
+		log.Warn("no Redis and no in-process workers: uploads will wait unclassified", "env", config.EnvInProcessWorkers)
+	}
+
+	hs := &http.Server{
+		Addr:              cfg.ListenAddr,
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests do not inherit the signal context: shutting down must let an
+		// upload in progress finish, not cancel it.
+		BaseContext: func(net.Listener) context.Context { return context.Background() },
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	log.Info("serving gallery", "addr", ln.Addr().String(), "database", cfg.Database.Driver,
+		"storage", cfg.Storage.Backend, "redis", cfg.Redis.Addr != "", "inProcessWorkers", cfg.Workers.InProcess)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "grace", cfg.ShutdownGrace.String())
+	srv.Drain()
+	stopWorkers()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	err = hs.Shutdown(shutdownCtx)
+	workers.Wait()
+	if err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("requests still running after the %s shutdown grace: %w", cfg.ShutdownGrace, err)
+	}
+	log.Info("shut down cleanly")
+	return nil
+}
+
+// prepareSchema migrates the database, or checks that someone did: a server on an
+// older schema than it knows would fail on its first query.
+func prepareSchema(ctx context.Context, st store.Store, migrate bool, log *slog.Logger) error {
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v < store.LatestSchemaVersion {
+		return fmt.Errorf("database schema is at version %d, this server needs %d: run `sortographer migrate` or start with -migrate", v, store.LatestSchemaVersion)
+	}
+	log.Info("database schema ready", "schemaVersion", v, "migrated", migrate)
+	return nil
+}

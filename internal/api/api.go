@@ -1,0 +1,199 @@
+// Package api is the gallery's HTTP server: the JSON API under /api (described by
+// /api/openapi.json), health endpoints, Prometheus metrics, and the web UI mounted at /.
+//
+// Every image endpoint is scoped to the signed-in user: another user's image answers
+// 404 exactly as a missing one does, so ids cannot be probed.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/imaging"
+	"github.com/sortographer/sortographer/internal/objects"
+	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/store"
+)
+
+// Check is one dependency that readiness depends on.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps is what the server needs. Store, Objects, Queue, Tokens and Log are required.
+type Deps struct {
+	Store   store.Store
+	Objects objects.Store
+	Queue   queue.Producer
+	Tokens  *auth.Tokens
+	Log     *slog.Logger
+
+	// SignInLimiter counts sign-in and sign-up attempts per email; UploadLimiter counts
+	// upload requests per user. Nil: unlimited.
+	SignInLimiter ratelimit.Limiter
+	UploadLimiter ratelimit.Limiter
+	// Ready are the checks of /readyz: the database and Redis, never the classifier.
+	Ready []Check
+	// Registry receives the server's metrics and is served at /metrics. Nil: a new one.
+	Registry *prometheus.Registry
+	// UI serves everything outside /api (the web app). Nil: 404.
+	UI http.Handler
+
+	// MaxUploadBytes is the largest photo accepted.
+	MaxUploadBytes int64
+	// MaxFilesPerUpload caps the photos in one request. Zero: DefaultMaxFilesPerUpload.
+	MaxFilesPerUpload int
+	AllowSignUp       bool
+	// Admins are the emails that get admin rights when they sign up.
+	Admins []string
+}
+
+// DefaultMaxFilesPerUpload is the default cap on photos in one upload request.
+const DefaultMaxFilesPerUpload = 20
+
+// Server serves the gallery.
+type Server struct {
+	d       Deps
+	metrics *metrics
+	handler http.Handler
+	// decode bounds the pixels being decoded at once across all uploads: one 100
+	// megapixel photo decodes to 400 MB, and the server's memory limit is 1 GiB.
+	decode   *semaphore.Weighted
+	draining atomic.Bool
+}
+
+// New builds the server.
+func New(d Deps) *Server {
+	if d.MaxFilesPerUpload <= 0 {
+		d.MaxFilesPerUpload = DefaultMaxFilesPerUpload
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{d: d, decode: semaphore.NewWeighted(imaging.MaxPixels)}
+	s.metrics = newMetrics(d.Registry, d.Queue)
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Drain makes /readyz fail, so load balancers stop sending new requests while the
+// in-flight ones finish. Call it when shutdown begins.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	api := http.NewServeMux()
+	// Patterns carry the method; the "/api" prefix is added below, and the OpenAPI
+	// test reads this table to check every route is documented.
+	for _, r := range s.apiRoutes() {
+		api.Handle(r.method+" "+r.path, r.handler)
+	}
+	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	// Browsers send Sec-Fetch-Site and Origin; a cross-site POST or DELETE riding on the
+	// session cookie is refused. API clients using a bearer token send neither and pass.
+	mux.Handle("/api/", http.NewCrossOriginProtection().Handler(api))
+	mux.HandleFunc("GET /livez", s.livez)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler(s.d.Registry))
+	if s.d.UI != nil {
+		mux.Handle("/", s.d.UI)
+	}
+	return s.observe(mux)
+}
+
+type route struct {
+	method, path string
+	handler      http.Handler
+}
+
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{"POST", "/api/auth/signup", http.HandlerFunc(s.signUp)},
+		{"POST", "/api/auth/signin", http.HandlerFunc(s.signIn)},
+		{"POST", "/api/auth/signout", http.HandlerFunc(s.signOut)},
+		{"GET", "/api/me", s.authed(s.me)},
+		{"POST", "/api/images", s.authed(s.upload)},
+		{"GET", "/api/images", s.authed(s.listImages)},
+		{"GET", "/api/images/{id}", s.authed(s.getImage)},
+		{"DELETE", "/api/images/{id}", s.authed(s.deleteImage)},
+		{"GET", "/api/images/{id}/original", s.authed(s.original)},
+		{"GET", "/api/images/{id}/thumbnail", s.authed(s.thumbnail)},
+		{"GET", "/api/search", s.authed(s.search)},
+		{"GET", "/api/labels", s.authed(s.labels)},
+		{"GET", "/api/openapi.json", http.HandlerFunc(serveOpenAPI)},
+	}
+}
+
+// errorBody is every error response: {"error": {"code", "message", "requestId"}}.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId,omitempty"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message, b.Error.RequestID = code, message, requestID(r.Context())
+	writeJSON(w, status, b)
+}
+
+// internalError logs err with the request's id and answers 500 without details.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log(r.Context()).Error("request failed", "during", what, "error", err)
+	writeError(w, r, http.StatusInternalServerError, "internal", "internal error while "+what+"; quote the request id when reporting it")
+}
+
+// readJSON decodes a small JSON body into v, refusing unknown fields.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, r, http.StatusBadRequest, "bad_request", "request body must be a JSON object: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// notFound answers 404 for a missing image and for another user's alike.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusNotFound, "not_found", "no such image")
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, objects.ErrNotFound)
+}
+
+// timeJSON is a time in RFC 3339 (UTC), or null when zero.
+func timeJSON(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sortographer/sortographer/internal/queue"
+)
+
+// metrics are the server's Prometheus metrics, all named sortographer_*.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	uploads     *prometheus.CounterVec
+	uploadBytes prometheus.Counter
+}
+
+// Upload results, the "result" label of sortographer_uploads_total.
+const (
+	uploadAccepted = "accepted"
+	uploadRejected = "rejected"
+	uploadFailed   = "failed"
+)
+
+// queueDepthTimeout bounds the queue read a scrape makes.
+const queueDepthTimeout = 2 * time.Second
+
+func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sortographer_http_requests_total",
+			Help: "HTTP requests served, by method, route and status code.",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sortographer_http_request_duration_seconds",
+			Help:    "Time to serve HTTP requests, by method and route.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "route"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sortographer_uploads_total",
+			Help: "Photos uploaded: accepted and queued, rejected (bad file), or failed (server error).",
+		}, []string{"result"}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sortographer_upload_bytes_total",
+			Help: "Bytes of accepted photos.",
+		}),
+	}
+	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed} {
+		m.uploads.WithLabelValues(r) // present at zero, so rates work from the start
+	}
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sortographer_queue_depth",
+		Help: "Classification jobs waiting or in a worker's hands (-1 when the queue cannot be read).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), queueDepthTimeout)
+		defer cancel()
+		n, err := q.Depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	// Registering twice (a registry shared with a worker in the same process) is
+	// harmless for the standard collectors, so those errors are ignored.
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.requests, m.latency, m.uploads, m.uploadBytes, depth)
+	return m
+}
+
+func (m *metrics) observe(method, route string, status int, elapsed time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+func (m *metrics) handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}

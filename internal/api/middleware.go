@@ -1,0 +1,260 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/store"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	logKey
+	infoKey
+)
+
+// requestInfo is filled in by handlers deep in the chain for the request's log line.
+type requestInfo struct {
+	userID int64
+}
+
+// RequestIDHeader carries a request's id in and out; the same id is in every log line
+// about the request.
+const RequestIDHeader = "X-Request-Id"
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// log is the logger for a request: the server's, with the request id (and the user,
+// once known).
+func (s *Server) log(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(logKey).(*slog.Logger); ok {
+		return l
+	}
+	return s.d.Log
+}
+
+// validRequestID accepts an id from a proxy (ingress, ALB) when it is short and plain,
+// so a client cannot inject anything into the logs.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		plain := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !plain {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusWriter records what a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe gives every request an id, a logger, a log line, metrics and a recovery from
+// panics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(RequestIDHeader, id)
+		log := s.d.Log.With("requestId", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, logKey, log)
+		info := &requestInfo{}
+		ctx = context.WithValue(ctx, infoKey, info)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+					panic(p) // the server's own signal to drop the connection
+				}
+				log.Error("request panicked", "panic", p, "path", r.URL.Path)
+				if sw.status == 0 {
+					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error")
+				}
+			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			// r.Pattern is set by the mux on this request: the route, not the path, so
+			// metrics stay few whatever ids appear in URLs.
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			elapsed := time.Since(start)
+			s.metrics.observe(r.Method, route, sw.status, elapsed)
+			if route == "GET /livez" || route == "GET /readyz" || route == "GET /metrics" {
+				return // probes and scrapes every few seconds would drown the log
+			}
+			if info.userID != 0 {
+				log = log.With("userId", info.userID)
+			}
+			log.Info("served request", "method", r.Method, "route", route, "path", r.URL.Path,
+				"status", sw.status, "bytes", sw.bytes, "durationMs", elapsed.Milliseconds(),
+				"remote", clientAddr(r))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// clientAddr is the address a request came from, for rate limiting and logs: the TCP
+// peer. Behind an ingress that is the ingress, which still separates nothing but is
+// never spoofable; X-Forwarded-For is not trusted because nothing here knows which
+// proxies to trust.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// SessionCookie holds the session token for the web UI; API clients may send the same
+// token as "Authorization: Bearer".
+const SessionCookie = "sortographer_session"
+
+// Headers of a renewed remember-me session, for clients using bearer tokens.
+const (
+	RenewedTokenHeader   = "X-Session-Token"
+	RenewedExpiresHeader = "X-Session-Expires"
+)
+
+// sessionToken finds the request's token: the Authorization header first, then the
+// cookie.
+func sessionToken(r *http.Request) (token string, fromCookie bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok), false
+		}
+		return "", false
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// authed lets a handler run only for a signed-in user, whom it finds in the context.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, fromCookie := sessionToken(r)
+		if token == "" {
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", "sign in first")
+			return
+		}
+		claims, err := s.d.Tokens.Verify(token)
+		if err != nil {
+			if fromCookie {
+				clearSessionCookie(w, r)
+			}
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", "session expired or invalid: sign in again")
+			return
+		}
+		// The user is read on every request, so a deleted account's tokens stop working.
+		u, err := s.d.Store.UserByID(r.Context(), claims.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", "session expired or invalid: sign in again")
+			return
+		}
+		if err != nil {
+			s.internalError(w, r, "reading the signed-in user", err)
+			return
+		}
+		if s.d.Tokens.ShouldRefresh(claims) {
+			s.renewSession(w, r, u, fromCookie)
+		}
+		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+			info.userID = u.ID
+		}
+		ctx := context.WithValue(r.Context(), logKey, s.log(r.Context()).With("userId", u.ID))
+		h(w, r.WithContext(ctx), u)
+	})
+}
+
+// renewSession hands a remember-me user a fresh token while they are active.
+func (s *Server) renewSession(w http.ResponseWriter, r *http.Request, u store.User, cookie bool) {
+	token, c, err := s.d.Tokens.Issue(u.ID, true)
+	if err != nil {
+		s.log(r.Context()).Warn("renewing session failed", "error", err)
+		return
+	}
+	if cookie {
+		setSessionCookie(w, r, token, c)
+	}
+	w.Header().Set(RenewedTokenHeader, token)
+	w.Header().Set(RenewedExpiresHeader, c.ExpiresAt.Format(time.RFC3339))
+}
+
+func secureRequest(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// setSessionCookie: HttpOnly so scripts cannot read the token, SameSite=Strict so other
+// sites cannot ride on it, Secure behind TLS. A remember-me session persists across
+// browser restarts; a normal one ends with the browser session.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, token string, c auth.Claims) {
+	ck := &http.Cookie{
+		Name: SessionCookie, Value: token, Path: "/",
+		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
+	}
+	if c.Remember {
+		ck.Expires = c.ExpiresAt
+	}
+	http.SetCookie(w, ck)
+}
+
+func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
+	})
+}

@@ -1,0 +1,245 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sortographer/sortographer/internal/api"
+	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/objects"
+	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/web"
+	"github.com/sortographer/sortographer/internal/worker"
+)
+
+// stubClassifier sees a beach and a dog in every photo, so the test knows which labels
+// to expect from the real worker and queue.
+type stubClassifier struct{}
+
+func (stubClassifier) Classify(context.Context, classify.Image) ([]classify.Label, error) {
+	return []classify.Label{{Name: "beach", Confidence: 97}, {Name: "dog", Confidence: 88}}, nil
+}
+func (stubClassifier) Provider() string { return "test" }
+func (stubClassifier) Model() string    { return "stub" }
+
+// startGallery runs the whole app on loopback: API, web UI, SQLite, files on disk, the
+// in-memory queue and the real worker with the stub classifier.
+func startGallery(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	cfg, err := config.Load([]string{config.EnvDataDir + "=" + dir, config.EnvShutdownGrace + "=2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := objects.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens([]byte(strings.Repeat("k", 32)), "browser", time.Hour, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	q := queue.NewMemory(queue.Options{})
+	srv := api.New(api.Deps{
+		Store: st, Objects: obj, Queue: q, Tokens: tokens, Log: log, Registry: prometheus.NewRegistry(),
+		UI: web.Handler(), MaxUploadBytes: cfg.MaxUploadBytes, AllowSignUp: true,
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := worker.Run(ctx, worker.Deps{Config: cfg, Store: st, Objects: obj, Queue: q, Classifier: stubClassifier{}, Logger: log}); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+		_ = st.Close()
+	})
+	return hs.URL
+}
+
+// browser starts headless Chromium with a fresh profile, confined to loopback.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Chromium; skipped with -short")
+	}
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found on PATH: run hack/install-deps.sh (it installs Debian's chromium)")
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Every host name but the loopback address fails to resolve: the test never
+		// leaves the machine.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
+	)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// beachPhoto is a real JPEG: sand below, sea above.
+func beachPhoto(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 800, 600))
+	for y := range 600 {
+		for x := range 800 {
+			c := color.RGBA{30, 110, uint8(160 + y/6), 255}
+			if y > 350 {
+				c = color.RGBA{uint8(210 + x%20), 190, 140, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "beach.jpg")
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBrowser signs up, uploads a photo, sees it queued and then labelled, searches by
+// a label, and follows deep links, on a phone-sized screen.
+func TestBrowser(t *testing.T) {
+	url := startGallery(t)
+	ctx := browser(t)
+	photo := beachPhoto(t)
+
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	attr := func(sel, name string) string {
+		t.Helper()
+		a, err := chromedp.Run(ctx, chromedp.AttributeValue(sel, name))
+		if err != nil {
+			t.Fatalf("read %s[%s]: %v", sel, name, err)
+		}
+		return a.Value
+	}
+	eval := func(expr string) bool {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	poll := func(expr string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](expr)(ctx, tg)
+			return chromedp.Void{}, err
+		}
+	}
+
+	do("sign up",
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Navigate(url+"/signup"),
+		chromedp.WaitVisible("#auth-form"),
+		chromedp.SendKeys("#email", "browser@example.com"),
+		chromedp.SendKeys("#password", "a long password"),
+		chromedp.Click("#auth-submit"),
+		chromedp.WaitVisible("#gallery-view"),
+	)
+	do("upload",
+		chromedp.SetUploadFiles("#upload-input", []string{photo}),
+		chromedp.WaitVisible("#grid li.card img"),
+	)
+	if status := attr("#grid li.card", "data-status"); status != "queued" && status != "labelled" {
+		t.Errorf("new card's status %q, want queued (or, if the worker was quick, labelled)", status)
+	}
+	id := attr("#grid li.card", "data-id")
+	// The grid refreshes while a photo waits, until the worker has labelled it.
+	do("wait for labels", chromedp.WaitVisible(`#grid li.card[data-status="labelled"] .labels li`))
+	if l := text("#grid li.card .labels"); !strings.Contains(l, "beach") || !strings.Contains(l, "dog") {
+		t.Errorf("card labels %q, want beach and dog", l)
+	}
+
+	// Search with the search box: a label it has, then one it has not.
+	do("search beach",
+		chromedp.SetValue("#search-input", "beach"),
+		chromedp.SendKeys("#search-input", kb.Enter),
+		poll(`location.pathname === "/labels/beach" && document.querySelectorAll("#grid li.card").length === 1`),
+	)
+	do("search cat",
+		chromedp.SetValue("#search-input", "cat"),
+		chromedp.SendKeys("#search-input", kb.Enter),
+		poll(`location.pathname === "/labels/cat" && !document.getElementById("empty").hidden`),
+	)
+	if eval(`document.querySelectorAll("#grid li.card").length > 0`) {
+		t.Error("search for cat shows photos")
+	}
+
+	// Deep links load the app: an image page and label pages, straight from the URL.
+	do("open image page", chromedp.Navigate(url+"/images/"+id), chromedp.WaitVisible("#image-labels li"))
+	if l := text("#image-labels"); !strings.Contains(l, "beach 97%") {
+		t.Errorf("image page labels %q", l)
+	}
+	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Error("the image page scrolls sideways on a phone-sized screen")
+	}
+	do("open label page", chromedp.Navigate(url+"/labels/dog"), poll(`document.querySelectorAll("#grid li.card").length === 1`))
+	do("open label list", chromedp.Navigate(url+"/labels"), chromedp.WaitVisible("#label-list li"))
+	if l := text("#label-list"); !strings.Contains(l, "beach (1)") || !strings.Contains(l, "dog (1)") {
+		t.Errorf("label list %q", l)
+	}
+	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Error("the label list scrolls sideways on a phone-sized screen")
+	}
+}
