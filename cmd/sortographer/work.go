@@ -75,7 +75,7 @@ const schemaWait = 10 * time.Minute
 
 // work runs classification workers against the Gallery's Redis queue until ctx ends
 // (SIGTERM), then drains within SORTOGRAPHER_SHUTDOWN_GRACE. It serves /metrics,
-// /healthz and /readyz on the listen address.
+// config.LivenessPath and config.ReadinessPath on the listen address.
 func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Redis.Addr == "" {
 		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
@@ -109,8 +109,8 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+config.LivenessPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET "+config.ReadinessPath, func(w http.ResponseWriter, r *http.Request) {
 		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := errors.Join(rc.Ping(rctx).Err(), st.Ping(rctx)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/config"
 )
 
 // GalleryUID is the non-root user the gallery image runs as (distroless "nonroot").
@@ -19,8 +20,8 @@ const GalleryUID = 65532
 // Health endpoints of the gallery binary. Readiness checks the database and Redis, never
 // the classifier provider.
 const (
-	LivenessPath  = "/livez"
-	ReadinessPath = "/readyz"
+	LivenessPath  = config.LivenessPath
+	ReadinessPath = config.ReadinessPath
 )
 
 func typeMeta(apiVersion, kind string) metav1.TypeMeta {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/imaging"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
@@ -108,8 +109,8 @@ func (s *Server) routes() http.Handler {
 	// Browsers send Sec-Fetch-Site and Origin; a cross-site POST or DELETE riding on the
 	// session cookie is refused. API clients using a bearer token send neither and pass.
 	mux.Handle("/api/", http.NewCrossOriginProtection().Handler(api))
-	mux.HandleFunc("GET /livez", s.livez)
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET "+config.LivenessPath, s.livez)
+	mux.HandleFunc("GET "+config.ReadinessPath, s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler(s.d.Registry))
 	if s.d.UI != nil {
 		mux.Handle("/", s.d.UI)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -131,7 +132,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			elapsed := time.Since(start)
 			s.metrics.observe(r.Method, route, sw.status, elapsed)
-			if route == "GET /livez" || route == "GET /readyz" || route == "GET /metrics" {
+			if route == "GET "+config.LivenessPath || route == "GET "+config.ReadinessPath || route == "GET /metrics" {
 				return // probes and scrapes every few seconds would drown the log
 			}
 			if info.userID != 0 {

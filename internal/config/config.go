@@ -331,3 +331,11 @@ const (
 // QueueStream is the Redis stream holding a Gallery's classification jobs. The Gallery's
 // name is in the key so several Galleries can share one external Redis.
 func QueueStream(gallery string) string { return "sortographer:" + gallery + ":jobs" }
+
+// Health endpoints of `serve` and `work`. The operator's probes use the same constants.
+const (
+	// LivenessPath answers while the process serves HTTP at all.
+	LivenessPath = "/livez"
+	// ReadinessPath checks the database and Redis (never the classifier provider).
+	ReadinessPath = "/readyz"
+)

@@ -1,0 +1,257 @@
+// Package podrun proves that the operator and the gallery app agree: it lets the real
+// reconciler build a Gallery's server and worker Deployments, resolves their environment
+// from the ConfigMap and Secrets the operator generated (as the kubelet would), starts
+// the gallery binary with exactly those commands against real Redis, MariaDB and S3
+// servers, and checks that the processes answer their health endpoints.
+package podrun
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers"
+	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/podenv"
+	"github.com/sortographer/sortographer/internal/testenv"
+	"github.com/sortographer/sortographer/internal/testservers"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer func() { _ = env.Stop() }()
+	testservers.Main(m)
+}
+
+// buildGallery builds cmd/sortographer once.
+func buildGallery(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sortographer")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sortographer")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the gallery binary: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+type noEventsRecorder struct{}
+
+func (noEventsRecorder) Eventf(_, _ runtime.Object, _, _, _, _ string, _ ...any) {}
+
+func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
+	ctx := context.Background()
+	redis := testservers.Redis(t)
+	db := testservers.MariaDB(t)
+	s3 := testservers.S3(t)
+	bucket := s3.Bucket(t)
+	bin := buildGallery(t)
+	port := freePort(t)
+	workerPort := freePort(t)
+	rekognition := fakeRekognition(t)
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "podrun"}}
+	c := env.Client
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns.Name}, StringData: map[string]string{"username": db.User, "password": db.Password}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: ns.Name}, StringData: map[string]string{"accessKeyId": s3.AccessKey, "secretAccessKey": s3.SecretKey}},
+	}
+	for _, s := range secrets {
+		if err := c.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dbPort := int32(db.Port)
+	g := &galleryv1alpha1.Gallery{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: ns.Name},
+		Spec: galleryv1alpha1.GallerySpec{
+			Server: galleryv1alpha1.ServerSpec{Port: port},
+			Cache:  galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{Address: redis.Addr()}},
+			Database: galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{
+				Engine: galleryv1alpha1.DatabaseMySQL, Host: db.Host, Port: &dbPort, Name: db.Name,
+				CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: "db"}, TLSMode: "disable",
+			}},
+			Storage: galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
+				Bucket: bucket, Region: s3.Region, Endpoint: s3.Endpoint, ForcePathStyle: true, CredentialsSecret: "s3",
+			}},
+			Workers: galleryv1alpha1.WorkersSpec{Classifier: galleryv1alpha1.ClassifierSpec{
+				Provider:    galleryv1alpha1.ClassifierRekognition,
+				Rekognition: &galleryv1alpha1.RekognitionSpec{Region: "us-east-1", Endpoint: rekognition},
+			}},
+		},
+	}
+	if err := c.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.GalleryReconciler{Client: c, Scheme: scheme.Scheme, Recorder: events.EventRecorder(noEventsRecorder{})}
+	for range 2 {
+		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(g)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	server := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: g.ServerName()}, server); err != nil {
+		t.Fatal(err)
+	}
+	workers := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: g.WorkersName()}, workers); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+
+	// The init container first, as the kubelet runs it: it must finish successfully.
+	for _, ic := range server.Spec.Template.Spec.InitContainers {
+		cmd := command(t, bin, ns.Name, ic, root, nil)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("init container %s (%v): %v\n%s", ic.Name, ic.Args, err, out)
+		}
+	}
+	serverProc := start(t, command(t, bin, ns.Name, server.Spec.Template.Spec.Containers[0], root, nil))
+	// Locally the worker cannot share the server's port: only the listen address moves.
+	workerProc := start(t, command(t, bin, ns.Name, workers.Spec.Template.Spec.Containers[0], root,
+		map[string]string{"SORTOGRAPHER_LISTEN_ADDR": fmt.Sprintf("127.0.0.1:%d", workerPort)}))
+
+	for _, p := range []struct {
+		name string
+		port int32
+		c    corev1.Container
+		proc *process
+	}{{"server", port, server.Spec.Template.Spec.Containers[0], serverProc}, {"worker", workerPort, workers.Spec.Template.Spec.Containers[0], workerProc}} {
+		for _, probe := range []*corev1.Probe{p.c.LivenessProbe, p.c.ReadinessProbe} {
+			if probe == nil || probe.HTTPGet == nil {
+				t.Fatalf("%s has no HTTP probe", p.name)
+			}
+			url := fmt.Sprintf("http://127.0.0.1:%d%s", p.port, probe.HTTPGet.Path)
+			if err := waitOK(url, 30*time.Second); err != nil {
+				t.Fatalf("%s: %v\nlog:\n%s", p.name, err, p.proc.log())
+			}
+		}
+	}
+}
+
+// command builds the process a container would be: its args, its environment resolved
+// from the ConfigMap and Secrets (as the kubelet does), and every mount path moved under
+// root (a read-only image has them as volumes; this machine has no /var/lib/sortographer).
+func command(t *testing.T, bin, ns string, c corev1.Container, root string, override map[string]string) *exec.Cmd {
+	t.Helper()
+	vars, err := podenv.Resolve(context.Background(), env.Client, ns, c)
+	if err != nil {
+		t.Fatalf("container %s: %v", c.Name, err)
+	}
+	if err := podenv.Remap(vars, c, root, specs.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range override {
+		vars[k] = v
+	}
+	if !strings.HasPrefix(vars["SORTOGRAPHER_LISTEN_ADDR"], "127.0.0.1") {
+		vars["SORTOGRAPHER_LISTEN_ADDR"] = "127.0.0.1" + vars["SORTOGRAPHER_LISTEN_ADDR"]
+	}
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root, "TMPDIR=" + filepath.Join(root, "tmp"), "AWS_EC2_METADATA_DISABLED=true"}
+	cmd := exec.Command(bin, append(append([]string{}, c.Command...), c.Args...)...)
+	cmd.Env = podenv.Environ(base, vars)
+	cmd.Dir = root
+	return cmd
+}
+
+type process struct {
+	cmd *exec.Cmd
+	out *strings.Builder
+}
+
+func (p *process) log() string { return p.out.String() }
+
+func start(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, out: &strings.Builder{}}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	return p
+}
+
+func waitOK(url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url) //nolint:noctx // a local health check
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = "status " + strconv.Itoa(resp.StatusCode)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer 200 within %v (last: %s)", url, within, last)
+}
+
+// fakeRekognition is a local endpoint that answers DetectLabels; the workers need a
+// reachable provider to start, and the test sends them no job.
+func fakeRekognition(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = w.Write([]byte(`{"Labels":[]}`))
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String()
+}
