@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -189,6 +192,46 @@ func (a *applier) deleteIfPresent(ctx context.Context, g *galleryv1alpha1.Galler
 func metav1IsControlledBy(obj client.Object, g *galleryv1alpha1.Gallery) bool {
 	for _, r := range obj.GetOwnerReferences() {
 		if r.Controller != nil && *r.Controller && r.UID == g.UID {
+			return true
+		}
+	}
+	return false
+}
+
+// replicasHandoffOwner takes spec.replicas over from the operator when an autoscaler
+// starts owning a Deployment's count.
+const replicasHandoffOwner = "sortographer-operator-replicas-handoff"
+
+// releaseReplicas prepares a Deployment whose replica count an autoscaler is about to
+// own. Under server-side apply, leaving out a field one owns removes it, and the API
+// server would then default spec.replicas to 1: a Deployment of 4 pods would drop to
+// one until the HPA reacts. So the current count is first applied by a second field
+// manager; the operator's next apply (without replicas) then leaves it in place, and the
+// HPA's scale updates take over from there.
+func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) error {
+	var live appsv1.Deployment
+	if err := a.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if live.Spec.Replicas == nil || !ownsField(live.ManagedFields, FieldOwner, "f:replicas") {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": name, "namespace": namespace},
+		"spec":     map[string]any{"replicas": int64(*live.Spec.Replicas)},
+	}}
+	if err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(replicasHandoffOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("hand over replicas of deployment %s: %w", name, err)
+	}
+	return nil
+}
+
+// ownsField reports whether manager owns a spec field (by its fieldsV1 key).
+func ownsField(fields []metav1.ManagedFieldsEntry, manager, key string) bool {
+	for _, mf := range fields {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.FieldsV1 != nil &&
+			strings.Contains(mf.FieldsV1.GetRawString(), `"`+key+`"`) {
 			return true
 		}
 	}

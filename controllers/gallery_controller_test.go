@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -505,4 +506,76 @@ func TestHPAScalingLimitedShowsInTheServerCondition(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Turning autoscaling on must not drop the running replicas to the API server's default
+// of 1 (which is what removing an owned field under server-side apply does).
+func TestTurningOnAutoscalingKeepsTheRunningReplicas(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, func(g *galleryv1alpha1.Gallery) { g.Spec.Server.Replicas = ptr.To[int32](4) })
+	eventually(t, "4 server replicas", func() error {
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 4 {
+			return fmt.Errorf("not 4 yet (%v)", err)
+		}
+		return nil
+	})
+	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
+		live.Spec.Server.Replicas = nil
+		live.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{Server: &galleryv1alpha1.ScalingPolicy{MinReplicas: 2, MaxReplicas: 8}}
+	})
+	eventually(t, "HPA made, replicas kept, operator no longer owns them", func() error {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: g.ServerName()}, &autoscalingv2.HorizontalPodAutoscaler{}); err != nil {
+			return err
+		}
+		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
+		if err != nil {
+			return err
+		}
+		if got := ptr.Deref(d.Spec.Replicas, 0); got != 4 {
+			t.Fatalf("replicas went to %d when autoscaling was turned on, want the running 4", got)
+		}
+		for _, mf := range d.ManagedFields {
+			if mf.Manager == FieldOwner && strings.Contains(mf.FieldsV1.GetRawString(), `"f:replicas"`) {
+				return fmt.Errorf("the operator still owns spec.replicas")
+			}
+		}
+		return nil
+	})
+}
+
+// A Gallery applied by a GitOps tool keeps every spec field owned by that tool: the
+// operator writes status only.
+func TestGitOpsOwnedSpecIsNeverWrittenByTheOperator(t *testing.T) {
+	ns := newNamespace(t)
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "sortographer.io/v1alpha1", "kind": "Gallery",
+		"metadata": map[string]any{"name": "photos", "namespace": ns},
+		"spec":     map[string]any{"server": map[string]any{"replicas": int64(2)}},
+	}}
+	apply := func() {
+		t.Helper()
+		if err := k8s.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.FieldOwner("argocd")); err != nil {
+			t.Fatalf("apply as argocd: %v", err)
+		}
+	}
+	apply()
+	g := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: ns}}
+	eventually(t, "status written", func() error {
+		if mustGet(t, g).Status.ObservedGeneration == 0 {
+			return fmt.Errorf("no status yet")
+		}
+		return nil
+	})
+	before := mustGet(t, g).Generation
+	apply() // the same manifest again: no conflict, no change
+	live := mustGet(t, g)
+	if live.Generation != before {
+		t.Errorf("re-applying the same manifest changed the spec (generation %d -> %d)", before, live.Generation)
+	}
+	for _, mf := range live.ManagedFields {
+		if mf.Manager == FieldOwner && mf.Subresource != "status" {
+			t.Errorf("the operator owns fields of the Gallery outside status: %s", mf.FieldsV1.GetRawString())
+		}
+	}
 }

@@ -312,6 +312,11 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
 	serverFloor, _ := st.scheduleFloors()
+	if g.ServerAutoscaled() {
+		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
+			return err
+		}
+	}
 	objs := []client.Object{specs.ServerDeployment(g, st.configHash), specs.ServerService(g)}
 	var gone []client.Object
 	if h := specs.ServerHPA(g, serverFloor); h != nil {
@@ -349,6 +354,11 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 		}
 		if scaler == specs.ScaleWorkersBacklog {
 			replicas = ptr.To(max(floor, g.Spec.Autoscaling.Workers.MinReplicas))
+		}
+	}
+	if replicas == nil && g.RunsWorkers() {
+		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.WorkersName()); err != nil {
+			return err
 		}
 	}
 	var objs, gone []client.Object
