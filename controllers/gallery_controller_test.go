@@ -516,7 +516,7 @@ func TestTurningOnAutoscalingKeepsTheRunningReplicas(t *testing.T) {
 	eventually(t, "4 server replicas", func() error {
 		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
 		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 4 {
-			return fmt.Errorf("not 4 yet (%v)", err)
+			return fmt.Errorf("not 4 yet: %w", err)
 		}
 		return nil
 	})
