@@ -6,8 +6,14 @@
 package podrun
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -166,6 +172,110 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 			}
 		}
 	}
+
+	// The whole pipeline across the two processes: upload through the server (S3,
+	// MariaDB, the Redis stream), labelled by the worker through the provider.
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	token := signUp(t, base)
+	id := upload(t, base, token, testJPEG(t))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var img struct {
+			Status string
+			Labels []struct {
+				Name       string
+				Confidence float64
+			}
+		}
+		getJSON(t, base+"/api/images/"+id, token, &img)
+		if img.Status == "labelled" {
+			if len(img.Labels) != 2 || img.Labels[0].Name != "dog" || img.Labels[1].Name != "bicycle" {
+				t.Fatalf("labels = %+v, want dog and bicycle, normalised", img.Labels)
+			}
+			break
+		}
+		if img.Status == "failed" || time.Now().After(deadline) {
+			t.Fatalf("image %s is %s after %v\nserver log:\n%s\nworker log:\n%s", id, img.Status, 30*time.Second, serverProc.log(), workerProc.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var found struct{ Images []struct{ ID string } }
+	getJSON(t, base+"/api/search?label=dog", token, &found)
+	if len(found.Images) != 1 || found.Images[0].ID != id {
+		t.Fatalf("search by dog = %+v, want the uploaded image", found)
+	}
+}
+
+func signUp(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery"}`)) //nolint:noctx // local test server
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated || out.Token == "" {
+		t.Fatalf("sign up: status %d, err %v", resp.StatusCode, err)
+	}
+	return out.Token
+}
+
+func upload(t *testing.T, base, token string, photo []byte) string {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", "holiday.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fw.Write(photo)
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/images", &body) //nolint:noctx // local test server
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out struct{ Images []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusAccepted || len(out.Images) != 1 {
+		t.Fatalf("upload: status %d, err %v, %+v", resp.StatusCode, err, out)
+	}
+	return out.Images[0].ID
+}
+
+func getJSON(t *testing.T, url, token string, into any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil) //nolint:noctx // local test server
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testJPEG is a small photo made here.
+func testJPEG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	for y := range 240 {
+		for x := range 320 {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 120, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // command builds the process a container would be: its args, its environment resolved
@@ -239,8 +349,8 @@ func waitOK(url string, within time.Duration) error {
 	return fmt.Errorf("%s did not answer 200 within %v (last: %s)", url, within, last)
 }
 
-// fakeRekognition is a local endpoint that answers DetectLabels; the workers need a
-// reachable provider to start, and the test sends them no job.
+// fakeRekognition is a local endpoint that answers DetectLabels (the real service is out
+// of reach here); the worker process labels the uploaded photo through it.
 func fakeRekognition(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -249,7 +359,7 @@ func fakeRekognition(t *testing.T) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_, _ = w.Write([]byte(`{"Labels":[]}`))
+		_, _ = w.Write([]byte(`{"Labels":[{"Name":"Dog","Confidence":98.5,"Parents":[{"Name":"Animal"}]},{"Name":"Bicycle","Confidence":91}]}`))
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
