@@ -17,6 +17,7 @@ import (
 
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/auth"
+	"github.com/sortographer/sortographer/internal/cache"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
@@ -102,7 +103,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	qopts := queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout}
 	deps := api.Deps{
-		Store: st, Objects: obj, Tokens: tokens, Log: log,
+		Objects: obj, Tokens: tokens, Log: log,
 		Registry:       prometheus.NewRegistry(),
 		UI:             web.Handler(),
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -111,8 +112,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Ready:          []api.Check{{Name: "database", Ping: st.Ping}},
 	}
 	var (
-		rc       *redis.Client
-		consumer queue.Consumer
+		rc          *redis.Client
+		consumer    queue.Consumer
+		labelCounts cache.LabelCounts
 	)
 	if cfg.Redis.Addr != "" {
 		if rc, err = queue.NewRedisClient(cfg.Redis); err != nil {
@@ -125,12 +127,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
 		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
 		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
+		labelCounts = cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log)
 	} else {
 		q := queue.NewMemory(qopts)
 		deps.Queue, consumer = q, q
 		deps.SignInLimiter = ratelimit.NewMemory(signInRule)
 		deps.UploadLimiter = ratelimit.NewMemory(uploadRule)
+		labelCounts = cache.NewMemory(cache.Options{})
 	}
+	// The API and the in-process workers share the cached store, so that uploads,
+	// deletes and label commits invalidate the counts that GET /api/labels serves.
+	cached := cache.NewStore(st, labelCounts, log)
+	deps.Store = cached
 	srv := api.New(deps)
 
 	var workers sync.WaitGroup
@@ -148,7 +156,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		workers.Go(func() {
 			err := worker.Run(workCtx, worker.Deps{
-				Config: cfg, Store: st, Objects: obj, Queue: consumer, Producer: deps.Queue,
+				Config: cfg, Store: cached, Objects: obj, Queue: consumer, Producer: deps.Queue,
 				Classifier: classifier, Redis: redisClient, Logger: log.With("component", "worker"),
 				Metrics: deps.Registry, ProviderLimiter: limiter,
 			})

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sortographer/sortographer/internal/cache"
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/rekognition"
 	"github.com/sortographer/sortographer/internal/config"
@@ -138,8 +139,10 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			stop()
 		}
 	}()
+	// Committing labels invalidates the owner's label counts that the servers cache.
+	cached := cache.NewStore(st, cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log), log)
 	err = worker.Run(runCtx, worker.Deps{
-		Config: cfg, Store: st, Objects: obj, Queue: q, Producer: q, Classifier: classifier,
+		Config: cfg, Store: cached, Objects: obj, Queue: q, Producer: q, Classifier: classifier,
 		Redis: rc, Logger: log, Metrics: reg, ProviderLimiter: limiter,
 	})
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -383,6 +383,9 @@ type labelCountJSON struct {
 	Images int64  `json:"images"`
 }
 
+// labels lists the user's labels with their image counts. `serve` hands the server a
+// cache.Store, which answers this from a short-TTL cache that uploads, deletes and label
+// commits invalidate, and falls back to the database whenever the cache fails.
 func (s *Server) labels(w http.ResponseWriter, r *http.Request, u store.User) {
 	counts, err := s.d.Store.LabelCounts(r.Context(), u.ID)
 	if err != nil {
