@@ -51,6 +51,12 @@ var (
 // Main runs the tests of a package that uses shared servers (MariaDB, Postgres), then
 // stops those servers and removes their directories. Call it from TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain that has more to stop afterwards (an envtest control
+// plane): it runs the tests, stops the shared servers and returns the exit code.
+func Run(m *testing.M) int {
 	mainMu.Lock()
 	mainCalled = true
 	mainMu.Unlock()
@@ -62,7 +68,7 @@ func Main(m *testing.M) {
 	for i := len(stops) - 1; i >= 0; i-- {
 		stops[i]()
 	}
-	os.Exit(code)
+	return code
 }
 
 // registerShared records how to stop a shared server when Main returns. It fails when

@@ -50,8 +50,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	defer func() { _ = env.Stop() }()
-	testservers.Main(m)
+	code := testservers.Run(m)
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
+	}
+	os.Exit(code)
 }
 
 // buildGallery builds cmd/sortographer once.
