@@ -16,16 +16,30 @@ ETCD_VERSION            ?= 3.6.16
 KWOK_VERSION            ?= 0.8.0
 CONTROLLER_GEN_VERSION  ?= v0.23.0
 GOLANGCI_LINT_VERSION   ?= v2.15.0
-KUSTOMIZE_VERSION       ?= v5.8.3
+# kustomize v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
+KUSTOMIZE_VERSION       ?= v5.8.2
+HELM_VERSION            ?= v4.3.1
+KUBECONFORM_VERSION     ?= v0.8.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE      := $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
+HELM           := $(BIN)/helm-$(HELM_VERSION)
+KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 K8S_BIN        := $(BIN)/k8s/$(K8S_VERSION)
 export K8S_VERSION ETCD_VERSION KWOK_VERSION
 
 # envtest finds kube-apiserver, etcd and kubectl here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
+# The pinned kubectl (make install, hack/ scripts) before any other.
+export PATH := $(K8S_BIN):$(PATH)
+# test/chart runs the pinned tools from these paths.
+export HELM KUSTOMIZE KUBECONFORM
+
+# Images (make images): references recorded in the OCI archives under dist/images.
+IMAGE_TAG      ?= v0.1.0
+MANAGER_IMAGE  ?= ghcr.io/sortographer/sortographer-operator:$(IMAGE_TAG)
+GALLERY_IMAGE  ?= ghcr.io/sortographer/sortographer:$(IMAGE_TAG)
 
 ##@ General
 
@@ -57,7 +71,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate manifests ## Regenerate everything and fail if the tree changed.
+verify: generate manifests chart-verify ## Regenerate everything and fail if the tree changed.
 	@gofmt -s -l $$(git ls-files '*.go') | tee /tmp/sortographer-gofmt.txt; test ! -s /tmp/sortographer-gofmt.txt || { echo "gofmt: files above need formatting (make fmt)"; exit 1; }
 	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate manifests and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files: commit them"; exit 1; }
@@ -65,12 +79,20 @@ verify: generate manifests ## Regenerate everything and fail if the tree changed
 ##@ Test
 
 .PHONY: test
-test: k8s-bin s3-server vet ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers.
+test: k8s-bin s3-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers.
 	go test -count=1 ./...
 
+.PHONY: bench
+bench: k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails, upload→labelled).
+	hack/bench.sh
+
 .PHONY: test-short
-test-short: ## Run the tests that need no servers.
+test-short: $(HELM) $(KUSTOMIZE) ## Run the tests that need no servers.
 	go test -count=1 -short ./...
+
+.PHONY: chart-test
+chart-test: k8s-bin $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Check the Helm chart and config/default: lint, values schema, RBAC and CRD drift, kubeconform, apiserver dry-run.
+	go test -count=1 ./test/chart/
 
 ##@ Build
 
@@ -82,10 +104,48 @@ build: ## Build bin/manager.
 install: $(KUSTOMIZE) ## Install the CRD into the current kubeconfig's cluster.
 	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
 
+.PHONY: images
+images: image-manager image-gallery ## Build the operator and gallery images as OCI archives in dist/images (no Docker needed).
+
+.PHONY: image-manager
+image-manager: ## Build dist/images/manager.tar (static binary, CA certificates, user 65532).
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/manager ./cmd/manager
+	go run ./cmd/imagebuild -o $(ROOT)/dist/images/manager.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/manager -entrypoint /manager
+
+.PHONY: image-gallery
+image-gallery: ## Build dist/images/gallery.tar (the gallery binary, the built-in model and ONNX Runtime from hack/model.sh).
+	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
+	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
+	go run ./cmd/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer $${model:+-model-dir $$model}
+
+.PHONY: chart-sync
+chart-sync: ## Copy the generated CRD and RBAC rules into the Helm chart (after make manifests).
+	cp config/crd/bases/sortographer.io_galleries.yaml charts/sortographer/files/crds/
+	cp config/rbac/role.yaml charts/sortographer/files/rbac/
+
+.PHONY: chart-verify
+chart-verify: ## Fail if the chart's copies of the CRD or RBAC rules are stale.
+	@cmp -s config/crd/bases/sortographer.io_galleries.yaml charts/sortographer/files/crds/sortographer.io_galleries.yaml && cmp -s config/rbac/role.yaml charts/sortographer/files/rbac/role.yaml || { echo "the chart's CRD or RBAC copy is stale: run make chart-sync and commit"; exit 1; }
+
+##@ Local cluster
+
+.PHONY: run
+run: k8s-bin ## The main job: local cluster, operator, the offline Gallery until Ready, then the gallery itself (Ctrl-C stops all).
+	go run ./hack/run
+
+
+.PHONY: cluster
+cluster: k8s-bin ## Start the local kwok cluster (3 nodes in 3 zones) in the background; the last line is its kubeconfig.
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and delete its state.
+	@hack/cluster.sh down
+
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) k8s-bin ## Install every pinned tool under bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(HELM) $(KUBECONFORM) k8s-bin ## Install every pinned tool under bin/.
 
 .PHONY: s3-server
 s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the storage tests use.
@@ -103,3 +163,9 @@ $(GOLANGCI_LINT):
 
 $(KUSTOMIZE):
 	hack/go-install.sh $@ sigs.k8s.io/kustomize/kustomize/v5 $(KUSTOMIZE_VERSION)
+
+$(HELM):
+	hack/go-install.sh $@ helm.sh/helm/v4/cmd/helm $(HELM_VERSION)
+
+$(KUBECONFORM):
+	hack/go-install.sh $@ github.com/yannh/kubeconform/cmd/kubeconform $(KUBECONFORM_VERSION)
