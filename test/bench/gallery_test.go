@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// repoRoot is the repository's top folder, found from this source file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
+)
+
+// binary is the sortographer binary the benchmarks run: -e2e.binary, or one built from
+// this tree once per test binary (cgo as the default build, so the built-in model runs
+// on ONNX Runtime as it does in the image).
+func binary(b *testing.B) string {
+	b.Helper()
+	if *binaryFlag != "" {
+		return *binaryFlag
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "sortographer-bench-"); buildErr != nil {
+			return
+		}
+		buildBin = filepath.Join(buildDir, "sortographer")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", buildBin, "./cmd/sortographer")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build sortographer: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+func removeBuild() {
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+}
+
+// modelDir is where the built-in model's files are: SORTOGRAPHER_MODEL_DIR or bin/model.
+func modelDir(b *testing.B) string {
+	b.Helper()
+	dir := os.Getenv(config.EnvModelDir)
+	if dir == "" {
+		dir = filepath.Join(repoRoot(), "bin", "model")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "labels.txt")); err != nil {
+		b.Fatalf("the built-in model is missing from %s: run hack/model.sh (%v)", dir, err)
+	}
+	return dir
+}
+
+// tunables are the settings a run takes from the environment, to measure another pacing
+// or concurrency; the harness decides every other setting, so a developer's shell
+// (SORTOGRAPHER_DATABASE_DRIVER=mysql) cannot change what is measured.
+var tunables = []string{
+	config.EnvWorkerConcurrency, config.EnvProviderRequestsPerSecond, config.EnvIntakePerSecond,
+	config.EnvBatchSize, config.EnvBuiltinMinScore, config.EnvONNXRuntimeLib, config.EnvLogLevel,
+}
+
+// galleryEnv is the environment of a gallery process: this process's own without any
+// SORTOGRAPHER_* or AWS_* variable (the machine's AWS credentials are never handed on),
+// the tunables that are set, then settings.
+func galleryEnv(settings ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SORTOGRAPHER_") && !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	for _, name := range tunables {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return append(env, settings...)
+}
+
+// settingsSummary names the pacing a gallery's workers run with, for the table.
+func settingsSummary(b *testing.B, env []string) string {
+	b.Helper()
+	cfg, err := config.Load(env)
+	if err != nil {
+		b.Fatalf("gallery settings: %v", err)
+	}
+	w := cfg.Workers
+	return fmt.Sprintf("concurrency %d, provider %g/s, intake %g/s", w.Concurrency, w.ProviderRequestsPerSecond, w.IntakePerSecond)
+}
+
+// freeAddr is a loopback address that was free a moment ago.
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is one gallery process (serve or work) logging to a file.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	err     error
+}
+
+// start runs `sortographer <command>` with env until the benchmark ends, then stops it
+// with SIGTERM as Kubernetes would (SIGKILL if it outlives its grace). When the benchmark
+// failed, the end of the process's log is printed.
+func start(b *testing.B, command string, env []string, dir string) *process {
+	b.Helper()
+	p := &process{name: command, logPath: filepath.Join(dir, command+".log"), exited: make(chan struct{})}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.cmd = exec.Command(binary(b), command)
+	p.cmd.Env = env
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	// No gallery outlives a benchmark binary that crashed.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		b.Fatalf("start sortographer %s: %v", command, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = logFile.Close()
+		close(p.exited)
+	}()
+	b.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			b.Errorf("sortographer %s ignored SIGTERM for 20s and was killed", command)
+		}
+		if b.Failed() {
+			b.Logf("end of the %s log:\n%s", command, p.tail(30))
+		}
+	})
+	return p
+}
+
+// waitReady waits until url (a readiness endpoint) answers 200, failing early if the
+// process exits.
+func (p *process) waitReady(b *testing.B, url string) {
+	b.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-p.exited:
+			b.Fatalf("sortographer %s exited before it was ready (%v):\n%s", p.name, p.err, p.tail(30))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("sortographer %s not ready at %s after 60s (%v):\n%s", p.name, url, err, p.tail(30))
+		}
+	}
+}
+
+// tail is the end of the process's log.
+func (p *process) tail(lines int) string {
+	data, _ := os.ReadFile(p.logPath)
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(all[max(len(all)-lines, 0):], "\n")
+}
+
+// logField finds the first JSON log line with message msg and returns its field key.
+func (p *process) logField(msg, key string) string {
+	data, _ := os.ReadFile(p.logPath)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
+			return fmt.Sprint(line[key])
+		}
+	}
+	return ""
+}
+
+// errorLines counts the lines the process logged at level ERROR.
+func (p *process) errorLines() int {
+	data, _ := os.ReadFile(p.logPath)
+	return bytes.Count(data, []byte(`"level":"ERROR"`))
+}
