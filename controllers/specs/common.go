@@ -6,6 +6,7 @@ package specs
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -89,4 +90,20 @@ func ApplyPlacement(g *galleryv1alpha1.Gallery, component string, pod *corev1.Po
 func TmpVolume() (corev1.Volume, corev1.VolumeMount) {
 	return corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}
+}
+
+// clusterIPService fronts one component's pods on port, forwarding to their container
+// port named portName.
+func clusterIPService(g *galleryv1alpha1.Gallery, name, component, portName string, port int32) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   typeMeta("v1", "Service"),
+		ObjectMeta: ObjectMeta(g, name, component),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: g.SelectorLabels(component),
+			Ports: []corev1.ServicePort{{
+				Name: portName, Port: port, TargetPort: intstr.FromString(portName), Protocol: corev1.ProtocolTCP,
+			}},
+		},
+	}
 }

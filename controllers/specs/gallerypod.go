@@ -162,17 +162,7 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 
 // ServerService fronts the server pods on port 80.
 func ServerService(g *galleryv1alpha1.Gallery) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   typeMeta("v1", "Service"),
-		ObjectMeta: ObjectMeta(g, g.ServerName(), galleryv1alpha1.ComponentServer),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: g.SelectorLabels(galleryv1alpha1.ComponentServer),
-			Ports: []corev1.ServicePort{{
-				Name: "http", Port: galleryv1alpha1.ServicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
+	return clusterIPService(g, g.ServerName(), galleryv1alpha1.ComponentServer, "http", galleryv1alpha1.ServicePort)
 }
 
 // WorkersDeployment runs `sortographer work`. Nil with an embedded database (the server

@@ -4,7 +4,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -102,7 +101,7 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 			// volume outlives the StatefulSet and the Gallery, so an accidental deletion
 			// loses nothing. Recreating the Gallery reattaches data-<gallery>-mariadb-0;
 			// MariaDB sets passwords only when it initialises an empty volume, so the
-			// reattached data needs the old generated Secret's values. Deleting the data
+			// reattached data needs the old passwords, which <gallery>-database (also kept) holds. Deleting the data
 			// is the admin's explicit act: kubectl delete pvc.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
@@ -114,13 +113,5 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 
 // MariaDBService fronts the managed MariaDB.
 func MariaDBService(g *galleryv1alpha1.Gallery) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   typeMeta("v1", "Service"),
-		ObjectMeta: ObjectMeta(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: g.SelectorLabels(galleryv1alpha1.ComponentDatabase),
-			Ports:    []corev1.ServicePort{{Name: "mysql", Port: MariaDBPort, TargetPort: intstr.FromString("mysql"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return clusterIPService(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase, "mysql", MariaDBPort)
 }

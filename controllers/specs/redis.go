@@ -166,13 +166,5 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 
 // RedisService fronts the managed Redis.
 func RedisService(g *galleryv1alpha1.Gallery) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   typeMeta("v1", "Service"),
-		ObjectMeta: ObjectMeta(g, g.RedisName(), galleryv1alpha1.ComponentRedis),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: g.SelectorLabels(galleryv1alpha1.ComponentRedis),
-			Ports:    []corev1.ServicePort{{Name: "redis", Port: galleryv1alpha1.RedisPort, TargetPort: intstr.FromString("redis"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return clusterIPService(g, g.RedisName(), galleryv1alpha1.ComponentRedis, "redis", galleryv1alpha1.RedisPort)
 }
