@@ -1,16 +1,13 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/classify/builtin"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
@@ -30,18 +28,25 @@ import (
 	"github.com/sortographer/sortographer/internal/worker"
 )
 
-// stubClassifier sees a beach and a dog in every photo, so the test knows which labels
-// to expect from the real worker and queue.
-type stubClassifier struct{}
-
-func (stubClassifier) Classify(context.Context, classify.Image) ([]classify.Label, error) {
-	return []classify.Label{{Name: "beach", Confidence: 97}, {Name: "dog", Confidence: 88}}, nil
+// realClassifier is the built-in model, from the files hack/model.sh fetches.
+func realClassifier(t *testing.T) classify.Classifier {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	out, err := exec.Command("bash", filepath.Join(root, "hack", "model.sh")).Output()
+	if err != nil {
+		t.Fatalf("hack/model.sh: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	c, err := builtin.New(config.Workers{ModelDir: lines[len(lines)-1], BuiltinMinScore: 30})
+	if err != nil {
+		t.Fatalf("load the built-in model: %v", err)
+	}
+	return c
 }
-func (stubClassifier) Provider() string { return "test" }
-func (stubClassifier) Model() string    { return "stub" }
 
 // startGallery runs the whole app on loopback: API, web UI, SQLite, files on disk, the
-// in-memory queue and the real worker with the stub classifier.
+// in-memory queue and the real worker with the built-in model.
 func startGallery(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,7 +79,7 @@ func startGallery(t *testing.T) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := worker.Run(ctx, worker.Deps{Config: cfg, Store: st, Objects: obj, Queue: q, Classifier: stubClassifier{}, Logger: log}); err != nil {
+		if err := worker.Run(ctx, worker.Deps{Config: cfg, Store: st, Objects: obj, Queue: q, Classifier: realClassifier(t), Logger: log}); err != nil {
 			t.Errorf("worker: %v", err)
 		}
 	}()
@@ -120,36 +125,18 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// beachPhoto is a real JPEG: sand below, sea above.
-func beachPhoto(t *testing.T) string {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 800, 600))
-	for y := range 600 {
-		for x := range 800 {
-			c := color.RGBA{30, 110, uint8(160 + y/6), 255}
-			if y > 350 {
-				c = color.RGBA{uint8(210 + x%20), 190, 140, 255}
-			}
-			img.Set(x, y, c)
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "beach.jpg")
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// dogPhoto is a real photo that Debian's darknet package ships: a dog beside a bicycle.
+const dogPhoto = "/usr/share/darknet/data/dog.jpg"
 
 // TestBrowser signs up, uploads a photo, sees it queued and then labelled, searches by
 // a label, and follows deep links, on a phone-sized screen.
 func TestBrowser(t *testing.T) {
 	url := startGallery(t)
 	ctx := browser(t)
-	photo := beachPhoto(t)
+	photo := dogPhoto
+	if _, err := os.Stat(photo); err != nil {
+		t.Fatalf("%v: run hack/install-deps.sh (package darknet)", err)
+	}
 
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -207,15 +194,15 @@ func TestBrowser(t *testing.T) {
 	id := attr("#grid li.card", "data-id")
 	// The grid refreshes while a photo waits, until the worker has labelled it.
 	do("wait for labels", chromedp.WaitVisible(`#grid li.card[data-status="labelled"] .labels li`))
-	if l := text("#grid li.card .labels"); !strings.Contains(l, "beach") || !strings.Contains(l, "dog") {
-		t.Errorf("card labels %q, want beach and dog", l)
+	if l := text("#grid li.card .labels"); !strings.Contains(l, "dog") || !strings.Contains(l, "bicycle") {
+		t.Errorf("card labels %q, want dog and bicycle", l)
 	}
 
 	// Search with the search box: a label it has, then one it has not.
-	do("search beach",
-		chromedp.SetValue("#search-input", "beach"),
+	do("search dog",
+		chromedp.SetValue("#search-input", "dog"),
 		chromedp.SendKeys("#search-input", kb.Enter),
-		poll(`location.pathname === "/labels/beach" && document.querySelectorAll("#grid li.card").length === 1`),
+		poll(`location.pathname === "/labels/dog" && document.querySelectorAll("#grid li.card").length === 1`),
 	)
 	do("search cat",
 		chromedp.SetValue("#search-input", "cat"),
@@ -228,15 +215,15 @@ func TestBrowser(t *testing.T) {
 
 	// Deep links load the app: an image page and label pages, straight from the URL.
 	do("open image page", chromedp.Navigate(url+"/images/"+id), chromedp.WaitVisible("#image-labels li"))
-	if l := text("#image-labels"); !strings.Contains(l, "beach 97%") {
+	if l := text("#image-labels"); !strings.Contains(l, "dog") || !strings.Contains(l, "%") {
 		t.Errorf("image page labels %q", l)
 	}
 	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
 		t.Error("the image page scrolls sideways on a phone-sized screen")
 	}
-	do("open label page", chromedp.Navigate(url+"/labels/dog"), poll(`document.querySelectorAll("#grid li.card").length === 1`))
+	do("open label page", chromedp.Navigate(url+"/labels/bicycle"), poll(`document.querySelectorAll("#grid li.card").length === 1`))
 	do("open label list", chromedp.Navigate(url+"/labels"), chromedp.WaitVisible("#label-list li"))
-	if l := text("#label-list"); !strings.Contains(l, "beach (1)") || !strings.Contains(l, "dog (1)") {
+	if l := text("#label-list"); !strings.Contains(l, "bicycle (1)") || !strings.Contains(l, "dog (1)") {
 		t.Errorf("label list %q", l)
 	}
 	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
