@@ -4,7 +4,9 @@
 package specs
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -104,6 +106,41 @@ func clusterIPService(g *galleryv1alpha1.Gallery, name, component, portName stri
 			Ports: []corev1.ServicePort{{
 				Name: portName, Port: port, TargetPort: intstr.FromString(portName), Protocol: corev1.ProtocolTCP,
 			}},
+		},
+	}
+}
+
+// singletonStatefulSet runs one pod of a managed component (Redis, MariaDB), its
+// volumes from claims. whenDeleted decides whether those volumes go with the Gallery;
+// they are always kept when scaled down.
+func singletonStatefulSet(g *galleryv1alpha1.Gallery, name, component string, pod corev1.PodTemplateSpec,
+	claims []corev1.PersistentVolumeClaim, whenDeleted appsv1.PersistentVolumeClaimRetentionPolicyType) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
+		ObjectMeta: ObjectMeta(g, name, component),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:             ptr.To[int32](1),
+			ServiceName:          name,
+			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(component)},
+			Template:             pod,
+			VolumeClaimTemplates: claims,
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: whenDeleted,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+		},
+	}
+}
+
+// dataClaimTemplate is the ReadWriteOnce "data" volume claim template of a managed
+// component.
+func dataClaimTemplate(g *galleryv1alpha1.Gallery, component string, size resource.Quantity, class *string) corev1.PersistentVolumeClaim {
+	return corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(component)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: class,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 		},
 	}
 }

@@ -81,34 +81,15 @@ func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.S
 		},
 	}
 	ApplyPlacement(g, galleryv1alpha1.ComponentDatabase, &pod.Spec)
-	return &appsv1.StatefulSet{
-		TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
-		ObjectMeta: ObjectMeta(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase),
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr.To[int32](1),
-			ServiceName: g.DatabaseName(),
-			Selector:    &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
-			Template:    pod,
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(galleryv1alpha1.ComponentDatabase)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					StorageClassName: m.StorageClassName,
-					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: m.StorageSize}},
-				},
-			}},
-			// The database is the gallery's memory (users, photos' records, labels): its
-			// volume outlives the StatefulSet and the Gallery, so an accidental deletion
-			// loses nothing. Recreating the Gallery reattaches data-<gallery>-mariadb-0;
-			// MariaDB sets passwords only when it initialises an empty volume, so the
-			// reattached data needs the old passwords, which <gallery>-database (also kept) holds. Deleting the data
-			// is the admin's explicit act: kubectl delete pvc.
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-			},
-		},
-	}
+	// The database is the gallery's memory (users, photos' records, labels): its volume
+	// outlives the StatefulSet and the Gallery, so an accidental deletion loses nothing.
+	// Recreating the Gallery reattaches data-<gallery>-mariadb-0; MariaDB sets passwords
+	// only when it initialises an empty volume, so the reattached data needs the old
+	// passwords, which <gallery>-database (also kept) holds. Deleting the data is the
+	// admin's explicit act: kubectl delete pvc.
+	claim := dataClaimTemplate(g, galleryv1alpha1.ComponentDatabase, m.StorageSize, m.StorageClassName)
+	return singletonStatefulSet(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase, pod,
+		[]corev1.PersistentVolumeClaim{claim}, appsv1.RetainPersistentVolumeClaimRetentionPolicyType)
 }
 
 // MariaDBService fronts the managed MariaDB.

@@ -91,14 +91,7 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 	mounts := []corev1.VolumeMount{tmpMount, {Name: "config", MountPath: "/etc/redis", ReadOnly: true}, {Name: "data", MountPath: "/data"}}
 	var claims []corev1.PersistentVolumeClaim
 	if p := m.Persistence; p != nil {
-		claims = []corev1.PersistentVolumeClaim{{
-			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(galleryv1alpha1.ComponentRedis)},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: p.StorageClassName,
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: p.Size}},
-			},
-		}}
+		claims = []corev1.PersistentVolumeClaim{dataClaimTemplate(g, galleryv1alpha1.ComponentRedis, p.Size, p.StorageClassName)}
 	} else {
 		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	}
@@ -144,24 +137,11 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 		},
 	}
 	ApplyPlacement(g, galleryv1alpha1.ComponentRedis, &pod.Spec)
-	return &appsv1.StatefulSet{
-		TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
-		ObjectMeta: ObjectMeta(g, g.RedisName(), galleryv1alpha1.ComponentRedis),
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:             ptr.To[int32](1),
-			ServiceName:          g.RedisName(),
-			Selector:             &metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentRedis)},
-			Template:             pod,
-			VolumeClaimTemplates: claims,
-			// Redis holds a cache and a queue that the database sweep rebuilds (every photo
-			// still queued is re-enqueued), so its volume goes with the Gallery rather than
-			// linger as an orphan nobody will reattach.
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-			},
-		},
-	}
+	// Redis holds a cache and a queue that the database sweep rebuilds (every photo
+	// still queued is re-enqueued), so its volume goes with the Gallery rather than
+	// linger as an orphan nobody will reattach.
+	return singletonStatefulSet(g, g.RedisName(), galleryv1alpha1.ComponentRedis, pod, claims,
+		appsv1.DeletePersistentVolumeClaimRetentionPolicyType)
 }
 
 // RedisService fronts the managed Redis.
