@@ -55,8 +55,8 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
 		m.uploads.WithLabelValues(r) // present at zero, so rates work from the start
 	}
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "sortographer_queue_depth",
-		Help: "Classification jobs waiting or in a worker's hands (-1 when the queue cannot be read).",
+		Name: queue.DepthMetricName,
+		Help: queue.DepthMetricHelp + " -1 when the queue cannot be read.",
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), queueDepthTimeout)
 		defer cancel()

@@ -62,3 +62,11 @@ type Consumer interface {
 	// DeadLetter moves a job that failed too often out of the queue, with the reason.
 	DeadLetter(ctx context.Context, d Delivery, reason string) error
 }
+
+// The queue-depth metric, exported by the server (read on scrape) and by each worker (as
+// it last read it). One name and one help text, so that in one process (the embedded
+// default) and across processes it is the same series.
+const (
+	DepthMetricName = "sortographer_queue_depth"
+	DepthMetricHelp = "Classification jobs waiting or in a worker's hands."
+)

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sortographer/sortographer/internal/queue"
 )
 
 // Job outcomes, the "outcome" label of sortographer_worker_jobs_total.
@@ -57,8 +59,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time spent waiting for a rate limit, by limiter.",
 		}, []string{"limiter"}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sortographer_queue_depth",
-			Help: "Jobs waiting or in a worker's hands, as this worker last read it.",
+			Name: queue.DepthMetricName,
+			Help: queue.DepthMetricHelp + " -1 when the queue cannot be read.",
 		}),
 		sweepRequeued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sortographer_worker_sweep_requeued_total",

@@ -105,6 +105,8 @@ func (w *worker) depthLoop(ctx context.Context) {
 	for {
 		if n, err := w.producer.Depth(ctx); err == nil {
 			w.m.queueDepth.Set(float64(n))
+		} else if ctx.Err() == nil {
+			w.m.queueDepth.Set(-1) // as the server reports it: the queue cannot be read
 		}
 		select {
 		case <-ctx.Done():
