@@ -76,6 +76,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 
 	st := &reconcileState{gallery: g, now: r.now()}
+	st.serverFloor, st.workersFloor = st.scheduleFloors()
 	var passErr error
 	if g.Spec.Suspend {
 		log.V(1).Info("skipped suspended gallery")

@@ -46,17 +46,13 @@ type reconcileState struct {
 	// why it could not.
 	backlog    *int64
 	backlogErr error
+	// serverFloor and workersFloor are the schedules' minimums now (see scheduleFloors).
+	serverFloor, workersFloor int32
 	// invalidSpec lists what the schema could not catch but the operator did (a cron
 	// expression or time zone that does not parse); the rest of the Gallery still runs.
 	invalidSpec []string
 }
 
-func appendOnce(list []string, s string) []string {
-	if slices.Contains(list, s) {
-		return list
-	}
-	return append(list, s)
-}
 
 // requeueSoon asks for another pass within d (the earliest request wins).
 func (st *reconcileState) requeueSoon(d time.Duration) {
@@ -311,7 +307,7 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 
 func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	serverFloor, _ := st.scheduleFloors()
+	serverFloor := st.serverFloor
 	if g.ServerAutoscaled() {
 		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
 			return err
@@ -337,7 +333,7 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	_, floor := st.scheduleFloors()
+	floor := st.workersFloor
 	scaler := specs.WorkerScalerFor(g, r.KEDAInstalled)
 	var replicas *int32
 	switch scaler {
@@ -438,7 +434,7 @@ func (st *reconcileState) scheduleFloors() (server, workers int32) {
 	for _, s := range a.Schedules {
 		w, err := windowAt(s, st.now)
 		if err != nil {
-			st.invalidSpec = appendOnce(st.invalidSpec, "spec.autoscaling.schedules: "+err.Error())
+			st.invalidSpec = append(st.invalidSpec, "spec.autoscaling.schedules: "+err.Error())
 			continue // the other schedules still apply
 		}
 		if w.open {
