@@ -53,7 +53,6 @@ type reconcileState struct {
 	invalidSpec []string
 }
 
-
 // requeueSoon asks for another pass within d (the earliest request wins).
 func (st *reconcileState) requeueSoon(d time.Duration) {
 	if st.requeueAfter == 0 || d < st.requeueAfter {
