@@ -21,8 +21,9 @@ type sqlStore struct {
 }
 
 // reader is where lag-tolerant reads go. It is the writer today; routing to read
-// replicas (config.Database.ReaderHosts) belongs here.
-func (s *sqlStore) reader() *sql.DB { return s.db }
+// replicas (config.Database.ReaderHosts) belongs here, and ctx is what tells a read
+// that must see its caller's own recent writes (read-your-writes) from one that may lag.
+func (s *sqlStore) reader(ctx context.Context) *sql.DB { return s.db }
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
@@ -243,7 +244,7 @@ func (s *sqlStore) ListImages(ctx context.Context, ownerID int64, page PageReque
 // queryPage runs a listing that asked for limit+1 rows: the extra row only tells that a
 // next page exists.
 func (s *sqlStore) queryPage(ctx context.Context, q string, args []any, limit int) (Page, error) {
-	rows, err := s.reader().QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.reader(ctx).QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return Page{}, err
 	}
@@ -511,7 +512,7 @@ func (s *sqlStore) SearchByLabels(ctx context.Context, ownerID int64, names []st
 }
 
 func (s *sqlStore) LabelCounts(ctx context.Context, ownerID int64) ([]LabelCount, error) {
-	rows, err := s.reader().QueryContext(ctx, s.d.rebind("SELECT name, COUNT(*) AS images FROM labels WHERE owner_id = ? GROUP BY name ORDER BY images DESC, name"), ownerID)
+	rows, err := s.reader(ctx).QueryContext(ctx, s.d.rebind("SELECT name, COUNT(*) AS images FROM labels WHERE owner_id = ? GROUP BY name ORDER BY images DESC, name"), ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("count labels: %w", err)
 	}
@@ -532,7 +533,7 @@ func (s *sqlStore) LabelCounts(ctx context.Context, ownerID int64) ([]LabelCount
 
 func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	db := s.reader()
+	db := s.reader(ctx)
 	if err := db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM labels)").
 		Scan(&st.Users, &st.Images, &st.Labels); err != nil {
 		return Stats{}, fmt.Errorf("count rows: %w", err)
