@@ -63,6 +63,8 @@ const (
 	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
+	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
+	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -170,6 +172,12 @@ type Auth struct {
 	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
 	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
 	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
+	// SharingEnabled lets users make share links for images and albums; false refuses
+	// new links and stops serving existing ones.
+	SharingEnabled bool `env:"SORTOGRAPHER_SHARING_ENABLED" envDefault:"true"`
+	// ShareMaxLifetime caps a share link's lifetime: links asked for without an expiry,
+	// or with a longer one, expire after it. Zero: links may live until revoked.
+	ShareMaxLifetime time.Duration `env:"SORTOGRAPHER_SHARE_MAX_LIFETIME" envDefault:"0s"`
 }
 
 // Workers is classification.
