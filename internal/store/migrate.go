@@ -22,8 +22,9 @@ import (
 //go:embed migrations
 var migrationFiles embed.FS
 
-// LatestSchemaVersion is the newest migration this build knows.
-const LatestSchemaVersion = 1
+// LatestSchemaVersion is the newest migration this build knows. Versions need not be
+// contiguous: each one not yet recorded is applied, oldest first.
+const LatestSchemaVersion = 3
 
 type migration struct {
 	version    int

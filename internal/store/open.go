@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -28,16 +30,20 @@ import (
 // Open connects to the database db describes and checks that it answers. sqliteFile is
 // where the SQLite database lives (config.Config.SQLiteFile); other drivers ignore it.
 // Open does not migrate: call Migrate.
-func Open(ctx context.Context, db config.Database, sqliteFile string) (Store, error) {
+func Open(ctx context.Context, db config.Database, sqliteFile string, opts ...Option) (Store, error) {
+	o := openOptions{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var (
 		s   *sqlStore
 		err error
 	)
 	switch db.Driver {
 	case config.DriverMySQL:
-		s, err = openMySQL(db)
+		s, err = openMySQL(db, o.log)
 	case config.DriverPostgres:
-		s, err = openPostgres(db)
+		s, err = openPostgres(db, o.log)
 	case config.DriverSQLite, "":
 		s, err = openSQLite(sqliteFile)
 	default:
@@ -51,6 +57,23 @@ func Open(ctx context.Context, db config.Database, sqliteFile string) (Store, er
 		return nil, fmt.Errorf("open %s database: %w", db.Driver, err)
 	}
 	return s, nil
+}
+
+// Option tunes Open.
+type Option func(*openOptions)
+
+type openOptions struct {
+	log *slog.Logger
+}
+
+// WithLogger logs the read replicas going down and coming back to log (default:
+// slog.Default()).
+func WithLogger(log *slog.Logger) Option {
+	return func(o *openOptions) {
+		if log != nil {
+			o.log = log
+		}
+	}
 }
 
 // dialect is what differs between the databases.
@@ -80,32 +103,21 @@ const (
 	dialTimeout     = 10 * time.Second
 )
 
-func openMySQL(db config.Database) (*sqlStore, error) {
-	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, db.Host)
+func openMySQL(db config.Database, log *slog.Logger) (*sqlStore, error) {
+	connector, err := mysqlConnector(db, db.Host, portOr(db.Port, 3306), dialTimeout)
 	if err != nil {
 		return nil, err
 	}
-	c := mysql.NewConfig()
-	c.Net = "tcp"
-	c.Addr = net.JoinHostPort(db.Host, strconv.Itoa(portOr(db.Port, 3306)))
-	c.DBName = db.Name
-	c.User = db.User
-	c.Passwd = db.Password
-	c.TLS = tlsConf
-	c.Timeout = dialTimeout
-	// After a failover the old writer may become a read-only replica; rejecting its
-	// connections makes the pool reconnect to the new writer instead of failing writes.
-	c.RejectReadOnly = true
-	// UPDATE reports matched rows, not changed ones, so "no such image" is told apart
-	// from "already so".
-	c.ClientFoundRows = true
-	connector, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, fmt.Errorf("configure mysql connection: %w", err)
-	}
 	writer := sql.OpenDB(connector)
 	poolServer(writer)
-	return &sqlStore{db: writer, d: dialect{
+	readers, err := openReaders(db, log, 3306, "", connector, func(host string, port int) (driver.Connector, error) {
+		return mysqlConnector(db, host, port, readerDialTimeout)
+	})
+	if err != nil {
+		_ = writer.Close()
+		return nil, err
+	}
+	return &sqlStore{db: writer, readers: readers, d: dialect{
 		name:      config.DriverMySQL,
 		forUpdate: " FOR UPDATE",
 		// InnoDB's default REPEATABLE READ takes gap locks on the labels index, and two
@@ -117,8 +129,63 @@ func openMySQL(db config.Database) (*sqlStore, error) {
 	}}, nil
 }
 
-func openPostgres(db config.Database) (*sqlStore, error) {
-	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, db.Host)
+func openPostgres(db config.Database, log *slog.Logger) (*sqlStore, error) {
+	connector, err := postgresConnector(db, db.Host, portOr(db.Port, 5432), dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	writer := sql.OpenDB(connector)
+	poolServer(writer)
+	readers, err := openReaders(db, log, 5432, postgresLagQuery, connector, func(host string, port int) (driver.Connector, error) {
+		return postgresConnector(db, host, port, readerDialTimeout)
+	})
+	if err != nil {
+		_ = writer.Close()
+		return nil, err
+	}
+	return &sqlStore{db: writer, readers: readers, d: dialect{
+		name:        config.DriverPostgres,
+		numbered:    true,
+		forUpdate:   " FOR UPDATE",
+		returningID: true,
+		lock:        postgresLock,
+		isDuplicate: postgresDuplicate,
+	}}, nil
+}
+
+// mysqlConnector connects to one MySQL/MariaDB server (the writer or a reader) with
+// db's account, database and TLS settings.
+func mysqlConnector(db config.Database, host string, port int, timeout time.Duration) (driver.Connector, error) {
+	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, host)
+	if err != nil {
+		return nil, err
+	}
+	c := mysql.NewConfig()
+	c.Net = "tcp"
+	c.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	c.DBName = db.Name
+	c.User = db.User
+	c.Passwd = db.Password
+	c.TLS = tlsConf
+	c.Timeout = timeout
+	// After a failover the old writer may become a read-only replica; rejecting its
+	// connections makes the pool reconnect to the new writer instead of failing writes.
+	// (Readers are read-only by design and only read.)
+	c.RejectReadOnly = true
+	// UPDATE reports matched rows, not changed ones, so "no such image" is told apart
+	// from "already so".
+	c.ClientFoundRows = true
+	connector, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, fmt.Errorf("configure mysql connection: %w", err)
+	}
+	return connector, nil
+}
+
+// postgresConnector connects to one PostgreSQL server (the writer or a reader) with
+// db's account, database and TLS settings.
+func postgresConnector(db config.Database, host string, port int, timeout time.Duration) (driver.Connector, error) {
+	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, host)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +194,7 @@ func openPostgres(db config.Database) (*sqlStore, error) {
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(db.User, db.Password),
-		Host:     net.JoinHostPort(db.Host, strconv.Itoa(portOr(db.Port, 5432))),
+		Host:     net.JoinHostPort(host, strconv.Itoa(port)),
 		Path:     "/" + db.Name,
 		RawQuery: url.Values{"sslmode": {"disable"}, "application_name": {"sortographer"}}.Encode(),
 	}
@@ -136,17 +203,8 @@ func openPostgres(db config.Database) (*sqlStore, error) {
 		return nil, fmt.Errorf("configure postgres connection: %w", err)
 	}
 	pc.TLSConfig = tlsConf
-	pc.ConnectTimeout = dialTimeout
-	writer := stdlib.OpenDB(*pc)
-	poolServer(writer)
-	return &sqlStore{db: writer, d: dialect{
-		name:        config.DriverPostgres,
-		numbered:    true,
-		forUpdate:   " FOR UPDATE",
-		returningID: true,
-		lock:        postgresLock,
-		isDuplicate: postgresDuplicate,
-	}}, nil
+	pc.ConnectTimeout = timeout
+	return stdlib.GetConnector(*pc), nil
 }
 
 func openSQLite(path string) (*sqlStore, error) {

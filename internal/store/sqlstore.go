@@ -18,14 +18,30 @@ type sqlStore struct {
 	// db is the writer. Reads that must see the latest writes use it too.
 	db *sql.DB
 	d  dialect
+	// readers are the read replicas (readers.go); nil without any.
+	readers *readerSet
 }
 
-// reader is where lag-tolerant reads go. It is the writer today; routing to read
-// replicas (config.Database.ReaderHosts) belongs here, and ctx is what tells a read
-// that must see its caller's own recent writes (read-your-writes) from one that may lag.
-func (s *sqlStore) reader(ctx context.Context) *sql.DB { return s.db }
+// reader is where lag-tolerant reads go: a read replica that is up, or the writer when
+// there is none or ctx asks for the caller's own recent writes (WithPrimaryReads).
+func (s *sqlStore) reader(ctx context.Context) *sql.DB {
+	if s.readers == nil || PrimaryReads(ctx) {
+		return s.db
+	}
+	if r := s.readers.pick(); r != nil {
+		return r.db
+	}
+	return s.db
+}
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+// Close closes the readers' pools and the writer's.
+func (s *sqlStore) Close() error {
+	var err error
+	if s.readers != nil {
+		err = s.readers.close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
@@ -186,11 +202,18 @@ func (s *sqlStore) CreateImage(ctx context.Context, img Image) (Image, error) {
 	img.Status = StatusQueued
 	img.QueuedAt = img.CreatedAt
 	img.FailureReason, img.Attempts, img.LabelledAt, img.Provider, img.Model = "", 0, time.Time{}, "", ""
-	_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+	img.SHA256 = strings.ToLower(img.SHA256)
+	// content_key is unique per owner (see migration 0003): the second of two uploads
+	// of the same content fails here, however close together they come.
+	contentKey := sql.NullString{String: img.SHA256, Valid: img.SHA256 != ""}
+	_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+", content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		img.ID, img.OwnerID, img.ObjectKey, img.ThumbnailKey, img.ContentType, img.SizeBytes, img.Width, img.Height,
 		img.SHA256, nullMicros(img.TakenAt), micros(img.CreatedAt), string(img.Status), img.FailureReason,
-		img.Attempts, micros(img.QueuedAt), nullMicros(img.LabelledAt), img.Provider, img.Model)
+		img.Attempts, micros(img.QueuedAt), nullMicros(img.LabelledAt), img.Provider, img.Model, contentKey)
 	if err != nil {
+		if s.d.isDuplicate(err) {
+			return Image{}, fmt.Errorf("create image: owner %d has content %s: %w", img.OwnerID, img.SHA256, ErrDuplicate)
+		}
 		return Image{}, fmt.Errorf("create image: %w", err)
 	}
 	return img, nil
@@ -399,7 +422,7 @@ func (s *sqlStore) MarkFailed(ctx context.Context, imageID, reason string) error
 		reason = reason[:2000]
 	}
 	return s.updateImage(ctx, "mark image "+imageID+" failed",
-		"UPDATE images SET status = ?, failure_reason = ? WHERE id = ?", string(StatusFailed), reason, imageID)
+		"UPDATE images SET status = ?, failure_reason = ?, failed_at = ? WHERE id = ?", string(StatusFailed), reason, time.Now().UnixMicro(), imageID)
 }
 
 func (s *sqlStore) Requeue(ctx context.Context, imageID string) error {
@@ -534,8 +557,9 @@ func (s *sqlStore) LabelCounts(ctx context.Context, ownerID int64) ([]LabelCount
 func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	db := s.reader(ctx)
-	if err := db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM labels)").
-		Scan(&st.Users, &st.Images, &st.Labels); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM labels), "+
+		"(SELECT COUNT(*) FROM images WHERE reclassify_at IS NOT NULL)").
+		Scan(&st.Users, &st.Images, &st.Labels, &st.ReclassifyPending); err != nil {
 		return Stats{}, fmt.Errorf("count rows: %w", err)
 	}
 	rows, err := db.QueryContext(ctx, "SELECT status, COUNT(*) FROM images GROUP BY status")

@@ -19,13 +19,17 @@ var (
 	// ErrNotFound: no such row, or it belongs to another user (the two are
 	// indistinguishable on purpose, so ids cannot be probed).
 	ErrNotFound = errors.New("not found")
-	// ErrDuplicate: the email address is already taken.
+	// ErrDuplicate: the email address is already taken, or (CreateImage) the owner
+	// already has an image with this content; ImageBySHA256 returns it.
 	ErrDuplicate = errors.New("already exists")
 	// ErrInvalidCursor: a page cursor that this package did not make.
 	ErrInvalidCursor = errors.New("invalid page cursor")
 	// ErrAlreadyLabelled: SetLabels found the image no longer queued (another delivery
 	// of the same job committed first) and wrote nothing. Not a failure.
 	ErrAlreadyLabelled = errors.New("image already labelled")
+	// ErrStillQueued: RequestReclassify found the image still waiting for its first
+	// classification, which will use the current classifier anyway.
+	ErrStillQueued = errors.New("image still queued for classification")
 )
 
 // Store is the gallery's database. Methods marked "lag-tolerant" may later be served by
@@ -84,6 +88,75 @@ type Store interface {
 
 	// Stats counts rows for the admin view. Lag-tolerant.
 	Stats(ctx context.Context) (Stats, error)
+	// RecentFailures lists up to limit failed images, most recently failed first, for
+	// the admin view. Lag-tolerant.
+	RecentFailures(ctx context.Context, limit int) ([]Failure, error)
+
+	// Reclassification (reclassify.go): a request marks images in the database, the
+	// workers' drain moves marked images into the low-priority queue, and the worker
+	// that ran a job removes its mark.
+
+	// RequestReclassify marks one of owner's labelled or failed images for
+	// classification again and returns it; a queued one is ErrStillQueued.
+	RequestReclassify(ctx context.Context, ownerID int64, imageID string) (Image, error)
+	// RequestReclassifyAll marks all of owner's labelled and failed images, in one
+	// statement, and returns how many.
+	RequestReclassifyAll(ctx context.Context, ownerID int64) (int64, error)
+	// PendingReclassification lists up to limit marked images whose job is not enqueued,
+	// or was enqueued before staleBefore, oldest request first.
+	PendingReclassification(ctx context.Context, staleBefore time.Time, limit int) ([]ReclassifyRequest, error)
+	// MarkReclassifyEnqueued records that the requests' jobs are enqueued as of at (the
+	// jobs' EnqueuedAt). A request renewed since it was listed is left pending.
+	MarkReclassifyEnqueued(ctx context.Context, reqs []ReclassifyRequest, at time.Time) error
+	// FinishReclassification removes the mark of an image whose job, enqueued at
+	// enqueuedAt, has run. A mark renewed since that enqueue stays.
+	FinishReclassification(ctx context.Context, imageID string, enqueuedAt time.Time) error
+
+	// Albums (albums.go). Another user's album is ErrNotFound everywhere, and so is
+	// adding another user's image to one's album.
+
+	// LabelAlbums lists owner's automatic albums, one per label, most common first,
+	// each with its count and its newest image as cover, in one query. Lag-tolerant.
+	LabelAlbums(ctx context.Context, ownerID int64) ([]LabelAlbum, error)
+	// CreateAlbum makes an empty named album; the name is checked by
+	// NormaliseAlbumName (ErrInvalidName). Names need not be unique.
+	CreateAlbum(ctx context.Context, ownerID int64, name string) (Album, error)
+	// Albums lists owner's named albums, most recently changed first, each with its
+	// count and cover, in one query. Lag-tolerant.
+	Albums(ctx context.Context, ownerID int64) ([]Album, error)
+	// Album returns one of owner's albums with its count and cover.
+	Album(ctx context.Context, ownerID int64, id string) (Album, error)
+	// RenameAlbum renames one of owner's albums (ErrInvalidName for a bad name).
+	RenameAlbum(ctx context.Context, ownerID int64, id, name string) (Album, error)
+	// DeleteAlbum deletes one of owner's albums and its share links, never its images.
+	DeleteAlbum(ctx context.Context, ownerID int64, id string) error
+	// AddToAlbum adds up to MaxAlbumBatch of owner's images to one of owner's albums,
+	// in one transaction; images already in it keep their place. Any image that is not
+	// owner's adds nothing and is ErrNotFound.
+	AddToAlbum(ctx context.Context, ownerID int64, albumID string, imageIDs []string) error
+	// RemoveFromAlbum takes images out of one of owner's albums and returns how many
+	// were in it; an image not in it is ignored.
+	RemoveFromAlbum(ctx context.Context, ownerID int64, albumID string, imageIDs []string) (int64, error)
+	// AlbumImages pages through one of owner's albums, most recently added first.
+	// Lag-tolerant.
+	AlbumImages(ctx context.Context, ownerID int64, albumID string, page PageRequest) (Page, error)
+	// AlbumImage returns an image in one of owner's albums; one not in it is
+	// ErrNotFound. Lag-tolerant.
+	AlbumImage(ctx context.Context, ownerID int64, albumID, imageID string) (Image, error)
+
+	// Share links (shares.go): only a hash of each token is stored.
+
+	// CreateShare makes a link to one of the owner's images or albums (ErrNotFound for
+	// another user's).
+	CreateShare(ctx context.Context, s NewShare) (Share, error)
+	// Shares lists owner's links, newest first, expired ones included.
+	Shares(ctx context.Context, ownerID int64) ([]Share, error)
+	// DeleteShare revokes one of owner's links.
+	DeleteShare(ctx context.Context, ownerID int64, id string) error
+	// ShareByTokenHash finds the link whose token hashes to tokenHash (HashShareToken);
+	// one expired at now is ErrNotFound. Always read from the writer, so a revoked link
+	// stops at once.
+	ShareByTokenHash(ctx context.Context, tokenHash string, now time.Time) (Share, error)
 
 	// Migrate brings the schema up to date. Several replicas may call it at once: a
 	// database lock lets one apply the migrations while the others wait, then find
@@ -191,6 +264,8 @@ type Stats struct {
 	Labelled int64
 	Failed   int64
 	Labels   int64
+	// ReclassifyPending are images marked for reclassification whose job has not run.
+	ReclassifyPending int64
 }
 
 // Page sizes.

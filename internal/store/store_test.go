@@ -159,8 +159,9 @@ func image(t *testing.T, s Store, owner User, created time.Time) Image {
 		SizeBytes:   1234,
 		Width:       640,
 		Height:      480,
-		SHA256:      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		CreatedAt:   created,
+		// Distinct content: one owner's images are unique by hash (migration 0003).
+		SHA256: NewImageID() + NewImageID(),
 	})
 	if err != nil {
 		t.Fatalf("create image: %v", err)
