@@ -66,10 +66,14 @@ func (m migrateMode) enabled(cfg config.Config) bool {
 }
 
 // Rate limits. Sign-in and sign-up are counted per email; uploads per user, each
-// request counting once whatever its file count.
+// request counting once whatever its file count; share-link requests per client
+// address (an album page of 60 thumbnails is about 62 requests; behind an ingress the
+// address is the ingress's, so the limit is generous: it bounds floods, not guessing,
+// which 256-bit tokens make hopeless anyway).
 var (
 	signInRule = ratelimit.Rule{Name: "signin", Limit: 10, Window: time.Minute}
 	uploadRule = ratelimit.Rule{Name: "upload", Limit: 60, Window: time.Minute}
+	shareRule  = ratelimit.Rule{Name: "share", Limit: 3000, Window: time.Minute}
 )
 
 // serve runs the gallery: HTTP API, web UI, metrics and probes, and in the embedded
@@ -77,7 +81,7 @@ var (
 // fails readiness, stops accepting connections, and lets in-flight requests (uploads)
 // and jobs finish within SORTOGRAPHER_SHUTDOWN_GRACE.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile())
+	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
 	if err != nil {
 		return err
 	}
@@ -109,7 +113,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		AllowSignUp:    cfg.Auth.AllowSignUp,
 		Admins:         cfg.Auth.Admins,
-		Ready:          []api.Check{{Name: "database", Ping: st.Ping}},
+		// Sharing switches (SORTOGRAPHER_SHARING_ENABLED, SORTOGRAPHER_SHARE_MAX_LIFETIME).
+		SharingDisabled:  !cfg.Auth.SharingEnabled,
+		ShareMaxLifetime: cfg.Auth.ShareMaxLifetime,
+		Ready:            []api.Check{{Name: "database", Ping: st.Ping}},
 	}
 	var (
 		rc          *redis.Client
@@ -126,6 +133,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		prefix := "sortographer:" + cfg.GalleryName + ":"
 		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
 		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
+		deps.ShareLimiter = ratelimit.NewRedis(rc, prefix, shareRule)
 		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 		labelCounts = cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log)
 	} else {
@@ -133,8 +141,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		deps.Queue, consumer = q, q
 		deps.SignInLimiter = ratelimit.NewMemory(signInRule)
 		deps.UploadLimiter = ratelimit.NewMemory(uploadRule)
+		deps.ShareLimiter = ratelimit.NewMemory(shareRule)
 		labelCounts = cache.NewMemory(cache.Options{})
 	}
+	// Read-your-writes with read replicas: after a user writes, their reads go to the
+	// writer for a while, on every server replica (the marks are in Redis).
+	if len(cfg.Database.ReaderHosts) > 0 && cfg.Database.ReadYourWritesWindow > 0 {
+		if rc != nil {
+			deps.RecentWrites = cache.NewRedisRecentWrites(rc, cfg.GalleryName, cfg.Database.ReadYourWritesWindow, 0, log)
+		} else {
+			deps.RecentWrites = cache.NewMemoryRecentWrites(cfg.Database.ReadYourWritesWindow)
+		}
+	}
+	deps.Registry.MustRegister(store.NewReaderMetrics(st))
 	// The API and the in-process workers share the cached store, so that uploads,
 	// deletes and label commits invalidate the counts that GET /api/labels serves.
 	cached := cache.NewStore(st, labelCounts, log)

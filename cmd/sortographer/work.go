@@ -81,7 +81,7 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Redis.Addr == "" {
 		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
 	}
-	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile())
+	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,19 @@ type Deps struct {
 	AllowSignUp       bool
 	// Admins are the emails that get admin rights when they sign up.
 	Admins []string
+	// RecentWrites marks users who just wrote, so that their reads go to the database
+	// writer for a while and show them their own writes (read-your-writes, with read
+	// replicas). Nil: no marks.
+	RecentWrites RecentWrites
+
+	// SharingDisabled refuses new share links and stops serving existing ones
+	// (config.Auth.SharingEnabled false). ShareMaxLifetime caps a link's lifetime:
+	// links asked for without an expiry, or a later one, expire after it; zero: no cap.
+	SharingDisabled  bool
+	ShareMaxLifetime time.Duration
+	// ShareLimiter counts requests to share links (/api/shared) per client address.
+	// Nil: unlimited.
+	ShareLimiter ratelimit.Limiter
 }
 
 // DefaultMaxFilesPerUpload is the default cap on photos in one upload request.
@@ -135,8 +148,27 @@ func (s *Server) apiRoutes() []route {
 		{"DELETE", "/api/images/{id}", s.authed(s.deleteImage)},
 		{"GET", "/api/images/{id}/original", s.authed(s.original)},
 		{"GET", "/api/images/{id}/thumbnail", s.authed(s.thumbnail)},
+		{"POST", "/api/images/{id}/reclassify", s.authed(s.reclassifyImage)},
+		{"POST", "/api/images/reclassify", s.authed(s.reclassifyAll)},
+		{"GET", "/api/admin/stats", s.admin(s.adminStats)},
 		{"GET", "/api/search", s.authed(s.search)},
 		{"GET", "/api/labels", s.authed(s.labels)},
+		{"GET", "/api/label-albums", s.authed(s.labelAlbums)},
+		{"GET", "/api/albums", s.authed(s.listAlbums)},
+		{"POST", "/api/albums", s.authed(s.createAlbum)},
+		{"GET", "/api/albums/{id}", s.authed(s.getAlbum)},
+		{"PATCH", "/api/albums/{id}", s.authed(s.renameAlbum)},
+		{"DELETE", "/api/albums/{id}", s.authed(s.deleteAlbum)},
+		{"GET", "/api/albums/{id}/images", s.authed(s.albumImages)},
+		{"POST", "/api/albums/{id}/images", s.authed(s.addToAlbum)},
+		{"DELETE", "/api/albums/{id}/images/{imageId}", s.authed(s.removeFromAlbum)},
+		{"GET", "/api/shares", s.authed(s.listShares)},
+		{"POST", "/api/shares", s.authed(s.createShare)},
+		{"DELETE", "/api/shares/{id}", s.authed(s.revokeShare)},
+		{"GET", "/api/shared/{token}", s.shared(s.getShared)},
+		{"GET", "/api/shared/{token}/images", s.shared(s.sharedImages)},
+		{"GET", "/api/shared/{token}/images/{id}/original", s.shared(s.sharedOriginal)},
+		{"GET", "/api/shared/{token}/images/{id}/thumbnail", s.shared(s.sharedThumbnail)},
 		{"GET", "/api/openapi.json", http.HandlerFunc(serveOpenAPI)},
 	}
 }

@@ -44,6 +44,9 @@ type imageJSON struct {
 	Labels        []labelJSON `json:"labels"`
 	OriginalURL   string      `json:"originalUrl"`
 	ThumbnailURL  string      `json:"thumbnailUrl"`
+	// Duplicate is set in an upload's answer when the user already had this photo (same
+	// bytes): the existing image is returned and nothing new is stored.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 type pageJSON struct {
@@ -88,10 +91,13 @@ const uploadField = "file"
 // multipartOverhead allows for part headers and boundaries on top of the file bytes.
 const multipartOverhead = 64 << 10
 
-// staged is an upload stored and recorded but not yet queued.
+// staged is an upload stored and recorded but not yet queued, or (duplicate) the
+// user's existing image of the same content, which the upload must neither queue nor
+// remove.
 type staged struct {
-	img  store.Image
-	keys objects.Keys
+	img       store.Image
+	keys      objects.Keys
+	duplicate bool
 }
 
 // rejection is a bad file: its status and message.
@@ -104,7 +110,9 @@ type rejection struct {
 // upload takes one or many photos as multipart/form-data, each in a "file" part. Parts
 // are read one at a time, so memory holds one photo at once. Every file is checked;
 // if any is refused the request fails and nothing of it is kept. The accepted photos
-// are queued for classification only once all of them are stored.
+// are queued for classification only once all of them are stored. A photo the user
+// already has (same SHA-256) is answered with the existing image, flagged duplicate,
+// and nothing is stored for it; a request of duplicates only answers 200, not 202.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 	if s.limited(w, r, s.d.UploadLimiter, "user:"+strconv.FormatInt(u.ID, 10)) {
 		return
@@ -121,7 +129,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 		ctx, cancel := detached(r.Context())
 		defer cancel()
 		for _, st := range done {
-			s.discard(ctx, u.ID, st)
+			if !st.duplicate {
+				s.discard(ctx, u.ID, st)
+			}
 		}
 	}
 	for {
@@ -167,7 +177,20 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 		return
 	}
 	out := pageJSON{Images: make([]imageJSON, 0, len(done))}
+	status := http.StatusOK // only duplicates: nothing new
 	for _, st := range done {
+		if st.duplicate {
+			j, err := s.duplicateJSON(r.Context(), u, st.img)
+			if err != nil {
+				s.internalError(w, r, "reading the existing image", err)
+				return
+			}
+			out.Images = append(out.Images, j)
+			s.metrics.uploads.WithLabelValues(uploadDuplicate).Inc()
+			s.log(r.Context()).Info("upload is a duplicate; returned the existing image", "imageId", st.img.ID)
+			continue
+		}
+		status = http.StatusAccepted
 		// A failed enqueue loses nothing: the image is recorded as queued, and the
 		// workers' sweep of images queued too long enqueues it again.
 		if err := s.d.Queue.Enqueue(r.Context(), queue.Job{ImageID: st.img.ID, OwnerID: u.ID, Priority: queue.PriorityNormal}); err != nil {
@@ -180,7 +203,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 		s.metrics.uploadBytes.Add(float64(st.img.SizeBytes))
 		s.log(r.Context()).Info("uploaded image", "imageId", st.img.ID, "bytes", st.img.SizeBytes, "contentType", st.img.ContentType)
 	}
-	writeJSON(w, http.StatusAccepted, out)
+	writeJSON(w, status, out)
+}
+
+// duplicateJSON is the existing image an upload duplicated, with its labels.
+func (s *Server) duplicateJSON(ctx context.Context, u store.User, img store.Image) (imageJSON, error) {
+	labels, err := s.d.Store.ImageLabels(ctx, u.ID, img.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return imageJSON{}, err
+	}
+	j := toImageJSON(img, labels)
+	j.QueuePosition = s.queuePosition(ctx, img)
+	j.Duplicate = true
+	return j, nil
 }
 
 func (s *Server) rejectUpload(w http.ResponseWriter, r *http.Request, rej rejection) {
@@ -205,6 +240,18 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part)
 	if err != nil {
 		return staged{}, imageRejection(err), nil
 	}
+	sum := sha256.Sum256(data)
+	sumHex := hex.EncodeToString(sum[:])
+	// The user's own copy of these bytes is returned as it is: no object, thumbnail,
+	// row or job. Two uploads racing past this check meet at the database's unique
+	// index below.
+	existing, err := s.d.Store.ImageBySHA256(ctx, ownerID, sumHex)
+	switch {
+	case err == nil:
+		return staged{img: existing, duplicate: true}, nil, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return staged{}, nil, fmt.Errorf("look for a duplicate: %w", err)
+	}
 	thumb, err := s.makeThumbnail(ctx, data, info)
 	if err != nil {
 		if errors.Is(err, ctx.Err()) {
@@ -218,7 +265,6 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part)
 		return staged{}, nil, err
 	}
 	st := staged{keys: keys}
-	sum := sha256.Sum256(data)
 	width, height := info.DisplaySize()
 	cleanup := func() {
 		ctx, cancel := detached(ctx)
@@ -236,8 +282,19 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part)
 	st.img, err = s.d.Store.CreateImage(ctx, store.Image{
 		ID: id, OwnerID: ownerID, ObjectKey: keys.Original, ThumbnailKey: keys.Thumbnail,
 		ContentType: info.ContentType(), SizeBytes: int64(len(data)), Width: width, Height: height,
-		SHA256: hex.EncodeToString(sum[:]), TakenAt: info.TakenAt,
+		SHA256: sumHex, TakenAt: info.TakenAt,
 	})
+	if errors.Is(err, store.ErrDuplicate) {
+		// A concurrent upload of the same photo recorded it first: return that one and
+		// remove what this upload stored.
+		cleanup()
+		existing, err := s.d.Store.ImageBySHA256(ctx, ownerID, sumHex)
+		if err != nil {
+			return staged{}, nil, fmt.Errorf("read the concurrent upload of the same photo: %w", err)
+		}
+		s.log(ctx).Info("a concurrent upload of the same photo was recorded first; removed this one's objects", "imageId", existing.ID)
+		return staged{img: existing, duplicate: true}, nil, nil
+	}
 	if err != nil {
 		cleanup()
 		return staged{}, nil, fmt.Errorf("record image: %w", err)

@@ -23,9 +23,10 @@ type metrics struct {
 
 // Upload results, the "result" label of sortographer_uploads_total.
 const (
-	uploadAccepted = "accepted"
-	uploadRejected = "rejected"
-	uploadFailed   = "failed"
+	uploadAccepted  = "accepted"
+	uploadRejected  = "rejected"
+	uploadFailed    = "failed"
+	uploadDuplicate = "duplicate"
 )
 
 // queueDepthTimeout bounds the queue read a scrape makes.
@@ -44,14 +45,14 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
 		}, []string{"method", "route"}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sortographer_uploads_total",
-			Help: "Photos uploaded: accepted and queued, rejected (bad file), or failed (server error).",
+			Help: "Photos uploaded: accepted and queued, rejected (bad file), failed (server error), or duplicate (the user's existing image returned).",
 		}, []string{"result"}),
 		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sortographer_upload_bytes_total",
 			Help: "Bytes of accepted photos.",
 		}),
 	}
-	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed} {
+	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed, uploadDuplicate} {
 		m.uploads.WithLabelValues(r) // present at zero, so rates work from the start
 	}
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

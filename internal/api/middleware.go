@@ -116,7 +116,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(p) // the server's own signal to drop the connection
 				}
-				log.Error("request panicked", "panic", p, "path", r.URL.Path)
+				log.Error("request panicked", "panic", p, "path", loggedPath(r.URL.Path))
 				if sw.status == 0 {
 					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -138,7 +138,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if info.userID != 0 {
 				log = log.With("userId", info.userID)
 			}
-			log.Info("served request", "method", r.Method, "route", route, "path", r.URL.Path,
+			log.Info("served request", "method", r.Method, "route", route, "path", loggedPath(r.URL.Path),
 				"status", sw.status, "bytes", sw.bytes, "durationMs", elapsed.Milliseconds(),
 				"remote", clientAddr(r))
 		}()
@@ -217,7 +217,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 			info.userID = u.ID
 		}
 		ctx := context.WithValue(r.Context(), logKey, s.log(r.Context()).With("userId", u.ID))
-		h(w, r.WithContext(ctx), u)
+		s.readYourWrites(w, r.WithContext(ctx), u, h)
 	})
 }
 

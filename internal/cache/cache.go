@@ -96,7 +96,10 @@ func (s *Store) LabelCounts(ctx context.Context, ownerID int64) ([]store.LabelCo
 		s.logCacheError(ctx, "read", ownerID, err)
 	}
 	start := time.Now()
-	counts, err = s.Store.LabelCounts(ctx, ownerID)
+	// The fill reads the writer, not a read replica: a replica lagging behind the write
+	// that invalidated the entry would have its stale answer cached for the whole TTL.
+	// Misses are few, so the writer's load stays small.
+	counts, err = s.Store.LabelCounts(store.WithPrimaryReads(ctx), ownerID)
 	if err != nil {
 		return nil, err
 	}

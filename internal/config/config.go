@@ -40,6 +40,9 @@ const (
 	EnvDatabaseCAFile      = "SORTOGRAPHER_DATABASE_CA_FILE"
 	EnvSQLitePath          = "SORTOGRAPHER_SQLITE_PATH"
 
+	EnvDatabaseReaderMaxLag         = "SORTOGRAPHER_DATABASE_READER_MAX_LAG"
+	EnvDatabaseReadYourWritesWindow = "SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW"
+
 	EnvRedisAddr          = "SORTOGRAPHER_REDIS_ADDR"
 	EnvRedisUsername      = "SORTOGRAPHER_REDIS_USERNAME"
 	EnvRedisPassword      = "SORTOGRAPHER_REDIS_PASSWORD"
@@ -125,8 +128,11 @@ type Config struct {
 
 // Database is where users, images and labels live.
 type Database struct {
-	Driver      string   `env:"SORTOGRAPHER_DATABASE_DRIVER" envDefault:"sqlite"`
-	Host        string   `env:"SORTOGRAPHER_DATABASE_HOST"`
+	Driver string `env:"SORTOGRAPHER_DATABASE_DRIVER" envDefault:"sqlite"`
+	Host   string `env:"SORTOGRAPHER_DATABASE_HOST"`
+	// ReaderHosts are read replicas (host or host:port, port defaulting to Port) that
+	// serve lag-tolerant reads: listings, search, label counts, stats. Empty: the writer
+	// serves every read.
 	ReaderHosts []string `env:"SORTOGRAPHER_DATABASE_READER_HOSTS" envSeparator:","`
 	Port        int      `env:"SORTOGRAPHER_DATABASE_PORT"`
 	Name        string   `env:"SORTOGRAPHER_DATABASE_NAME" envDefault:"sortographer"`
@@ -136,6 +142,14 @@ type Database struct {
 	TLSMode    string `env:"SORTOGRAPHER_DATABASE_TLS_MODE" envDefault:"disable"`
 	CAFile     string `env:"SORTOGRAPHER_DATABASE_CA_FILE"`
 	SQLitePath string `env:"SORTOGRAPHER_SQLITE_PATH"`
+	// ReaderMaxLag skips a reader whose replay lag is larger (measured on PostgreSQL
+	// only: a MySQL/MariaDB reader's lag is not visible to an unprivileged user). Zero:
+	// no limit.
+	ReaderMaxLag time.Duration `env:"SORTOGRAPHER_DATABASE_READER_MAX_LAG" envDefault:"30s"`
+	// ReadYourWritesWindow is how long after a user's write (upload, delete, any change)
+	// that user's reads all go to the writer, so they see their own writes however far
+	// the readers lag. Every server replica sees it through Redis. Zero: off.
+	ReadYourWritesWindow time.Duration `env:"SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW" envDefault:"5s"`
 }
 
 // Redis is the queue, cache and rate limiter. An empty Addr runs all three in-process
@@ -266,6 +280,12 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad(EnvDatabaseDriver, "must be sqlite, mysql or postgres, not %q", c.Database.Driver)
+	}
+	if c.Database.ReaderMaxLag < 0 {
+		bad(EnvDatabaseReaderMaxLag, "must not be negative")
+	}
+	if c.Database.ReadYourWritesWindow < 0 {
+		bad(EnvDatabaseReadYourWritesWindow, "must not be negative")
 	}
 	switch c.Database.TLSMode {
 	case "disable", "require", "verify-full":

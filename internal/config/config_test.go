@@ -25,6 +25,9 @@ func TestDefaultsRunAnEmbeddedGallery(t *testing.T) {
 	if c.Auth.TokenLifetime != 24*time.Hour || c.Workers.VisibilityTimeout != 2*time.Minute {
 		t.Errorf("duration defaults: %v %v", c.Auth.TokenLifetime, c.Workers.VisibilityTimeout)
 	}
+	if c.Database.ReaderMaxLag != 30*time.Second || c.Database.ReadYourWritesWindow != 5*time.Second {
+		t.Errorf("reader defaults: max lag %v, read-your-writes window %v", c.Database.ReaderMaxLag, c.Database.ReadYourWritesWindow)
+	}
 }
 
 func TestLoadReadsEveryKind(t *testing.T) {
@@ -60,6 +63,8 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"bad tls mode":        {[]string{EnvDatabaseTLSMode + "=maybe"}, EnvDatabaseTLSMode},
 		"non-numeric upload":  {[]string{EnvMaxUploadBytes + "=lots"}, EnvMaxUploadBytes},
 		"negative upload cap": {[]string{EnvMaxUploadBytes + "=-1"}, EnvMaxUploadBytes},
+		"negative reader lag": {[]string{EnvDatabaseReaderMaxLag + "=-1s"}, EnvDatabaseReaderMaxLag},
+		"negative ryw window": {[]string{EnvDatabaseReadYourWritesWindow + "=-1s"}, EnvDatabaseReadYourWritesWindow},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

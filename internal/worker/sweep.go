@@ -32,7 +32,7 @@ func (w *worker) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
-		if w.sweepLease(ctx) {
+		if w.lease(ctx, "sweep", sweepEvery) {
 			n, err := w.Sweep(ctx, olderThan)
 			if err != nil && ctx.Err() == nil {
 				w.log.Warn("sweep failed", "err", err)
@@ -52,20 +52,6 @@ func (w *worker) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// sweepLease reports whether this worker should sweep now: with Redis, the one that
-// takes a lease for the sweep period.
-func (w *worker) sweepLease(ctx context.Context) bool {
-	if w.Redis == nil {
-		return true
-	}
-	key := "sortographer:" + w.Config.GalleryName + ":sweep"
-	ok, err := w.Redis.SetNX(ctx, key, "1", sweepEvery*9/10).Result()
-	if err != nil {
-		return ctx.Err() == nil // Redis down: sweep anyway, duplicates are harmless
-	}
-	return ok
 }
 
 // Sweep re-enqueues images queued for longer than olderThan that have no job waiting or

@@ -161,6 +161,7 @@ func (w *worker) run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bg.Go(func() { w.sweepLoop(ctx) })
+	bg.Go(func() { w.reclassifyLoop(ctx) })
 	bg.Go(func() { w.depthLoop(ctx) })
 
 	slots := make(chan struct{}, w.cfg.Concurrency)
@@ -295,8 +296,9 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		return outcomeReleased, fmt.Errorf("read image: %w", err)
 	}
 	// Another delivery of this job (a duplicate enqueue, a claim after a stall, the
-	// sweep) already finished it. Reclassification (low priority) relabels on purpose.
-	if img.Status == store.StatusFailed || (img.Status == store.StatusLabelled && j.Priority != queue.PriorityLow) {
+	// sweep) already finished it. Reclassification (low priority) relabels on purpose,
+	// labelled and failed images alike.
+	if j.Priority != queue.PriorityLow && (img.Status == store.StatusFailed || img.Status == store.StatusLabelled) {
 		return outcomeDuplicate, w.ack(d)
 	}
 	if _, err := w.Store.RecordAttempt(ctx, j.ImageID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -311,6 +313,11 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 	switch {
 	case errors.Is(err, classify.ErrPermanent):
 		w.m.failures.WithLabelValues("permanent").Inc()
+		if j.Priority == queue.PriorityLow {
+			// A failed reclassification keeps the image and its old labels as they were;
+			// the dead-letter list (the admin view) records it.
+			return w.giveUp(ctx, d, err)
+		}
 		if err := w.Store.MarkFailed(ctx, j.ImageID, reason(err)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return w.retry(ctx, d, fmt.Errorf("mark failed: %w", err))
 		}
@@ -338,6 +345,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		}
 		return w.retry(ctx, d, fmt.Errorf("commit labels: %w", err))
 	}
+	w.finishReclassification(j)
 	return outcomeLabelled, w.ack(d)
 }
 
@@ -449,13 +457,17 @@ func (w *worker) retry(ctx context.Context, d queue.Delivery, cause error) (stri
 }
 
 // giveUp marks the image failed with the reason and moves the job to the dead-letter
-// list.
+// list. A reclassification job (low priority) leaves the image as it was: labelled with
+// its old labels, or failed with its old reason.
 func (w *worker) giveUp(ctx context.Context, d queue.Delivery, cause error) (string, error) {
 	id := d.Job().ImageID
-	if err := w.Store.MarkFailed(ctx, id, reason(cause)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		// Unmarked, the image must stay in the queue: the next delivery tries again.
-		return outcomeRetried, errors.Join(cause, fmt.Errorf("mark failed: %w", err))
+	if d.Job().Priority != queue.PriorityLow {
+		if err := w.Store.MarkFailed(ctx, id, reason(cause)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			// Unmarked, the image must stay in the queue: the next delivery tries again.
+			return outcomeRetried, errors.Join(cause, fmt.Errorf("mark failed: %w", err))
+		}
 	}
+	w.finishReclassification(d.Job())
 	if err := w.Queue.DeadLetter(context.WithoutCancel(ctx), d, reason(cause)); err != nil {
 		return outcomeDeadLettered, errors.Join(cause, err)
 	}

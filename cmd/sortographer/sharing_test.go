@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
+)
+
+// TestServeSharingSwitches: SORTOGRAPHER_SHARE_MAX_LIFETIME caps a link made through
+// `serve`, and SORTOGRAPHER_SHARING_ENABLED=false refuses new links and stops the
+// existing one, on the same database.
+func TestServeSharingSwitches(t *testing.T) {
+	cfg := testConfig(t, config.EnvShareMaxLifetime+"=2h")
+	base, stop := startServe(t, cfg)
+	post := func(path, token, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		var out map[string]any
+		_ = json.Unmarshal(data, &out)
+		return res.StatusCode, out
+	}
+	code, session := post("/api/auth/signup", "", `{"email":"s@example.com","password":"long enough"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("sign up = %d %v", code, session)
+	}
+	token, _ := session["token"].(string)
+	code, album := post("/api/albums", token, `{"name":"Shared"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create album = %d %v", code, album)
+	}
+	code, share := post("/api/shares", token, `{"albumId":"`+album["id"].(string)+`"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("share = %d %v", code, share)
+	}
+	expires, err := time.Parse(time.RFC3339Nano, share["expiresAt"].(string))
+	if err != nil || time.Until(expires) < 119*time.Minute || time.Until(expires) > 2*time.Hour {
+		t.Errorf("link without expiry expires %v (%v), want capped at 2h from now", share["expiresAt"], err)
+	}
+	link := base + "/api/shared/" + share["token"].(string)
+	if res, err := http.Get(link); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("open link = %v, %v", res, err)
+	}
+	stop()
+
+	// The same data directory, served with sharing off.
+	cfg.Auth.SharingEnabled = false
+	cfg.ListenAddr = freeAddr(t)
+	base, _ = startServe(t, cfg)
+	link = base + "/api/shared/" + share["token"].(string)
+	if code, out := post("/api/shares", token, `{"albumId":"`+album["id"].(string)+`"}`); code != http.StatusForbidden {
+		t.Errorf("share with sharing off = %d %v, want 403", code, out)
+	}
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("existing link with sharing off = %d, want 403", res.StatusCode)
+	}
+}
+
+// startServe runs `serve` with cfg (SQLite, which it migrates) until the returned stop
+// or the test's end.
+func startServe(t *testing.T, cfg config.Config) (base string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	base = "http://" + cfg.ListenAddr
+	waitReady(t, base)
+	return base, stop
+}
