@@ -46,8 +46,9 @@ func realClassifier(t *testing.T) classify.Classifier {
 }
 
 // startGallery runs the whole app on loopback: API, web UI, SQLite, files on disk, the
-// in-memory queue and the real worker with the built-in model.
-func startGallery(t *testing.T) string {
+// in-memory queue and the real worker with the built-in model. opts change the server's
+// dependencies.
+func startGallery(t *testing.T, opts ...func(*api.Deps)) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -72,10 +73,14 @@ func startGallery(t *testing.T) string {
 	}
 	log := slog.New(slog.DiscardHandler)
 	q := queue.NewMemory(queue.Options{})
-	srv := api.New(api.Deps{
+	deps := api.Deps{
 		Store: st, Objects: obj, Queue: q, Tokens: tokens, Log: log, Registry: prometheus.NewRegistry(),
 		UI: web.Handler(), MaxUploadBytes: cfg.MaxUploadBytes, AllowSignUp: true,
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	srv := api.New(deps)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

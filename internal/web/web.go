@@ -1,8 +1,9 @@
 // Package web is the gallery's browser app: plain HTML, CSS and JavaScript embedded in
 // the binary (no build step), talking to the JSON API under /api.
 //
-// The app routes in the browser; every deep link it makes (/images/<id>, /labels/<name>)
-// is answered here with the same page, so reloading or sharing a link works.
+// The app routes in the browser; every deep link it makes (/images/<id>, /labels/<name>,
+// /albums/<id>, a share link's /s/<token>) is answered here with the same page, so
+// reloading or sharing a link works.
 package web
 
 import (
@@ -43,9 +44,17 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		assets.ServeHTTP(w, r)
 	}))
-	for _, p := range []string{"/{$}", "/signin", "/signup", "/upload", "/labels", "/labels/{name}", "/images/{id}"} {
+	for _, p := range []string{"/{$}", "/signin", "/signup", "/upload", "/labels", "/labels/{name}", "/images/{id}",
+		"/albums", "/albums/{id}", "/shares", "/admin"} {
 		mux.HandleFunc("GET "+p, page)
 	}
+	// A share link's page: its token is in the URL, so no Referer may carry it away, and
+	// search engines are asked not to index it.
+	mux.HandleFunc("GET /s/{token}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("X-Robots-Tag", "noindex, nofollow")
+		page(w, r)
+	})
 	return secure(mux)
 }
 

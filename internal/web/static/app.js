@@ -31,6 +31,7 @@ function toast(msg) {
 function show(view) {
   for (const v of views) $(v).hidden = v !== view;
   $("nav").hidden = !me;
+  $("nav-admin").hidden = !(me && me.isAdmin);
   $("search-form").hidden = !me;
 }
 
@@ -59,6 +60,12 @@ function statusBadge(img) {
 async function route() {
   clearTimeout(pollTimer);
   const path = location.pathname;
+  let m;
+  // A share link opens for anyone, signed in or not (albums.js).
+  if ((m = path.match(/^\/s\/([A-Za-z0-9_-]+)$/))) {
+    sharedView(m[1]);
+    return;
+  }
   if (me === null) {
     try { me = await api("/api/me"); } catch (e) { me = null; }
   }
@@ -66,7 +73,6 @@ async function route() {
     authView(path === "/signup" ? "signup" : "signin");
     return;
   }
-  let m;
   if (path === "/" || path === "/signin" || path === "/signup" || path === "/upload") {
     galleryView(null);
   } else if (path === "/labels") {
@@ -76,6 +82,14 @@ async function route() {
     galleryView(names);
   } else if ((m = path.match(/^\/images\/([A-Za-z0-9_-]+)$/))) {
     imageView(m[1]);
+  } else if (path === "/albums") {
+    albumsView();
+  } else if ((m = path.match(/^\/albums\/([A-Za-z0-9_-]+)$/))) {
+    albumView(m[1]);
+  } else if (path === "/shares") {
+    sharesView();
+  } else if (path === "/admin") {
+    adminView();
   } else {
     show("notfound-view");
   }
@@ -164,8 +178,8 @@ async function upload(files) {
   for (const f of photos) form.append("file", f, f.name);
   toast("Uploading " + photos.length + " photo" + (photos.length > 1 ? "s" : "") + "…");
   try {
-    await api("/api/images", { method: "POST", body: form });
-    toast("Uploaded: classification queued");
+    const res = await api("/api/images", { method: "POST", body: form });
+    toast(uploadedMessage(res.images));
     if (location.pathname !== "/") history.pushState(null, "", "/");
     galleryView(null);
   } catch (e) {
@@ -219,6 +233,8 @@ async function imageView(id) {
       toast(e.message);
     }
   };
+  imageAlbumControls(img);
+  reclassifyControls(img);
   if (img.status === "queued") pollTimer = setTimeout(() => imageView(id), 3000);
 }
 
