@@ -104,7 +104,8 @@ type GallerySpec struct {
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
-	// auth configures sign-in: the JWT signing key, token lifetimes and sign-up.
+	// auth configures sign-in: the JWT signing key, token lifetimes, sign-up and share
+	// links.
 	// +optional
 	// +kubebuilder:default={}
 	Auth AuthSpec `json:"auth,omitzero"`
@@ -1130,6 +1131,27 @@ type AuthSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=254
 	Admins []string `json:"admins,omitempty"`
+
+	// sharing decides whether users may share images and albums by link. Default:
+	// enabled, and links live until revoked.
+	// +optional
+	// +kubebuilder:default={}
+	Sharing SharingSpec `json:"sharing,omitzero"`
+}
+
+// SharingSpec configures share links for images and albums.
+type SharingSpec struct {
+	// enabled lets users create share links for images and albums. false refuses new
+	// links and stops serving existing ones. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// maxLinkLifetime caps a share link's lifetime: a link asked for without an expiry,
+	// or with a longer one, expires after it. Absent: links live until revoked.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.auth.sharing.maxLinkLifetime must be a positive duration such as 720h; remove it to let links live until revoked"
+	MaxLinkLifetime *metav1.Duration `json:"maxLinkLifetime,omitempty"`
 }
 
 // WhenUnsatisfiable is what the scheduler does when zone spread cannot be met.

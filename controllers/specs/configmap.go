@@ -53,6 +53,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvVisibilityTimeout:         s.Workers.Jobs.VisibilityTimeout.Duration.String(),
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
+	addSharing(d, s.Auth.Sharing)
 	addClassifier(d, s.Workers.Classifier)
 	addDatabase(d, g)
 	addRedis(d, g)
@@ -72,6 +73,19 @@ func shutdownGraceSeconds(s galleryv1alpha1.ServerSpec) int64 {
 		left = 1
 	}
 	return left
+}
+
+// addSharing writes the share-link settings only where they differ from the app's
+// defaults (sharing on, no lifetime cap): the ConfigMap of a Gallery that does not use
+// spec.auth.sharing stays byte for byte what operators before the field wrote, so
+// upgrading the operator does not roll every Gallery's pods.
+func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
+	if s.Enabled != nil && !*s.Enabled {
+		d[config.EnvSharingEnabled] = "false"
+	}
+	if s.MaxLinkLifetime != nil && s.MaxLinkLifetime.Duration > 0 {
+		d[config.EnvShareMaxLifetime] = s.MaxLinkLifetime.Duration.String()
+	}
 }
 
 func addClassifier(d map[string]string, c galleryv1alpha1.ClassifierSpec) {

@@ -270,6 +270,28 @@ func TestConfigMap(t *testing.T) {
 		}),
 		want: map[string]string{config.EnvAllowSignUp: "true", config.EnvAdmins: "ada@example.com"},
 	}, {
+		name:   "sharing: defaulted on and uncapped writes nothing (the app's defaults)",
+		g:      gallery(withSharing(ptr.To(true), nil)),
+		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime},
+	}, {
+		name:   "sharing: undefaulted means on and uncapped",
+		g:      gallery(withSharing(nil, nil)),
+		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime},
+	}, {
+		name:   "sharing: turned off",
+		g:      gallery(withSharing(ptr.To(false), nil)),
+		want:   map[string]string{config.EnvSharingEnabled: "false"},
+		absent: []string{config.EnvShareMaxLifetime},
+	}, {
+		name:   "sharing: links capped at 30 days",
+		g:      gallery(withSharing(ptr.To(true), &metav1.Duration{Duration: 720 * time.Hour})),
+		want:   map[string]string{config.EnvShareMaxLifetime: "720h0m0s"},
+		absent: []string{config.EnvSharingEnabled},
+	}, {
+		name: "sharing: off and capped",
+		g:    gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 90 * time.Minute})),
+		want: map[string]string{config.EnvSharingEnabled: "false", config.EnvShareMaxLifetime: "1h30m0s"},
+	}, {
 		name: "server: port, upload size, shutdown grace from the pod's grace",
 		g: gallery(withServerPort(9090), func(g *galleryv1alpha1.Gallery) {
 			g.Spec.Server.MaxUploadSize = resource.MustParse("50Mi")
@@ -351,6 +373,8 @@ func configShapes() map[string]*galleryv1alpha1.Gallery {
 				g.Spec.Auth.Admins = []string{"ada@example.com", "grace@example.com"}
 				g.Spec.Storage.S3.ServerSideEncryption = &galleryv1alpha1.ServerSideEncryptionSpec{Type: "aws:kms", KMSKeyID: "alias/x"}
 			}),
+		"sharing off, links capped": gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 48 * time.Hour})),
+		"sharing on, links capped":  gallery(withSharing(ptr.To(true), &metav1.Duration{Duration: 15 * time.Minute})),
 		"external mysql, redis without password": gallery(withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withExternalRedis(),
 			func(g *galleryv1alpha1.Gallery) { g.Spec.Cache.External.PasswordSecretRef = nil }),
 	}
@@ -385,6 +409,13 @@ func TestConfigMapLoadsInTheApp(t *testing.T) {
 			}
 			if !slices.Equal(c.Auth.Admins, s.Auth.Admins) {
 				t.Errorf("admins = %q, want %q", c.Auth.Admins, s.Auth.Admins)
+			}
+			wantSharing, wantMaxLifetime := s.Auth.Sharing.Enabled == nil || *s.Auth.Sharing.Enabled, time.Duration(0)
+			if m := s.Auth.Sharing.MaxLinkLifetime; m != nil {
+				wantMaxLifetime = m.Duration
+			}
+			if c.Auth.SharingEnabled != wantSharing || c.Auth.ShareMaxLifetime != wantMaxLifetime {
+				t.Errorf("sharing = %v capped at %v, want %v capped at %v", c.Auth.SharingEnabled, c.Auth.ShareMaxLifetime, wantSharing, wantMaxLifetime)
 			}
 			if c.Workers.InProcess != g.Embedded() {
 				t.Errorf("in-process workers = %v, want %v", c.Workers.InProcess, g.Embedded())
@@ -448,5 +479,12 @@ func TestConfigMapHoldsNoSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withSharing sets spec.auth.sharing; nil leaves a field unset (undefaulted).
+func withSharing(enabled *bool, maxLinkLifetime *metav1.Duration) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Auth.Sharing = galleryv1alpha1.SharingSpec{Enabled: enabled, MaxLinkLifetime: maxLinkLifetime}
 	}
 }

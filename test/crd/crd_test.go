@@ -210,6 +210,9 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"remember-me shorter than token", `auth: {tokenLifetime: 48h, rememberMeLifetime: 24h}`, []string{"spec.auth.rememberMeLifetime", "at least spec.auth.tokenLifetime"}},
 		{"token lifetime too short", `auth: {tokenLifetime: 1s}`, []string{"spec.auth.tokenLifetime", "between 5m and 8760h"}},
 		{"jwt secret ref without key", `auth: {jwtSecretRef: {name: jwt}}`, []string{"spec.auth.jwtSecretRef.key", "Required"}},
+		{"share link lifetime zero", `auth: {sharing: {maxLinkLifetime: 0s}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
+		{"share link lifetime negative", `auth: {sharing: {maxLinkLifetime: -24h}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
+		{"sharing enabled not a bool", `auth: {sharing: {enabled: sometimes}}`, []string{"spec.auth.sharing.enabled", "boolean"}},
 		{"zone spread policy unknown", `placement: {zoneSpread: {whenUnsatisfiable: Sometimes}}`, []string{"spec.placement.zoneSpread.whenUnsatisfiable"}},
 		{"pdb maxUnavailable zero", `placement: {podDisruptionBudget: {maxUnavailable: 0}}`, []string{"spec.placement.podDisruptionBudget.maxUnavailable"}},
 	}
