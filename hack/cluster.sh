@@ -18,6 +18,8 @@
 #
 # State lives in $KWOK_WORKDIR (default .cache/kwok in the repository); the cluster is
 # named $CLUSTER_NAME (default sortographer). Your ~/.kube/config is left alone.
+# $CLUSTER_EXTRA_ARGS are added to `kwokctl create cluster` (the e2e tests add
+# metrics-server with it).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,6 +66,7 @@ up() {
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
     --kube-scheduler-binary "$bin/kube-scheduler" \
     --kwok-controller-binary "$bin/kwok" \
+    ${CLUSTER_EXTRA_ARGS:-} \
     --wait 2m >"$KWOK_WORKDIR/create-$name.log" 2>&1 \
     || { cat "$KWOK_WORKDIR/create-$name.log" >&2; log "kwokctl create cluster failed"; exit 1; }
 
@@ -77,6 +80,8 @@ metadata:
   name: kwok-zone-$zone
   annotations:
     kwok.x-k8s.io/node: fake
+    # Where metrics-server (when enabled) scrapes this node's kwok-simulated usage.
+    metrics.k8s.io/resource-metrics-path: /metrics/nodes/kwok-zone-$zone/metrics/resource
   labels:
     type: kwok
     kubernetes.io/hostname: kwok-zone-$zone

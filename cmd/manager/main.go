@@ -24,11 +24,13 @@ func main() {
 		metricsAddr     string
 		probeAddr       string
 		leaderElect     bool
+		leaderElectNS   string
 		watchNamespaces string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
+	flag.StringVar(&leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's own; required outside a cluster)")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "comma-separated namespaces to watch (empty: all)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -36,13 +38,13 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, watchNamespaces); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, leaderElectNS, watchNamespaces); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, watchNamespaces string) error {
+func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNamespaces string) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(galleryv1alpha1.AddToScheme(scheme))
@@ -61,6 +63,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, watchNamespaces string
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "sortographer.io",
+		LeaderElectionNamespace:       leaderElectNS,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
