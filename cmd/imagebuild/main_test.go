@@ -160,35 +160,3 @@ func TestImageArchive(t *testing.T) {
 		})
 	}
 }
-
-// TestBuiltArchives checks the archives `make images` left in dist/images, if any, as
-// the test above checks a fresh one: entrypoint, non-root user, a binary layer.
-func TestBuiltArchives(t *testing.T) {
-	archives, _ := filepath.Glob(filepath.Join("..", "..", "dist", "images", "*.tar"))
-	if len(archives) == 0 {
-		t.Skip("no dist/images/*.tar: run `make images`")
-	}
-	for _, a := range archives {
-		t.Run(filepath.Base(a), func(t *testing.T) {
-			img, _, err := readOCIArchive(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cf, err := img.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cf.Config.User != "65532:65532" || len(cf.Config.Entrypoint) != 1 {
-				t.Errorf("user %q entrypoint %v", cf.Config.User, cf.Config.Entrypoint)
-			}
-			layers, _ := img.Layers()
-			if len(layers) < 2 {
-				t.Fatalf("want base and binary layers, got %d", len(layers))
-			}
-			last, _ := layerFiles(layers[len(layers)-1])
-			if len(last) != 1 || "/"+last[0].Name != cf.Config.Entrypoint[0] {
-				t.Errorf("last layer %v does not hold the entrypoint %v", last, cf.Config.Entrypoint)
-			}
-		})
-	}
-}
