@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
 )
 
@@ -208,8 +209,7 @@ func decode(f Format, data []byte) (img image.Image, err error) {
 	case PNG:
 		img, err = png.Decode(r)
 	case GIF:
-		// The first frame only.
-		img, err = gif.Decode(r)
+		img, err = gifFirstFrame(r)
 	case WebP:
 		img, err = webp.Decode(r)
 	default:
@@ -222,6 +222,32 @@ func decode(f Format, data []byte) (img image.Image, err error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, f, err)
 	}
 	return img, nil
+}
+
+// gifFirstFrame decodes a GIF's first frame as browsers show it: on the GIF's canvas
+// (its logical screen, the size Inspect reports), transparent where the frame does not
+// reach. gif.Decode alone returns the frame at its own size and offset, so a small frame
+// on a wide canvas made a thumbnail of the wrong shape (found by FuzzInspect).
+func gifFirstFrame(r *bytes.Reader) (image.Image, error) {
+	cfg, err := gif.DecodeConfig(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	frame, err := gif.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	canvas := image.Rect(0, 0, cfg.Width, cfg.Height)
+	if frame.Bounds() == canvas {
+		return frame, nil
+	}
+	out := image.NewNRGBA(canvas)
+	within := frame.Bounds().Intersect(canvas)
+	draw.Draw(out, within, frame, within.Min, draw.Src)
+	return out, nil
 }
 
 // recoverCorrupt turns a decoder panic on hostile input into ErrCorrupt: a bad upload
