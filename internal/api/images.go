@@ -279,7 +279,13 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part)
 		cleanup()
 		return staged{}, nil, fmt.Errorf("store thumbnail: %w", err)
 	}
-	st.img, err = s.d.Store.CreateImage(ctx, store.Image{
+	// The row is recorded even when the client has just gone: a cancelled INSERT may
+	// still commit, and the cleanup below would then leave a row whose objects are
+	// deleted (found by TestUploadBurstOfCancelledUploads). A gone client's upload is
+	// removed whole by the request's rollback instead.
+	recordCtx, cancelRecord := detached(ctx)
+	defer cancelRecord()
+	st.img, err = s.d.Store.CreateImage(recordCtx, store.Image{
 		ID: id, OwnerID: ownerID, ObjectKey: keys.Original, ThumbnailKey: keys.Thumbnail,
 		ContentType: info.ContentType(), SizeBytes: int64(len(data)), Width: width, Height: height,
 		SHA256: sumHex, TakenAt: info.TakenAt,
