@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
 )
 
 // sqlStore is the Store over database/sql; dialect holds what differs.
@@ -249,10 +252,20 @@ func (s *sqlStore) ListImages(ctx context.Context, ownerID int64, page PageReque
 	if err != nil {
 		return Page{}, fmt.Errorf("list images: %w", err)
 	}
-	q := "SELECT " + imageColumns + " FROM images WHERE owner_id = ?"
+	from := "images"
+	if after != nil && s.d.name == config.DriverMySQL {
+		// MariaDB 10.11 costs the cursor's range on images_owner_created the same as the
+		// owner's whole ref on it, picks the ref and reads every newer row first: 40 ms
+		// 600 pages deep, 0.3 ms with the range (BenchmarkScale).
+		from = "images FORCE INDEX (images_owner_created)"
+	}
+	q := "SELECT " + imageColumns + " FROM " + from + " WHERE owner_id = ?"
 	args := []any{ownerID}
 	if after != nil {
-		q += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+		// "created_at <= ?" is what bounds the index range: with the OR alone, MariaDB
+		// and PostgreSQL scanned from the newest row down to the cursor, 9 ms 600 pages
+		// deep instead of 0.3 (BenchmarkScale).
+		q += " AND created_at <= ? AND (created_at < ? OR id < ?)"
 		args = append(args, after.createdAt, after.createdAt, after.id)
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -513,16 +526,26 @@ func (s *sqlStore) SearchByLabels(ctx context.Context, ownerID int64, names []st
 	if err != nil {
 		return Page{}, fmt.Errorf("search images by label: %w", err)
 	}
+	if want, err = rarestFirst(ctx, s.reader(ctx), s.d, ownerID, want); err != nil {
+		return Page{}, fmt.Errorf("search images by label: %w", err)
+	}
 	// The first label's rows are scanned in labels_search order (newest first) and each
 	// other label is a primary-key probe, so a page costs about limit index reads.
-	q := "SELECT " + prefixed("i") + " FROM labels l JOIN images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ?"
+	// MariaDB turns the EXISTS below into a semi-join and, with two labels or more,
+	// starts from a scan of every image, sorting them all: 45 ms at 20,000 images, 0.4 ms
+	// in this order (BenchmarkScale). STRAIGHT_JOIN keeps labels first there.
+	join := "JOIN"
+	if s.d.name == config.DriverMySQL {
+		join = "STRAIGHT_JOIN"
+	}
+	q := "SELECT " + prefixed("i") + " FROM labels l " + join + " images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ?"
 	args := []any{ownerID, want[0]}
 	for _, n := range want[1:] {
 		q += " AND EXISTS (SELECT 1 FROM labels x WHERE x.image_id = l.image_id AND x.name = ?)"
 		args = append(args, n)
 	}
 	if after != nil {
-		q += " AND (l.image_created_at < ? OR (l.image_created_at = ? AND l.image_id < ?))"
+		q += " AND l.image_created_at <= ? AND (l.image_created_at < ? OR l.image_id < ?)" // see ListImages
 		args = append(args, after.createdAt, after.createdAt, after.id)
 	}
 	q += " ORDER BY l.image_created_at DESC, l.image_id DESC LIMIT ?"
@@ -532,6 +555,50 @@ func (s *sqlStore) SearchByLabels(ctx context.Context, ownerID int64, names []st
 		return Page{}, fmt.Errorf("search images by label: %w", err)
 	}
 	return p, nil
+}
+
+// rarityProbe caps the rows rarestFirst counts of each label.
+const rarityProbe = 1000
+
+// rarestFirst orders a search's labels by how many of owner's images carry each, up to
+// rarityProbe rows counted, rarest first: the search scans the first label's rows until
+// it has a page, so a common label first and a rare one second read thousands of rows
+// for a few matches (22 ms at 100,000 images against 0.5 ms the other way round,
+// BenchmarkScale). One query; each label's count reads at most rarityProbe index
+// entries.
+func rarestFirst(ctx context.Context, db *sql.DB, d dialect, ownerID int64, names []string) ([]string, error) {
+	if len(names) < 2 {
+		return names, nil
+	}
+	var q strings.Builder
+	args := make([]any, 0, 3*len(names))
+	for i, n := range names {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT ? AS name, COUNT(*) AS n FROM (SELECT 1 FROM labels WHERE owner_id = ? AND name = ? LIMIT %d) p%d", rarityProbe, i)
+		args = append(args, n, ownerID, n)
+	}
+	rows, err := db.QueryContext(ctx, d.rebind(q.String()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("count labels: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[string]int, len(names))
+	for rows.Next() {
+		var n string
+		var c int
+		if err := rows.Scan(&n, &c); err != nil {
+			return nil, fmt.Errorf("count labels: %w", err)
+		}
+		counts[n] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count labels: %w", err)
+	}
+	out := slices.Clone(names)
+	slices.SortStableFunc(out, func(a, b string) int { return counts[a] - counts[b] })
+	return out, nil
 }
 
 func (s *sqlStore) LabelCounts(ctx context.Context, ownerID int64) ([]LabelCount, error) {

@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/testservers"
+)
+
+var (
+	scaleImages = flag.Int("scale.images", 100_000, "images loaded for BenchmarkScale (10 labels each)")
+	scalePlans  = flag.Bool("scale.plans", false, "log the query plan of every measured query")
+)
+
+// Scale of BenchmarkScale's data set: 10 labels an image drawn by Zipf's law from 500
+// names (a few labels are on most photos, most are rare, as with real classifiers),
+// and five users of whom the first owns 60% of the images.
+const (
+	scaleLabelNames    = 500
+	scaleLabelsPerImg  = 10
+	scaleUsers         = 5
+	scaleBigUserShare  = 0.6
+	scaleInsertBatch   = 1000
+	scaleDeepPageLimit = 50
+)
+
+// BenchmarkScale: listing and search with 100,000 images and 1,000,000 labels, on
+// MariaDB and on PostgreSQL, through the store's own queries. The rows are bulk-loaded
+// straight into the migrated schema with multi-row INSERTs. Each sub-benchmark reports
+// the p50 and p99 of one query over its iterations, for the big user:
+//
+//	list-first        the first page of 50, newest first
+//	list-deep         pages 50 to 600 in, by cursor (image 2,500 to 30,000)
+//	search-common     one label on most images (Zipf rank 1)
+//	search-deep       that label's pages 50 to 600 in, by cursor
+//	search-rare       one label on about 0.3% of images (rank 200)
+//	search-and-common two common labels (ranks 1 and 2)
+//	search-and-rare   a common label and a rare one (ranks 1 and 200), in that order
+//	search-and-rare-first the same two, the rare one first
+//	label-counts      every label with its image count
+//
+// go test ./internal/store -run '^$' -bench Scale [-scale.images=N] [-scale.plans]
+func BenchmarkScale(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		db   func(testing.TB) testservers.Database
+	}{{"mariadb", testservers.MariaDB}, {"postgres", testservers.Postgres}} {
+		b.Run(be.name, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := Open(ctx, be.db(b).Config(), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			s := st.(*sqlStore)
+			if err := s.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			started := time.Now()
+			big, names, err := loadScale(ctx, s, *scaleImages)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: loaded %d images and %d labels in %v", be.name, *scaleImages, *scaleImages*scaleLabelsPerImg, time.Since(started).Round(time.Second))
+
+			cursors := deepCursors(b, s, big, nil)
+			searchCursors := deepCursors(b, s, big, names[:1])
+			page := PageRequest{Limit: DefaultPageSize}
+			queries := []struct {
+				name string
+				run  func(i int) error
+				plan func() (string, []any)
+			}{
+				{"list-first", func(int) error { _, err := s.ListImages(ctx, big, page); return err }, nil},
+				{"list-deep", func(i int) error {
+					_, err := s.ListImages(ctx, big, PageRequest{Limit: DefaultPageSize, Cursor: cursors[i%len(cursors)]})
+					return err
+				}, nil},
+				{"search-common", searchOf(ctx, s, big, names[0]), nil},
+				{"search-deep", func(i int) error {
+					_, err := s.SearchByLabels(ctx, big, names[:1], PageRequest{Limit: DefaultPageSize, Cursor: searchCursors[i%len(searchCursors)]})
+					return err
+				}, nil},
+				{"search-rare", searchOf(ctx, s, big, names[199]), nil},
+				{"search-and-common", searchOf(ctx, s, big, names[0], names[1]), nil},
+				{"search-and-rare", searchOf(ctx, s, big, names[0], names[199]), nil},
+				{"search-and-rare-first", searchOf(ctx, s, big, names[199], names[0]), nil},
+				{"label-counts", func(int) error { _, err := s.LabelCounts(ctx, big); return err }, nil},
+			}
+			for _, q := range queries {
+				b.Run(q.name, func(b *testing.B) {
+					var took []time.Duration
+					i := 0
+					for b.Loop() {
+						t0 := time.Now()
+						if err := q.run(i); err != nil {
+							b.Fatal(err)
+						}
+						took = append(took, time.Since(t0))
+						i++
+					}
+					b.ReportMetric(ms(pct(took, 50)), "p50-ms")
+					b.ReportMetric(ms(pct(took, 99)), "p99-ms")
+				})
+			}
+			if *scalePlans {
+				logPlans(b, s, big, names, cursors[len(cursors)-1])
+			}
+		})
+	}
+}
+
+func searchOf(ctx context.Context, s *sqlStore, owner int64, labels ...string) func(int) error {
+	return func(int) error {
+		p, err := s.SearchByLabels(ctx, owner, labels, PageRequest{Limit: DefaultPageSize})
+		if err == nil && len(p.Images) == 0 {
+			err = fmt.Errorf("search %v found nothing", labels)
+		}
+		return err
+	}
+}
+
+// deepCursors walks the big user's listing (or search, with labels) from page 50 to page
+// 600 and returns the cursors of those pages.
+func deepCursors(b *testing.B, s *sqlStore, owner int64, labels []string) []string {
+	b.Helper()
+	var out []string
+	next := ""
+	for n := 0; n < 600; n++ {
+		page := PageRequest{Limit: scaleDeepPageLimit, Cursor: next}
+		var p Page
+		var err error
+		if labels == nil {
+			p, err = s.ListImages(context.Background(), owner, page)
+		} else {
+			p, err = s.SearchByLabels(context.Background(), owner, labels, page)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Next == "" {
+			break
+		}
+		next = p.Next
+		if n >= 50 {
+			out = append(out, next)
+		}
+	}
+	if len(out) == 0 {
+		b.Fatal("the big user has fewer than 50 pages")
+	}
+	return out
+}
+
+// loadScale inserts n images and 10n labels and returns the big user's id and the
+// label names, most common first.
+func loadScale(ctx context.Context, s *sqlStore, n int) (int64, []string, error) {
+	var users []int64
+	for i := range scaleUsers {
+		u, err := s.CreateUser(ctx, NewUser{Email: fmt.Sprintf("scale%d@example.com", i), PasswordHash: "x"})
+		if err != nil {
+			return 0, nil, err
+		}
+		users = append(users, u.ID)
+	}
+	names := make([]string, scaleLabelNames)
+	for i := range names {
+		names[i] = fmt.Sprintf("label-%03d", i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, scaleLabelNames-1)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	var imgs, labels strings.Builder
+	flush := func() error {
+		for _, sb := range []*strings.Builder{&imgs, &labels} {
+			if sb.Len() == 0 {
+				continue
+			}
+			if _, err := s.db.ExecContext(ctx, sb.String()); err != nil {
+				return fmt.Errorf("bulk insert: %w", err)
+			}
+			sb.Reset()
+		}
+		return nil
+	}
+	rows := 0
+	for i := range n {
+		owner := users[0]
+		if rng.Float64() >= scaleBigUserShare {
+			owner = users[1+rng.IntN(scaleUsers-1)]
+		}
+		id := fmt.Sprintf("%032x", i+1)
+		created := base + int64(i)*1_000_000 // one a second, in order
+		if imgs.Len() == 0 {
+			imgs.WriteString("INSERT INTO images (id, owner_id, object_key, thumbnail_key, content_type, size_bytes, width, height, sha256, content_key, created_at, status, queued_at, labelled_at, provider, model) VALUES ")
+		} else {
+			imgs.WriteByte(',')
+		}
+		fmt.Fprintf(&imgs, "('%s',%d,'images/%d/%s','thumbs/%d/%s','image/jpeg',1000000,1600,1200,'%064x','%064x',%d,'labelled',%d,%d,'bench','bench')",
+			id, owner, owner, id, owner, id, i+1, i+1, created, created, created+1000)
+		chosen := map[int]bool{}
+		for len(chosen) < scaleLabelsPerImg {
+			chosen[int(zipf.Uint64())] = true
+		}
+		for k := range chosen {
+			if labels.Len() == 0 {
+				labels.WriteString("INSERT INTO labels (image_id, name, owner_id, image_created_at, confidence, provider, model) VALUES ")
+			} else {
+				labels.WriteByte(',')
+			}
+			fmt.Fprintf(&labels, "('%s','%s',%d,%d,%.1f,'bench','bench')", id, names[k], owner, created, 50+rng.Float64()*50)
+		}
+		rows++
+		if rows == scaleInsertBatch {
+			if err := flush(); err != nil {
+				return 0, nil, err
+			}
+			rows = 0
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, nil, err
+	}
+	// Fresh statistics (and PostgreSQL's visibility map, for index-only scans), as
+	// autovacuum and InnoDB keep them in a database that grew to this size.
+	analyze := "ANALYZE TABLE images, labels"
+	if s.d.numbered {
+		analyze = "VACUUM ANALYZE images, labels"
+	}
+	if _, err := s.db.ExecContext(ctx, analyze); err != nil {
+		return 0, nil, fmt.Errorf("analyze: %w", err)
+	}
+	return users[0], names, nil
+}
+
+// logPlans logs the database's plan for the measured queries.
+func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor string) {
+	deep, err := decodeCursor(deepCursor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	explain, join := "EXPLAIN ", "STRAIGHT_JOIN" // as SearchByLabels
+	if s.d.numbered {
+		explain, join = "EXPLAIN ANALYZE ", "JOIN"
+	}
+	for _, q := range []struct {
+		name, query string
+		args        []any
+	}{
+		{"list-first", "SELECT id FROM images WHERE owner_id = ? ORDER BY created_at DESC, id DESC LIMIT 51", []any{owner}},
+		{"list-deep", "SELECT id FROM images WHERE owner_id = ? AND created_at <= ? AND (created_at < ? OR id < ?) ORDER BY created_at DESC, id DESC LIMIT 51", []any{owner, deep.createdAt, deep.createdAt, deep.id}},
+		{"search-and-common", "SELECT i.id FROM labels l " + join + " images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ? AND EXISTS (SELECT 1 FROM labels x WHERE x.image_id = l.image_id AND x.name = ?) ORDER BY l.image_created_at DESC, l.image_id DESC LIMIT 51", []any{owner, names[0], names[1]}},
+		{"search-and-rare", "SELECT i.id FROM labels l " + join + " images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ? AND EXISTS (SELECT 1 FROM labels x WHERE x.image_id = l.image_id AND x.name = ?) ORDER BY l.image_created_at DESC, l.image_id DESC LIMIT 51", []any{owner, names[0], names[199]}},
+		{"label-counts", "SELECT name, COUNT(*) AS images FROM labels WHERE owner_id = ? GROUP BY name ORDER BY images DESC, name", []any{owner}},
+	} {
+		rows, err := s.db.Query(explain+s.d.rebind(q.query), q.args...)
+		if err != nil {
+			b.Errorf("explain %s: %v", q.name, err)
+			continue
+		}
+		b.Logf("plan of %s:\n%s", q.name, dumpRows(rows))
+	}
+}
+
+func dumpRows(rows *sql.Rows) string {
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out strings.Builder
+	out.WriteString(strings.Join(cols, " | ") + "\n")
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		_ = rows.Scan(ptrs...)
+		for i, v := range vals {
+			if i > 0 {
+				out.WriteString(" | ")
+			}
+			out.WriteString(v.String)
+		}
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// pct is the nearest-rank percentile p of ds.
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
