@@ -14,6 +14,8 @@ export GOFLAGS ?= -buildvcs=false
 K8S_VERSION             ?= 1.37.2
 ETCD_VERSION            ?= 3.6.16
 KWOK_VERSION            ?= 0.8.0
+# metrics-server beside the e2e cluster (hack/metrics-server.sh).
+METRICS_SERVER_VERSION  ?= 0.9.0
 CONTROLLER_GEN_VERSION  ?= v0.23.0
 GOLANGCI_LINT_VERSION   ?= v2.15.0
 # kustomize v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
@@ -27,7 +29,7 @@ KUSTOMIZE      := $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 K8S_BIN        := $(BIN)/k8s/$(K8S_VERSION)
-export K8S_VERSION ETCD_VERSION KWOK_VERSION
+export K8S_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
 
 # envtest finds kube-apiserver, etcd and kubectl here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
@@ -79,11 +81,23 @@ verify: generate manifests chart-verify ## Regenerate everything and fail if the
 ##@ Test
 
 .PHONY: test
-test: k8s-bin s3-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers.
+test: k8s-bin s3-server metrics-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster.
 	go test -count=1 ./...
+	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
+
+FUZZTIME ?= 1m
+FUZZTIME_SHORT ?= 7s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 1m; make fuzz FUZZTIME=5m). make test runs each for 7s.
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
+.PHONY: e2e
+e2e: k8s-bin metrics-server $(HELM) ## Run only the end-to-end tests: a private kwok cluster, the Helm chart, the operator (test/e2e).
+	go test -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: bench
-bench: k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails, upload→labelled).
+bench: k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
 	hack/bench.sh
 
 .PHONY: test-short
@@ -150,6 +164,10 @@ tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(HELM) $(KUBECONFORM) k8
 .PHONY: s3-server
 s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the storage tests use.
 	@hack/s3-server.sh >/dev/null
+
+.PHONY: metrics-server
+metrics-server: ## Build (or reuse) the pinned metrics-server the end-to-end tests run beside the cluster.
+	@hack/metrics-server.sh >/dev/null
 
 .PHONY: k8s-bin
 k8s-bin: ## Build (or reuse) the pinned Kubernetes binaries; prints their folder.

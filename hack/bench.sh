@@ -4,9 +4,11 @@
 # `go test` output streams to stderr as it runs.
 #
 # Packages are those with a `func Benchmark` in a _test.go file (today internal/worker,
-# internal/imaging, internal/classify/builtin and test/bench). They need redis-server and
-# redis-benchmark, the darknet photos (hack/install-deps.sh) and the built-in model
-# (hack/model.sh, run here). Settings from the environment:
+# internal/imaging, internal/store, internal/classify/builtin and test/bench). They need
+# redis-server and redis-benchmark, mariadb-server and postgresql (internal/store's
+# 100,000-image list and search, test/bench's upload throughput), vipsthumbnail (libvips-
+# tools, compared with our thumbnails), the darknet photos (all from hack/install-deps.sh)
+# and the built-in model (hack/model.sh, run here). Settings from the environment:
 #   BENCH_PACKAGES  packages to run instead (e.g. "./test/bench")
 #   BENCH_FILTER    the -bench regular expression (default ".")
 #   BENCH_FLAGS     more flags for every `go test` (e.g. "-benchtime=3s -count=3")

@@ -8,7 +8,8 @@ set -euo pipefail
 
 # darknet and python3-skimage ship the photos the built-in classifier's tests label
 # (data/dog.jpg, eagle.jpg, horses.jpg, person.jpg; skimage/data/coffee.png).
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage)
+# libvips-tools: vipsthumbnail, which `make bench` compares our thumbnailer with.
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-tools)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 var (
@@ -33,7 +35,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testservers.Run(m) // stops the shared MariaDB and PostgreSQL afterwards
 	printTable(os.Stdout)
 	removeBuild()
 	os.Exit(code)

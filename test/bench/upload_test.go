@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	stdimage "image"
+	"image/color"
+	"image/jpeg"
+	"math/rand/v2"
+	"mime/multipart"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testservers"
+)
+
+var uploadRoundFlag = flag.Int("upload.count", 120, "uploads per concurrency level of BenchmarkUploadThroughput")
+
+// uploadsPerUser stays under the upload rate limit (60 requests a minute per user): a
+// client signs up again after this many.
+const uploadsPerUser = 50
+
+// BenchmarkUploadThroughput: 1 MB JPEGs uploaded through the HTTP API of `sortographer
+// serve` on MariaDB (both on this machine, files on disk, no workers running), at
+// several concurrency levels. Every upload is distinct bytes (a numbered JPEG comment),
+// so duplicate detection never short-cuts one. Reports images/s, MB/s and the upload's
+// p50/p99 as the client sees it: receiving, inspecting, thumbnailing, storing, recording.
+func BenchmarkUploadThroughput(b *testing.B) {
+	db := testservers.MariaDB(b)
+	ctx := context.Background()
+	st, err := store.Open(ctx, db.Config(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	_ = st.Close()
+	dir := b.TempDir()
+	addr := freeAddr(b)
+	env := galleryEnv(
+		config.EnvGalleryName+"=bench",
+		config.EnvListenAddr+"="+addr,
+		config.EnvDataDir+"="+dir,
+		config.EnvDatabaseDriver+"="+config.DriverMySQL,
+		config.EnvDatabaseHost+"="+db.Host,
+		config.EnvDatabasePort+"="+strconv.Itoa(db.Port),
+		config.EnvDatabaseName+"="+db.Name,
+		config.EnvDatabaseUser+"="+db.User,
+		config.EnvDatabasePassword+"="+db.Password,
+		config.EnvInProcessWorkers+"=false",
+		config.EnvShutdownGrace+"=10s",
+	)
+	serve := start(b, "serve", env, dir)
+	base := "http://" + addr
+	serve.waitReady(b, base+config.ReadinessPath)
+
+	photo := megabyteJPEG(b)
+	for _, workers := range []int{1, 4, 16} {
+		b.Run("concurrency-"+strconv.Itoa(workers), func(b *testing.B) {
+			var took []time.Duration
+			var elapsed time.Duration
+			var sent int64
+			for b.Loop() {
+				t, e, n := uploadRound(b, base, photo, workers, *uploadRoundFlag)
+				took, elapsed, sent = append(took, t...), elapsed+e, sent+n
+			}
+			b.ReportMetric(float64(len(took))/elapsed.Seconds(), "images/s")
+			b.ReportMetric(float64(sent)/1e6/elapsed.Seconds(), "MB/s")
+			b.ReportMetric(float64(percentile(took, 50).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(percentile(took, 99).Microseconds())/1000, "p99-ms")
+		})
+	}
+	if n := serve.errorLines(); n > 0 {
+		b.Errorf("sortographer serve logged %d errors:\n%s", n, serve.tail(20))
+	}
+}
+
+// uploadRound sends n distinct copies of photo from workers clients at once and returns
+// each upload's time, the round's length and the bytes sent.
+func uploadRound(b *testing.B, base string, photo []byte, workers, n int) ([]time.Duration, time.Duration, int64) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bodies := make([]upload, n)
+	for i := range bodies {
+		bodies[i] = numbered(b, photo, i)
+	}
+	var (
+		mu    sync.Mutex
+		took  []time.Duration
+		sent  int64
+		next  = make(chan upload)
+		wg    sync.WaitGroup
+		first error
+	)
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			var c *client
+			done := 0
+			for u := range next {
+				if c == nil || done == uploadsPerUser {
+					var err error
+					if c, err = signUp(ctx, base); err != nil {
+						mu.Lock()
+						first = err
+						mu.Unlock()
+						cancel()
+						continue
+					}
+					done = 0
+				}
+				t0 := time.Now()
+				_, err := c.upload(ctx, u)
+				d := time.Since(t0)
+				done++
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+					cancel()
+				}
+				took = append(took, d)
+				sent += int64(len(u.body))
+				mu.Unlock()
+			}
+		})
+	}
+	for _, u := range bodies {
+		next <- u
+	}
+	close(next)
+	wg.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		b.Fatalf("upload round: %v", first)
+	}
+	return took, elapsed, sent
+}
+
+// numbered is photo with a JPEG comment numbering the copy, as a multipart body.
+func numbered(b *testing.B, photo []byte, k int) upload {
+	comment := fmt.Appendf(nil, "sortographer upload bench %d %d", time.Now().UnixNano(), k)
+	segment := append([]byte{0xff, 0xfe, byte((len(comment) + 2) >> 8), byte(len(comment) + 2)}, comment...)
+	data := append(append(append([]byte{}, photo[:2]...), segment...), photo[2:]...)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, err := mw.CreateFormFile("file", fmt.Sprintf("bench-%d.jpg", k))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = part.Write(data)
+	_ = mw.Close()
+	return upload{name: fmt.Sprintf("bench-%d.jpg", k), body: body.Bytes(), contentType: mw.FormDataContentType()}
+}
+
+// megabyteJPEG is a photo-like 1600×1200 JPEG of about 1 MB: gradients plus noise, the
+// same recipe as internal/imaging's thumbnail benchmark.
+func megabyteJPEG(b *testing.B) []byte {
+	const w, h = 1600, 1200
+	img := stdimage.NewRGBA(stdimage.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(5, 6))
+	for y := range h {
+		for x := range w {
+			n := rng.IntN(64)
+			img.SetRGBA(x, y, color.RGBA{R: uint8(x*255/w/2 + n), G: uint8(y*255/h/2 + n), B: uint8((x+y)%256/2 + n), A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
