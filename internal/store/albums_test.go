@@ -11,36 +11,18 @@ import (
 // TestAlbumsAndShares runs the album and share-link behaviours against every database,
 // the databases in parallel.
 func TestAlbumsAndShares(t *testing.T) {
-	cases := []struct {
-		name string
-		test func(t *testing.T, s *sqlStore)
-	}{
-		{"LabelAlbumsHaveCountAndNewestCover", testLabelAlbums},
-		{"AlbumLifecycle", testAlbumLifecycle},
-		{"AlbumNamesAreChecked", testAlbumNames},
-		{"AlbumImagesPageNewestAddedFirst", testAlbumPagination},
-		{"AlbumsAreTheOwnersOnly", testAlbumIsolation},
-		{"DeletingAnImageLeavesEveryAlbum", testAlbumCascade},
-		{"ShareLinks", testShares},
-		{"ShareLinksExpire", testShareExpiry},
-		{"ShareLinksAreTheOwnersOnly", testShareIsolation},
-		{"ShareLinksGoWithWhatTheyShare", testShareCascade},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					db, file := b.database(t)
-					s := open(t, db, file)
-					if err := s.Migrate(ctxFor(t)); err != nil {
-						t.Fatalf("migrate: %v", err)
-					}
-					c.test(t, s)
-				})
-			}
-		})
-	}
+	runOnEveryDatabase(t, []storeCase{
+		{name: "LabelAlbumsHaveCountAndNewestCover", test: testLabelAlbums},
+		{name: "AlbumLifecycle", test: testAlbumLifecycle},
+		{name: "AlbumNamesAreChecked", test: testAlbumNames},
+		{name: "AlbumImagesPageNewestAddedFirst", test: testAlbumPagination},
+		{name: "AlbumsAreTheOwnersOnly", test: testAlbumIsolation},
+		{name: "DeletingAnImageLeavesEveryAlbum", test: testAlbumCascade},
+		{name: "ShareLinks", test: testShares},
+		{name: "ShareLinksExpire", test: testShareExpiry},
+		{name: "ShareLinksAreTheOwnersOnly", test: testShareIsolation},
+		{name: "ShareLinksGoWithWhatTheyShare", test: testShareCascade},
+	})
 }
 
 func album(t *testing.T, s Store, owner User, name string) Album {
