@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -21,34 +20,8 @@ func TestBrowserAdminDuplicatesReclassify(t *testing.T) {
 	if _, err := os.Stat(dogPhoto); err != nil {
 		t.Fatalf("%v: run hack/install-deps.sh (package darknet)", err)
 	}
-	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
-	eval := func(expr string) bool {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-	poll := func(expr string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](expr)(ctx, tg)
-			return chromedp.Void{}, err
-		}
-	}
+	pg := page{t, ctx}
+	do, text, eval, poll := pg.do, pg.text, pg.evalBool, pollUntil
 	signUp := func(email string) {
 		t.Helper()
 		do("sign up "+email,

@@ -20,9 +20,7 @@ func TestBrowserAlbumsAndSharing(t *testing.T) {
 	}
 	do := func(ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		page{t, ctx}.do(step, actions...)
 	}
 	eval := func(ctx context.Context, expr string) string {
 		t.Helper()
@@ -32,12 +30,7 @@ func TestBrowserAlbumsAndSharing(t *testing.T) {
 		}
 		return v
 	}
-	poll := func(expr string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](expr)(ctx, tg)
-			return chromedp.Void{}, err
-		}
-	}
+	poll := pollUntil
 	phone := chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile)
 	noSidewaysScroll := func(ctx context.Context, page string) {
 		t.Helper()

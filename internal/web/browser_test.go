@@ -133,6 +133,54 @@ func browser(t *testing.T) context.Context {
 // dogPhoto is a real photo that Debian's darknet package ships: a dog beside a bicycle.
 const dogPhoto = "/usr/share/darknet/data/dog.jpg"
 
+// page drives one browser tab; every helper fails the test on error.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (p page) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v", step, err)
+	}
+}
+
+func (p page) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(sel))
+	if err != nil {
+		p.t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+func (p page) attr(sel, name string) string {
+	p.t.Helper()
+	a, err := chromedp.Run(p.ctx, chromedp.AttributeValue(sel, name))
+	if err != nil {
+		p.t.Fatalf("read %s[%s]: %v", sel, name, err)
+	}
+	return a.Value
+}
+
+func (p page) evalBool(expr string) bool {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// pollUntil waits until the JavaScript expression is true.
+func pollUntil(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](expr)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
 // TestBrowser signs up, uploads a photo, sees it queued and then labelled, searches by
 // a label, and follows deep links, on a phone-sized screen.
 func TestBrowser(t *testing.T) {
@@ -143,42 +191,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("%v: run hack/install-deps.sh (package darknet)", err)
 	}
 
-	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
-	attr := func(sel, name string) string {
-		t.Helper()
-		a, err := chromedp.Run(ctx, chromedp.AttributeValue(sel, name))
-		if err != nil {
-			t.Fatalf("read %s[%s]: %v", sel, name, err)
-		}
-		return a.Value
-	}
-	eval := func(expr string) bool {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-	poll := func(expr string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](expr)(ctx, tg)
-			return chromedp.Void{}, err
-		}
-	}
+	pg := page{t, ctx}
+	do, text, attr, eval, poll := pg.do, pg.text, pg.attr, pg.evalBool, pollUntil
 
 	do("sign up",
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
