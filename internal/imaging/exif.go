@@ -242,7 +242,8 @@ func parseTIFF(b []byte) (metadata, bool) {
 }
 
 // parseExifTime reads "2006:01:02 15:04:05" with an optional "+07:00" offset. Cameras
-// write "0000:00:00 00:00:00" or blanks for an unset clock; those are no time.
+// write "0000:00:00 00:00:00" or blanks for an unset clock; those are no time. An offset
+// outside the world's time zones (-12:00 to +14:00) is ignored.
 func parseExifTime(value, offset string) (time.Time, bool) {
 	ts, err := time.Parse("2006:01:02 15:04:05", value)
 	if err != nil || ts.Year() < 1800 {
@@ -250,6 +251,9 @@ func parseExifTime(value, offset string) (time.Time, bool) {
 	}
 	if off, err := time.Parse("-07:00", offset); err == nil {
 		_, secs := off.Zone()
+		if secs < -12*3600 || secs > 14*3600 {
+			return ts, true
+		}
 		ts = time.Date(ts.Year(), ts.Month(), ts.Day(), ts.Hour(), ts.Minute(), ts.Second(), 0, time.FixedZone("", secs))
 	}
 	return ts, true

@@ -466,3 +466,27 @@ func BenchmarkInspect(b *testing.B) {
 		}
 	}
 }
+
+// TestExifTimeOffsets: offsets inside the world's time zones are kept; others (a corrupt
+// "+22:00", found by FuzzInspect) leave the clock time without an offset.
+func TestExifTimeOffsets(t *testing.T) {
+	for _, c := range []struct {
+		offset  string
+		wantOff int
+	}{
+		{"+02:00", 2 * 3600},
+		{"-12:00", -12 * 3600},
+		{"+14:00", 14 * 3600},
+		{"+22:00", 0},
+		{"-13:30", 0},
+		{"", 0},
+	} {
+		ts, ok := parseExifTime("2001:07:14 09:30:00", c.offset)
+		if !ok {
+			t.Fatalf("offset %q: no time", c.offset)
+		}
+		if _, off := ts.Zone(); off != c.wantOff || ts.Hour() != 9 || ts.Minute() != 30 {
+			t.Errorf("offset %q: %v (offset %d s), want 09:30 at %d s", c.offset, ts, off, c.wantOff)
+		}
+	}
+}
