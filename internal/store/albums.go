@@ -346,17 +346,7 @@ func (s *sqlStore) AlbumImages(ctx context.Context, ownerID int64, albumID strin
 	if err != nil {
 		return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
 	}
-	// Newest added first; the cursor is the last row's (added_at, image id). The owner
-	// condition on images is belt and braces: only the owner's images are ever added.
-	q := "SELECT " + prefixed("i") + ", ai.added_at FROM album_images ai JOIN images i ON i.id = ai.image_id " +
-		"WHERE ai.album_id = ? AND i.owner_id = ?"
-	args := []any{albumID, ownerID}
-	if after != nil {
-		q += " AND (ai.added_at < ? OR (ai.added_at = ? AND ai.image_id < ?))"
-		args = append(args, after.createdAt, after.createdAt, after.id)
-	}
-	q += " ORDER BY ai.added_at DESC, ai.image_id DESC LIMIT ?"
-	args = append(args, limit+1)
+	q, args := s.albumPageQuery(ownerID, albumID, after, limit)
 	rows, err := db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
@@ -381,6 +371,27 @@ func (s *sqlStore) AlbumImages(ctx context.Context, ownerID int64, albumID strin
 		return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
 	}
 	return p, nil
+}
+
+// albumPageQuery is AlbumImages' statement for one page (limit+1 rows) after the
+// cursor (nil: the first page).
+func (s *sqlStore) albumPageQuery(ownerID int64, albumID string, after *cursor, limit int) (string, []any) {
+	// Newest added first; the cursor is the last row's (added_at, image id). The owner
+	// condition on images is belt and braces: only the owner's images are ever added.
+	q := "SELECT " + prefixed("i") + ", ai.added_at FROM album_images ai JOIN images i ON i.id = ai.image_id " +
+		"WHERE ai.album_id = ? AND i.owner_id = ?"
+	args := []any{albumID, ownerID}
+	if after != nil {
+		// As in ListImages, "added_at <= ?" is what bounds the index range: with the OR
+		// alone, PostgreSQL scanned album_images_added backwards from the newest row and
+		// filtered its way down to the cursor, 10,300 rows (3.2 ms) 200 pages into an
+		// album of 20,000, against 51 rows (0.13 ms) now (BenchmarkAlbumPages). MariaDB
+		// read 51 rows of the same index either way, so it needs no FORCE INDEX here.
+		q += " AND ai.added_at <= ? AND (ai.added_at < ? OR ai.image_id < ?)"
+		args = append(args, after.createdAt, after.createdAt, after.id)
+	}
+	q += " ORDER BY ai.added_at DESC, ai.image_id DESC LIMIT ?"
+	return q, append(args, limit+1)
 }
 
 // addedAtScanner lets scanImage read a row of image columns followed by added_at.

@@ -16,7 +16,10 @@ import (
 
 // Readers are checked often here, so tests wait milliseconds, not seconds, for the
 // health loop to notice a change.
-func init() { readerCheckInterval = 50 * time.Millisecond }
+func init() {
+	readerCheckInterval = 50 * time.Millisecond
+	readerCheckTimeout = 10 * time.Second
+}
 
 var replicatedBackends = []struct {
 	name  string
@@ -107,6 +110,9 @@ func testReadsGoToReplica(t *testing.T, s *sqlStore, rep *testservers.Replicated
 	if err != nil || stats.Images != 1 {
 		t.Errorf("stats on the replica = %+v, %v; want 1 image", stats, err)
 	}
+	if l, err := s.LabelsOfImages(ctx, owner.ID, []string{seen.ID, img.ID}); err != nil || len(l) != 1 || len(l[seen.ID]) != 1 {
+		t.Errorf("labels of images on the replica = %v, %v; want cat on %s only", l, err, seen.ID)
+	}
 
 	// The same reads marked fresh, and reads that are not lag-tolerant, see the write.
 	fresh := WithPrimaryReads(ctx)
@@ -115,6 +121,9 @@ func testReadsGoToReplica(t *testing.T, s *sqlStore, rep *testservers.Replicated
 	}
 	if c, err := s.LabelCounts(fresh, owner.ID); err != nil || len(c) != 2 {
 		t.Errorf("label counts with primary reads = %v, %v; want cat and dog", c, err)
+	}
+	if l, err := s.LabelsOfImages(fresh, owner.ID, []string{seen.ID, img.ID}); err != nil || len(l) != 2 || len(l[img.ID]) != 2 {
+		t.Errorf("labels of images with primary reads = %v, %v; want cat, dog on %s too", l, err, img.ID)
 	}
 	if _, err := s.Image(ctx, owner.ID, img.ID); err != nil {
 		t.Errorf("get image (a writer read): %v", err)

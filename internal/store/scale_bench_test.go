@@ -46,6 +46,8 @@ const (
 //	search-and-rare   a common label and a rare one (ranks 1 and 200), in that order
 //	search-and-rare-first the same two, the rare one first
 //	label-counts      every label with its image count
+//	page-labels-each  the labels of the first page's 50 images, one image at a time
+//	page-labels-batch the same labels in one LabelsOfImages
 //
 // go test ./internal/store -run '^$' -bench Scale [-scale.images=N] [-scale.plans]
 func BenchmarkScale(b *testing.B) {
@@ -71,6 +73,11 @@ func BenchmarkScale(b *testing.B) {
 			}
 			b.Logf("%s: loaded %d images and %d labels in %v", be.name, *scaleImages, *scaleImages*scaleLabelsPerImg, time.Since(started).Round(time.Second))
 
+			first, err := s.ListImages(ctx, big, PageRequest{Limit: DefaultPageSize})
+			if err != nil {
+				b.Fatal(err)
+			}
+			firstIDs := ids(first.Images)
 			cursors := deepCursors(b, s, big, nil)
 			searchCursors := deepCursors(b, s, big, names[:1])
 			page := PageRequest{Limit: DefaultPageSize}
@@ -94,6 +101,21 @@ func BenchmarkScale(b *testing.B) {
 				{"search-and-rare", searchOf(ctx, s, big, names[0], names[199]), nil},
 				{"search-and-rare-first", searchOf(ctx, s, big, names[199], names[0]), nil},
 				{"label-counts", func(int) error { _, err := s.LabelCounts(ctx, big); return err }, nil},
+				{"page-labels-each", func(int) error {
+					for _, id := range firstIDs {
+						if _, err := s.ImageLabels(ctx, big, id); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, nil},
+				{"page-labels-batch", func(int) error {
+					l, err := s.LabelsOfImages(ctx, big, firstIDs)
+					if err == nil && len(l) != len(firstIDs) {
+						err = fmt.Errorf("labels of %d images of %d", len(l), len(firstIDs))
+					}
+					return err
+				}, nil},
 			}
 			for _, q := range queries {
 				b.Run(q.name, func(b *testing.B) {
@@ -112,7 +134,7 @@ func BenchmarkScale(b *testing.B) {
 				})
 			}
 			if *scalePlans {
-				logPlans(b, s, big, names, cursors[len(cursors)-1])
+				logPlans(b, s, big, names, cursors[len(cursors)-1], firstIDs)
 			}
 		})
 	}
@@ -242,7 +264,7 @@ func loadScale(ctx context.Context, s *sqlStore, n int) (int64, []string, error)
 }
 
 // logPlans logs the database's plan for the measured queries.
-func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor string) {
+func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor string, pageIDs []string) {
 	deep, err := decodeCursor(deepCursor)
 	if err != nil {
 		b.Fatal(err)
@@ -260,6 +282,8 @@ func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor
 		{"search-and-common", "SELECT i.id FROM labels l " + join + " images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ? AND EXISTS (SELECT 1 FROM labels x WHERE x.image_id = l.image_id AND x.name = ?) ORDER BY l.image_created_at DESC, l.image_id DESC LIMIT 51", []any{owner, names[0], names[1]}},
 		{"search-and-rare", "SELECT i.id FROM labels l " + join + " images i ON i.id = l.image_id WHERE l.owner_id = ? AND l.name = ? AND EXISTS (SELECT 1 FROM labels x WHERE x.image_id = l.image_id AND x.name = ?) ORDER BY l.image_created_at DESC, l.image_id DESC LIMIT 51", []any{owner, names[0], names[199]}},
 		{"label-counts", "SELECT name, COUNT(*) AS images FROM labels WHERE owner_id = ? GROUP BY name ORDER BY images DESC, name", []any{owner}},
+		{"page-labels-batch", "SELECT image_id, name, confidence, categories, provider, model FROM labels WHERE owner_id = ? AND image_id IN (" +
+			placeholders(len(pageIDs)) + ") ORDER BY image_id, confidence DESC, name", append([]any{owner}, anys(pageIDs)...)},
 	} {
 		rows, err := s.db.Query(explain+s.d.rebind(q.query), q.args...)
 		if err != nil {
@@ -268,6 +292,14 @@ func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor
 		}
 		b.Logf("plan of %s:\n%s", q.name, dumpRows(rows))
 	}
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
 }
 
 func dumpRows(rows *sql.Rows) string {

@@ -79,6 +79,11 @@ type Store interface {
 
 	// ImageLabels returns the labels of one of owner's images, most confident first.
 	ImageLabels(ctx context.Context, ownerID int64, imageID string) ([]Label, error)
+	// LabelsOfImages returns the labels of many of owner's images, for a page of them,
+	// in one query (labels_batch.go): each image's most confident first. An image
+	// without labels, and one that is not owner's or does not exist, has no entry.
+	// Lag-tolerant.
+	LabelsOfImages(ctx context.Context, ownerID int64, imageIDs []string) (map[string][]Label, error)
 	// SearchByLabels pages through owner's images carrying every one of the labels,
 	// newest first. Lag-tolerant.
 	SearchByLabels(ctx context.Context, ownerID int64, labels []string, page PageRequest) (Page, error)
