@@ -1,21 +1,16 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sortographer/sortographer/internal/imaging"
-	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/store"
 )
@@ -85,278 +80,6 @@ func (s *Server) queuePosition(ctx context.Context, img store.Image) *int64 {
 	return &n
 }
 
-// uploadField is the multipart field holding photos; repeat it for several.
-const uploadField = "file"
-
-// multipartOverhead allows for part headers and boundaries on top of the file bytes.
-const multipartOverhead = 64 << 10
-
-// staged is an upload stored and recorded but not yet queued, or (duplicate) the
-// user's existing image of the same content, which the upload must neither queue nor
-// remove.
-type staged struct {
-	img       store.Image
-	keys      objects.Keys
-	duplicate bool
-}
-
-// rejection is a bad file: its status and message.
-type rejection struct {
-	status  int
-	code    string
-	message string
-}
-
-// upload takes one or many photos as multipart/form-data, each in a "file" part. Parts
-// are read one at a time, so memory holds one photo at once. Every file is checked;
-// if any is refused the request fails and nothing of it is kept. The accepted photos
-// are queued for classification only once all of them are stored. A photo the user
-// already has (same SHA-256) is answered with the existing image, flagged duplicate,
-// and nothing is stored for it; a request of duplicates only answers 200, not 202.
-func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
-	if s.limited(w, r, s.d.UploadLimiter, "user:"+strconv.FormatInt(u.ID, 10)) {
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, int64(s.d.MaxFilesPerUpload)*(s.d.MaxUploadBytes+multipartOverhead))
-	mr, err := r.MultipartReader()
-	if err != nil {
-		s.metrics.uploads.WithLabelValues(uploadRejected).Inc()
-		writeError(w, r, http.StatusBadRequest, "bad_upload", "send the photos as multipart/form-data, each in a \"file\" part")
-		return
-	}
-	var done []staged
-	rollback := func() {
-		ctx, cancel := detached(r.Context())
-		defer cancel()
-		for _, st := range done {
-			if !st.duplicate {
-				s.discard(ctx, u.ID, st)
-			}
-		}
-	}
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			rollback()
-			s.rejectUpload(w, r, readRejection(err))
-			return
-		}
-		if part.FormName() != uploadField {
-			_ = part.Close()
-			continue
-		}
-		if len(done) == s.d.MaxFilesPerUpload {
-			rollback()
-			s.rejectUpload(w, r, rejection{http.StatusRequestEntityTooLarge, "too_many_files",
-				fmt.Sprintf("at most %d photos per request", s.d.MaxFilesPerUpload)})
-			return
-		}
-		st, rej, err := s.stage(r.Context(), u.ID, part)
-		_ = part.Close()
-		if err != nil {
-			rollback()
-			s.metrics.uploads.WithLabelValues(uploadFailed).Inc()
-			s.internalError(w, r, "storing the photo", err)
-			return
-		}
-		if rej != nil {
-			rollback()
-			if name := part.FileName(); name != "" {
-				rej.message = fmt.Sprintf("%s: %s", strings.ToValidUTF8(name, "?"), rej.message)
-			}
-			s.rejectUpload(w, r, *rej)
-			return
-		}
-		done = append(done, st)
-	}
-	if len(done) == 0 {
-		s.rejectUpload(w, r, rejection{http.StatusBadRequest, "no_files", "no photos in the request: send each in a \"file\" part"})
-		return
-	}
-	out := pageJSON{Images: make([]imageJSON, 0, len(done))}
-	status := http.StatusOK // only duplicates: nothing new
-	for _, st := range done {
-		if st.duplicate {
-			j, err := s.duplicateJSON(r.Context(), u, st.img)
-			if err != nil {
-				s.internalError(w, r, "reading the existing image", err)
-				return
-			}
-			out.Images = append(out.Images, j)
-			s.metrics.uploads.WithLabelValues(uploadDuplicate).Inc()
-			s.log(r.Context()).Info("upload is a duplicate; returned the existing image", "imageId", st.img.ID)
-			continue
-		}
-		status = http.StatusAccepted
-		// A failed enqueue loses nothing: the image is recorded as queued, and the
-		// workers' sweep of images queued too long enqueues it again.
-		if err := s.d.Queue.Enqueue(r.Context(), queue.Job{ImageID: st.img.ID, OwnerID: u.ID, Priority: queue.PriorityNormal}); err != nil {
-			s.log(r.Context()).Warn("enqueuing classification failed; the sweep will retry", "imageId", st.img.ID, "error", err)
-		}
-		j := toImageJSON(st.img, nil)
-		j.QueuePosition = s.queuePosition(r.Context(), st.img)
-		out.Images = append(out.Images, j)
-		s.metrics.uploads.WithLabelValues(uploadAccepted).Inc()
-		s.metrics.uploadBytes.Add(float64(st.img.SizeBytes))
-		s.log(r.Context()).Info("uploaded image", "imageId", st.img.ID, "bytes", st.img.SizeBytes, "contentType", st.img.ContentType)
-	}
-	writeJSON(w, status, out)
-}
-
-// duplicateJSON is the existing image an upload duplicated, with its labels.
-func (s *Server) duplicateJSON(ctx context.Context, u store.User, img store.Image) (imageJSON, error) {
-	labels, err := s.d.Store.ImageLabels(ctx, u.ID, img.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return imageJSON{}, err
-	}
-	j := toImageJSON(img, labels)
-	j.QueuePosition = s.queuePosition(ctx, img)
-	j.Duplicate = true
-	return j, nil
-}
-
-func (s *Server) rejectUpload(w http.ResponseWriter, r *http.Request, rej rejection) {
-	s.metrics.uploads.WithLabelValues(uploadRejected).Inc()
-	s.log(r.Context()).Info("rejected upload", "status", rej.status, "reason", rej.code)
-	writeError(w, r, rej.status, rej.code, rej.message)
-}
-
-// readRejection classifies a failure to read the request body.
-func readRejection(err error) rejection {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return rejection{http.StatusRequestEntityTooLarge, "too_large", "the request is too large"}
-	}
-	return rejection{http.StatusBadRequest, "bad_upload", "malformed multipart body"}
-}
-
-// stage checks one photo, makes its thumbnail and stores both, then records the image.
-// A bad file is a rejection; err is a server failure. Nothing is left behind either way.
-func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part) (staged, *rejection, error) {
-	data, info, err := imaging.Inspect(part, s.d.MaxUploadBytes)
-	if err != nil {
-		return staged{}, imageRejection(err), nil
-	}
-	sum := sha256.Sum256(data)
-	sumHex := hex.EncodeToString(sum[:])
-	// The user's own copy of these bytes is returned as it is: no object, thumbnail,
-	// row or job. Two uploads racing past this check meet at the database's unique
-	// index below.
-	existing, err := s.d.Store.ImageBySHA256(ctx, ownerID, sumHex)
-	switch {
-	case err == nil:
-		return staged{img: existing, duplicate: true}, nil, nil
-	case !errors.Is(err, store.ErrNotFound):
-		return staged{}, nil, fmt.Errorf("look for a duplicate: %w", err)
-	}
-	thumb, err := s.makeThumbnail(ctx, data, info)
-	if err != nil {
-		if errors.Is(err, ctx.Err()) {
-			return staged{}, nil, err
-		}
-		return staged{}, imageRejection(err), nil
-	}
-	id := store.NewImageID()
-	keys, err := objects.ImageKeys(strconv.FormatInt(ownerID, 10), id)
-	if err != nil {
-		return staged{}, nil, err
-	}
-	st := staged{keys: keys}
-	width, height := info.DisplaySize()
-	cleanup := func() {
-		ctx, cancel := detached(ctx)
-		defer cancel()
-		s.deleteObjects(ctx, keys)
-	}
-	if err := s.d.Objects.Put(ctx, keys.Original, bytes.NewReader(data), int64(len(data)), info.ContentType()); err != nil {
-		cleanup()
-		return staged{}, nil, fmt.Errorf("store original: %w", err)
-	}
-	if err := s.d.Objects.Put(ctx, keys.Thumbnail, bytes.NewReader(thumb), int64(len(thumb)), imaging.ThumbnailContentType); err != nil {
-		cleanup()
-		return staged{}, nil, fmt.Errorf("store thumbnail: %w", err)
-	}
-	// The row is recorded even when the client has just gone: a cancelled INSERT may
-	// still commit, and the cleanup below would then leave a row whose objects are
-	// deleted (found by TestUploadBurstOfCancelledUploads). A gone client's upload is
-	// removed whole by the request's rollback instead.
-	recordCtx, cancelRecord := detached(ctx)
-	defer cancelRecord()
-	st.img, err = s.d.Store.CreateImage(recordCtx, store.Image{
-		ID: id, OwnerID: ownerID, ObjectKey: keys.Original, ThumbnailKey: keys.Thumbnail,
-		ContentType: info.ContentType(), SizeBytes: int64(len(data)), Width: width, Height: height,
-		SHA256: sumHex, TakenAt: info.TakenAt,
-	})
-	if errors.Is(err, store.ErrDuplicate) {
-		// A concurrent upload of the same photo recorded it first: return that one and
-		// remove what this upload stored.
-		cleanup()
-		existing, err := s.d.Store.ImageBySHA256(ctx, ownerID, sumHex)
-		if err != nil {
-			return staged{}, nil, fmt.Errorf("read the concurrent upload of the same photo: %w", err)
-		}
-		s.log(ctx).Info("a concurrent upload of the same photo was recorded first; removed this one's objects", "imageId", existing.ID)
-		return staged{img: existing, duplicate: true}, nil, nil
-	}
-	if err != nil {
-		cleanup()
-		return staged{}, nil, fmt.Errorf("record image: %w", err)
-	}
-	if st.img.Status == "" {
-		st.img.Status = store.StatusQueued
-	}
-	return st, nil, nil
-}
-
-func imageRejection(err error) *rejection {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		r := readRejection(err)
-		return &r
-	}
-	status := imaging.HTTPStatus(err)
-	code := map[int]string{
-		http.StatusBadRequest:            "bad_image",
-		http.StatusRequestEntityTooLarge: "too_large",
-		http.StatusUnsupportedMediaType:  "unsupported_type",
-		http.StatusUnprocessableEntity:   "too_many_pixels",
-	}[status]
-	if code == "" {
-		// Reading the body failed (the client went away): a bad request, not ours.
-		return &rejection{http.StatusBadRequest, "bad_upload", "the upload could not be read"}
-	}
-	return &rejection{status, code, err.Error()}
-}
-
-// makeThumbnail decodes within the server-wide pixel budget, waiting for room.
-func (s *Server) makeThumbnail(ctx context.Context, data []byte, info imaging.Info) ([]byte, error) {
-	weight := min(int64(info.Width)*int64(info.Height), imaging.MaxPixels)
-	if err := s.decode.Acquire(ctx, max(weight, 1)); err != nil {
-		return nil, err
-	}
-	defer s.decode.Release(max(weight, 1))
-	return imaging.Thumbnail(data, info)
-}
-
-// discard removes a staged upload: its rows, then its objects.
-func (s *Server) discard(ctx context.Context, ownerID int64, st staged) {
-	if _, err := s.d.Store.DeleteImage(ctx, ownerID, st.img.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log(ctx).Error("removing a rejected upload's row failed", "imageId", st.img.ID, "error", err)
-	}
-	s.deleteObjects(ctx, st.keys)
-}
-
-func (s *Server) deleteObjects(ctx context.Context, keys objects.Keys) {
-	for _, k := range keys.All() {
-		if err := s.d.Objects.Delete(ctx, k); err != nil {
-			s.log(ctx).Error("deleting object failed; it is orphaned", "key", k, "error", err)
-		}
-	}
-}
-
 // pageRequest reads ?limit= and ?cursor=.
 func pageRequest(w http.ResponseWriter, r *http.Request) (store.PageRequest, bool) {
 	p := store.PageRequest{Cursor: r.URL.Query().Get("cursor")}
@@ -385,13 +108,18 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, u store.User,
 	if page.Next != "" {
 		out.Next = &page.Next
 	}
+	ids := make([]string, len(page.Images))
+	for i, img := range page.Images {
+		ids[i] = img.ID
+	}
+	// One query for the whole page; an image deleted meanwhile just has no labels.
+	labels, err := s.d.Store.LabelsOfImages(r.Context(), u.ID, ids)
+	if err != nil {
+		s.internalError(w, r, "reading labels", err)
+		return
+	}
 	for _, img := range page.Images {
-		labels, err := s.d.Store.ImageLabels(r.Context(), u.ID, img.ID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) { // deleted meanwhile
-			s.internalError(w, r, "reading labels", err)
-			return
-		}
-		out.Images = append(out.Images, toImageJSON(img, labels))
+		out.Images = append(out.Images, toImageJSON(img, labels[img.ID]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -541,12 +269,22 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, u store.User)
 	s.serveObject(w, r, img, img.ThumbnailKey, imaging.ThumbnailContentType)
 }
 
-// serveObject streams a stored object. The content type is the one recorded when the
-// content was checked, never a guess, and browsers are told not to sniff or run it.
+// ownPhotoCaching: ids are never reused and photos never change, so the browser may keep
+// a user's own photos, but only for this user.
+const ownPhotoCaching = "private, max-age=86400, immutable"
+
+// serveObject streams one of the user's stored objects (see streamObject).
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, img store.Image, key, contentType string) {
+	s.streamObject(w, r, img, key, contentType, ownPhotoCaching, notFound)
+}
+
+// streamObject streams a stored object. The content type is the one recorded when the
+// content was checked, never a guess, and browsers are told not to sniff or run it.
+// missing answers when the object is gone.
+func (s *Server) streamObject(w http.ResponseWriter, r *http.Request, img store.Image, key, contentType, cacheControl string, missing http.HandlerFunc) {
 	body, info, err := s.d.Objects.Get(r.Context(), key)
 	if isNotFound(err) {
-		notFound(w, r)
+		missing(w, r)
 		return
 	}
 	if err != nil {
@@ -559,9 +297,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, img store.I
 	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	// Ids are never reused and photos never change: the browser may keep them, but
-	// only for this user.
-	h.Set("Cache-Control", "private, max-age=86400, immutable")
+	h.Set("Cache-Control", cacheControl)
 	if r.Method == http.MethodHead {
 		return
 	}

@@ -27,6 +27,8 @@ const (
 	uploadRejected  = "rejected"
 	uploadFailed    = "failed"
 	uploadDuplicate = "duplicate"
+	// uploadCancelled: the client went away before the upload was read and stored.
+	uploadCancelled = "cancelled"
 )
 
 // queueDepthTimeout bounds the queue read a scrape makes.
@@ -45,14 +47,14 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
 		}, []string{"method", "route"}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sortographer_uploads_total",
-			Help: "Photos uploaded: accepted and queued, rejected (bad file), failed (server error), or duplicate (the user's existing image returned).",
+			Help: "Photos uploaded: accepted and queued, rejected (bad file), failed (server error), or duplicate (the user's existing image returned), or cancelled (the client went away mid-upload; nothing kept).",
 		}, []string{"result"}),
 		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sortographer_upload_bytes_total",
 			Help: "Bytes of accepted photos.",
 		}),
 	}
-	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed, uploadDuplicate} {
+	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed, uploadDuplicate, uploadCancelled} {
 		m.uploads.WithLabelValues(r) // present at zero, so rates work from the start
 	}
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

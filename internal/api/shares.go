@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -359,28 +358,7 @@ const sharedObjectMaxAge = 5 * time.Minute
 
 // serveSharedObject streams a photo as serveObject does, with the link's caching.
 func (s *Server) serveSharedObject(w http.ResponseWriter, r *http.Request, img store.Image, key, contentType string) {
-	body, info, err := s.d.Objects.Get(r.Context(), key)
-	if isNotFound(err) {
-		shareNotFound(w, r)
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "reading the shared photo", err)
-		return
-	}
-	defer body.Close()
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(sharedObjectMaxAge/time.Second)))
-	if r.Method == http.MethodHead {
-		return
-	}
-	if _, err := io.Copy(w, body); err != nil {
-		s.log(r.Context()).Info("sending shared photo interrupted", "imageId", img.ID, "error", err)
-	}
+	s.streamObject(w, r, img, key, contentType, "private, max-age="+strconv.Itoa(int(sharedObjectMaxAge/time.Second)), shareNotFound)
 }
 
 // loggedPath is a request path as the log shows it: a share token, in the API's or the
