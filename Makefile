@@ -39,7 +39,7 @@ export PATH := $(K8S_BIN):$(PATH)
 export HELM KUSTOMIZE KUBECONFORM
 
 # Images (make images): references recorded in the OCI archives under dist/images.
-IMAGE_TAG      ?= v0.1.0
+IMAGE_TAG      ?= v0.2.0
 MANAGER_IMAGE  ?= ghcr.io/sortographer/sortographer-operator:$(IMAGE_TAG)
 GALLERY_IMAGE  ?= ghcr.io/sortographer/sortographer:$(IMAGE_TAG)
 

@@ -123,7 +123,7 @@ type GallerySpec struct {
 type ServerSpec struct {
 	// image is the gallery image (server and, unless spec.workers.image is set, workers).
 	// +optional
-	// +kubebuilder:default="ghcr.io/sortographer/sortographer:v0.1.0"
+	// +kubebuilder:default="ghcr.io/sortographer/sortographer:v0.2.0"
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image,omitempty"`

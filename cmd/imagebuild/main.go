@@ -6,7 +6,7 @@
 // user and the entrypoint. Builds are reproducible: every timestamp is
 // $SOURCE_DATE_EPOCH (default 0), so the same inputs give the same digest.
 //
-//	imagebuild -o dist/images/manager.tar -tag ghcr.io/sortographer/sortographer-operator:v0.1.0 \
+//	imagebuild -o dist/images/manager.tar -tag ghcr.io/sortographer/sortographer-operator:v0.2.0 \
 //	  -binary dist/bin/manager -entrypoint /manager
 //	imagebuild -o dist/images/gallery.tar -tag … -binary dist/bin/sortographer -entrypoint /sortographer \
 //	  -model-dir .cache/model
@@ -79,7 +79,7 @@ func main() {
 	var o options
 	var env listFlag
 	flag.StringVar(&o.out, "o", "", "output OCI archive (.tar)")
-	flag.StringVar(&o.tag, "tag", "", "image reference recorded in the archive, e.g. ghcr.io/sortographer/sortographer-operator:v0.1.0")
+	flag.StringVar(&o.tag, "tag", "", "image reference recorded in the archive, e.g. ghcr.io/sortographer/sortographer-operator:v0.2.0")
 	flag.StringVar(&o.binary, "binary", "", "the binary to run; placed at -entrypoint")
 	flag.StringVar(&o.entrypoint, "entrypoint", "", "absolute path of the binary in the image, the entrypoint")
 	flag.StringVar(&o.caFile, "ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle copied to /etc/ssl/certs/ca-certificates.crt")
