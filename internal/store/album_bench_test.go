@@ -88,20 +88,7 @@ func BenchmarkAlbumPages(b *testing.B) {
 					return err
 				}},
 			} {
-				b.Run(q.name, func(b *testing.B) {
-					var took []time.Duration
-					i := 0
-					for b.Loop() {
-						t0 := time.Now()
-						if err := q.run(i); err != nil {
-							b.Fatal(err)
-						}
-						took = append(took, time.Since(t0))
-						i++
-					}
-					b.ReportMetric(ms(pct(took, 50)), "p50-ms")
-					b.ReportMetric(ms(pct(took, 99)), "p99-ms")
-				})
+				b.Run(q.name, func(b *testing.B) { benchLatency(b, q.run) })
 			}
 			if *scalePlans {
 				logAlbumPlans(b, s, big, albumID, cursors)

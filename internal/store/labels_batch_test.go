@@ -10,30 +10,12 @@ import (
 // TestLabelsOfImages runs LabelsOfImages against every database, the databases in
 // parallel.
 func TestLabelsOfImages(t *testing.T) {
-	cases := []struct {
-		name string
-		test func(t *testing.T, s *sqlStore)
-	}{
-		{"MostConfidentFirstAsImageLabels", testLabelsOfImagesOrder},
-		{"OnlyTheOwnersImages", testLabelsOfImagesIsolation},
-		{"EmptyAndUnknownInput", testLabelsOfImagesEmpty},
-		{"MoreIDsThanOneBatch", testLabelsOfImagesManyIDs},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					db, file := b.database(t)
-					s := open(t, db, file)
-					if err := s.Migrate(ctxFor(t)); err != nil {
-						t.Fatalf("migrate: %v", err)
-					}
-					c.test(t, s)
-				})
-			}
-		})
-	}
+	runOnEveryDatabase(t, []storeCase{
+		{name: "MostConfidentFirstAsImageLabels", test: testLabelsOfImagesOrder},
+		{name: "OnlyTheOwnersImages", test: testLabelsOfImagesIsolation},
+		{name: "EmptyAndUnknownInput", test: testLabelsOfImagesEmpty},
+		{name: "MoreIDsThanOneBatch", test: testLabelsOfImagesManyIDs},
+	})
 }
 
 // classified gives an image exactly these labels.

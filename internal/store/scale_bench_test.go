@@ -118,20 +118,7 @@ func BenchmarkScale(b *testing.B) {
 				}, nil},
 			}
 			for _, q := range queries {
-				b.Run(q.name, func(b *testing.B) {
-					var took []time.Duration
-					i := 0
-					for b.Loop() {
-						t0 := time.Now()
-						if err := q.run(i); err != nil {
-							b.Fatal(err)
-						}
-						took = append(took, time.Since(t0))
-						i++
-					}
-					b.ReportMetric(ms(pct(took, 50)), "p50-ms")
-					b.ReportMetric(ms(pct(took, 99)), "p99-ms")
-				})
+				b.Run(q.name, func(b *testing.B) { benchLatency(b, q.run) })
 			}
 			if *scalePlans {
 				logPlans(b, s, big, names, cursors[len(cursors)-1], firstIDs)
@@ -323,6 +310,22 @@ func dumpRows(rows *sql.Rows) string {
 		out.WriteByte('\n')
 	}
 	return out.String()
+}
+
+// benchLatency runs query i on the i-th iteration and reports its p50 and p99.
+func benchLatency(b *testing.B, query func(i int) error) {
+	var took []time.Duration
+	i := 0
+	for b.Loop() {
+		t0 := time.Now()
+		if err := query(i); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(t0))
+		i++
+	}
+	b.ReportMetric(ms(pct(took, 50)), "p50-ms")
+	b.ReportMetric(ms(pct(took, 99)), "p99-ms")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
