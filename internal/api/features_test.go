@@ -52,11 +52,7 @@ func (g *gallery) queueDepth() int64 {
 // (200, duplicate true) and store nothing: no object, row or job. Another user's copy is
 // their own image.
 func TestDuplicateUploads(t *testing.T) {
-	for _, b := range []struct {
-		name    string
-		db      database
-		storage storage
-	}{{"sqlite", sqlite, filesystem}, {"mariadb", mariadb, filesystem}, {"postgres", postgres, s3Storage}} {
+	for _, b := range everyBackend {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			g := newGallery(t, b.db, b.storage)
@@ -122,10 +118,7 @@ func (g *gallery) metrics() string {
 // ends with one image, one job and one original and thumbnail in storage; every request
 // answers that image.
 func TestConcurrentDuplicateUploads(t *testing.T) {
-	for _, b := range []struct {
-		name string
-		db   database
-	}{{"sqlite", sqlite}, {"mariadb", mariadb}, {"postgres", postgres}} {
+	for _, b := range everyBackend {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			const uploads = 8

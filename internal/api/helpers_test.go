@@ -55,6 +55,14 @@ type gallery struct {
 }
 
 // option changes the server's dependencies before it starts.
+// everyBackend is each database once, one of them with S3 storage, for tests that run
+// on all three.
+var everyBackend = []struct {
+	name    string
+	db      database
+	storage storage
+}{{"sqlite", sqlite, filesystem}, {"mariadb", mariadb, filesystem}, {"postgres", postgres, s3Storage}}
+
 type option func(*api.Deps)
 
 func withUploadLimit(n int64) option { return func(d *api.Deps) { d.MaxUploadBytes = n } }

@@ -86,11 +86,7 @@ func sendInBackground(ctx context.Context, u *user, url string, body io.Reader, 
 // before reading on, B was answered A's row as a duplicate, and A's rollback then
 // deleted it.)
 func TestRefusedUploadKeepsAConcurrentDuplicate(t *testing.T) {
-	for _, b := range []struct {
-		name    string
-		db      database
-		storage storage
-	}{{"sqlite", sqlite, filesystem}, {"mariadb", mariadb, filesystem}, {"postgres", postgres, s3Storage}} {
+	for _, b := range everyBackend {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			g := newGallery(t, b.db, b.storage)
@@ -194,10 +190,7 @@ func TestUploadClientGoneMidBody(t *testing.T) {
 // "context canceled"), is not a server error: logged at INFO, counted as cancelled,
 // nothing stored.
 func TestUploadClientGoneAtDuplicateCheck(t *testing.T) {
-	for _, b := range []struct {
-		name string
-		db   database
-	}{{"sqlite", sqlite}, {"mariadb", mariadb}, {"postgres", postgres}} {
+	for _, b := range everyBackend {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			held := &clientGoneStore{arrived: make(chan struct{})}
