@@ -145,7 +145,8 @@ chart-verify: ## Fail if the chart's copies of the CRD or RBAC rules are stale.
 
 .PHONY: run
 run: k8s-bin ## The main job: local cluster, operator, the offline Gallery until Ready, then the gallery itself (Ctrl-C stops all).
-	go run ./hack/run
+	go build -o $(BIN)/run ./hack/run
+	$(BIN)/run
 
 
 .PHONY: cluster

@@ -160,7 +160,12 @@ func (r *runner) startGallery(ctx context.Context, logDir string) (string, error
 	if err != nil {
 		return "", err
 	}
+	// Every run starts fresh, like its cluster: the Gallery's generated Secrets (the
+	// session key among them) are new, so an earlier run's accounts and photos go too.
 	dataRoot := filepath.Join(r.root, ".cache", "run", "gallery")
+	if err := os.RemoveAll(dataRoot); err != nil {
+		return "", fmt.Errorf("clear the previous run's gallery data: %w", err)
+	}
 	if err := podenv.Remap(vars, ctr, dataRoot, specs.DataDir); err != nil {
 		return "", err
 	}
