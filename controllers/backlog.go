@@ -39,8 +39,11 @@ type BacklogReader interface {
 	Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep RedisEndpoint) (int64, error)
 }
 
-// RedisBacklog reads the backlog from the Gallery's job stream: the consumer group's
-// lag (entries not yet delivered) plus its pending entries (delivered, not acknowledged).
+// RedisBacklog reads the backlog from the Gallery's two job streams, uploads and
+// low-priority reclassification: on each, the consumer group's lag (entries not yet
+// delivered) plus its pending entries (delivered, not acknowledged). Both count, so a
+// "reclassify all" scales the workers out although they read it only when no upload
+// waits.
 type RedisBacklog struct{}
 
 // Backlog implements BacklogReader.
@@ -50,11 +53,25 @@ func (RedisBacklog) Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep 
 		DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, MaxRetries: 1,
 	})
 	defer func() { _ = c.Close() }()
-	stream := config.QueueStream(g.Name)
+	var total int64
+	for _, stream := range []string{config.QueueStream(g.Name), config.QueueLowStream(g.Name)} {
+		n, err := streamBacklog(ctx, c, stream)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// streamBacklog is one stream's lag plus pending entries for the workers' group. A
+// stream that does not exist (never used, as the low one until the first
+// reclassification) holds nothing.
+func streamBacklog(ctx context.Context, c *redis.Client, stream string) (int64, error) {
 	groups, err := c.XInfoGroups(ctx, stream).Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "no such key") {
-			return 0, nil // no job was ever queued
+			return 0, nil // no job was ever queued here
 		}
 		return 0, fmt.Errorf("read consumer groups of %s: %w", stream, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -155,5 +156,62 @@ func TestBacklogRaisesTheWorkersHPAMinimum(t *testing.T) {
 				t.Fatalf("the operator set the workers' replicas (%d) beside an HPA", got)
 			}
 		}
+	}
+}
+
+// A "reclassify all" queues only low-priority jobs, which the workers read when no upload
+// waits: the backlog scaler must count them, summed with the uploads. (Upload-only
+// backlogs, with the low stream never created, are TestBacklogScalerSetsWorkersFromTheQueue.)
+func TestBacklogScalerCountsReclassification(t *testing.T) {
+	ctx := context.Background()
+	srv := testservers.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+
+	ns := newNamespace(t)
+	g := newGallery(t, ns, ownReconciled, withExternalRedisAt(srv.Addr()), withBacklogScaling(false))
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	// The gallery's own queue writes the jobs, so the operator reads what the server writes.
+	q := queue.NewRedis(rdb, g.Name, queue.Options{Consumer: "worker-1"})
+	enqueue := func(p queue.Priority, n int) {
+		t.Helper()
+		for i := range n {
+			if err := q.Enqueue(ctx, queue.Job{ImageID: fmt.Sprintf("img-%d-%d", p, i), OwnerID: 1, Priority: p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// Only reclassification waits; the upload stream does not even exist.
+	enqueue(queue.PriorityLow, 35)
+	reconcileTimes(t, r, g, 1)
+	if got := workerReplicas(t, g); got != 4 {
+		t.Fatalf("35 reclassification jobs at 10 per worker: %d workers, want 4", got)
+	}
+	if b := mustGet(t, g).Status.QueueBacklog; b == nil || *b != 35 {
+		t.Fatalf("status.queueBacklog = %v, want 35", b)
+	}
+
+	// A worker holds 10 of them (pending, not acknowledged), then 20 uploads arrive:
+	// 20 + 25 waiting + 10 in hand = 55, so 6 workers (the larger stream alone needs 4).
+	held, err := q.Take(ctx, 10, 0)
+	if err != nil || len(held) != 10 {
+		t.Fatalf("took %d jobs, %v; want 10", len(held), err)
+	}
+	t.Cleanup(func() {
+		for _, d := range held {
+			_ = d.Release(context.Background())
+		}
+	})
+	if p := held[0].Job().Priority; p != queue.PriorityLow {
+		t.Fatalf("took a job of priority %d, want reclassification", p)
+	}
+	enqueue(queue.PriorityNormal, 20)
+	reconcileTimes(t, r, g, 1)
+	if b := mustGet(t, g).Status.QueueBacklog; b == nil || *b != 55 {
+		t.Fatalf("status.queueBacklog = %v, want 55 (uploads + reclassification waiting + in hand)", b)
+	}
+	if got := workerReplicas(t, g); got != 6 {
+		t.Fatalf("55 jobs across both streams: %d workers, want 6", got)
 	}
 }

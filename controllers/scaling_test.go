@@ -56,13 +56,18 @@ func TestWithKEDAWorkersScaleOnAScaledObject(t *testing.T) {
 		t.Fatalf("no ScaledObject: %v", err)
 	}
 	triggers, _, _ := unstructured.NestedSlice(so.Object, "spec", "triggers")
-	if len(triggers) != 2 {
-		t.Fatalf("triggers = %v, want redis-streams and cpu", triggers)
+	if len(triggers) != 3 {
+		t.Fatalf("triggers = %v, want redis-streams on uploads and on reclassification, and cpu", triggers)
 	}
-	redisTrigger := triggers[0].(map[string]any)
-	md := redisTrigger["metadata"].(map[string]any)
-	if redisTrigger["type"] != "redis-streams" || md["stream"] != config.QueueStream(g.Name) || md["consumerGroup"] != config.QueueGroup || md["lagCount"] != "10" {
-		t.Errorf("redis trigger = %v", redisTrigger)
+	for i, stream := range []string{config.QueueStream(g.Name), config.QueueLowStream(g.Name)} {
+		redisTrigger := triggers[i].(map[string]any)
+		md := redisTrigger["metadata"].(map[string]any)
+		if redisTrigger["type"] != "redis-streams" || md["stream"] != stream || md["consumerGroup"] != config.QueueGroup || md["lagCount"] != "10" {
+			t.Errorf("redis trigger %d = %v, want stream %s", i, redisTrigger, stream)
+		}
+	}
+	if cpu := triggers[2].(map[string]any); cpu["type"] != "cpu" {
+		t.Errorf("third trigger = %v, want cpu", cpu)
 	}
 	ta := &unstructured.Unstructured{}
 	ta.SetGroupVersionKind(specs.TriggerAuthenticationGVK)

@@ -71,8 +71,9 @@ var (
 )
 
 // ScaledObject scales the workers on the queue's lag (jobs not yet handed to a worker)
-// with KEDA's redis-streams trigger, plus CPU and memory triggers when the spec sets
-// them. minFloor is the schedules' minimum. Nil unless the scaler is ScaleWorkersKEDA.
+// with one KEDA redis-streams trigger per job stream (uploads, then reclassification),
+// plus CPU and memory triggers when the spec sets them. minFloor is the schedules'
+// minimum. Nil unless the scaler is ScaleWorkersKEDA.
 func ScaledObject(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int32) *unstructured.Unstructured {
 	if scaler != ScaleWorkersKEDA {
 		return nil
@@ -90,24 +91,20 @@ func ScaledObject(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int3
 			tls = "true"
 		}
 	}
-	redisTrigger := map[string]any{
-		"type": "redis-streams",
-		"metadata": map[string]any{
-			"address":       addr,
-			"stream":        config.QueueStream(g.Name),
-			"consumerGroup": config.QueueGroup,
-			"lagCount":      strconv.Itoa(int(p.Backlog.TargetJobsPerWorker)),
-			"databaseIndex": db,
-			"enableTLS":     tls,
-		},
+	// One redis-streams trigger per job stream: uploads, and low-priority
+	// reclassification (read only when no upload waits, but a "reclassify all" of
+	// 100,000 images must scale the workers out all the same). KEDA hands the HPA one
+	// external metric per trigger and the HPA takes the LARGEST replica count of its
+	// metrics, so workers = max(ceil(upload lag / lagCount), ceil(low lag / lagCount),
+	// cpu, memory), not the sum the operator's own backlog scaler uses; either stream
+	// alone scales out, and the same lagCount keeps the two comparable. KEDA's lag mode
+	// reads the group's lag only (not its pending entries), and reports an error while
+	// the stream or group does not exist yet; the workers create both groups on their
+	// first poll with nothing waiting.
+	triggers := []any{
+		redisStreamTrigger(g, config.QueueStream(g.Name), addr, db, tls, username),
+		redisStreamTrigger(g, config.QueueLowStream(g.Name), addr, db, tls, username),
 	}
-	if username != "" {
-		redisTrigger["metadata"].(map[string]any)["username"] = username
-	}
-	if hasRedisPassword(g) {
-		redisTrigger["authenticationRef"] = map[string]any{"name": g.WorkersName()}
-	}
-	triggers := []any{redisTrigger}
 	for name, t := range map[string]*galleryv1alpha1.UtilizationTarget{"cpu": p.CPU, "memory": p.Memory} {
 		if t != nil {
 			triggers = append(triggers, map[string]any{
@@ -141,6 +138,27 @@ func ScaledObject(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int3
 	return u
 }
 
+// redisStreamTrigger is KEDA's redis-streams trigger on one of the Gallery's job
+// streams: the workers' group's lag, lagCount (targetJobsPerWorker) jobs per worker.
+func redisStreamTrigger(g *galleryv1alpha1.Gallery, stream, addr, db, tls, username string) map[string]any {
+	metadata := map[string]any{
+		"address":       addr,
+		"stream":        stream,
+		"consumerGroup": config.QueueGroup,
+		"lagCount":      strconv.Itoa(int(g.Spec.Autoscaling.Workers.Backlog.TargetJobsPerWorker)),
+		"databaseIndex": db,
+		"enableTLS":     tls,
+	}
+	if username != "" {
+		metadata["username"] = username
+	}
+	trigger := map[string]any{"type": "redis-streams", "metadata": metadata}
+	if hasRedisPassword(g) {
+		trigger["authenticationRef"] = map[string]any{"name": g.WorkersName()}
+	}
+	return trigger
+}
+
 // TriggerAuthentication hands KEDA the Redis password from its Secret. Nil unless the
 // scaler is ScaleWorkersKEDA and Redis has a password.
 func TriggerAuthentication(g *galleryv1alpha1.Gallery, scaler WorkerScaler) *unstructured.Unstructured {
@@ -171,7 +189,8 @@ func hasRedisPassword(g *galleryv1alpha1.Gallery) bool {
 }
 
 // sortTriggers keeps the trigger list in a stable order (the map above is not), so the
-// applied object does not change from pass to pass.
+// applied object does not change from pass to pass. The sort is stable: the upload
+// stream's trigger stays ahead of the low stream's.
 func sortTriggers(t []any) {
 	rank := map[string]int{"redis-streams": 0, "cpu": 1, "memory": 2}
 	for i := 1; i < len(t); i++ {

@@ -135,20 +135,20 @@ func TestScaledObject(t *testing.T) {
 		g        *galleryv1alpha1.Gallery
 		floor    int32
 		lo, hi   int64
-		redis    map[string]string // metadata of the redis-streams trigger
+		redis    map[string]string // metadata of both redis-streams triggers (stream aside)
 		authRef  string
-		resource map[string]string // cpu / memory trigger -> value, in order after Redis
+		resource map[string]string // cpu / memory trigger -> value, in order after the two Redis ones
 		order    []string
 	}{{
 		name: "managed Redis, backlog only, scale to zero allowed",
 		g:    gallery(withWorkersAutoscaling(0, 10)),
 		lo:   0, hi: 10,
 		redis: map[string]string{
-			"address": "demo-redis.photos.svc:6379", "stream": "sortographer:demo:jobs", "consumerGroup": "workers",
+			"address": "demo-redis.photos.svc:6379", "consumerGroup": "workers",
 			"lagCount": "20", "databaseIndex": "0",
 		},
 		authRef: "demo-workers",
-		order:   []string{"redis-streams"},
+		order:   []string{"redis-streams", "redis-streams"},
 	}, {
 		name: "external Redis with TLS, a db and a password",
 		g: gallery(withExternalRedis(), withWorkersAutoscaling(1, 30), func(g *galleryv1alpha1.Gallery) {
@@ -158,10 +158,10 @@ func TestScaledObject(t *testing.T) {
 		lo: 1, hi: 30,
 		redis: map[string]string{
 			"address": "my-cache.abc123.euw1.cache.amazonaws.com:6379", "databaseIndex": "4", "lagCount": "50",
-			"stream": "sortographer:demo:jobs", "consumerGroup": "workers",
+			"consumerGroup": "workers",
 		},
 		authRef: "demo-workers",
-		order:   []string{"redis-streams"},
+		order:   []string{"redis-streams", "redis-streams"},
 	}, {
 		name: "external Redis without a password: no authenticationRef",
 		g: gallery(withExternalRedis(), withWorkersAutoscaling(1, 10), func(g *galleryv1alpha1.Gallery) {
@@ -169,43 +169,43 @@ func TestScaledObject(t *testing.T) {
 		}),
 		lo: 1, hi: 10,
 		redis: map[string]string{"address": "my-cache.abc123.euw1.cache.amazonaws.com:6379"},
-		order: []string{"redis-streams"},
+		order: []string{"redis-streams", "redis-streams"},
 	}, {
-		name: "cpu and memory follow Redis, in that order",
+		name: "cpu and memory follow both Redis triggers, in that order",
 		g:    gallery(withWorkersAutoscaling(1, 10), withWorkersMemory(utilization(75, 40)), withWorkersCPU(utilization(65, 0))),
 		lo:   1, hi: 10,
 		redis:    map[string]string{"lagCount": "20"},
 		authRef:  "demo-workers",
 		resource: map[string]string{"cpu": "65", "memory": "75"},
-		order:    []string{"redis-streams", "cpu", "memory"},
+		order:    []string{"redis-streams", "redis-streams", "cpu", "memory"},
 	}, {
 		name: "memory alone",
 		g:    gallery(withWorkersAutoscaling(1, 10), withWorkersMemory(utilization(80, 0))),
 		lo:   1, hi: 10,
 		authRef:  "demo-workers",
 		resource: map[string]string{"memory": "80"},
-		order:    []string{"redis-streams", "memory"},
+		order:    []string{"redis-streams", "redis-streams", "memory"},
 	}, {
 		name:  "a schedule raises the minimum",
 		g:     gallery(withWorkersAutoscaling(1, 10)),
 		floor: 4,
 		lo:    4, hi: 10,
 		authRef: "demo-workers",
-		order:   []string{"redis-streams"},
+		order:   []string{"redis-streams", "redis-streams"},
 	}, {
 		name:  "a schedule above max stops at max",
 		g:     gallery(withWorkersAutoscaling(1, 10)),
 		floor: 40,
 		lo:    10, hi: 10,
 		authRef: "demo-workers",
-		order:   []string{"redis-streams"},
+		order:   []string{"redis-streams", "redis-streams"},
 	}, {
 		name:  "a schedule below min changes nothing",
 		g:     gallery(withWorkersAutoscaling(3, 10)),
 		floor: 2,
 		lo:    3, hi: 10,
 		authRef: "demo-workers",
-		order:   []string{"redis-streams"},
+		order:   []string{"redis-streams", "redis-streams"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,26 +248,41 @@ func TestScaledObject(t *testing.T) {
 					t.Errorf("triggers = %q, want %q", order, tt.order)
 				}
 			}
-			r := triggers[0]
-			for k, v := range tt.redis {
-				if r.metadata[k] != v {
-					t.Errorf("redis-streams %s = %q, want %q", k, r.metadata[k], v)
+			// Uploads first, then reclassification: the streams the queue writes
+			// (internal/queue), both read by the workers' group, with the same settings.
+			for i, stream := range []string{"sortographer:demo:jobs", "sortographer:demo:jobs:low"} {
+				r := triggers[i]
+				if r.metadata["stream"] != stream {
+					t.Errorf("redis-streams trigger %d stream = %q, want %q", i, r.metadata["stream"], stream)
+				}
+				for k, v := range tt.redis {
+					if r.metadata[k] != v {
+						t.Errorf("redis-streams %s %s = %q, want %q", stream, k, r.metadata[k], v)
+					}
+				}
+				if len(r.metadata) != len(triggers[0].metadata) {
+					t.Errorf("redis-streams %s metadata %v differs from the upload stream's %v", stream, r.metadata, triggers[0].metadata)
+				}
+				for k, v := range triggers[0].metadata {
+					if k != "stream" && r.metadata[k] != v {
+						t.Errorf("redis-streams %s %s = %q, the upload stream's is %q", stream, k, r.metadata[k], v)
+					}
+				}
+				// KEDA parses enableTLS with strconv.ParseBool.
+				wantTLS := strconv.FormatBool(tt.g.Spec.Cache.External != nil && tt.g.Spec.Cache.External.TLS != nil && tt.g.Spec.Cache.External.TLS.Enabled)
+				if got := r.metadata["enableTLS"]; got != wantTLS {
+					t.Errorf("redis-streams %s enableTLS = %q, want %q", stream, got, wantTLS)
+				}
+				for _, secret := range []string{"password", "passwordFromEnv", "username"} {
+					if _, ok := r.metadata[secret]; ok {
+						t.Errorf("redis-streams %s metadata carries %s; credentials belong in the TriggerAuthentication", stream, secret)
+					}
+				}
+				if r.authRef != tt.authRef {
+					t.Errorf("redis-streams %s authenticationRef = %q, want %q", stream, r.authRef, tt.authRef)
 				}
 			}
-			// KEDA parses enableTLS with strconv.ParseBool.
-			wantTLS := strconv.FormatBool(tt.g.Spec.Cache.External != nil && tt.g.Spec.Cache.External.TLS != nil && tt.g.Spec.Cache.External.TLS.Enabled)
-			if got := r.metadata["enableTLS"]; got != wantTLS {
-				t.Errorf("redis-streams enableTLS = %q, want %q", got, wantTLS)
-			}
-			for _, secret := range []string{"password", "passwordFromEnv", "username"} {
-				if _, ok := r.metadata[secret]; ok {
-					t.Errorf("redis-streams metadata carries %s; credentials belong in the TriggerAuthentication", secret)
-				}
-			}
-			if r.authRef != tt.authRef {
-				t.Errorf("authenticationRef = %q, want %q", r.authRef, tt.authRef)
-			}
-			for _, tr := range triggers[1:] {
+			for _, tr := range triggers[2:] {
 				if tr.metricType != "Utilization" || tr.metadata["value"] != tt.resource[tr.typ] || len(tr.metadata) != 1 {
 					t.Errorf("%s trigger = %+v, want Utilization value %s", tr.typ, tr, tt.resource[tr.typ])
 				}

@@ -350,7 +350,7 @@ func Secret(name string) bool {
 }
 
 // Queue names shared by the workers and the operator's backlog scaler (and KEDA's
-// redis-streams trigger): one Redis stream per Gallery, read by one consumer group.
+// redis-streams triggers): two Redis streams per Gallery, read by one consumer group.
 const (
 	// QueueGroup is the consumer group every worker of a Gallery joins.
 	QueueGroup = "workers"
@@ -359,6 +359,11 @@ const (
 // QueueStream is the Redis stream holding a Gallery's classification jobs. The Gallery's
 // name is in the key so several Galleries can share one external Redis.
 func QueueStream(gallery string) string { return "sortographer:" + gallery + ":jobs" }
+
+// QueueLowStream is the Redis stream holding a Gallery's low-priority jobs
+// (reclassification), read by the same consumer group only when no upload waits. The
+// workers' autoscaling counts it too, so a large reclassification scales them out.
+func QueueLowStream(gallery string) string { return QueueStream(gallery) + ":low" }
 
 // Health endpoints of `serve` and `work`. The operator's probes use the same constants.
 const (

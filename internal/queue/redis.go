@@ -21,9 +21,10 @@ import (
 // Redis is the durable queue shared by every replica: two Redis streams read by one
 // consumer group.
 //
-//   - config.QueueStream(gallery) holds new uploads; the operator's backlog scaler and
-//     KEDA read its group's lag and pending count. "<stream>:low" holds
-//     reclassification, read only when the first has nothing waiting.
+//   - config.QueueStream(gallery) holds new uploads; config.QueueLowStream(gallery)
+//     ("<stream>:low") holds reclassification, read only when the first has nothing
+//     waiting. The operator's backlog scaler and KEDA read both groups' lag (and the
+//     backlog scaler their pending counts).
 //   - Entry ids are "<n>-0" with n from a counter ("<stream>:seq"), so the number of
 //     jobs ahead of one is the difference of two counters: Position is O(1).
 //   - A delivered job stays in the group's pending list until Ack (after the labels are
@@ -74,14 +75,14 @@ func NewRedis(client redis.UniversalClient, gallery string, opts Options) *Redis
 	if opts.Consumer == "" {
 		opts.Consumer = defaultConsumer()
 	}
-	base := config.QueueStream(gallery)
+	base, low := config.QueueStream(gallery), config.QueueLowStream(gallery)
 	return &Redis{
 		client:   client,
 		group:    config.QueueGroup,
 		consumer: opts.Consumer,
 		opts:     opts,
 		normal:   streamKeys{stream: base, seq: base + ":seq", kind: "n"},
-		low:      streamKeys{stream: base + ":low", seq: base + ":low:seq", kind: "l"},
+		low:      streamKeys{stream: low, seq: low + ":seq", kind: "l"},
 		index:    base + ":index",
 		dead:     base + ":dead",
 		cursors:  map[string]string{},
