@@ -164,6 +164,9 @@ func (s *noopStore) RecordAttempt(context.Context, string) (int, error) { return
 func (s *noopStore) StaleQueued(context.Context, time.Duration, int) ([]string, error) {
 	return nil, nil
 }
+func (s *noopStore) PendingReclassification(context.Context, time.Time, int) ([]store.ReclassifyRequest, error) {
+	return nil, nil // nothing marked: the drain loop idles
+}
 func (s *noopStore) SetLabels(context.Context, string, store.Classification) error {
 	if s.n.Add(1) == s.want {
 		s.once.Do(func() { close(s.done) })
