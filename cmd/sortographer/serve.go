@@ -145,14 +145,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		labelCounts = cache.NewMemory(cache.Options{})
 	}
 	// Read-your-writes with read replicas: after a user writes, their reads go to the
-	// writer for a while, on every server replica (the marks are in Redis).
-	if len(cfg.Database.ReaderHosts) > 0 && cfg.Database.ReadYourWritesWindow > 0 {
-		if rc != nil {
-			deps.RecentWrites = cache.NewRedisRecentWrites(rc, cfg.GalleryName, cfg.Database.ReadYourWritesWindow, 0, log)
-		} else {
-			deps.RecentWrites = cache.NewMemoryRecentWrites(cfg.Database.ReadYourWritesWindow)
-		}
-	}
+	// writer for a while, on every server replica (the marks are in Redis). Workers
+	// mark an image's owner when they commit its labels.
+	recentWrites := newRecentWrites(cfg, rc, log)
+	deps.RecentWrites = recentWrites
 	deps.Registry.MustRegister(store.NewReaderMetrics(st))
 	// The API and the in-process workers share the cached store, so that uploads,
 	// deletes and label commits invalidate the counts that GET /api/labels serves.
@@ -177,7 +173,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			err := worker.Run(workCtx, worker.Deps{
 				Config: cfg, Store: cached, Objects: obj, Queue: consumer, Producer: deps.Queue,
 				Classifier: classifier, Redis: redisClient, Logger: log.With("component", "worker"),
-				Metrics: deps.Registry, ProviderLimiter: limiter,
+				Metrics: deps.Registry, ProviderLimiter: limiter, RecentWrites: recentWrites,
 			})
 			if err != nil {
 				log.Error("in-process workers stopped", "error", err)

@@ -144,6 +144,8 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	err = worker.Run(runCtx, worker.Deps{
 		Config: cfg, Store: cached, Objects: obj, Queue: q, Producer: q, Classifier: classifier,
 		Redis: rc, Logger: log, Metrics: reg, ProviderLimiter: limiter,
+		// The owner of an image just labelled or failed reads from the database writer for a while.
+		RecentWrites: newRecentWrites(cfg, rc, log),
 	})
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

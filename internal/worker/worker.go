@@ -48,6 +48,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics registers the worker's series; nil registers none.
 	Metrics prometheus.Registerer
+	// RecentWrites, when set, marks an image's owner as having written once the worker
+	// commits the image's labels or marks it failed (read-your-writes with read
+	// replicas). Nil: no marks, as when no readers are configured.
+	RecentWrites RecentWrites
 	// ProviderLimiter and IntakeLimiter override the limiters built from Config and
 	// Redis (tests).
 	ProviderLimiter, IntakeLimiter Limiter
@@ -321,6 +325,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		if err := w.Store.MarkFailed(ctx, j.ImageID, reason(err)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return w.retry(ctx, d, fmt.Errorf("mark failed: %w", err))
 		}
+		w.markOwner(ctx, img.OwnerID, j.ImageID)
 		return outcomeFailed, errors.Join(err, w.ack(d))
 	case err != nil:
 		if ctx.Err() != nil {
@@ -345,6 +350,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		}
 		return w.retry(ctx, d, fmt.Errorf("commit labels: %w", err))
 	}
+	w.markOwner(ctx, img.OwnerID, j.ImageID)
 	w.finishReclassification(j)
 	return outcomeLabelled, w.ack(d)
 }
@@ -466,6 +472,7 @@ func (w *worker) giveUp(ctx context.Context, d queue.Delivery, cause error) (str
 			// Unmarked, the image must stay in the queue: the next delivery tries again.
 			return outcomeRetried, errors.Join(cause, fmt.Errorf("mark failed: %w", err))
 		}
+		w.markOwner(ctx, d.Job().OwnerID, id)
 	}
 	w.finishReclassification(d.Job())
 	if err := w.Queue.DeadLetter(context.WithoutCancel(ctx), d, reason(cause)); err != nil {
