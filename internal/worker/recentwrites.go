@@ -15,7 +15,7 @@ type RecentWrites interface {
 	Wrote(ctx context.Context, userID int64) error
 }
 
-// markOwner marks the owner of an image whose outcome the worker has just committed.
+// markOwner marks the owner of an image whose outcome (new labels, or a failure) the worker has just committed.
 // It costs nothing without RecentWrites (no read replicas). A mark that cannot be
 // recorded fails nothing: the owner may see the image as queued until the replicas
 // catch up, so it is logged at debug only (RedisRecentWrites warns once by itself when

@@ -39,7 +39,7 @@ func waitAcknowledged(t *testing.T, p queue.Producer, timeout time.Duration) {
 
 // The owner of an image a worker labels, and the owner of one it marks failed, are
 // marked in Redis as having written, as the servers' read-your-writes reads them; a
-// user whose image is still queued is not.
+// user whose image is still queued is not, nor one whose image was only reclassified.
 func TestWorkerMarksOwnersInRecentWrites(t *testing.T) {
 	fastTiming(t)
 	ctx := context.Background()
@@ -63,7 +63,16 @@ func TestWorkerMarksOwnersInRecentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []store.User{labelledOwner, failedOwner, waitingOwner} {
+	reclassifiedOwner, err := f.st.CreateUser(ctx, store.NewUser{Email: "di@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.owner = reclassifiedOwner
+	reclassified := f.addImages(1)
+	if err := f.st.SetLabels(ctx, reclassified[0], store.Classification{Provider: "earlier", Model: "m0", Labels: []store.Label{{Name: "cat", Confidence: 90}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{labelledOwner, failedOwner, waitingOwner, reclassifiedOwner} {
 		if recent, err := marks.WroteRecently(ctx, u.ID); err != nil || recent {
 			t.Fatalf("user %d marked before any job ran: %v, %v", u.ID, recent, err)
 		}
@@ -73,12 +82,18 @@ func TestWorkerMarksOwnersInRecentWrites(t *testing.T) {
 	classifier.on(failed[0], func(int) error { return fmt.Errorf("%w: not a photo", classify.ErrPermanent) })
 	enqueueAll(t, q, labelledOwner.ID, labelled)
 	enqueueAll(t, q, failedOwner.ID, failed)
+	if err := q.Enqueue(ctx, queue.Job{ImageID: reclassified[0], OwnerID: reclassifiedOwner.ID, Priority: queue.PriorityLow}); err != nil {
+		t.Fatal(err)
+	}
 	start(t, worker.Deps{
 		Config: workersConfig(f), Store: f.st, Objects: f.obj, Queue: q, Classifier: classifier, Redis: rc,
 		RecentWrites: cache.NewRedisRecentWrites(rc, f.cfg.GalleryName, time.Minute, 0, nil),
 	})
 	imgs := f.waitSettled(append(labelled, failed...), 10*time.Second)
 	waitAcknowledged(t, q, 10*time.Second)
+	if img, err := f.st.ImageForJob(ctx, reclassified[0]); err != nil || img.Provider == "earlier" {
+		t.Fatalf("reclassified image %s: provider %q, %v; want the worker's new labels", reclassified[0], img.Provider, err)
+	}
 	if s := imgs[labelled[0]].Status; s != store.StatusLabelled {
 		t.Fatalf("image %s is %s, want labelled", labelled[0], s)
 	}
@@ -89,7 +104,7 @@ func TestWorkerMarksOwnersInRecentWrites(t *testing.T) {
 		who  string
 		u    store.User
 		want bool
-	}{{"labelled image's owner", labelledOwner, true}, {"failed image's owner", failedOwner, true}, {"user with no image", waitingOwner, false}} {
+	}{{"labelled image's owner", labelledOwner, true}, {"failed image's owner", failedOwner, true}, {"user with no image", waitingOwner, false}, {"reclassified image's owner", reclassifiedOwner, false}} {
 		recent, err := marks.WroteRecently(ctx, c.u.ID)
 		if err != nil {
 			t.Fatal(err)

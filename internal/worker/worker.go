@@ -350,7 +350,12 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		}
 		return w.retry(ctx, d, fmt.Errorf("commit labels: %w", err))
 	}
-	w.markOwner(ctx, img.OwnerID, j.ImageID)
+	if j.Priority != queue.PriorityLow {
+		// A new upload's labels: the owner is watching for them. Reclassification leaves
+		// the image's status as it was, and a reclassify-all would otherwise send the
+		// owner's reads to the writer for as long as it runs.
+		w.markOwner(ctx, img.OwnerID, j.ImageID)
+	}
 	w.finishReclassification(j)
 	return outcomeLabelled, w.ack(d)
 }
