@@ -215,7 +215,8 @@ func placeholders(n int) string {
 }
 
 // lockAlbum locks one of owner's albums for the rest of tx, so that changes to its
-// images are serialised, and marks it changed.
+// images are serialised. It does not mark the album changed: touchAlbum does, once
+// something did change.
 func (s *sqlStore) lockAlbum(ctx context.Context, tx *sql.Tx, ownerID int64, albumID string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, s.d.rebind("SELECT 1 FROM albums WHERE id = ? AND owner_id = ?"+s.d.forUpdate), albumID, ownerID).Scan(&one)
@@ -225,7 +226,15 @@ func (s *sqlStore) lockAlbum(ctx context.Context, tx *sql.Tx, ownerID int64, alb
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind("UPDATE albums SET updated_at = ? WHERE id = ?"), time.Now().UnixMicro(), albumID)
+	// SQLite has no FOR UPDATE: a write takes its database lock now, not at the first
+	// real change.
+	_, err = tx.ExecContext(ctx, s.d.rebind("UPDATE albums SET updated_at = updated_at WHERE id = ?"), albumID)
+	return err
+}
+
+// touchAlbum marks an album changed (its list is ordered by that), within tx.
+func (s *sqlStore) touchAlbum(ctx context.Context, tx *sql.Tx, albumID string) error {
+	_, err := tx.ExecContext(ctx, s.d.rebind("UPDATE albums SET updated_at = ? WHERE id = ?"), time.Now().UnixMicro(), albumID)
 	return err
 }
 
@@ -294,7 +303,10 @@ func (s *sqlStore) AddToAlbum(ctx context.Context, ownerID int64, albumID string
 			}
 			at--
 		}
-		return nil
+		if len(adding) == 0 {
+			return nil
+		}
+		return s.touchAlbum(ctx, tx, albumID)
 	})
 	if err != nil {
 		return fmt.Errorf("add images to album %s: %w", albumID, err)
@@ -323,8 +335,10 @@ func (s *sqlStore) RemoveFromAlbum(ctx context.Context, ownerID int64, albumID s
 		if err != nil {
 			return err
 		}
-		removed, err = res.RowsAffected()
-		return err
+		if removed, err = res.RowsAffected(); err != nil || removed == 0 {
+			return err
+		}
+		return s.touchAlbum(ctx, tx, albumID)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("remove images from album %s: %w", albumID, err)

@@ -131,8 +131,17 @@ func testAlbumLifecycle(t *testing.T, s *sqlStore) {
 	if n, err := s.RemoveFromAlbum(ctx, a.ID, trip.ID, []string{three.ID, "0123456789abcdef0123456789abcdef"}); err != nil || n != 1 {
 		t.Fatalf("remove = %d, %v; want 1 removed", n, err)
 	}
+	before, err := s.Album(ctx, a.ID, trip.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n, err := s.RemoveFromAlbum(ctx, a.ID, trip.ID, []string{three.ID}); err != nil || n != 0 {
 		t.Errorf("remove again = %d, %v; want 0 removed", n, err)
+	}
+	addToAlbum(t, s, a, trip, one) // already there
+	// Changing nothing does not move the album up the list, which is ordered by it.
+	if after, err := s.Album(ctx, a.ID, trip.ID); err != nil || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("updated at %v after removing and adding nothing, was %v: want unchanged", after.UpdatedAt, before.UpdatedAt)
 	}
 	if _, err := s.AlbumImage(ctx, a.ID, trip.ID, three.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("removed image through the album: err = %v, want ErrNotFound", err)
