@@ -118,12 +118,29 @@ func TestReadYourWritesWithReplicas(t *testing.T) {
 			rep.ResumeReplication(t)
 			rep.WaitReplicated(t)
 
+			// What a share link shows is read from the writer, as the link itself is: a
+			// photo taken out of a shared album stops showing at once, whoever asks.
+			kept := alice.upload(file{"dog.jpg", photo(t, 64, 48, 2)})[0]
+			takenOut := alice.upload(file{"owl.jpg", photo(t, 64, 48, 3)})[0]
+			shared := alice.createAlbum("Shared")
+			alice.addToAlbum(shared, kept, takenOut)
+			link := alice.share(map[string]any{"albumId": shared.ID})
+			rep.WaitReplicated(t)
+			rep.PauseReplication(t)
+			one.mustDo(alice, "DELETE", "/api/albums/"+shared.ID+"/images/"+takenOut.ID, nil, http.StatusNoContent, nil)
+			if got := unmarked.pageIDs(nil, "/api/shared/"+link.Token+"/images"); !slices.Equal(got, []string{kept.ID}) {
+				t.Errorf("the shared album right after a photo was taken out = %v, want only %s", got, kept.ID)
+			}
+			unmarked.mustDo(nil, "GET", "/api/shared/"+link.Token+"/images/"+takenOut.ID+"/thumbnail", nil, http.StatusNotFound, nil)
+			rep.ResumeReplication(t)
+			rep.WaitReplicated(t)
+
 			// Readiness depends on the writer only, and a stopped replica costs no read.
 			rep.StopReplica(t)
 			t.Cleanup(func() { rep.StartReplica(t) })
 			unmarked.mustDo(nil, "GET", config.ReadinessPath, nil, http.StatusOK, nil)
-			if got := unmarked.listedIDs(alice); len(got) != 0 {
-				t.Errorf("alice's listing with the replica stopped = %v, want nothing", got)
+			if got := unmarked.listedIDs(alice); !slices.Equal(got, []string{takenOut.ID, kept.ID}) {
+				t.Errorf("alice's listing with the replica stopped = %v, want %s and %s", got, takenOut.ID, kept.ID)
 			}
 		})
 	}

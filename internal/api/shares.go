@@ -228,7 +228,10 @@ func (s *Server) shared(h func(http.ResponseWriter, *http.Request, string, store
 			s.internalError(w, r, "reading the share link", err)
 			return
 		}
-		h(w, r, token, sh)
+		// What a link shows is read from the writer, as the link itself is: a photo its
+		// owner took out of a shared album must stop showing at once, not when a
+		// replica catches up (MySQL replicas' lag is not even measured).
+		h(w, r.WithContext(store.WithPrimaryReads(r.Context())), token, sh)
 	})
 }
 
