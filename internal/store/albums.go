@@ -166,16 +166,9 @@ func (s *sqlStore) RenameAlbum(ctx context.Context, ownerID int64, id, name stri
 	if err != nil {
 		return Album{}, fmt.Errorf("rename album %s: %w", id, err)
 	}
-	res, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE albums SET name = ?, updated_at = ? WHERE id = ? AND owner_id = ?"),
-		name, time.Now().UnixMicro(), id, ownerID)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrNotFound
-		}
-	}
-	if err != nil {
-		return Album{}, fmt.Errorf("rename album %s: %w", id, err)
+	if err := s.execOne(ctx, "rename album "+id, "UPDATE albums SET name = ?, updated_at = ? WHERE id = ? AND owner_id = ?",
+		name, time.Now().UnixMicro(), id, ownerID); err != nil {
+		return Album{}, err
 	}
 	return s.Album(ctx, ownerID, id)
 }
@@ -183,17 +176,7 @@ func (s *sqlStore) RenameAlbum(ctx context.Context, ownerID int64, id, name stri
 func (s *sqlStore) DeleteAlbum(ctx context.Context, ownerID int64, id string) error {
 	// ON DELETE CASCADE removes the album's image memberships and its share links; the
 	// images themselves stay.
-	res, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM albums WHERE id = ? AND owner_id = ?"), id, ownerID)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrNotFound
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("delete album %s: %w", id, err)
-	}
-	return nil
+	return s.execOne(ctx, "delete album "+id, "DELETE FROM albums WHERE id = ? AND owner_id = ?", id, ownerID)
 }
 
 // distinctIDs drops repeats and empty ids, keeping the order.

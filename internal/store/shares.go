@@ -147,17 +147,7 @@ func (s *sqlStore) Shares(ctx context.Context, ownerID int64) ([]Share, error) {
 }
 
 func (s *sqlStore) DeleteShare(ctx context.Context, ownerID int64, id string) error {
-	res, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM shares WHERE id = ? AND owner_id = ?"), id, ownerID)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrNotFound
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("revoke share %s: %w", id, err)
-	}
-	return nil
+	return s.execOne(ctx, "revoke share "+id, "DELETE FROM shares WHERE id = ? AND owner_id = ?", id, ownerID)
 }
 
 func (s *sqlStore) ShareByTokenHash(ctx context.Context, tokenHash string, now time.Time) (Share, error) {

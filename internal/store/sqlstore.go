@@ -395,8 +395,9 @@ func normaliseLabels(c Classification) []Label {
 	return out
 }
 
-// updateImage runs an UPDATE of one image and reports ErrNotFound when it matched none.
-func (s *sqlStore) updateImage(ctx context.Context, what, query string, args ...any) error {
+// execOne runs a statement meant for one row (an image, an album, a share link) and
+// reports ErrNotFound when it matched none; what names it in the error.
+func (s *sqlStore) execOne(ctx context.Context, what, query string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, s.d.rebind(query), args...)
 	if err == nil {
 		var n int64
@@ -434,12 +435,12 @@ func (s *sqlStore) MarkFailed(ctx context.Context, imageID, reason string) error
 	if len(reason) > 2000 {
 		reason = reason[:2000]
 	}
-	return s.updateImage(ctx, "mark image "+imageID+" failed",
+	return s.execOne(ctx, "mark image "+imageID+" failed",
 		"UPDATE images SET status = ?, failure_reason = ?, failed_at = ? WHERE id = ?", string(StatusFailed), reason, time.Now().UnixMicro(), imageID)
 }
 
 func (s *sqlStore) Requeue(ctx context.Context, imageID string) error {
-	return s.updateImage(ctx, "requeue image "+imageID,
+	return s.execOne(ctx, "requeue image "+imageID,
 		"UPDATE images SET status = ?, failure_reason = '', queued_at = ? WHERE id = ?", string(StatusQueued), time.Now().UnixMicro(), imageID)
 }
 
