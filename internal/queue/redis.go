@@ -192,26 +192,14 @@ func (q *Redis) Position(ctx context.Context, imageID string) (int64, error) {
 	return n, nil
 }
 
-var depthScript = redis.NewScript(luaHelpers + `
-local total = 0
-for i = 1, #KEYS, 2 do
-  total = total + waiting(KEYS[i], KEYS[i + 1], ARGV[1])
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local ok, p = pcall(redis.call, 'XPENDING', KEYS[i], ARGV[1])
-    if ok then total = total + p[1] end
-  end
-end
-return total
-`)
-
-// Depth implements Producer: jobs waiting plus jobs in workers' hands, both streams.
+// Depth implements Producer: jobs waiting plus jobs in workers' hands, both streams
+// (Depths, summed).
 func (q *Redis) Depth(ctx context.Context) (int64, error) {
-	n, err := depthScript.Run(ctx, q.client,
-		[]string{q.normal.stream, q.normal.seq, q.low.stream, q.low.seq}, q.group).Int64()
+	d, err := q.Depths(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("queue depth: %w", err)
+		return 0, err
 	}
-	return n, nil
+	return d.Normal + d.Low, nil
 }
 
 // takeScript makes sure the group exists, then, when ARGV[4] is 1, claims jobs idle for
