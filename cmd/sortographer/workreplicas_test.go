@@ -7,14 +7,11 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"log/slog"
 	"mime/multipart"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,23 +39,7 @@ func TestWorkerLabelsShowWhileReplicaLags(t *testing.T) {
 func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replicated) {
 	const window = 2 * time.Second
 	redisServer := testservers.Redis(t)
-	db := rep.Primary
-	migrated, err := store.Open(context.Background(), db.Config(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrated.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	_ = migrated.Close()
-	cfg := testConfig(t,
-		config.EnvDatabaseDriver+"="+db.Driver,
-		config.EnvDatabaseHost+"="+db.Host,
-		config.EnvDatabasePort+"="+strconv.Itoa(db.Port),
-		config.EnvDatabaseName+"="+db.Name,
-		config.EnvDatabaseUser+"="+db.User,
-		config.EnvDatabasePassword+"="+db.Password,
-		config.EnvDatabaseReaderHosts+"="+rep.ReaderHost(),
+	cfg := replicatedConfig(t, rep,
 		config.EnvDatabaseReadYourWritesWindow+"="+window.String(),
 		config.EnvRedisAddr+"="+redisServer.Addr(),
 		config.EnvModelDir+"="+modelDir(t),
@@ -74,35 +55,9 @@ func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replica
 			}
 		})
 	}
-	run("serve", serve, cfg)
-	base := "http://" + cfg.ListenAddr
-	waitReady(t, base)
+	base, _ := startServe(t, cfg)
 
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"w@example.com","password":"long enough"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session struct{ Token string }
-	_ = json.NewDecoder(res.Body).Decode(&session)
-	res.Body.Close()
-	call := func(method, path string, r io.Reader, contentType string) []byte {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, r)
-		req.Header.Set("Authorization", "Bearer "+session.Token)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		if res.StatusCode >= 300 {
-			t.Fatalf("%s %s = %d %s", method, path, res.StatusCode, b)
-		}
-		return b
-	}
+	call := signUpAt(t, base, "w@example.com")
 	status := func() store.ImageStatus {
 		t.Helper()
 		var listed struct {
