@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 var albumBenchImages = flag.Int("album.images", 20_000, "images loaded for BenchmarkAlbumPages (the big user's album holds a third of theirs)")
@@ -28,18 +26,10 @@ const albumBenchOthers = 8
 //
 // go test ./internal/store -run '^$' -bench AlbumPages [-album.images=N] [-scale.plans]
 func BenchmarkAlbumPages(b *testing.B) {
-	for _, be := range []struct {
-		name string
-		db   func(testing.TB) testservers.Database
-	}{{"mariadb", testservers.MariaDB}, {"postgres", testservers.Postgres}} {
+	for _, be := range serverDatabases {
 		b.Run(be.name, func(b *testing.B) {
 			ctx := context.Background()
-			st, err := Open(ctx, be.db(b).Config(), "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			s := st.(*sqlStore)
+			s := open(b, be.db(b).Config(), "")
 			if err := s.Migrate(ctx); err != nil {
 				b.Fatal(err)
 			}

@@ -51,18 +51,10 @@ const (
 //
 // go test ./internal/store -run '^$' -bench Scale [-scale.images=N] [-scale.plans]
 func BenchmarkScale(b *testing.B) {
-	for _, be := range []struct {
-		name string
-		db   func(testing.TB) testservers.Database
-	}{{"mariadb", testservers.MariaDB}, {"postgres", testservers.Postgres}} {
+	for _, be := range serverDatabases {
 		b.Run(be.name, func(b *testing.B) {
 			ctx := context.Background()
-			st, err := Open(ctx, be.db(b).Config(), "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			s := st.(*sqlStore)
+			s := open(b, be.db(b).Config(), "")
 			if err := s.Migrate(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -311,6 +303,12 @@ func dumpRows(rows *sql.Rows) string {
 	}
 	return out.String()
 }
+
+// serverDatabases are the engines the benchmarks measure.
+var serverDatabases = []struct {
+	name string
+	db   func(testing.TB) testservers.Database
+}{{"mariadb", testservers.MariaDB}, {"postgres", testservers.Postgres}}
 
 // benchLatency runs query i on the i-th iteration and reports its p50 and p99.
 func benchLatency(b *testing.B, query func(i int) error) {

@@ -30,14 +30,14 @@ var backends = []backend{
 	{"postgres", func(t *testing.T) (config.Database, string) { return testservers.Postgres(t).Config(), "" }},
 }
 
-func ctxFor(t *testing.T) context.Context {
+func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// open opens and migrates a store on db, closed when the test ends.
-func open(t *testing.T, db config.Database, file string) *sqlStore {
+// open opens a store on db, closed when the test ends.
+func open(t testing.TB, db config.Database, file string) *sqlStore {
 	t.Helper()
 	s, err := Open(ctxFor(t), db, file)
 	if err != nil {
