@@ -9,10 +9,6 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"mime/multipart"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +38,7 @@ func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replica
 	cfg := replicatedConfig(t, rep,
 		config.EnvDatabaseReadYourWritesWindow+"="+window.String(),
 		config.EnvRedisAddr+"="+redisServer.Addr(),
-		config.EnvModelDir+"="+modelDir(t),
+		config.EnvModelDir+"="+testservers.ModelDir(t),
 	)
 	run := func(name string, cmd func(context.Context, config.Config, *slog.Logger) error, cfg config.Config) {
 		ctx, stop := context.WithCancel(context.Background())
@@ -125,18 +121,4 @@ func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replica
 	}
 	t.Logf("labelled seen %s after the worker started; the listing went back to the replica %s later",
 		seen.Sub(started).Round(time.Millisecond), time.Since(seen).Round(time.Millisecond))
-}
-
-// modelDir is the built-in model, from the files hack/model.sh fetches (at once when
-// they are there).
-func modelDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	out, err := exec.Command("bash", filepath.Join(root, "hack", "model.sh")).Output()
-	if err != nil {
-		t.Fatalf("hack/model.sh: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
 }

@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testservers"
 	"github.com/sortographer/sortographer/internal/web"
 	"github.com/sortographer/sortographer/internal/worker"
 )
@@ -31,14 +30,7 @@ import (
 // realClassifier is the built-in model, from the files hack/model.sh fetches.
 func realClassifier(t *testing.T) classify.Classifier {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	out, err := exec.Command("bash", filepath.Join(root, "hack", "model.sh")).Output()
-	if err != nil {
-		t.Fatalf("hack/model.sh: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	c, err := builtin.New(config.Workers{ModelDir: lines[len(lines)-1], BuiltinMinScore: 30})
+	c, err := builtin.New(config.Workers{ModelDir: testservers.ModelDir(t), BuiltinMinScore: 30})
 	if err != nil {
 		t.Fatalf("load the built-in model: %v", err)
 	}
