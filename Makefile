@@ -80,8 +80,12 @@ verify: generate manifests chart-verify ## Regenerate everything and fail if the
 
 ##@ Test
 
+.PHONY: deps
+deps: ## Install the Debian packages the tests and make run need (hack/install-deps.sh; silent when present). Every target below that needs them runs it first.
+	@hack/install-deps.sh
+
 .PHONY: test
-test: k8s-bin s3-server metrics-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster.
+test: deps k8s-bin s3-server metrics-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster.
 	go test -count=1 ./...
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
 
@@ -93,11 +97,11 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 1m; make fuzz FUZZTIME
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: e2e
-e2e: k8s-bin metrics-server $(HELM) ## Run only the end-to-end tests: a private kwok cluster, the Helm chart, the operator (test/e2e).
+e2e: deps k8s-bin metrics-server $(HELM) ## Run only the end-to-end tests: a private kwok cluster, the Helm chart, the operator (test/e2e).
 	go test -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: bench
-bench: k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
+bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
 	hack/bench.sh
 
 .PHONY: test-short
@@ -144,7 +148,7 @@ chart-verify: ## Fail if the chart's copies of the CRD or RBAC rules are stale.
 ##@ Local cluster
 
 .PHONY: run
-run: k8s-bin ## The main job: local cluster, operator, the offline Gallery until Ready, then the gallery itself (Ctrl-C stops all).
+run: deps k8s-bin ## The main job: local cluster, operator, the offline Gallery until Ready, then the gallery itself (Ctrl-C stops all).
 	go build -o $(BIN)/run ./hack/run
 	$(BIN)/run
 

@@ -1,28 +1,60 @@
 #!/usr/bin/env bash
-# Installs what a bare machine lacks for `make test`: the real servers the tests start
-# themselves (Redis, MariaDB, PostgreSQL) and the web UI test's headless browser (Chromium)
-# from Debian's packages. Idempotent and quiet
-# when everything is present. Services are NOT started system-wide: each test harness
-# starts its own server process on its own port and data directory.
+# install-deps.sh [--dry-run] — installs the Debian packages `make test`, `make run`,
+# `make e2e` and `make bench` need, and nothing else. Every one of those targets runs it
+# first (`make deps`), so that a fresh machine gets them before anything is built and no
+# test fails for a missing package after ten minutes of compiling.
+#
+#   - Everything present: silent, exit 0 (a dpkg query, well under a second).
+#   - Missing, as root (or with passwordless sudo): apt-get installs them.
+#   - Missing, otherwise: one line naming the command to run, exit 1.
+#   - --dry-run: print the apt-get commands instead of running them (test/setup uses it).
+#
+# Services are NOT started system-wide: each test harness starts its own server process on
+# its own port and data directory (policy-rc.d keeps the packages from starting theirs).
 set -euo pipefail
 
-# darknet and python3-skimage ship the photos the built-in classifier's tests label
-# (data/dog.jpg, eagle.jpg, horses.jpg, person.jpg; skimage/data/coffee.png).
-# libvips-tools: vipsthumbnail, which `make bench` compares our thumbnailer with.
+dry_run=false
+[ "${1:-}" = --dry-run ] && dry_run=true
+
+# What each package is for — test/setup checks that every binary the tests look up comes
+# from a package listed here.
+#   redis-server, mariadb-server, postgresql  the real servers internal/testservers starts
+#                                             (redis-server brings redis-tools:
+#                                             redis-benchmark for make bench)
+#   chromium                                  the web UI's browser tests
+#   darknet, python3-skimage                  the photos the built-in classifier's tests label
+#                                             (data/dog.jpg, eagle.jpg, horses.jpg,
+#                                             person.jpg; skimage/data/coffee.png)
+#   libvips-tools                             vipsthumbnail, which make bench compares our
+#                                             thumbnailer with
 packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-tools)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  # policy-rc.d keeps the packages from starting system services we do not use.
-  printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
-  $sudo_cmd chmod +x /usr/sbin/policy-rc.d
-  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  $sudo_cmd rm -f /usr/sbin/policy-rc.d
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+run_as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    run_as_root=(sudo)
+  else
+    echo "install-deps: missing Debian packages ${missing[*]}; run: sudo hack/install-deps.sh" >&2
+    exit 1
+  fi
 fi
+
+echo "install-deps: installing ${missing[*]} (first time: a few minutes)" >&2
+run() {
+  if $dry_run; then echo "${run_as_root[*]:+${run_as_root[*]} }$*"; else "${run_as_root[@]}" "$@" >/dev/null; fi
+}
+policy=/usr/sbin/policy-rc.d
+if ! $dry_run; then
+  printf '#!/bin/sh\nexit 101\n' | "${run_as_root[@]}" tee "$policy" >/dev/null
+  "${run_as_root[@]}" chmod +x "$policy"
+  trap '"${run_as_root[@]}" rm -f "$policy"' EXIT
+fi
+export DEBIAN_FRONTEND=noninteractive
+run apt-get update -qq
+run apt-get install -y -qq --no-install-recommends "${missing[@]}"
