@@ -60,12 +60,26 @@ func TestMariaDBStatefulSet(t *testing.T) {
 			if len(c.Ports) != 1 || c.Ports[0].Name != "mysql" || c.Ports[0].ContainerPort != 3306 {
 				t.Errorf("ports = %+v, want mysql 3306", c.Ports)
 			}
-			if !equality.Semantic.DeepEqual(c.Resources, tt.resources) {
-				t.Errorf("resources = %+v, want the spec's %+v", c.Resources, tt.resources)
+			pod := sts.Spec.Template.Spec
+			if len(pod.InitContainers) != 1 {
+				t.Fatalf("%d init containers, want 1 (bootstrap)", len(pod.InitContainers))
 			}
-			assertMariaDBEnv(t, c)
+			init := pod.InitContainers[0]
+			for _, c := range []corev1.Container{init, c} {
+				if !equality.Semantic.DeepEqual(c.Resources, tt.resources) {
+					t.Errorf("container %s resources = %+v, want the spec's %+v", c.Name, c.Resources, tt.resources)
+				}
+			}
+			if init.Image != tt.image {
+				t.Errorf("init image = %s, want %s", init.Image, tt.image)
+			}
+			if g := pod.TerminationGracePeriodSeconds; g == nil || *g < 60 {
+				t.Errorf("terminationGracePeriodSeconds = %v, want at least 60 for InnoDB to flush", g)
+			}
+			assertMariaDBEnv(t, init, c)
+			assertMariaDBCommands(t, init, c)
 			assertMariaDBProbes(t, c)
-			assertMariaDBVolumes(t, sts.Spec, c, tt.size, tt.storageClass)
+			assertMariaDBVolumes(t, sts.Spec, tt.size, tt.storageClass)
 			if r := sts.Spec.PersistentVolumeClaimRetentionPolicy; r == nil ||
 				r.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
 				r.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
@@ -75,42 +89,101 @@ func TestMariaDBStatefulSet(t *testing.T) {
 	}
 }
 
-// assertMariaDBEnv checks the database and user the app's ConfigMap names, and both
-// passwords from the database Secret, never literal.
-func assertMariaDBEnv(t *testing.T, c corev1.Container) {
+// assertMariaDBEnv checks that both passwords reach the init container from the
+// database Secret, never literal, and the server not at all (it needs none).
+func assertMariaDBEnv(t *testing.T, init, server corev1.Container) {
 	t.Helper()
-	for name, want := range map[string]string{"MARIADB_DATABASE": ManagedDatabaseName, "MARIADB_USER": ManagedDatabaseUser} {
-		if e := envNamed(c, name); e == nil || e.Value != want {
-			t.Errorf("env %s = %+v, want %q", name, e, want)
+	assertSecretEnv(t, init, "DATABASE_PASSWORD", "demo-database", SecretKeyDatabasePassword)
+	assertSecretEnv(t, init, "DATABASE_ROOT_PASSWORD", "demo-database", SecretKeyDatabaseRootPassword)
+	if len(init.Env) != 2 || len(init.EnvFrom) != 0 {
+		t.Errorf("init env = %+v %+v, want only the two passwords", init.Env, init.EnvFrom)
+	}
+	if len(server.Env) != 0 || len(server.EnvFrom) != 0 {
+		t.Errorf("server env = %+v %+v, want none: the passwords are applied by the init container", server.Env, server.EnvFrom)
+	}
+}
+
+// assertMariaDBCommands checks that no image convention is relied on: the init container
+// is sh running mariadb-install-db (for a new volume) and mariadbd --bootstrap; the
+// server is mariadbd with explicit arguments.
+func assertMariaDBCommands(t *testing.T, init, server corev1.Container) {
+	t.Helper()
+	if init.Image != server.Image {
+		t.Errorf("init image %s, server image %s: want the same", init.Image, server.Image)
+	}
+	if len(init.Command) != 3 || init.Command[0] != "/bin/sh" || init.Command[1] != "-c" || len(init.Args) != 0 {
+		t.Fatalf("init command = %q %q, want /bin/sh -c <script>", init.Command, init.Args)
+	}
+	script := init.Command[2]
+	for _, want := range []string{
+		"set -eu",
+		`if [ ! -d "$datadir/mysql" ]`,
+		"mariadb-install-db --no-defaults",
+		"--auth-root-authentication-method=normal --skip-test-db",
+		"| mariadbd --no-defaults --bootstrap",
+		"unset DATABASE_PASSWORD DATABASE_ROOT_PASSWORD",
+		"CREATE DATABASE IF NOT EXISTS $database",
+		"ALTER USER '$user'@'%' IDENTIFIED BY $password;",
+		"ALTER USER 'root'@'localhost' IDENTIFIED BY $root_password;",
+		"ALTER USER 'root'@'%' IDENTIFIED BY $root_password;",
+		"CREATE OR REPLACE USER '$probe'@'localhost';",
+		"datadir=/var/lib/mysql\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("init script lacks %q:\n%s", want, script)
 		}
 	}
-	assertSecretEnv(t, c, "MARIADB_PASSWORD", "demo-database", SecretKeyDatabasePassword)
-	assertSecretEnv(t, c, "MARIADB_ROOT_PASSWORD", "demo-database", SecretKeyDatabaseRootPassword)
-	for _, e := range c.Env {
-		if strings.Contains(e.Name, "PASSWORD") && e.ValueFrom == nil {
-			t.Errorf("env %s is a literal password", e.Name)
+	// The passwords are read once, into shell variables, and written only by printf.
+	if n := strings.Count(script, "$DATABASE_"); n != 2 {
+		t.Errorf("init script reads $DATABASE_* %d times, want 2 (the assignment alone)", n)
+	}
+	if strings.Contains(script, "<<") {
+		t.Error("init script has a here-document: some shells keep those in a temporary file")
+	}
+	want := []string{"mariadbd"}
+	if !slices.Equal(server.Command, want) {
+		t.Errorf("server command = %q, want %q", server.Command, want)
+	}
+	for _, arg := range []string{"--no-defaults", "--datadir=/var/lib/mysql", "--socket=/run/mysqld/mysqld.sock",
+		"--pid-file=/run/mysqld/mysqld.pid", "--port=3306", "--bind-address=*", "--skip-name-resolve", "--tmpdir=/tmp"} {
+		if !slices.Contains(server.Args, arg) {
+			t.Errorf("server args %q lack %s", server.Args, arg)
+		}
+	}
+	if server.Args[0] != "--no-defaults" {
+		t.Errorf("server args %q: --no-defaults must come first", server.Args)
+	}
+	for _, c := range []corev1.Container{init, server} {
+		all := strings.Join(append(append([]string{}, c.Command...), c.Args...), " ")
+		for _, convention := range []string{"docker-entrypoint", "healthcheck.sh", "gosu", "MARIADB_", "mysqld_safe", "--user="} {
+			if strings.Contains(all, convention) {
+				t.Errorf("container %s relies on %q", c.Name, convention)
+			}
 		}
 	}
 }
 
-// assertMariaDBProbes checks healthcheck.sh probes: startup and readiness wait for
-// InnoDB, liveness only for the port, so a busy server is not restarted.
+// assertMariaDBProbes checks client probes over the socket as the passwordless probe
+// account: startup and readiness log in and query, liveness only pings (it passes while
+// the server answers at all, so a busy server is not restarted).
 func assertMariaDBProbes(t *testing.T, c corev1.Container) {
 	t.Helper()
-	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		if p == nil || p.Exec == nil || len(p.Exec.Command) == 0 || p.Exec.Command[0] != "healthcheck.sh" {
-			t.Errorf("%s probe = %+v, want exec healthcheck.sh", name, p)
+	query := []string{"mariadb", "--no-defaults", "--socket=/run/mysqld/mysqld.sock", "--user=probe", "--skip-ssl", "--execute=SELECT 1"}
+	ping := []string{"mariadb-admin", "--no-defaults", "--socket=/run/mysqld/mysqld.sock", "--user=probe", "--skip-ssl", "ping"}
+	for name, tt := range map[string]struct {
+		p    *corev1.Probe
+		want []string
+	}{"startup": {c.StartupProbe, query}, "readiness": {c.ReadinessProbe, query}, "liveness": {c.LivenessProbe, ping}} {
+		if tt.p == nil || tt.p.Exec == nil {
+			t.Errorf("%s probe = %+v, want exec", name, tt.p)
 			continue
 		}
-		if !slices.Contains(p.Exec.Command, "--connect") {
-			t.Errorf("%s probe %v lacks --connect", name, p.Exec.Command)
+		if !slices.Equal(tt.p.Exec.Command, tt.want) {
+			t.Errorf("%s probe = %q, want %q", name, tt.p.Exec.Command, tt.want)
 		}
-		if want := name != "liveness"; slices.Contains(p.Exec.Command, "--innodb_initialized") != want {
-			t.Errorf("%s probe %v: --innodb_initialized present = %v, want %v", name, p.Exec.Command, !want, want)
-		}
-		for _, arg := range p.Exec.Command {
+		for _, arg := range tt.p.Exec.Command {
 			if strings.HasPrefix(arg, "-p") || strings.Contains(arg, "password") {
-				t.Errorf("%s probe passes a password: %v", name, p.Exec.Command)
+				t.Errorf("%s probe passes a password: %v", name, tt.p.Exec.Command)
 			}
 		}
 	}
@@ -119,24 +192,49 @@ func assertMariaDBProbes(t *testing.T, c corev1.Container) {
 	}
 }
 
-// assertMariaDBVolumes checks writable emptyDirs for /tmp and /run/mysqld under the
-// read-only root, and /var/lib/mysql on the claim template data.
-func assertMariaDBVolumes(t *testing.T, s appsv1.StatefulSetSpec, c corev1.Container, size string, class *string) {
+// assertMariaDBVolumes checks, for the init container and the server alike, writable
+// emptyDirs for /tmp and /run/mysqld under the read-only root, and /var/lib/mysql on the
+// claim template data.
+func assertMariaDBVolumes(t *testing.T, s appsv1.StatefulSetSpec, size string, class *string) {
 	t.Helper()
 	pod := s.Template.Spec
-	for _, dir := range []string{"/run/mysqld", "/tmp"} {
-		m := mountAt(c, dir)
-		if m == nil {
-			t.Errorf("no writable %s under the read-only root", dir)
-		} else if v := volumeNamed(pod, m.Name); v == nil || v.EmptyDir == nil {
-			t.Errorf("%s volume = %+v, want an emptyDir", dir, v)
+	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+		if len(c.VolumeMounts) != 3 {
+			t.Errorf("container %s mounts %+v, want /tmp, /run/mysqld and /var/lib/mysql only", c.Name, c.VolumeMounts)
+		}
+		for _, dir := range []string{"/run/mysqld", "/tmp"} {
+			m := mountAt(c, dir)
+			if m == nil {
+				t.Errorf("container %s: no writable %s under the read-only root", c.Name, dir)
+			} else if v := volumeNamed(pod, m.Name); v == nil || v.EmptyDir == nil {
+				t.Errorf("container %s: %s volume = %+v, want an emptyDir", c.Name, dir, v)
+			}
+		}
+		data := mountAt(c, "/var/lib/mysql")
+		if data == nil || data.Name != "data" || data.ReadOnly || volumeNamed(pod, data.Name) != nil {
+			t.Errorf("container %s: /var/lib/mysql mount = %+v, want the claim template data", c.Name, data)
 		}
 	}
-	data := mountAt(c, "/var/lib/mysql")
-	if data == nil || data.Name != "data" || volumeNamed(pod, data.Name) != nil {
-		t.Errorf("/var/lib/mysql mount = %+v, want the claim template data", data)
-	}
 	assertClaimTemplate(t, s, "data", size, class)
+}
+
+func TestMariaDBSecretRefs(t *testing.T) {
+	got := MariaDBSecretRefs(gallery())
+	want := []SecretRef{
+		{"DATABASE_PASSWORD", "demo-database", SecretKeyDatabasePassword},
+		{"DATABASE_ROOT_PASSWORD", "demo-database", SecretKeyDatabaseRootPassword},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("MariaDBSecretRefs = %+v, want %+v", got, want)
+	}
+	// What the reconciler hashes is what the pod reads.
+	init := MariaDBStatefulSet(gallery(), "").Spec.Template.Spec.InitContainers[0]
+	if len(init.Env) != len(got) {
+		t.Errorf("the init container reads %d Secret keys, MariaDBSecretRefs lists %d", len(init.Env), len(got))
+	}
+	for _, r := range got {
+		assertSecretEnv(t, init, r.Env, r.Secret, r.Key)
+	}
 }
 
 func TestMariaDBService(t *testing.T) {
