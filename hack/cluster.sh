@@ -16,6 +16,12 @@
 #     cluster, which makes a PersistentVolume for every Pending claim, so managed Redis,
 #     MariaDB and volume storage bind and Galleries can become Ready.
 #
+# With REAL_NODE=1 it also has a real node (hack/node.sh: containerd, runc, the kubelet,
+# kube-proxy and CoreDNS on this machine), where pods run for real, and the simulated nodes
+# are left out (KWOK_NODES=1 keeps them) so that every pod lands on the real one; kwok then
+# manages only nodes annotated kwok.x-k8s.io/node=fake. Volumes are then real directories
+# on that node. It needs root and cgroups; `hack/node.sh check` says what is missing.
+#
 # State lives in $KWOK_WORKDIR (default .cache/kwok in the repository); the cluster is
 # named $CLUSTER_NAME (default sortographer). Your ~/.kube/config is left alone.
 # $CLUSTER_EXTRA_ARGS are added to `kwokctl create cluster` (the e2e tests add
@@ -27,6 +33,8 @@ name=${CLUSTER_NAME:-sortographer}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$root/.cache/kwok}
 dir="$KWOK_WORKDIR/clusters/$name"
 kubeconfig="$dir/kubeconfig.yaml"
+real_node=${REAL_NODE:-0}
+kwok_nodes=${KWOK_NODES:-$([ "$real_node" = 1 ] && echo 0 || echo 1)}
 
 log() { echo "cluster: $*" >&2; }
 
@@ -36,9 +44,13 @@ ready() { [ -f "$kubeconfig" ] && "$bin/kubectl" --kubeconfig "$kubeconfig" get 
 
 volumes_running() { [ -f "$dir/pids/kwok-volumes.pid" ] && kill -0 "$(cat "$dir/pids/kwok-volumes.pid")" 2>/dev/null; }
 
+node_sh() { NODE_DIR="$dir/node" KUBECONFIG="$kubeconfig" NODE_CLIENT_CA="$dir/pki/ca.crt" "$root/hack/node.sh" "$@"; }
+
 start_volumes() {
+  local real=()
+  [ "$real_node" = 1 ] && real=(VOLUME_NODE=sortographer-node "VOLUME_ROOT=$dir/node/volumes")
   # setsid: the provisioner outlives `make cluster` and is stopped by `down` via its pid.
-  KUBECONFIG="$kubeconfig" KUBECTL="$bin/kubectl" setsid nohup "$root/hack/kwok-volumes.sh" \
+  env "${real[@]}" KUBECONFIG="$kubeconfig" KUBECTL="$bin/kubectl" setsid nohup "$root/hack/kwok-volumes.sh" \
     >"$dir/logs/kwok-volumes.log" 2>&1 </dev/null &
   echo $! >"$dir/pids/kwok-volumes.pid"
 }
@@ -48,6 +60,7 @@ up() {
   if ready; then
     log "cluster $name is already running"
     volumes_running || start_volumes
+    [ "$real_node" = 1 ] && node_sh up
     echo "$kubeconfig"
     return
   fi
@@ -56,6 +69,30 @@ up() {
     down_quiet
   fi
   local start=$SECONDS
+  [ "$real_node" = 1 ] && { node_sh check || exit 1; }
+  local real_args=()
+  mkdir -p "$KWOK_WORKDIR"
+  if [ "$real_node" = 1 ]; then
+    # kwok leaves the real node alone; the API server reaches its kubelet by address and
+    # authenticates with a client certificate of the cluster's CA, which the kubelet trusts
+    # (kubectl logs, exec, port-forward). A config file, not --extra-args: kwokctl 0.8.0
+    # panics on several --extra-args for more than one component.
+    cat >"$KWOK_WORKDIR/real-node-$name.yaml" <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  - {key: kubelet-client-certificate, value: "$dir/pki/admin.crt"}
+  - {key: kubelet-client-key, value: "$dir/pki/admin.key"}
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+YAML
+    real_args=(--config "$KWOK_WORKDIR/real-node-$name.yaml")
+  fi
   mkdir -p "$KWOK_WORKDIR"
   log "creating cluster $name (kwok binary runtime, Kubernetes binaries in $bin)"
   # --kubeconfig "": do not add a context to ~/.kube/config.
@@ -66,13 +103,13 @@ up() {
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
     --kube-scheduler-binary "$bin/kube-scheduler" \
     --kwok-controller-binary "$bin/kwok" \
-    ${CLUSTER_EXTRA_ARGS:-} \
+    "${real_args[@]}" ${CLUSTER_EXTRA_ARGS:-} \
     --wait 2m >"$KWOK_WORKDIR/create-$name.log" 2>&1 \
     || { cat "$KWOK_WORKDIR/create-$name.log" >&2; log "kwokctl create cluster failed"; exit 1; }
 
   local k=("$bin/kubectl" --kubeconfig "$kubeconfig")
   "${k[@]}" apply -f - >/dev/null <<EOF
-$(for zone in a b c; do cat <<NODE
+$([ "$kwok_nodes" = 1 ] && for zone in a b c; do cat <<NODE
 ---
 apiVersion: v1
 kind: Node
@@ -109,15 +146,20 @@ reclaimPolicy: Delete
 allowVolumeExpansion: true
 EOF
   start_volumes
+  if [ "$real_node" = 1 ]; then node_sh up; fi
   "${k[@]}" wait --for=condition=Ready node --all --timeout=60s >/dev/null
   # Pods need the default ServiceAccount, which kube-controller-manager creates.
   until "${k[@]}" get serviceaccount default -n default >/dev/null 2>&1; do sleep 0.5; done
-  log "cluster $name is ready in $((SECONDS - start))s: 3 nodes in zones a, b, c"
+  local nodes=()
+  [ "$kwok_nodes" = 1 ] && nodes+=("3 simulated nodes in zones a, b, c")
+  [ "$real_node" = 1 ] && nodes+=("a real node")
+  log "cluster $name is ready in $((SECONDS - start))s: ${nodes[*]}"
   log "use it: export KUBECONFIG=$kubeconfig"
   echo "$kubeconfig"
 }
 
 down_quiet() {
+  [ -d "$dir/node" ] && node_sh down
   if [ -f "$dir/pids/kwok-volumes.pid" ]; then
     kill "$(cat "$dir/pids/kwok-volumes.pid")" 2>/dev/null || true
   fi

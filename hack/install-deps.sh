@@ -27,7 +27,9 @@ dry_run=false
 #                                             person.jpg; skimage/data/coffee.png)
 #   libvips-tools                             vipsthumbnail, which make bench compares our
 #                                             thumbnailer with
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-tools)
+#   runc, iptables, conntrack                 the local cluster's real node (hack/node.sh):
+#                                             containerd's runtime, kube-proxy's rules
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-tools runc iptables conntrack)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,8 @@ ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/k8s-module.sh
+source "$root/hack/k8s-module.sh"
 key="${K8S_VERSION}"
 out="$root/bin/k8s/$key"
 cache="${SORTOGRAPHER_CACHE:-$HOME/.cache/sortographer}/k8s/$key-etcd$ETCD_VERSION-kwok$KWOK_VERSION"
@@ -43,32 +45,7 @@ trap 'rm -rf "$work"' EXIT
 # --- Kubernetes control plane and kubectl ---------------------------------------------
 if ! [ -x "$out/kube-apiserver" ] || ! [ -x "$out/kubectl" ] || ! [ -x "$out/kube-scheduler" ] || ! [ -x "$out/kube-controller-manager" ]; then
   log "building Kubernetes v$K8S_VERSION (first time: about 10-15 minutes on 2 cores)"
-  mkdir -p "$work/k8s" && cd "$work/k8s"
-  go mod init sortographer.local/k8sbin >/dev/null 2>&1
-  go mod edit -require "k8s.io/kubernetes@v$K8S_VERSION"
-  modfile=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-  minor=${K8S_VERSION#*.}
-  staging_version="v0.$minor"
-  # k8s.io/kubernetes replaces every staging module with a local path; point each at its
-  # published twin, v0.<minor>.<patch>.
-  for m in $(grep -oE '^\s*k8s.io/[a-z0-9-]+ => \./staging' "$modfile" | awk '{print $1}'); do
-    go mod edit -replace "$m=$m@$staging_version"
-  done
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-  go mod tidy -e >/dev/null 2>&1 || go mod tidy
-  ld="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*} -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
-  go build -trimpath -ldflags "$ld" -o "$out/" \
+  k8s_build "$K8S_VERSION" "$out" "$work/k8s" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 fi

@@ -216,8 +216,9 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 	needed := []string{
 		"redis-server", "redis-benchmark", "redis-cli", // internal/testservers, make bench
 		"mariadb-install-db", "mariadbd", // internal/testservers
-		"chromium",      // internal/web browser tests
-		"vipsthumbnail", // make bench
+		"chromium",                      // internal/web browser tests
+		"vipsthumbnail",                 // make bench
+		"runc", "iptables", "conntrack", // hack/node.sh
 		"/usr/share/darknet/data/dog.jpg",
 		"/usr/lib/python3/dist-packages/skimage/data/coffee.png",
 	}

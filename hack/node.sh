@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# node.sh up|down|check — a real node for the local cluster (hack/cluster.sh starts it
+# when REAL_NODE=1): containerd with Debian's runc, the kubelet, kube-proxy (iptables)
+# and CoreDNS, all on this machine, joined to the kwok cluster's API server. Pods
+# scheduled to it run for real, in containers, with their own IPs on a bridge, and
+# resolve Service names. Binaries come from hack/node-bin.sh (the Go module proxy);
+# images from `make images images-base` (no registry is reachable here), imported into
+# containerd.
+#
+# Environment (set by hack/cluster.sh):
+#   NODE_DIR     state folder (containerd's root, the kubelet's, logs, pids)
+#   KUBECONFIG   the cluster's admin kubeconfig
+#   NODE_NAME    default sortographer-node
+#   NODE_IMAGES  OCI archives to import (default: dist/images/*.tar)
+#
+# What this machine needs and why (see the issue and docs): root, cgroup v1 with the
+# cgroupfs driver (the kubelet runs with failCgroupV1: false, cgroupsPerQOS: false), and
+# restrict_oom_score_adj in containerd, because this machine refuses negative OOM scores.
+# Only one real node can run on a machine at a time: kube-proxy's iptables chains and the
+# bridge are machine-wide.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=${NODE_DIR:?NODE_DIR is the node state folder}
+node=${NODE_NAME:-sortographer-node}
+kubeconfig=${KUBECONFIG:?KUBECONFIG is the cluster admin kubeconfig}
+pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
+bridge=sortographer0
+log() { echo "node: $*" >&2; }
+
+# check: can this machine run containers? One line saying what is missing, exit 1.
+check() {
+  local why=()
+  [ "$(id -u)" -eq 0 ] || why+=("it runs as uid $(id -u), and containerd and the kubelet need root")
+  [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || why+=("no cgroup hierarchy is mounted at /sys/fs/cgroup")
+  command -v runc >/dev/null || why+=("runc is missing (hack/install-deps.sh installs it)")
+  command -v iptables >/dev/null || why+=("iptables is missing (hack/install-deps.sh installs it)")
+  if [ ${#why[@]} -gt 0 ]; then
+    echo "node: this machine cannot run containers: ${why[*]}; run as root on Linux with cgroups, or use REAL_NODE=0 for a simulated cluster" >&2
+    return 1
+  fi
+}
+
+node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1; }
+
+running() { local f="$state/pids/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+start() { # start NAME COMMAND... — in the background, its own session, logs in logs/NAME.log
+  local name=$1; shift
+  setsid nohup "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$state/pids/$name.pid"
+}
+
+wait_for() { # wait_for WHAT SECONDS COMMAND...
+  local what=$1 deadline=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then log "$what did not come up; its log:"; tail -n 30 "$state/logs/$what.log" >&2 || true; return 1; fi
+    sleep 0.5
+  done
+}
+
+up() {
+  check
+  local bin ip
+  bin=$("$root/hack/node-bin.sh" | tail -n1)
+  ip=$(node_ip)
+  [ -n "$ip" ] || { log "cannot tell this machine's address (ip route get)"; exit 1; }
+  mkdir -p "$state"/{logs,pids,containerd,kubelet,cni/net.d,cni/ipam,volumes}
+  export PATH="$bin:$PATH"
+
+  # Routing between the bridge and Services, and bridged traffic through iptables so
+  # kube-proxy's rules see pod-to-pod Service traffic.
+  modprobe br_netfilter 2>/dev/null || true
+  sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+
+  cat >"$state/cni/net.d/10-sortographer.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "sortographer",
+  "plugins": [
+    {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$state/cni/ipam", "ranges": [[{"subnet": "$pod_cidr"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+JSON
+
+  local sock="$state/containerd/containerd.sock"
+  cat >"$state/containerd/config.toml" <<TOML
+version = 3
+root = '$state/containerd/root'
+state = '$state/containerd/state'
+[grpc]
+  address = '$sock'
+[ttrpc]
+  address = '$sock.ttrpc'
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = 'registry.k8s.io/pause:3.10'
+[plugins.'io.containerd.cri.v1.runtime']
+  # This machine refuses negative oom_score_adj values (the kubelet asks -998 for sandboxes).
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = 'io.containerd.runc.v2'
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = '$(command -v runc)'
+      SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ['$bin']
+    conf_dir = '$state/cni/net.d'
+TOML
+  if ! running containerd; then
+    start containerd containerd --config "$state/containerd/config.toml"
+    wait_for containerd 30 ctr --address "$sock" version
+  fi
+
+  # Images: no registry is reachable, so every image a pod uses is imported here.
+  local images=("${NODE_IMAGES:-$root/dist/images}"/*.tar) img out
+  for img in "${images[@]}"; do
+    [ -f "$img" ] || continue
+    if ! out=$(ctr --address "$sock" -n k8s.io images import "$img" 2>&1); then
+      printf '%s\n' "$out" >&2; log "importing $img failed"; exit 1
+    fi
+  done
+
+  # The kubelet and kube-proxy authenticate with the cluster's admin kubeconfig: this is a
+  # single-user development cluster.
+  cat >"$state/kubelet/config.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# cgroup v1, hybrid layout, cgroupfs: what this machine has.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+containerRuntimeEndpoint: unix://$sock
+address: $ip
+port: ${NODE_KUBELET_PORT:-10250}
+readOnlyPort: 0
+healthzPort: 0
+clusterDNS: [$ip]
+clusterDomain: cluster.local
+resolvConf: /etc/resolv.conf
+staticPodPath: ""
+serializeImagePulls: false
+# Nothing is ever pulled (no registry): never collect the imported images.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: "$NODE_CLIENT_CA"}
+authorization: {mode: Webhook}
+YAML
+  if ! running kubelet; then
+    start kubelet kubelet --config "$state/kubelet/config.yaml" --kubeconfig "$kubeconfig" \
+      --root-dir "$state/kubelet/root" --cert-dir "$state/kubelet/pki" \
+      --hostname-override "$node" --node-ip "$ip" \
+      --node-labels "type=real,topology.kubernetes.io/zone=${NODE_ZONE:-zone-real},topology.kubernetes.io/region=local"
+  fi
+
+  cat >"$state/kube-proxy.yaml" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {kubeconfig: "$kubeconfig"}
+hostnameOverride: $node
+clusterCIDR: $pod_cidr
+# Pod to Service to a pod on the same bridge: SNAT so the reply returns through the host.
+iptables: {masqueradeAll: true}
+conntrack: {maxPerCore: 0}
+healthzBindAddress: ""
+metricsBindAddress: ""
+YAML
+  running kube-proxy || start kube-proxy kube-proxy --config "$state/kube-proxy.yaml"
+
+  cat >"$state/Corefile" <<COREFILE
+.:53 {
+    bind $ip
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $kubeconfig
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    cache 30
+}
+COREFILE
+  running coredns || start coredns coredns -conf "$state/Corefile"
+
+  wait_for kubelet 90 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready "node/$node" --timeout=1s
+  log "real node $node is Ready at $ip (pods on $pod_cidr, DNS at $ip)"
+}
+
+down() {
+  local name pid
+  for name in coredns kube-proxy kubelet containerd; do
+    if [ -f "$state/pids/$name.pid" ]; then
+      pid=$(cat "$state/pids/$name.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  # Containers outlive containerd (their shims are separate processes): stop them.
+  pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $state/containerd/containerd.sock" 2>/dev/null || true
+  # Unmount whatever the kubelet and containerd left mounted under the state folder.
+  grep -o " $state/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  ip link delete "$bridge" 2>/dev/null || true
+  # kube-proxy's rules: its own cleanup mode removes them.
+  local bin; bin=$("$root/hack/node-bin.sh" 2>/dev/null | tail -n1) || true
+  [ -x "$bin/kube-proxy" ] && "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  check) check ;;
+  *) echo "usage: $0 up|down|check" >&2; exit 2 ;;
+esac
