@@ -136,6 +136,11 @@ image-gallery: ## Build dist/images/gallery.tar (the gallery binary, the built-i
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
 	go run ./cmd/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer $${model:+-model-dir $$model}
 
+.PHONY: images-base
+images-base: deps ## Build dist/images/{pause,redis,mariadb}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/pause ./cmd/pause
+	go run ./cmd/baseimages -o $(ROOT)/dist/images -pause $(ROOT)/dist/bin/pause
+
 .PHONY: chart-sync
 chart-sync: ## Copy the generated CRD and RBAC rules into the Helm chart (after make manifests).
 	cp config/crd/bases/sortographer.io_galleries.yaml charts/sortographer/files/crds/
