@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"time"
@@ -146,35 +147,59 @@ func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileS
 	for _, k := range keys {
 		fmt.Fprintf(h, "cm/%s=%s\n", k, cm.Data[k])
 	}
-	type secretKey struct{ secret, key string }
-	var wanted []secretKey
-	for _, ref := range specs.SecretEnv(g) {
-		wanted = append(wanted, secretKey{ref.Secret, ref.Key})
-	}
+	wanted := specs.SecretEnv(g)
 	for _, f := range specs.SecretFiles(g) {
-		wanted = append(wanted, secretKey{f.Secret, f.Key})
+		wanted = append(wanted, specs.SecretRef{Secret: f.Secret, Key: f.Key})
 	}
-	for _, w := range wanted {
-		var s corev1.Secret
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: w.secret}, &s)
-		if apierrors.IsNotFound(err) {
-			st.blocked = fmt.Sprintf("Secret %q, which the spec references, does not exist in namespace %s", w.secret, g.Namespace)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get secret %s: %w", w.secret, err)
-		}
-		v, ok := s.Data[w.key]
-		if !ok {
-			st.blocked = fmt.Sprintf("Secret %q has no key %q, which the spec references", w.secret, w.key)
-			return nil
-		}
-		fmt.Fprintf(h, "secret/%s/%s=", w.secret, w.key)
-		h.Write(v)
-		h.Write([]byte{'\n'})
+	if ok, err := r.hashSecretValues(ctx, st, h, wanted); !ok || err != nil {
+		return err
 	}
 	st.configHash = hex.EncodeToString(h.Sum(nil))[:16]
 	return nil
+}
+
+// hashSecretValues writes the value of each Secret key refs name into h, reading each
+// Secret once. A missing Secret or key sets st.blocked and returns false: nothing that
+// reads it can start.
+func (r *GalleryReconciler) hashSecretValues(ctx context.Context, st *reconcileState, h io.Writer, refs []specs.SecretRef) (bool, error) {
+	g := st.gallery
+	read := map[string]*corev1.Secret{}
+	for _, ref := range refs {
+		s, ok := read[ref.Secret]
+		if !ok {
+			s = &corev1.Secret{}
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: ref.Secret}, s)
+			if apierrors.IsNotFound(err) {
+				st.blocked = fmt.Sprintf("Secret %q, which the spec references, does not exist in namespace %s", ref.Secret, g.Namespace)
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("get secret %s: %w", ref.Secret, err)
+			}
+			read[ref.Secret] = s
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			st.blocked = fmt.Sprintf("Secret %q has no key %q, which the spec references", ref.Secret, ref.Key)
+			return false, nil
+		}
+		fmt.Fprintf(h, "secret/%s/%s=", ref.Secret, ref.Key)
+		_, _ = h.Write(v)
+		_, _ = h.Write([]byte{'\n'})
+	}
+	return true, nil
+}
+
+// podHash is the config hash of a pod that reads configuration summarised by base and the
+// Secret keys refs: it changes when either does, and only then. ok is false when a key
+// is missing (st.blocked says which).
+func (r *GalleryReconciler) podHash(ctx context.Context, st *reconcileState, base string, refs []specs.SecretRef) (hash string, ok bool, err error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "base=%s\n", base)
+	if ok, err := r.hashSecretValues(ctx, st, h, refs); !ok || err != nil {
+		return "", false, err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], true, nil
 }
 
 // ensureGeneratedSecret makes sure Secret name holds every key in want, generating only
@@ -283,9 +308,13 @@ func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileSta
 			named(&appsv1.StatefulSet{}, g, g.RedisName()), named(&corev1.Service{}, g, g.RedisName()),
 			named(&corev1.ConfigMap{}, g, g.RedisName()))
 	}
-	// Redis restarts only when its own configuration changes; its queue is rebuilt from
-	// the database if persistence is off.
-	if err := r.applyStatefulSet(ctx, st, specs.RedisStatefulSet(g, specs.RedisConfigHash(g)), true); err != nil {
+	// Redis restarts only when its own configuration or its password changes; its queue
+	// is rebuilt from the database if persistence is off.
+	hash, ok, err := r.podHash(ctx, st, specs.RedisConfigHash(g), specs.RedisSecretRefs(g))
+	if !ok || err != nil {
+		return err
+	}
+	if err := r.applyStatefulSet(ctx, st, specs.RedisStatefulSet(g, hash), true); err != nil {
 		return err
 	}
 	return r.applyAll(ctx, g, specs.RedisService(g))
@@ -296,9 +325,13 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 	if g.Spec.Database.Managed == nil {
 		return nil
 	}
-	// MariaDB reads its passwords only when it initialises its volume: nothing in the
-	// app's configuration should restart it.
-	if err := r.applyStatefulSet(ctx, st, specs.MariaDBStatefulSet(g, ""), false); err != nil {
+	// MariaDB's init container applies the passwords at every start, so a rotated one
+	// rolls it; nothing in the app's configuration does.
+	hash, ok, err := r.podHash(ctx, st, "", specs.MariaDBSecretRefs(g))
+	if !ok || err != nil {
+		return err
+	}
+	if err := r.applyStatefulSet(ctx, st, specs.MariaDBStatefulSet(g, hash), false); err != nil {
 		return err
 	}
 	return r.applyAll(ctx, g, specs.MariaDBService(g))

@@ -41,10 +41,17 @@ func RedisConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 	}
 }
 
-// RedisConfigHash is a short hash of redis.conf. Passed as RedisStatefulSet's configHash
-// it rolls Redis when its own configuration changes (eviction policy, persistence) and
-// only then: the gallery's ConfigMap is none of Redis' business, and without
-// persistence every restart empties the queue.
+// RedisSecretRefs are the Secret keys the Redis pod reads: its password. The reconciler
+// hashes their values with RedisConfigHash into RedisStatefulSet's configHash.
+func RedisSecretRefs(g *galleryv1alpha1.Gallery) []SecretRef {
+	return []SecretRef{{"REDIS_PASSWORD", g.GeneratedSecretName(), SecretKeyRedisPassword}}
+}
+
+// RedisConfigHash is a short hash of redis.conf. With the values of RedisSecretRefs it
+// makes RedisStatefulSet's configHash, which rolls Redis when its own configuration
+// (eviction policy, persistence) or its password changes, and only then: the gallery's
+// ConfigMap is none of Redis' business, and without persistence every restart empties
+// the queue.
 func RedisConfigHash(g *galleryv1alpha1.Gallery) string {
 	sum := sha256.Sum256([]byte(redisConf(g.Spec.Cache.Managed)))
 	return hex.EncodeToString(sum[:])[:16]
@@ -114,9 +121,7 @@ func RedisStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Sta
 		// start-up, so the expanded value leaves the process list too.
 		Args:  []string{"/etc/redis/" + redisConfKey, "--requirepass", "$(REDIS_PASSWORD)"},
 		Ports: []corev1.ContainerPort{{Name: "redis", ContainerPort: galleryv1alpha1.RedisPort, Protocol: corev1.ProtocolTCP}},
-		Env: []corev1.EnvVar{{Name: "REDIS_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: g.GeneratedSecretName()}, Key: SecretKeyRedisPassword,
-		}}}},
+		Env:   envFromSecrets(RedisSecretRefs(g)),
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: m.Memory},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: m.Memory},

@@ -118,6 +118,22 @@ func TestRedisConfigHash(t *testing.T) {
 	}
 }
 
+func TestRedisSecretRefs(t *testing.T) {
+	got := RedisSecretRefs(gallery())
+	want := []SecretRef{{"REDIS_PASSWORD", "demo-generated", SecretKeyRedisPassword}}
+	if !slices.Equal(got, want) {
+		t.Errorf("RedisSecretRefs = %+v, want %+v", got, want)
+	}
+	// What the reconciler hashes is what the pod reads.
+	c := RedisStatefulSet(gallery(), "").Spec.Template.Spec.Containers[0]
+	if len(c.Env) != len(got) {
+		t.Errorf("Redis reads %d Secret keys, RedisSecretRefs lists %d", len(c.Env), len(got))
+	}
+	for _, r := range got {
+		assertSecretEnv(t, c, r.Env, r.Secret, r.Key)
+	}
+}
+
 func TestRedisStatefulSet(t *testing.T) {
 	tests := []struct {
 		name         string
