@@ -2,7 +2,8 @@
 // reconciler build a Gallery's server and worker Deployments, resolves their environment
 // from the ConfigMap and Secrets the operator generated (as the kubelet would), starts
 // the gallery binary with exactly those commands against real Redis, MariaDB and S3
-// servers, and checks that the processes answer their health endpoints.
+// servers, and checks that the processes answer their health endpoints. It runs the
+// managed MariaDB's pod the same way, on the host's Debian MariaDB (mariadb_test.go).
 package podrun
 
 import (
