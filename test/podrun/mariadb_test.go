@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -156,8 +155,9 @@ func TestManagedMariaDBPodRunsOnDebianMariaDB(t *testing.T) {
 type mariadbPasswords struct{ password, root string }
 
 // mariadbPod runs a MariaDB pod's containers as host processes: mount paths under root,
-// as the data volume's owner (the mysql account when the test runs as root, as CI does:
-// mariadbd refuses root without --user=root, which the pod never passes).
+// and, when the test runs as root (as CI does), as the pod's user, group and fsGroup,
+// which may have no name on this machine, as in an image without that account. (mariadbd
+// refuses to run as root without --user=root, which the pod never passes.)
 type mariadbPod struct {
 	ns     string
 	pod    corev1.PodSpec
@@ -189,13 +189,11 @@ func newMariaDBPod(t *testing.T, ns string, pod corev1.PodSpec) *mariadbPod {
 		}
 	}
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("mysql")
-		if err != nil {
-			t.Fatalf("running as root, the MariaDB processes run as the mysql account, which is missing (%v): run hack/install-deps.sh", err)
+		sc := pod.SecurityContext
+		if sc == nil || sc.RunAsUser == nil || sc.RunAsGroup == nil || sc.FSGroup == nil {
+			t.Fatalf("the MariaDB pod sets no runAsUser, runAsGroup and fsGroup: %+v", sc)
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		p.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		p.cred = &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(*sc.RunAsGroup), Groups: []uint32{uint32(*sc.FSGroup)}}
 	}
 	p.chown(t)
 	return p
@@ -223,7 +221,7 @@ func (p *mariadbPod) probeUser(t *testing.T) string {
 
 func (p *mariadbPod) dataDir() string { return filepath.Join(p.root, specs.MariaDBDataDir) }
 
-// chown hands the volumes to the processes' account, as the kubelet does with fsGroup.
+// chown hands the volumes to the pod's user, as the kubelet does with fsGroup.
 func (p *mariadbPod) chown(t *testing.T) {
 	t.Helper()
 	if p.cred == nil {
