@@ -57,7 +57,7 @@ func MariaDBSecretRefs(g *galleryv1alpha1.Gallery) []SecretRef {
 // accounts and the passwords at every start; the server is mariadbd with explicit
 // arguments; the probes are the mariadb and mariadb-admin clients. So the same pod runs on
 // the official image, on one built from Debian's packages, or on any image with MariaDB
-// 10.6 or later (docs/operator.md lists what it calls).
+// 10.5 or later (docs/operator.md lists what it calls).
 func MariaDBStatefulSet(g *galleryv1alpha1.Gallery, configHash string) *appsv1.StatefulSet {
 	m := g.Spec.Database.Managed
 	tmp, tmpMount := TmpVolume()
