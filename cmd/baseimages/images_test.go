@@ -368,7 +368,11 @@ func TestBuildIsReproducible(t *testing.T) {
 			t.Errorf("%s: modified %v, want %v", n, hdr.ModTime, epoch)
 		}
 	}
-	if cf, _ := later.ConfigFile(); !cf.Created.Time.Equal(epoch) {
+	cf, err := later.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cf.Created.Equal(epoch) {
 		t.Errorf("created %v, want %v", cf.Created.Time, epoch)
 	}
 }
