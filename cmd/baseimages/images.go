@@ -119,7 +119,8 @@ func mariadbImage() imageSpec {
 		"mariadb-install-db", "mysql_install_db", "my_print_defaults", "resolveip",
 		"mariadb", "mysql", "mariadb-admin", "mysqladmin",
 		"mariadb-upgrade", "mysql_upgrade", "mariadb-check", "mysqlcheck", // mariadb-upgrade runs mariadb-check and mariadb
-		"mariadb-dump", "mysqldump")...)
+		"mariadb-dump", "mysqldump",
+		"mawk")...) // mariadb-install-db --skip-name-resolve runs awk
 	commands := []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/libexec"}
 	return imageSpec{
 		file: "mariadb.tar", ref: mariadbRef,
@@ -134,6 +135,9 @@ func mariadbImage() imageSpec {
 		versionPackage: "mariadb-server-core",
 		account:        &account{name: "mysql", id: 999, home: "/var/lib/mysql"},
 		made: []entry{
+			// Debian's awk is an alternatives link, to gawk on a machine that has it; mawk
+			// is always installed (Priority: required) and enough.
+			{name: "/usr/bin/awk", mode: 0o777, link: "mawk"},
 			{name: "/etc/mysql/my.cnf", mode: 0o644, data: []byte(mariadbMyCnf)},
 			{name: "/var/lib/mysql", mode: 0o755, dir: true, uid: 999, gid: 999},
 			{name: "/run/mysqld", mode: 0o755, dir: true, uid: 999, gid: 999},

@@ -212,6 +212,8 @@ func TestImageContents(t *testing.T) {
 				"usr/bin/dash":               {"file", 0o755, 0, 0},
 				"usr/bin/sed":                {"file", 0o755, 0, 0},
 				"usr/bin/cat":                {"file", 0o755, 0, 0},
+				"usr/bin/awk":                {"-> mawk", 0o777, 0, 0},
+				"usr/bin/mawk":               {"file", 0o755, 0, 0},
 				"usr/sbin/mariadbd":          {"file", 0o755, 0, 0},
 				"usr/sbin/mysqld":            {"-> mariadbd", 0o777, 0, 0},
 				"usr/bin/mariadb-install-db": {"file", 0o755, 0, 0},
