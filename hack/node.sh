@@ -41,6 +41,14 @@ check() {
   fi
 }
 
+# write FILE < content — replaces FILE only when the content differs: kube-proxy exits
+# when its configuration file changes, and a running node must survive `up` again.
+write() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1; }
 
 running() { local f="$state/pids/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -73,7 +81,7 @@ up() {
   modprobe br_netfilter 2>/dev/null || true
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 
-  cat >"$state/cni/net.d/10-sortographer.conflist" <<JSON
+  write "$state/cni/net.d/10-sortographer.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "sortographer",
@@ -87,7 +95,7 @@ up() {
 JSON
 
   local sock="$state/containerd/containerd.sock"
-  cat >"$state/containerd/config.toml" <<TOML
+  write "$state/containerd/config.toml" <<TOML
 version = 3
 root = '$state/containerd/root'
 state = '$state/containerd/state'
@@ -125,7 +133,7 @@ TOML
 
   # The kubelet and kube-proxy authenticate with the cluster's admin kubeconfig: this is a
   # single-user development cluster.
-  cat >"$state/kubelet/config.yaml" <<YAML
+  write "$state/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # cgroup v1, hybrid layout, cgroupfs: what this machine has.
@@ -161,7 +169,7 @@ YAML
       --node-labels "type=real,topology.kubernetes.io/zone=${NODE_ZONE:-zone-real},topology.kubernetes.io/region=local"
   fi
 
-  cat >"$state/kube-proxy.yaml" <<YAML
+  write "$state/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -176,7 +184,7 @@ metricsBindAddress: ""
 YAML
   running kube-proxy || start kube-proxy kube-proxy --config "$state/kube-proxy.yaml"
 
-  cat >"$state/Corefile" <<COREFILE
+  write "$state/Corefile" <<COREFILE
 .:53 {
     bind $ip
     errors
