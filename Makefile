@@ -152,14 +152,18 @@ chart-verify: ## Fail if the chart's copies of the CRD or RBAC rules are stale.
 
 ##@ Local cluster
 
+.PHONY: node-check
+node-check: ## Say in one line why this machine cannot run the local cluster's real node, if it cannot.
+	@hack/node.sh check
+
 .PHONY: run
-run: deps k8s-bin ## The main job: local cluster, operator, the offline Gallery until Ready, then the gallery itself (Ctrl-C stops all).
+run: deps node-check k8s-bin images images-base ## The main job: a local cluster with a real node, the operator and a spec: {} Gallery running in real containers; prints its URL (Ctrl-C stops all).
 	go build -o $(BIN)/run ./hack/run
 	$(BIN)/run
 
 
 .PHONY: cluster
-cluster: k8s-bin ## Start the local kwok cluster (3 nodes in 3 zones) in the background; the last line is its kubeconfig.
+cluster: k8s-bin ## Start the local kwok cluster (3 simulated nodes in 3 zones; REAL_NODE=1 for a real node instead) in the background; the last line is its kubeconfig.
 	@hack/cluster.sh up
 
 .PHONY: cluster-down

@@ -21,9 +21,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-state=${NODE_DIR:?NODE_DIR is the node state folder}
+state=${NODE_DIR:-}
 node=${NODE_NAME:-sortographer-node}
-kubeconfig=${KUBECONFIG:?KUBECONFIG is the cluster admin kubeconfig}
+kubeconfig=${KUBECONFIG:-}
 pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
 bridge=sortographer0
 log() { echo "node: $*" >&2; }
@@ -69,6 +69,7 @@ wait_for() { # wait_for WHAT SECONDS COMMAND...
 
 up() {
   check
+  [ -n "$state" ] && [ -n "$kubeconfig" ] || { log "NODE_DIR and KUBECONFIG must be set"; exit 2; }
   local bin ip
   bin=$("$root/hack/node-bin.sh" | tail -n1)
   ip=$(node_ip)
@@ -202,24 +203,44 @@ COREFILE
   log "real node $node is Ready at $ip (pods on $pod_cidr, DNS at $ip)"
 }
 
+stop() { # stop NAME — SIGTERM, then SIGKILL after 5 s
+  local f="$state/pids/$1.pid" pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
 down() {
-  local name pid
-  for name in coredns kube-proxy kubelet containerd; do
-    if [ -f "$state/pids/$name.pid" ]; then
-      pid=$(cat "$state/pids/$name.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
+  [ -n "$state" ] || { log "NODE_DIR must be set"; exit 2; }
+  local sock="$state/containerd/containerd.sock" bin task shim
+  bin=$("$root/hack/node-bin.sh" 2>/dev/null | tail -n1) || true
+  stop coredns
+  stop kube-proxy
+  stop kubelet
+  # Containers outlive the kubelet and containerd (each has its own shim): kill every
+  # task while containerd still answers, then any shim of this node that is left.
+  if [ -x "$bin/ctr" ] && running containerd; then
+    for task in $("$bin/ctr" --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      "$bin/ctr" --address "$sock" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
+    done
+    for _ in $(seq 50); do
+      [ -z "$("$bin/ctr" --address "$sock" -n k8s.io tasks ls -q 2>/dev/null | head -n1)" ] && break
+      sleep 0.1
+    done
+  fi
+  stop containerd
+  for shim in $(pgrep -f -- "-address $sock\$" || true); do
+    pkill -9 -P "$shim" 2>/dev/null || true
+    kill -9 "$shim" 2>/dev/null || true
   done
-  # Containers outlive containerd (their shims are separate processes): stop them.
-  pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $state/containerd/containerd.sock" 2>/dev/null || true
   # Unmount whatever the kubelet and containerd left mounted under the state folder.
   grep -o " $state/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link delete "$bridge" 2>/dev/null || true
   # kube-proxy's rules: its own cleanup mode removes them.
-  local bin; bin=$("$root/hack/node-bin.sh" 2>/dev/null | tail -n1) || true
-  [ -x "$bin/kube-proxy" ] && "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  if [ -x "$bin/kube-proxy" ]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
 }
 
 case "${1:-up}" in

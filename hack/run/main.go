@@ -1,7 +1,13 @@
-// Command run is `make run`: a local cluster with simulated nodes, the operator, the
-// offline sample Gallery until it is Ready, and then the gallery itself on this machine,
-// started with the configuration the operator generated for that Gallery. Ctrl-C stops
-// everything and deletes the cluster, so the next `make run` starts fresh.
+// Command run is `make run`: a local cluster with a real node (hack/cluster.sh with
+// REAL_NODE=1: containerd, runc, the kubelet, kube-proxy and CoreDNS on this machine), our
+// images and the Redis, MariaDB and pause images built from Debian's packages imported
+// into it, the operator, and the sample `spec: {}` Gallery — its server, workers, Redis and
+// MariaDB all running for real in containers. The URL it prints is a port-forward to the
+// real server pods. Ctrl-C stops everything and deletes the cluster, so the next
+// `make run` starts fresh.
+//
+// The Makefile builds the images and checks that this machine can run containers before
+// this starts (make node-check images images-base).
 package main
 
 import (
@@ -19,23 +25,16 @@ import (
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
-	"github.com/sortographer/sortographer/internal/config"
-	"github.com/sortographer/sortographer/internal/podenv"
 )
 
 const (
 	namespace   = "gallery"
-	galleryName = "photos-offline"
-	sample      = "config/samples/gallery_offline.yaml"
+	galleryName = "photos"
+	sample      = "config/samples/gallery_minimal.yaml"
+	// readyTimeout covers a cold node: the first pods start MariaDB's data directory.
+	readyTimeout = 5 * time.Minute
 )
 
 func main() {
@@ -48,7 +47,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &runner{root: root, port: *port}
+	r := &runner{root: root, port: *port, start: time.Now()}
 	err = r.run(ctx)
 	r.shutdown(*keep)
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -64,187 +63,144 @@ func fail(err error) {
 type runner struct {
 	root       string
 	port       int
+	start      time.Time
 	kubeconfig string
 	kubectl    string
 	procs      []*exec.Cmd
 }
 
-func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+func (r *runner) say(format string, args ...any) {
+	fmt.Printf("==> [%4.1fs] "+format+"\n", append([]any{time.Since(r.start).Seconds()}, args...)...)
+}
 
 func (r *runner) run(ctx context.Context) error {
-	say("starting the local cluster (kwok, 3 nodes in 3 zones)")
-	out, err := r.output("hack/cluster.sh", "up")
+	r.say("starting the local cluster with a real node (containerd, kubelet, kube-proxy, CoreDNS)")
+	out, err := r.output([]string{"REAL_NODE=1"}, "hack/cluster.sh", "up")
 	if err != nil {
 		return fmt.Errorf("start cluster: %w", err)
 	}
 	r.kubeconfig = lastLine(out)
-	bin, err := r.output("hack/k8s-bin.sh")
+	bin, err := r.output(nil, "hack/k8s-bin.sh")
 	if err != nil {
 		return err
 	}
 	r.kubectl = filepath.Join(lastLine(bin), "kubectl")
 
-	say("building the operator and the gallery")
+	r.say("building and installing the operator")
 	if err := r.runCmd("go", "build", "-o", "bin/manager", "./cmd/manager"); err != nil {
 		return err
 	}
-	if err := r.runCmd("go", "build", "-o", "bin/sortographer", "./cmd/sortographer"); err != nil {
-		return err
-	}
-
-	say("installing the CRD")
 	if err := r.kubectlRun("apply", "--server-side", "-f", "config/crd/bases"); err != nil {
 		return err
 	}
-	if err := r.kubectlRun("wait", "--for=condition=Established", "crd/galleries.sortographer.io", "--timeout=60s"); err != nil {
+	if err := r.waitEstablished(ctx); err != nil {
 		return err
 	}
-
-	say("running the operator (log: .cache/run/manager.log)")
 	logDir := filepath.Join(r.root, ".cache", "run")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	if err := r.start(filepath.Join(logDir, "manager.log"), nil, "bin/manager",
+	r.say("running the operator (log: .cache/run/manager.log)")
+	if err := r.startProc(filepath.Join(logDir, "manager.log"), filepath.Join(r.root, "bin", "manager"),
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
 		return err
 	}
 
-	say("applying %s in namespace %s", sample, namespace)
-	_ = r.kubectlRun("create", "namespace", namespace)
+	r.say("applying %s (spec: {}) in namespace %s", sample, namespace)
+	_ = r.kubectlQuiet("create", "namespace", namespace)
 	if err := r.kubectlRun("apply", "-n", namespace, "-f", sample); err != nil {
 		return err
 	}
-	say("waiting for gallery/%s to be Ready", galleryName)
-	if err := r.kubectlRun("wait", "-n", namespace, "--for=condition=Ready", "gallery/"+galleryName, "--timeout=300s"); err != nil {
-		_ = r.kubectlRun("get", "-n", namespace, "gallery", galleryName, "-o", "yaml")
+	r.say("waiting for gallery/%s to be Ready: its pods start on the real node", galleryName)
+	if err := r.kubectlRun("wait", "-n", namespace, "--for=condition=Ready", "gallery/"+galleryName,
+		fmt.Sprintf("--timeout=%ds", int(readyTimeout.Seconds()))); err != nil {
+		_ = r.kubectlRun("get", "-n", namespace, "gallery,pods", "-o", "wide")
 		return fmt.Errorf("gallery not Ready: %w", err)
 	}
-	_ = r.kubectlRun("get", "-n", namespace, "galleries,deploy,statefulsets,hpa,pdb,svc,ingress,pvc")
+	_ = r.kubectlRun("get", "-n", namespace, "pods", "-o", "wide")
 
-	url, err := r.startGallery(ctx, logDir)
+	url, err := r.portForward(ctx, logDir)
 	if err != nil {
 		return err
 	}
+	r.say("ready")
 	fmt.Printf(`
 The gallery is running: %s
-  sign up, upload photos and watch them get labels.
+  served by the real server pods of gallery/%s; sign up, upload photos and watch
+  the worker pod label them.
 
 The cluster:  export KUBECONFIG=%s
-              kubectl get gallery -n %s
-Logs:         .cache/run/manager.log, .cache/run/gallery.log
+              kubectl get gallery,pods -n %s
+Logs:         .cache/run/manager.log; kubectl logs -n %s deploy/%s-server
 Stop:         Ctrl-C (stops everything and deletes the cluster)
-`, url, r.kubeconfig, namespace)
+`, url, galleryName, r.kubeconfig, namespace, namespace, galleryName)
 	<-ctx.Done()
 	return ctx.Err()
 }
 
-// startGallery runs `sortographer serve` with the environment the operator generated
-// for the server pod. The cluster's pods are simulated, so the in-cluster Redis and
-// MariaDB do not really exist: locally the gallery uses its embedded backends (SQLite,
-// files, in-process queue and workers) and keeps every other generated setting, the
-// generated JWT key included.
-func (r *runner) startGallery(ctx context.Context, logDir string) (string, error) {
-	c, err := r.client()
-	if err != nil {
-		return "", err
+// waitEstablished polls until the CRD is Established. `kubectl wait
+// --for=condition=Established` fails outright on a CRD applied a moment ago, before the
+// API server has written any condition.
+func (r *runner) waitEstablished(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := exec.CommandContext(ctx, r.kubectl, "--kubeconfig", r.kubeconfig, "get", "crd", "galleries.sortographer.io",
+			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`).Output()
+		if err == nil && strings.TrimSpace(string(out)) == "True" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Gallery CRD was not Established within a minute (last: %q, %v)", out, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	d := &appsv1.Deployment{}
+}
+
+// portForward forwards a local port to the server Service and waits until the gallery
+// answers its readiness check through it.
+func (r *runner) portForward(ctx context.Context, logDir string) (string, error) {
 	g := &galleryv1alpha1.Gallery{}
 	g.Name = galleryName
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: g.ServerName()}, d); err != nil {
-		return "", fmt.Errorf("read the server deployment: %w", err)
-	}
-	ctr := d.Spec.Template.Spec.Containers[0]
-	vars, err := podenv.Resolve(ctx, c, namespace, ctr)
-	if err != nil {
-		return "", err
-	}
-	// Every run starts fresh, like its cluster: the Gallery's generated Secrets (the
-	// session key among them) are new, so an earlier run's accounts and photos go too.
-	dataRoot := filepath.Join(r.root, ".cache", "run", "gallery")
-	if err := os.RemoveAll(dataRoot); err != nil {
-		return "", fmt.Errorf("clear the previous run's gallery data: %w", err)
-	}
-	if err := podenv.Remap(vars, ctr, dataRoot, specs.DataDir); err != nil {
-		return "", err
-	}
 	port := freePortFrom(r.port)
-	local := map[string]string{
-		config.EnvListenAddr:       fmt.Sprintf("127.0.0.1:%d", port),
-		config.EnvDatabaseDriver:   config.DriverSQLite,
-		config.EnvSQLitePath:       filepath.Join(dataRoot, "sortographer.db"),
-		config.EnvStorageBackend:   config.StorageFilesystem,
-		config.EnvStoragePath:      filepath.Join(dataRoot, "photos"),
-		config.EnvRedisAddr:        "",
-		config.EnvInProcessWorkers: "true",
-		config.EnvLogFormat:        "text",
-	}
-	for k, v := range local {
-		vars[k] = v
-	}
-	for _, k := range []string{config.EnvDatabaseHost, config.EnvDatabaseUser, config.EnvDatabasePassword, config.EnvRedisPassword} {
-		delete(vars, k)
-	}
-	if dir := r.modelDir(); dir != "" {
-		vars[config.EnvModelDir] = dir
-	}
-	environ := podenv.Environ([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, vars)
-	say("starting the gallery with the operator's configuration for %s (log: .cache/run/gallery.log)", g.ServerName())
-	if err := r.start(filepath.Join(logDir, "gallery.log"), environ, "bin/sortographer", "serve"); err != nil {
+	if err := r.startProc(filepath.Join(logDir, "port-forward.log"), r.kubectl, "--kubeconfig", r.kubeconfig,
+		"port-forward", "-n", namespace, "--address", "127.0.0.1", "svc/"+g.ServerName(), fmt.Sprintf("%d:http", port)); err != nil {
 		return "", err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + specs.ReadinessPath) //nolint:noctx // local readiness poll
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+specs.ReadinessPath, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return url, nil
 			}
 		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	return "", fmt.Errorf("the gallery did not become ready at %s; see .cache/run/gallery.log", url)
+	return "", fmt.Errorf("the gallery did not answer at %s; see .cache/run/port-forward.log", url)
 }
 
-// modelDir is where hack/model.sh keeps the built-in model, when it has fetched it.
-func (r *runner) modelDir() string {
-	if _, err := os.Stat(filepath.Join(r.root, "hack", "model.sh")); err != nil {
-		return ""
-	}
-	out, err := r.output("hack/model.sh")
-	if err != nil {
-		return ""
-	}
-	return lastLine(out)
-}
-
-func (r *runner) client() (client.Client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", r.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
-	}
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(galleryv1alpha1.AddToScheme(s))
-	return client.New(cfg, client.Options{Scheme: s})
-}
-
-func (r *runner) start(logPath string, environ []string, name string, args ...string) error {
+func (r *runner) startProc(logPath string, name string, args ...string) error {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(r.root, name), args...)
+	cmd := exec.Command(name, args...)
 	cmd.Dir = r.root
 	cmd.Stdout, cmd.Stderr = f, f
-	if environ != nil {
-		cmd.Env = environ
-	} else {
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+r.kubeconfig)
-	}
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+r.kubeconfig)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
@@ -253,7 +209,7 @@ func (r *runner) start(logPath string, environ []string, name string, args ...st
 }
 
 func (r *runner) shutdown(keepCluster bool) {
-	say("stopping")
+	r.say("stopping")
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		p := r.procs[i]
 		_ = p.Process.Signal(syscall.SIGTERM)
@@ -274,6 +230,10 @@ func (r *runner) kubectlRun(args ...string) error {
 	return r.runCmd(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, args...)...)
 }
 
+func (r *runner) kubectlQuiet(args ...string) error {
+	return exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, args...)...).Run()
+}
+
 func (r *runner) runCmd(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = r.root
@@ -284,9 +244,11 @@ func (r *runner) runCmd(name string, args ...string) error {
 	return nil
 }
 
-func (r *runner) output(name string, args ...string) (string, error) {
+// output runs a script of the repository with extra environment and returns its stdout.
+func (r *runner) output(env []string, name string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(r.root, name), args...)
 	cmd.Dir = r.root
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
