@@ -150,7 +150,10 @@ func (r *runner) waitEstablished(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the Gallery CRD was not Established within a minute (last: %q, %v)", out, err)
+			if err != nil {
+				return fmt.Errorf("the Gallery CRD was not Established within a minute: %w", err)
+			}
+			return fmt.Errorf("the Gallery CRD was not Established within a minute (Established=%q)", out)
 		}
 		select {
 		case <-ctx.Done():
