@@ -80,6 +80,9 @@ up() {
     cat >"$KWOK_WORKDIR/real-node-$name.yaml" <<YAML
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
+options:
+  # Pods reach the API server through the kubernetes Service's address (in-cluster config).
+  kubeApiserverCertSANs: ["10.0.0.1"]
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
