@@ -85,8 +85,8 @@ deps: ## Install the Debian packages the tests and make run need (hack/install-d
 	@hack/install-deps.sh
 
 .PHONY: test
-test: deps k8s-bin s3-server metrics-server vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster.
-	go test -count=1 ./...
+test: deps node-check k8s-bin node-bin s3-server metrics-server images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
+	go test -count=1 -timeout 30m ./...
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
 
 FUZZTIME ?= 1m
@@ -97,8 +97,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 1m; make fuzz FUZZTIME
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: e2e
-e2e: deps k8s-bin metrics-server $(HELM) ## Run only the end-to-end tests: a private kwok cluster, the Helm chart, the operator (test/e2e).
-	go test -count=1 -v -timeout 15m ./test/e2e/
+e2e: deps node-check k8s-bin node-bin metrics-server images images-base $(HELM) ## Run only the end-to-end tests: the Helm chart and the operator on a private kwok cluster (test/e2e) and a spec: {} Gallery in real containers on a real node (test/realnode).
+	go test -count=1 -v -timeout 30m ./test/e2e/ ./test/realnode/
 
 .PHONY: bench
 bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
@@ -182,6 +182,10 @@ s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the s
 .PHONY: metrics-server
 metrics-server: ## Build (or reuse) the pinned metrics-server the end-to-end tests run beside the cluster.
 	@hack/metrics-server.sh >/dev/null
+
+.PHONY: node-bin
+node-bin: ## Build (or reuse) what the local cluster's real node runs: kubelet, kube-proxy, containerd, CNI plugins, CoreDNS.
+	@hack/node-bin.sh >/dev/null
 
 .PHONY: k8s-bin
 k8s-bin: ## Build (or reuse) the pinned Kubernetes binaries; prints their folder.

@@ -12,6 +12,10 @@
 #   KUBECONFIG   the cluster's admin kubeconfig
 #   NODE_NAME    default sortographer-node
 #   NODE_IMAGES  OCI archives to import (default: dist/images/*.tar)
+#   NODE_ID      names this node's folder of sockets and pod volumes,
+#                /var/lib/sortographer-node/<id> (default: the state folder's parent's name):
+#                a short path, because unix sockets (the kubelet's, containerd's) must be
+#                under 108 characters wherever the repository or the temp dir is
 #
 # What this machine needs and why (see the issue and docs): root, cgroup v1 with the
 # cgroupfs driver (the kubelet runs with failCgroupV1: false, cgroupsPerQOS: false), and
@@ -24,6 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state=${NODE_DIR:-}
 node=${NODE_NAME:-sortographer-node}
 kubeconfig=${KUBECONFIG:-}
+short=/var/lib/sortographer-node/${NODE_ID:-$(basename "$(dirname "${state:-/x}")")}
 pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
 bridge=sortographer0
 log() { echo "node: $*" >&2; }
@@ -74,7 +79,7 @@ up() {
   bin=$("$root/hack/node-bin.sh" | tail -n1)
   ip=$(node_ip)
   [ -n "$ip" ] || { log "cannot tell this machine's address (ip route get)"; exit 1; }
-  mkdir -p "$state"/{logs,pids,containerd,kubelet,cni/net.d,cni/ipam,volumes}
+  mkdir -p "$state"/{logs,pids,containerd,kubelet,cni/net.d,cni/ipam,volumes} "$short/kubelet"
   export PATH="$bin:$PATH"
 
   # Routing between the bridge and Services, and bridged traffic through iptables so
@@ -95,11 +100,11 @@ up() {
 }
 JSON
 
-  local sock="$state/containerd/containerd.sock"
+  local sock="$short/containerd.sock"
   write "$state/containerd/config.toml" <<TOML
 version = 3
 root = '$state/containerd/root'
-state = '$state/containerd/state'
+state = '$short/containerd'
 [grpc]
   address = '$sock'
 [ttrpc]
@@ -165,7 +170,7 @@ authorization: {mode: Webhook}
 YAML
   if ! running kubelet; then
     start kubelet kubelet --config "$state/kubelet/config.yaml" --kubeconfig "$kubeconfig" \
-      --root-dir "$state/kubelet/root" --cert-dir "$state/kubelet/pki" \
+      --root-dir "$short/kubelet" --cert-dir "$state/kubelet/pki" \
       --hostname-override "$node" --node-ip "$ip" \
       --node-labels "type=real,topology.kubernetes.io/zone=${NODE_ZONE:-zone-real},topology.kubernetes.io/region=local"
   fi
@@ -215,7 +220,7 @@ stop() { # stop NAME — SIGTERM, then SIGKILL after 5 s
 
 down() {
   [ -n "$state" ] || { log "NODE_DIR must be set"; exit 2; }
-  local sock="$state/containerd/containerd.sock" bin task shim
+  local sock="$short/containerd.sock" bin task shim
   bin=$("$root/hack/node-bin.sh" 2>/dev/null | tail -n1) || true
   stop coredns
   stop kube-proxy
@@ -237,7 +242,8 @@ down() {
     kill -9 "$shim" 2>/dev/null || true
   done
   # Unmount whatever the kubelet and containerd left mounted under the state folder.
-  grep -o " $state/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  grep -oE " ($state|$short)/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$short"
   ip link delete "$bridge" 2>/dev/null || true
   # kube-proxy's rules: its own cleanup mode removes them.
   if [ -x "$bin/kube-proxy" ]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
