@@ -58,6 +58,7 @@ type GalleryReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
@@ -118,8 +119,8 @@ func (r *GalleryReconciler) now() time.Time {
 // change to an admin's Secret re-reconciles the Galleries that use it.
 const indexSecretRefs = "spec.secretRefs"
 
-// SetupWithManager watches Galleries, every kind of child they own, and the Secrets they
-// reference.
+// SetupWithManager watches Galleries, every kind of child they own, the Secrets they
+// reference, and their pods' OOM kills.
 func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &galleryv1alpha1.Gallery{}, indexSecretRefs,
 		func(o client.Object) []string { return referencedSecrets(o.(*galleryv1alpha1.Gallery)) }); err != nil {
@@ -146,6 +147,9 @@ func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Metadata only: a changed Secret re-reconciles the Galleries that use it, and no
 		// Secret value is cached.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.galleriesUsingSecret), builder.OnlyMetadata).
+		// Pods belong to ReplicaSets and StatefulSets: mapped by their gallery label, and
+		// only when their OOM kills change (the cache holds only Galleries' pods).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(galleryOfPod), builder.WithPredicates(oomKillsChanged)).
 		Named("gallery").
 		Complete(r)
 }

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -12,12 +13,14 @@ import (
 )
 
 // CacheOptions limits what the operator holds in memory: only the given namespaces
-// (all when empty), and only its own ConfigMaps. Secrets are not cached at all (see
+// (all when empty), only its own ConfigMaps, and only the pods of Galleries (for their
+// OOM kills), without their managedFields. Secrets are not cached at all (see
 // ClientOptions); the operator watches their metadata only.
 func CacheOptions(namespaces []string) cache.Options {
 	o := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{galleryv1alpha1.LabelManagedBy: galleryv1alpha1.ManagedBy})},
+			&corev1.Pod{}:       {Label: galleryPodSelector, Transform: cache.TransformStripManagedFields()},
 		},
 	}
 	if len(namespaces) > 0 {
@@ -28,6 +31,20 @@ func CacheOptions(namespaces []string) cache.Options {
 	}
 	return o
 }
+
+// galleryPodSelector selects the pods of every Gallery: the operator's managed-by label and
+// a sortographer.io/gallery label (the children's pod templates carry both).
+var galleryPodSelector = func() labels.Selector {
+	managed, err := labels.NewRequirement(galleryv1alpha1.LabelManagedBy, selection.Equals, []string{galleryv1alpha1.ManagedBy})
+	if err != nil {
+		panic(err)
+	}
+	gallery, err := labels.NewRequirement(galleryv1alpha1.LabelGallery, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*managed, *gallery)
+}()
 
 // ClientOptions makes the manager's client read Secrets straight from the API server,
 // so no Secret value (the admin's or the generated ones) sits in the operator's cache.

@@ -41,6 +41,11 @@ const (
 	ReasonReconcileFailed    = "ReconcileFailed"
 	ReasonAllComponentsReady = "AllComponentsReady"
 	ReasonComponentsNotReady = "ComponentsNotReady"
+	// ReasonOOMKilled (MemoryPressure True, and the warning event): a container of the
+	// Gallery's pods was killed for passing its memory limit.
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonWithinMemoryLimits (MemoryPressure False): no recent OOM kill.
+	ReasonWithinMemoryLimits = "WithinMemoryLimits"
 )
 
 // observed is what the operator read back from the children.
@@ -51,6 +56,10 @@ type observed struct {
 	ingress         *networkingv1.Ingress
 	// serverHPA and workersHPA tell when autoscaling hits its limits.
 	serverHPA, workersHPA *autoscalingv2.HorizontalPodAutoscaler
+	// oomKills are the recent OOM kills in the Gallery's pods, newest first; podsUnread
+	// says the pods could not be listed (MemoryPressure then keeps its last value).
+	oomKills   []oomKill
+	podsUnread bool
 }
 
 // observe reads the children that status is computed from. A missing child is nil.
@@ -68,7 +77,23 @@ func (r *GalleryReconciler) observe(ctx context.Context, st *reconcileState) err
 		serverHPA:  fetch(&f, g.ServerName(), &autoscalingv2.HorizontalPodAutoscaler{}),
 		workersHPA: fetch(&f, g.WorkersName(), &autoscalingv2.HorizontalPodAutoscaler{}),
 	}
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingLabels(galleryPodLabels(g))); err != nil {
+		f.errs = append(f.errs, fmt.Errorf("list pods for status: %w", err))
+		st.observed.podsUnread = true
+	} else {
+		st.observed.oomKills = recentOOMKills(pods.Items, st.now)
+		if d := nextOOMExpiry(st.observed.oomKills, st.now); d > 0 {
+			st.requeueSoon(d + time.Second) // MemoryPressure changes when a kill leaves the window
+		}
+	}
 	return errors.Join(f.errs...)
+}
+
+// galleryPodLabels select the Gallery's pods; the operator's cache holds no other pods
+// (see CacheOptions).
+func galleryPodLabels(g *galleryv1alpha1.Gallery) map[string]string {
+	return map[string]string{galleryv1alpha1.LabelManagedBy: galleryv1alpha1.ManagedBy, galleryv1alpha1.LabelGallery: g.Name}
 }
 
 // fetcher reads objects of one namespace, collecting errors.
@@ -127,6 +152,16 @@ func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState,
 			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, "Degraded", "Reconcile", "%s: %s", c.Type, c.Message)
 		}
 	}
+	// After the write, so a kill is reported once: the next pass finds it in the message.
+	var previous string
+	if c := meta.FindStatusCondition(before.Conditions, galleryv1alpha1.ConditionMemoryPressure); c != nil {
+		previous = c.Message
+	}
+	if o := st.observed; o != nil && !o.podsUnread {
+		for _, k := range newOOMKills(o.oomKills, previous) {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonOOMKilled, "Reconcile", "%s", k.String())
+		}
+	}
 	return nil
 }
 
@@ -149,6 +184,9 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 	setDatabaseCondition(g, o.database, o.sqlite, st.preflight, gen)
 	setStorageCondition(g, o.photos, st.preflight, gen)
 	setIngressCondition(g, o.ingress, gen)
+	if !o.podsUnread {
+		setMemoryCondition(g, o.oomKills, gen)
+	}
 	setReadyCondition(g, st, passSucceeded, gen)
 
 	g.Status.URL = specs.URL(g)
@@ -342,6 +380,18 @@ func setIngressCondition(g *galleryv1alpha1.Gallery, in *networkingv1.Ingress, g
 		}
 		set(g, galleryv1alpha1.ConditionIngress, true, ReasonAddressAssigned, "address "+addr, gen)
 	}
+}
+
+// setMemoryCondition reports recent OOM kills. Like IngressReady it does not hold Ready
+// back: the kubelet restarts the container, and a component that stays down shows in its
+// own condition.
+func setMemoryCondition(g *galleryv1alpha1.Gallery, kills []oomKill, gen int64) {
+	if len(kills) == 0 {
+		set(g, galleryv1alpha1.ConditionMemoryPressure, false, ReasonWithinMemoryLimits,
+			"no container was OOM-killed in the last "+windowText(), gen)
+		return
+	}
+	set(g, galleryv1alpha1.ConditionMemoryPressure, true, ReasonOOMKilled, oomMessage(kills), gen)
 }
 
 // readyComponents are the conditions Ready requires.

@@ -1258,6 +1258,9 @@ const (
 	ConditionDatabase = "DatabaseReady"
 	ConditionStorage  = "StorageReady"
 	ConditionIngress  = "IngressReady"
+	// ConditionMemoryPressure is True while a container of the Gallery's pods was
+	// OOM-killed in the last 10 minutes (reason OOMKilled); it does not affect Ready.
+	ConditionMemoryPressure = "MemoryPressure"
 )
 
 // GalleryStatus is what the operator last observed.
@@ -1267,7 +1270,8 @@ type GalleryStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready, and ServerReady, WorkersReady, CacheReady, DatabaseReady,
-	// StorageReady, IngressReady.
+	// StorageReady, IngressReady; MemoryPressure is True (reason OOMKilled) while a
+	// container of the Gallery's pods was OOM-killed in the last 10 minutes.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
