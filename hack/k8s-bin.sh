@@ -23,20 +23,9 @@ out="$root/bin/k8s/$key"
 cache="${SORTOGRAPHER_CACHE:-$HOME/.cache/sortographer}/k8s/$key-etcd$ETCD_VERSION-kwok$KWOK_VERSION"
 binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
 
-complete() {
-  local dir=$1 b
-  for b in "${binaries[@]}"; do [ -x "$dir/$b" ] || return 1; done
-}
-
 log() { echo "k8s-bin: $*" >&2; }
 
-if complete "$out"; then echo "$out"; exit 0; fi
-mkdir -p "$out"
-if complete "$cache"; then
-  log "linking cached binaries from $cache"
-  for b in "${binaries[@]}"; do ln -f "$cache/$b" "$out/$b" 2>/dev/null || cp "$cache/$b" "$out/$b"; done
-  echo "$out"; exit 0
-fi
+if binset_reuse; then echo "$out"; exit 0; fi
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 work=$(mktemp -d)
@@ -77,7 +66,5 @@ if ! [ -x "$out/kwok" ] || ! [ -x "$out/kwokctl" ]; then
   GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION"
 fi
 
-complete "$out"
-mkdir -p "$cache"
-for b in "${binaries[@]}"; do ln -f "$out/$b" "$cache/$b" 2>/dev/null || cp "$out/$b" "$cache/$b"; done
+binset_save
 echo "$out"

@@ -34,3 +34,36 @@ k8s_build() {
     go build -trimpath -ldflags "$ld" -o "$out/" "$@"
   )
 }
+
+# A set of binaries built once per version: reused from bin/, else linked from the
+# per-user cache (so a fresh clone on the same machine, CI, skips the build), else built
+# by the caller, which then calls binset_save. The caller sets `binaries` (names),
+# `out` (bin/… folder) and `cache` (cache folder).
+#
+#   binset_reuse && { echo "$out"; exit 0; }
+#   ... build what is missing into $out ...
+#   binset_save; echo "$out"
+
+binset_complete() {
+  local dir=$1 b
+  for b in "${binaries[@]}"; do [ -x "$dir/$b" ] || return 1; done
+}
+
+binset_copy() { # binset_copy FROM TO — hard links where the file system allows
+  local b
+  for b in "${binaries[@]}"; do ln -f "$1/$b" "$2/$b" 2>/dev/null || cp "$1/$b" "$2/$b"; done
+}
+
+binset_reuse() {
+  binset_complete "$out" && return 0
+  mkdir -p "$out"
+  binset_complete "$cache" || return 1
+  echo "$(basename "$0" .sh): linking cached binaries from $cache" >&2
+  binset_copy "$cache" "$out"
+}
+
+binset_save() {
+  binset_complete "$out" || { echo "$(basename "$0" .sh): the build left out some of ${binaries[*]}" >&2; return 1; }
+  mkdir -p "$cache"
+  binset_copy "$out" "$cache"
+}

@@ -25,19 +25,9 @@ out="$root/bin/node/$key"
 cache="${SORTOGRAPHER_CACHE:-$HOME/.cache/sortographer}/node/$key"
 binaries=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr bridge host-local loopback portmap coredns)
 
-complete() {
-  local dir=$1 b
-  for b in "${binaries[@]}"; do [ -x "$dir/$b" ] || return 1; done
-}
 log() { echo "node-bin: $*" >&2; }
 
-if complete "$out"; then echo "$out"; exit 0; fi
-mkdir -p "$out"
-if complete "$cache"; then
-  log "linking cached binaries from $cache"
-  for b in "${binaries[@]}"; do ln -f "$cache/$b" "$out/$b" 2>/dev/null || cp "$cache/$b" "$out/$b"; done
-  echo "$out"; exit 0
-fi
+if binset_reuse; then echo "$out"; exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -70,7 +60,5 @@ if ! [ -x "$out/coredns" ]; then
   go_install "" "github.com/coredns/coredns@v$COREDNS_VERSION"
 fi
 
-complete "$out"
-mkdir -p "$cache"
-for b in "${binaries[@]}"; do ln -f "$out/$b" "$cache/$b" 2>/dev/null || cp "$out/$b" "$cache/$b"; done
+binset_save
 echo "$out"
