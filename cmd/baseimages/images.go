@@ -279,7 +279,8 @@ func labels(s imageSpec, pkgs []installedPackage) (map[string]string, error) {
 	return l, nil
 }
 
-// build makes an image's OCI image and the annotations its manifest carries.
+// build makes an image's OCI image and the annotations its manifest carries besides
+// org.opencontainers.image.ref.name, which ociarchive.Write sets to the reference.
 func build(s imageSpec, h hostTree, db *packageDB, arch string, epoch time.Time) (v1.Image, map[string]string, error) {
 	libDirs, ok := systemLibraryDirs[arch]
 	if !ok {
@@ -293,25 +294,18 @@ func build(s imageSpec, h hostTree, db *packageDB, arch string, epoch time.Time)
 	if err != nil {
 		return nil, nil, err
 	}
-	raw, err := layerTar(a.root, epoch)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", s.file, err)
-	}
-	layer, err := gzipLayer(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: compress layer: %w", s.file, err)
-	}
 	cfg := s.config
 	cfg.Labels = l
 	comment := s.description
 	if len(a.packages) > 0 {
 		comment = fmt.Sprintf("%s (%d Debian packages)", s.description, len(a.packages))
 	}
-	img, err := ociImage(layer, cfg, arch, comment, epoch)
+	img, err := ociImage(a.root, cfg, arch, comment, epoch)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: make image: %w", s.file, err)
+		return nil, nil, fmt.Errorf("%s: %w", s.file, err)
 	}
-	annotations := map[string]string{}
+	// ctr names an imported image after io.containerd.image.name.
+	annotations := map[string]string{"io.containerd.image.name": s.ref}
 	if v := l["org.opencontainers.image.version"]; v != "" {
 		annotations["org.opencontainers.image.version"] = v
 	}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +17,9 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/sortographer/sortographer/internal/ociarchive"
 )
 
 // builtDir holds the archives `run` wrote, as `make images-base` does, once for all
@@ -62,60 +61,10 @@ func archives(t *testing.T) string {
 	return builtDir
 }
 
-// readOCIArchive opens the single image of an archive that writeOCIArchive wrote, with
-// its manifest's annotations; dir receives the unpacked layout.
-func readOCIArchive(archive, dir string) (v1.Image, map[string]string, error) {
-	f, err := os.Open(archive)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		target := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if !strings.HasPrefix(target, filepath.Clean(dir)+string(filepath.Separator)) {
-			return nil, nil, fmt.Errorf("bad path %s in archive", h.Name)
-		}
-		if h.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := os.WriteFile(target, b, 0o644); err != nil {
-			return nil, nil, err
-		}
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(m.Manifests) != 1 {
-		return nil, nil, fmt.Errorf("want one image in %s, found %d", archive, len(m.Manifests))
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
-	return img, m.Manifests[0].Annotations, err
-}
-
 // openArchive reads one built archive and checks the reference it names.
 func openArchive(t *testing.T, file, wantRef string) (v1.Image, *v1.ConfigFile) {
 	t.Helper()
-	img, annotations, err := readOCIArchive(filepath.Join(archives(t), file), t.TempDir())
+	img, annotations, err := ociarchive.Read(filepath.Join(archives(t), file), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,23 +328,6 @@ func TestBuildIsReproducible(t *testing.T) {
 	}
 }
 
-func TestSourceDateEpoch(t *testing.T) {
-	for _, c := range []struct {
-		env     string
-		want    time.Time
-		wantErr bool
-	}{
-		{"", time.Unix(0, 0), false},
-		{"1748736000", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), false},
-		{"yesterday", time.Time{}, true},
-	} {
-		got, err := sourceDateEpoch(c.env)
-		if (err != nil) != c.wantErr || !got.Equal(c.want) {
-			t.Errorf("sourceDateEpoch(%q) = %v, %v; want %v", c.env, got, err, c.want)
-		}
-	}
-}
-
 func TestAccountFiles(t *testing.T) {
 	for _, c := range []struct {
 		account             *account
@@ -431,63 +363,5 @@ func TestPauseMustBeStatic(t *testing.T) {
 	_, err = assemble(pauseImage(dynamic, pauseRef), hostTree{root: "/"}, nil, systemLibraryDirs[runtime.GOARCH])
 	if err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
 		t.Errorf("assemble with a dynamic pause binary: error %v, want one that says to build it static", err)
-	}
-}
-
-func TestLayerTar(t *testing.T) {
-	epoch := time.Unix(1000, 0)
-	for _, c := range []struct {
-		name    string
-		root    rootfs
-		want    []string // "name mode uid:gid kind"
-		wantErr bool
-	}{
-		{
-			name: "implied folders, setuid and sticky",
-			root: rootfs{
-				"/usr/bin/tool": {name: "/usr/bin/tool", mode: 0o755 | fs.ModeSetuid, data: []byte("x")},
-				"/tmp":          {name: "/tmp", mode: 0o777 | fs.ModeSticky, dir: true},
-				"/bin":          {name: "/bin", mode: 0o777, link: "usr/bin"},
-				"/data":         {name: "/data", mode: 0o750, dir: true, uid: 999, gid: 999},
-			},
-			want: []string{"bin 777 0:0 -> usr/bin", "data/ 750 999:999 dir", "tmp/ 1777 0:0 dir", "usr/ 755 0:0 dir", "usr/bin/ 755 0:0 dir", "usr/bin/tool 4755 0:0 file"},
-		},
-		{
-			name: "an entry below a symlink",
-			root: rootfs{
-				"/bin":    {name: "/bin", mode: 0o777, link: "usr/bin"},
-				"/bin/sh": {name: "/bin/sh", mode: 0o755, data: []byte("x")},
-			},
-			wantErr: true,
-		},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			raw, err := layerTar(c.root, epoch)
-			if (err != nil) != c.wantErr {
-				t.Fatalf("layerTar error = %v, want error %v", err, c.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			var got []string
-			tr := tar.NewReader(bytes.NewReader(raw))
-			for {
-				h, err := tr.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				kind := map[byte]string{tar.TypeReg: "file", tar.TypeDir: "dir", tar.TypeSymlink: "-> " + h.Linkname}[h.Typeflag]
-				got = append(got, fmt.Sprintf("%s %o %d:%d %s", h.Name, h.Mode, h.Uid, h.Gid, kind))
-				if !h.ModTime.Equal(epoch) {
-					t.Errorf("%s modified %v, want %v", h.Name, h.ModTime, epoch)
-				}
-			}
-			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("layer\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
-			}
-		})
 	}
 }

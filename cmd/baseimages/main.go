@@ -30,10 +30,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/sortographer/sortographer/internal/ociarchive"
 )
 
 func main() {
@@ -54,7 +55,7 @@ func main() {
 // run builds the three archives into folder out and reports each.
 func run(out, pauseBinary, pauseReference string) error {
 	start := time.Now()
-	epoch, err := sourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
+	epoch, err := ociarchive.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func run(out, pauseBinary, pauseReference string) error {
 			return err
 		}
 		archive := filepath.Join(out, s.file)
-		if err := writeOCIArchive(archive, s.ref, img, annotations); err != nil {
+		if err := ociarchive.Write(archive, s.ref, img, annotations); err != nil {
 			return err
 		}
 		if err := report(archive, s.ref, img, time.Since(t)); err != nil {
@@ -83,19 +84,6 @@ func run(out, pauseBinary, pauseReference string) error {
 	}
 	fmt.Printf("built in %.1fs\n", time.Since(start).Seconds())
 	return nil
-}
-
-// sourceDateEpoch is the time every timestamp in the images takes: $SOURCE_DATE_EPOCH
-// (seconds), or 1970-01-01 when unset.
-func sourceDateEpoch(s string) (time.Time, error) {
-	if s == "" {
-		return time.Unix(0, 0).UTC(), nil
-	}
-	sec, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: %w", err)
-	}
-	return time.Unix(sec, 0).UTC(), nil
 }
 
 // report prints an archive's path, reference, digest, size on disk (the compressed layer

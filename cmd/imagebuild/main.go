@@ -19,28 +19,24 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
+	"compress/gzip"
 	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/sortographer/sortographer/internal/ociarchive"
 )
 
 // The image's user, as distroless' nonroot.
@@ -88,22 +84,19 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE added to the image's environment (repeatable)")
 	flag.Parse()
 	o.env = env
-	o.epoch = time.Unix(0, 0).UTC()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		sec, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "imagebuild: SOURCE_DATE_EPOCH:", err)
-			os.Exit(2)
-		}
-		o.epoch = time.Unix(sec, 0).UTC()
+	epoch, err := ociarchive.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imagebuild:", err)
+		os.Exit(2)
 	}
+	o.epoch = epoch
 	if o.out == "" || o.tag == "" || o.binary == "" || !path.IsAbs(o.entrypoint) {
 		flag.Usage()
 		os.Exit(2)
 	}
 	img, err := build(o)
 	if err == nil {
-		err = writeOCIArchive(o.out, o.tag, img)
+		err = ociarchive.Write(o.out, o.tag, img, nil)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
@@ -111,16 +104,6 @@ func main() {
 	}
 	d, _ := img.Digest()
 	fmt.Printf("%s %s %s\n", o.out, o.tag, d)
-}
-
-// file is one entry of a layer.
-type file struct {
-	name     string // absolute path in the image
-	mode     int64
-	uid, gid int
-	data     []byte
-	dir      bool
-	link     string // symlink target
 }
 
 // build assembles the image: a base layer (users, CA certificates, /tmp), a data layer
@@ -131,13 +114,13 @@ func build(o options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificates: %w", err)
 	}
-	base := []file{
-		{name: "/etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
-		{name: "/etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
-		{name: "/etc/nsswitch.conf", mode: 0o644, data: []byte("hosts: files dns\n")},
-		{name: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
-		{name: "/home/nonroot", mode: 0o700, dir: true, uid: nonrootUID, gid: nonrootGID},
-		{name: "/tmp", mode: 0o1777, dir: true},
+	base := []ociarchive.Entry{
+		{Name: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
+		{Name: "/etc/group", Mode: 0o644, Data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
+		{Name: "/etc/nsswitch.conf", Mode: 0o644, Data: []byte("hosts: files dns\n")},
+		{Name: "/etc/ssl/certs/ca-certificates.crt", Mode: 0o644, Data: ca},
+		{Name: "/home/nonroot", Mode: 0o700, Dir: true, UID: nonrootUID, GID: nonrootGID},
+		{Name: "/tmp", Mode: fs.ModeSticky | 0o777, Dir: true},
 	}
 	bin, err := os.ReadFile(o.binary)
 	if err != nil {
@@ -149,7 +132,7 @@ func build(o options) (v1.Image, error) {
 	}
 
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "HOME=/home/nonroot"}
-	var data []file
+	var data []ociarchive.Entry
 	var needLibs []string // files whose shared libraries the image must carry
 	if dynamic {
 		needLibs = append(needLibs, o.binary)
@@ -169,11 +152,11 @@ func build(o options) (v1.Image, error) {
 				return nil, fmt.Errorf("read %s: %w", src, err)
 			}
 			if strings.HasPrefix(e.Name(), "libonnxruntime") {
-				data = append(data, file{name: path.Join(libDir, e.Name()), mode: 0o755, data: b})
+				data = append(data, ociarchive.Entry{Name: path.Join(libDir, e.Name()), Mode: 0o755, Data: b})
 				needLibs = append(needLibs, src)
 				continue
 			}
-			data = append(data, file{name: path.Join(modelDir, e.Name()), mode: 0o644, data: b})
+			data = append(data, ociarchive.Entry{Name: path.Join(modelDir, e.Name()), Mode: 0o644, Data: b})
 		}
 		env = append(env, "SORTOGRAPHER_MODEL_DIR="+modelDir)
 		if lib := onnxRuntimeLib(data); lib != "" {
@@ -189,58 +172,34 @@ func build(o options) (v1.Image, error) {
 	}
 	env = append(env, o.env...)
 
-	type layerSpec struct {
-		comment string
-		files   []file
-	}
-	layers := []layerSpec{{"base: users, CA certificates, /tmp", base}}
+	layers := []ociarchive.Layer{{Comment: "base: users, CA certificates, /tmp", Entries: base}}
 	if len(data) > 0 {
-		layers = append(layers, layerSpec{"data: model, shared libraries", data})
+		layers = append(layers, ociarchive.Layer{Comment: "data: model, shared libraries", Entries: data})
 	}
-	layers = append(layers, layerSpec{"binary", []file{{name: o.entrypoint, mode: 0o755, data: bin}}})
+	layers = append(layers, ociarchive.Layer{Comment: "binary", Entries: []ociarchive.Entry{{Name: o.entrypoint, Mode: 0o755, Data: bin}}})
 
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	for i, ls := range layers {
-		l, err := layer(ls.files, o.epoch)
-		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
-		}
-		img, err = mutate.Append(img, mutate.Addendum{
-			Layer:     l,
-			MediaType: types.OCILayer,
-			History:   v1.History{Created: v1.Time{Time: o.epoch}, CreatedBy: "imagebuild", Comment: ls.comment},
-		})
-		if err != nil {
-			return nil, err
-		}
+	cfg := v1.Config{
+		Entrypoint: []string{o.entrypoint},
+		User:       fmt.Sprintf("%d:%d", nonrootUID, nonrootGID),
+		WorkingDir: "/home/nonroot",
+		Env:        env,
+		Labels: map[string]string{
+			"org.opencontainers.image.source":      "https://github.com/sortographer/sortographer",
+			"org.opencontainers.image.ref.name":    o.tag,
+			"org.opencontainers.image.description": "Sortographer " + path.Base(o.entrypoint),
+		},
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", o.arch
-	cf.Created = v1.Time{Time: o.epoch}
-	cf.Config.Entrypoint = []string{o.entrypoint}
-	cf.Config.User = fmt.Sprintf("%d:%d", nonrootUID, nonrootGID)
-	cf.Config.WorkingDir = "/home/nonroot"
-	cf.Config.Env = env
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.source":      "https://github.com/sortographer/sortographer",
-		"org.opencontainers.image.ref.name":    o.tag,
-		"org.opencontainers.image.description": "Sortographer " + path.Base(o.entrypoint),
-	}
-	return mutate.ConfigFile(img, cf)
+	// gzip's fastest level: what go-containerregistry compresses a layer with by default.
+	return ociarchive.Image(layers, cfg, o.arch, "imagebuild", o.epoch, gzip.BestSpeed)
 }
 
 // onnxRuntimeLib picks the library file the gallery should dlopen: the shortest name
 // (libonnxruntime.so before libonnxruntime.so.1.x).
-func onnxRuntimeLib(files []file) string {
+func onnxRuntimeLib(files []ociarchive.Entry) string {
 	best := ""
 	for _, f := range files {
-		if strings.HasPrefix(path.Base(f.name), "libonnxruntime") && (best == "" || len(f.name) < len(best)) {
-			best = f.name
+		if strings.HasPrefix(path.Base(f.Name), "libonnxruntime") && (best == "" || len(f.Name) < len(best)) {
+			best = f.Name
 		}
 	}
 	return best
@@ -263,9 +222,9 @@ func isDynamic(p string) (bool, error) {
 
 // sharedLibraries are the libraries (and the loader) that ldd resolves for the given
 // ELF files on this machine, at the same paths in the image.
-func sharedLibraries(elfs []string) ([]file, error) {
+func sharedLibraries(elfs []string) ([]ociarchive.Entry, error) {
 	seen := map[string]bool{}
-	var out []file
+	var out []ociarchive.Entry
 	for _, e := range elfs {
 		res, err := exec.Command("ldd", e).Output()
 		if err != nil {
@@ -293,172 +252,24 @@ func sharedLibraries(elfs []string) ([]file, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, file{name: p, mode: 0o755, data: b})
+			out = append(out, ociarchive.Entry{Name: p, Mode: 0o755, Data: b})
 		}
 	}
 	return out, nil
 }
 
-// layer writes files (and their parent folders, root-owned 0755) into a tar, sorted,
-// with every timestamp at epoch.
-func layer(files []file, epoch time.Time) (v1.Layer, error) {
-	entries := map[string]file{}
-	for _, f := range files {
-		for d := path.Dir(f.name); d != "/"; d = path.Dir(d) {
-			if _, ok := entries[d]; !ok {
-				entries[d] = file{name: d, mode: 0o755, dir: true}
-			}
-		}
-		entries[f.name] = f
-	}
-	names := make([]string, 0, len(entries))
-	for n := range entries {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, n := range names {
-		f := entries[n]
-		h := &tar.Header{
-			Name: strings.TrimPrefix(n, "/"), Mode: f.mode, Uid: f.uid, Gid: f.gid,
-			ModTime: epoch, Format: tar.FormatPAX, Typeflag: tar.TypeReg, Size: int64(len(f.data)),
-		}
-		switch {
-		case f.dir:
-			h.Typeflag, h.Name, h.Size = tar.TypeDir, h.Name+"/", 0
-		case f.link != "":
-			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.link, 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write(f.data); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	raw := buf.Bytes()
-	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
-		tarball.WithMediaType(types.OCILayer))
-}
-
-// writeOCIArchive writes img as an OCI image layout, tarred into one file, with tag as
-// its org.opencontainers.image.ref.name.
-func writeOCIArchive(out, tag string, img v1.Image) error {
-	dir, err := os.MkdirTemp("", "imagebuild-*")
+// inspect prints an archive's reference, configuration and each layer's files.
+func inspect(w io.Writer, archive string) error {
+	dir, err := os.MkdirTemp("", "imagebuild-read-*")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	p, err := layout.Write(dir, empty.Index)
+	img, annotations, err := ociarchive.Read(archive, dir)
 	if err != nil {
 		return err
 	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag})); err != nil {
-		return fmt.Errorf("write OCI layout: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		h := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, ModTime: time.Unix(0, 0), Format: tar.FormatPAX, Typeflag: tar.TypeReg}
-		if d.IsDir() {
-			h.Typeflag, h.Name, h.Mode = tar.TypeDir, h.Name+"/", 0o755
-			return tw.WriteHeader(h)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		h.Size = int64(len(b))
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// readOCIArchive opens the single image of an archive that writeOCIArchive wrote.
-func readOCIArchive(archive string) (v1.Image, string, error) {
-	dir, err := os.MkdirTemp("", "imagebuild-read-*")
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := os.Open(archive)
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		target := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if !strings.HasPrefix(target, dir) {
-			return nil, "", fmt.Errorf("bad path %s in archive", h.Name)
-		}
-		if h.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return nil, "", err
-			}
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := os.WriteFile(target, b, 0o644); err != nil {
-			return nil, "", err
-		}
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, "", err
-	}
-	if len(m.Manifests) != 1 {
-		return nil, "", fmt.Errorf("want one image in %s, found %d", archive, len(m.Manifests))
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
-	return img, m.Manifests[0].Annotations["org.opencontainers.image.ref.name"], err
-}
-
-// inspect prints an archive's reference, configuration and each layer's files.
-func inspect(w io.Writer, archive string) error {
-	img, ref, err := readOCIArchive(archive)
-	if err != nil {
-		return err
-	}
+	ref := annotations[ociarchive.RefName]
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return err

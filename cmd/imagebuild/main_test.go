@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/sortographer/sortographer/internal/ociarchive"
 )
 
 // staticBinary compiles a tiny static program, as `make images` compiles the manager.
@@ -67,15 +69,15 @@ func TestImageArchive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := writeOCIArchive(archive, o.tag, img); err != nil {
+			if err := ociarchive.Write(archive, o.tag, img, nil); err != nil {
 				t.Fatal(err)
 			}
 
-			got, ref, err := readOCIArchive(archive)
+			got, annotations, err := ociarchive.Read(archive, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ref != o.tag {
+			if ref := annotations[ociarchive.RefName]; ref != o.tag {
 				t.Errorf("ref.name = %q, want %q", ref, o.tag)
 			}
 			if mt, _ := got.MediaType(); mt != types.OCIManifestSchema1 {
