@@ -98,8 +98,14 @@ YAML
   fi
   mkdir -p "$KWOK_WORKDIR"
   log "creating cluster $name (kwok binary runtime, Kubernetes binaries in $bin)"
+  # kwokctl picks its components' ports by counting down from 32767 and checking that
+  # each is free at that moment: two clusters created at once (test/e2e and test/realnode
+  # in one `go test ./...`) would pick the same ones. Creation is serialised on this
+  # machine; once one cluster listens, the next skips its ports. (-o: the components
+  # kwokctl leaves running do not inherit the lock.)
   # --kubeconfig "": do not add a context to ~/.kube/config.
-  "$bin/kwokctl" create cluster --name "$name" --runtime binary \
+  flock -o "${TMPDIR:-/tmp}/sortographer-cluster-create.lock" \
+    "$bin/kwokctl" create cluster --name "$name" --runtime binary \
     --kubeconfig "" \
     --etcd-binary "$bin/etcd" \
     --kube-apiserver-binary "$bin/kube-apiserver" \
