@@ -26,6 +26,7 @@ import (
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 // spreadGallery is an offline Gallery with three server and three worker pods, managed
@@ -142,7 +143,7 @@ func testHelmInstallAndReady(t *testing.T) {
 	}
 
 	current = startOperator(t, "a")
-	eventually(t, 30*time.Second, "operator a leads", func() error {
+	testenv.Eventually(t, 30*time.Second, "operator a leads", func() error {
 		if !current.isLeader() {
 			return fmt.Errorf("not leader yet; log:\n%s", current.logTail())
 		}
@@ -205,7 +206,7 @@ func testGitOps(t *testing.T) {
 	waitReady(t, nsGitOps, "photos-offline")
 	// The operator's status writes settle; then the object stays put.
 	var before *galleryv1alpha1.Gallery
-	eventually(t, 30*time.Second, "gallery settles", func() error {
+	testenv.Eventually(t, 30*time.Second, "gallery settles", func() error {
 		a := getGallery(t, nsGitOps, "photos-offline")
 		time.Sleep(2 * time.Second)
 		b := getGallery(t, nsGitOps, "photos-offline")
@@ -323,7 +324,7 @@ func testRollingUpdate(t *testing.T) {
 	w := watchRollout(t, nsReady, server)
 	start := time.Now()
 	kubectl(t, "", "patch", "-n", nsReady, "gallery/spread", "--type=merge", "-p", `{"spec":{"server":{"image":"`+newImage+`"}}}`)
-	eventually(t, 90*time.Second, "image rollout", func() error {
+	testenv.Eventually(t, 90*time.Second, "image rollout", func() error {
 		d := getDeployment(t, nsReady, server)
 		if d.Spec.Template.Spec.Containers[0].Image != newImage {
 			return fmt.Errorf("deployment image still %s", d.Spec.Template.Spec.Containers[0].Image)
@@ -359,7 +360,7 @@ func testRollingUpdate(t *testing.T) {
 	w = watchRollout(t, nsReady, server)
 	start = time.Now()
 	kubectl(t, "", "patch", "-n", nsReady, "secret/"+g.GeneratedSecretName(), "--type=merge", "-p", `{"data":{"`+specs.SecretKeyJWT+`":"`+newKey+`"}}`)
-	eventually(t, 60*time.Second, "secret rollout", func() error {
+	testenv.Eventually(t, 60*time.Second, "secret rollout", func() error {
 		d := getDeployment(t, nsReady, server)
 		if h := d.Spec.Template.Annotations[specs.AnnotationConfigHash]; h == hashBefore {
 			return fmt.Errorf("config hash still %s", h)
@@ -390,7 +391,7 @@ var scaleCreated time.Time
 func testScaleOut(t *testing.T) {
 	g := getGallery(t, nsScale, "scale")
 	name := g.ServerName()
-	eventually(t, 3*time.Minute, "HPA scales the server out", func() error {
+	testenv.Eventually(t, 3*time.Minute, "HPA scales the server out", func() error {
 		d := getDeployment(t, nsScale, name)
 		if *d.Spec.Replicas <= 2 {
 			return fmt.Errorf("server replicas %d", *d.Spec.Replicas)
@@ -398,7 +399,7 @@ func testScaleOut(t *testing.T) {
 		return nil
 	})
 	record(t, "HPA: gallery created -> above min", time.Since(scaleCreated))
-	eventually(t, 2*time.Minute, "HPA reaches max", func() error {
+	testenv.Eventually(t, 2*time.Minute, "HPA reaches max", func() error {
 		d := getDeployment(t, nsScale, name)
 		if *d.Spec.Replicas != 4 {
 			return fmt.Errorf("server replicas %d", *d.Spec.Replicas)
@@ -407,7 +408,7 @@ func testScaleOut(t *testing.T) {
 	})
 	record(t, "HPA: gallery created -> max (4) running", time.Since(scaleCreated))
 	// The load asks for more (300% against a 70% target): the HPA holds at its maximum.
-	eventually(t, time.Minute, "the HPA reports it is capped at maxReplicas", func() error {
+	testenv.Eventually(t, time.Minute, "the HPA reports it is capped at maxReplicas", func() error {
 		h := &autoscalingv2.HorizontalPodAutoscaler{}
 		if err := env.client.Get(ctx(t), client.ObjectKey{Namespace: nsScale, Name: name}, h); err != nil {
 			return err
@@ -443,7 +444,7 @@ func testScaleOut(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	kubectl(t, "", "patch", "-n", nsScale, "gallery/scale", "--type=merge", "-p", `{"spec":{"autoscaling":{"server":{"scaleDownMaxPodsPerMinute":2}}}}`)
-	eventually(t, 30*time.Second, "the spec change is reconciled", func() error {
+	testenv.Eventually(t, 30*time.Second, "the spec change is reconciled", func() error {
 		if err := ready(getGallery(t, nsScale, "scale")); err != nil {
 			return err
 		}
@@ -475,7 +476,7 @@ func testScaleOut(t *testing.T) {
 func testFailover(t *testing.T) {
 	g := getGallery(t, nsReady, "spread")
 	standby := startOperator(t, "b")
-	eventually(t, 30*time.Second, "operator b is a standby", func() error {
+	testenv.Eventually(t, 30*time.Second, "operator b is a standby", func() error {
 		if b, _ := os.ReadFile(standby.log); !strings.Contains(string(b), "Attempting to acquire leader lease") {
 			return fmt.Errorf("operator b has not started its election yet")
 		}
@@ -495,7 +496,7 @@ func testFailover(t *testing.T) {
 	killed := time.Now()
 	current.kill()
 	kubectl(t, "", "patch", "-n", nsReady, "gallery/spread", "--type=merge", "-p", `{"spec":{"server":{"replicas":4}}}`)
-	eventually(t, 60*time.Second, "operator b takes the lease", func() error {
+	testenv.Eventually(t, 60*time.Second, "operator b takes the lease", func() error {
 		h, err := leaseHolder(ctx(t))
 		if err != nil {
 			return err
@@ -506,7 +507,7 @@ func testFailover(t *testing.T) {
 		return nil
 	})
 	record(t, "failover: SIGKILL -> new leader", time.Since(killed))
-	eventually(t, 60*time.Second, "operator b reconciles the change", func() error {
+	testenv.Eventually(t, 60*time.Second, "operator b reconciles the change", func() error {
 		if err := ready(getGallery(t, nsReady, "spread")); err != nil {
 			return err
 		}
@@ -565,7 +566,7 @@ func testFailover(t *testing.T) {
 	}
 	started := time.Now()
 	current = startOperator(t, "c")
-	eventually(t, 60*time.Second, "the restarted operator reconciles", func() error {
+	testenv.Eventually(t, 60*time.Second, "the restarted operator reconciles", func() error {
 		if d := getDeployment(t, nsReady, g.ServerName()); *d.Spec.Replicas != 3 {
 			return fmt.Errorf("server replicas %d", *d.Spec.Replicas)
 		}
@@ -609,7 +610,7 @@ func testDeletion(t *testing.T) {
 		"secret/" + g.DatabaseSecretName(),
 	}
 	sort.Strings(kept)
-	eventually(t, 60*time.Second, "children removed", func() error {
+	testenv.Eventually(t, 60*time.Second, "children removed", func() error {
 		left := strings.Fields(kubectl(t, "", "get", childKinds, "-n", nsReady, "-l", selector, "-o", "name"))
 		sort.Strings(left)
 		if !slices.Equal(left, kept) {
@@ -624,7 +625,7 @@ func testDeletion(t *testing.T) {
 	waitReady(t, nsDoomed, "doomed")
 	start = time.Now()
 	kubectl(t, "", "delete", "namespace", nsDoomed, "--wait", "--timeout=90s")
-	eventually(t, 10*time.Second, "namespace gone", func() error {
+	testenv.Eventually(t, 10*time.Second, "namespace gone", func() error {
 		err := env.client.Get(ctx(t), client.ObjectKey{Name: nsDoomed}, &corev1.Namespace{})
 		if apierrors.IsNotFound(err) {
 			return nil

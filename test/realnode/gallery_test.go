@@ -23,6 +23,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 const (
@@ -200,7 +201,7 @@ func testSmallNodeSettings(t *testing.T) {
 // left of an older template.
 func waitRolledOut(t *testing.T) {
 	t.Helper()
-	eventually(t, 5*time.Minute, "the Gallery rolled out and Ready", func() error {
+	testenv.Eventually(t, 5*time.Minute, "the Gallery rolled out and Ready", func() error {
 		for _, component := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers} {
 			hashes := map[string]bool{}
 			for _, p := range podsOf(t, component) {
@@ -235,7 +236,7 @@ func testPodsKilledLoseNothing(t *testing.T, g *galleryv1alpha1.Gallery, u *gall
 				kubectl(t, "", "delete", "pod", "-n", namespace, p.Name, "--wait=false")
 				break // one pod at a time
 			}
-			eventually(t, 5*time.Minute, component+" replaced and the Gallery Ready", func() error {
+			testenv.Eventually(t, 5*time.Minute, component+" replaced and the Gallery Ready", func() error {
 				now := podsOf(t, component)
 				if len(now) != len(before) {
 					return fmt.Errorf("%d %s pods, want %d", len(now), component, len(before))
@@ -279,7 +280,7 @@ func testRotatedSecretsRoll(t *testing.T, g *galleryv1alpha1.Gallery, u *gallery
 			start := time.Now()
 			kubectl(t, "", "patch", "secret", "-n", namespace, c.secret, "--type=merge",
 				"-p", fmt.Sprintf(`{"data":{%q:%q}}`, c.key, base64.StdEncoding.EncodeToString([]byte(randomValue(t)))))
-			eventually(t, 5*time.Minute, "the consumers of "+c.key+" rolled and the Gallery Ready", func() error {
+			testenv.Eventually(t, 5*time.Minute, "the consumers of "+c.key+" rolled and the Gallery Ready", func() error {
 				for _, component := range c.consumers {
 					now := podUIDs(t, component)
 					if len(now) == 0 {
@@ -321,7 +322,7 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 	kubectl(t, "", "patch", "gallery", "-n", namespace, name, "--type=merge",
 		"-p", `{"spec":{"workers":{"resources":{"requests":{"cpu":"100m","memory":"40Mi"},"limits":{"memory":"40Mi"}}}}}`)
 	start := time.Now()
-	eventually(t, 5*time.Minute, "a worker container OOM-killed by the kernel", func() error {
+	testenv.Eventually(t, 5*time.Minute, "a worker container OOM-killed by the kernel", func() error {
 		for _, p := range podsOf(t, galleryv1alpha1.ComponentWorkers) {
 			for _, cs := range p.Status.ContainerStatuses {
 				if term := cs.LastTerminationState.Terminated; term != nil && term.Reason == "OOMKilled" && cs.RestartCount > 0 {
@@ -332,7 +333,7 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 		return fmt.Errorf("no worker container has been OOM-killed yet")
 	})
 	t.Logf("FIGURE workers limited to 40Mi → OOM-killed and restarted: %s", time.Since(start).Round(100*time.Millisecond))
-	eventually(t, 2*time.Minute, "the Gallery's status names the OOM kill", func() error {
+	testenv.Eventually(t, 2*time.Minute, "the Gallery's status names the OOM kill", func() error {
 		var cur galleryv1alpha1.Gallery
 		if err := env.client.Get(ctx(t), client.ObjectKeyFromObject(g), &cur); err != nil {
 			return err
@@ -459,7 +460,7 @@ func signUp(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser {
 func (u *galleryUser) signIn(t *testing.T) {
 	t.Helper()
 	var session struct{ Token string }
-	eventually(t, time.Minute, "sign in", func() error {
+	testenv.Eventually(t, time.Minute, "sign in", func() error {
 		return u.try(http.MethodPost, "/api/auth/signin", "application/json",
 			strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password)), http.StatusOK, &session)
 	})
@@ -502,7 +503,7 @@ func (u *galleryUser) images(t *testing.T) []image {
 // lost, no job dropped.
 func (u *galleryUser) waitLabelled(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "every uploaded photo labelled", func() error {
+	testenv.Eventually(t, timeout, "every uploaded photo labelled", func() error {
 		var page struct{ Images []image }
 		if err := u.try(http.MethodGet, "/api/images?limit=100", "", nil, http.StatusOK, &page); err != nil {
 			return err

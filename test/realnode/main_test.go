@@ -138,6 +138,12 @@ func setUp() (*cluster, error) {
 	}
 	// The chart as an admin installs it: the operator image (imported, as from a
 	// registry) runs as a pod on the real node.
+	// Helm's caches and settings stay in this run's folder, not the user's home.
+	for _, v := range []string{"HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"} {
+		if err := os.Setenv(v, filepath.Join(c.tmp, strings.ToLower(v))); err != nil {
+			return c, err
+		}
+	}
 	if out, err := runTool(c.helmBin, "", "--kubeconfig", c.kubeconfig, "install", releaseName,
 		filepath.Join(root, "charts", "sortographer"), "-n", releaseNamespace, "--create-namespace",
 		"--wait", "--timeout", "3m"); err != nil {
@@ -224,20 +230,4 @@ func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	return c
-}
-
-// eventually retries check every half second until it passes or timeout ends.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
