@@ -44,7 +44,10 @@ ready() { [ -f "$kubeconfig" ] && "$bin/kubectl" --kubeconfig "$kubeconfig" get 
 
 volumes_running() { [ -f "$dir/pids/kwok-volumes.pid" ] && kill -0 "$(cat "$dir/pids/kwok-volumes.pid")" 2>/dev/null; }
 
-node_sh() { NODE_DIR="$dir/node" KUBECONFIG="$kubeconfig" NODE_CLIENT_CA="$dir/pki/ca.crt" "$root/hack/node.sh" "$@"; }
+node_sh() { NODE_DIR="$dir/node" KUBECONFIG="$kubeconfig" KUBECTL="$bin/kubectl" NODE_CLIENT_CA="$dir/pki/ca.crt" "$root/hack/node.sh" "$@"; }
+
+# mode is what the running cluster was made with; a cluster of the other mode is made anew.
+mode() { [ "$real_node" = 1 ] && echo real || echo simulated; }
 
 start_volumes() {
   local real=()
@@ -57,6 +60,10 @@ start_volumes() {
 
 up() {
   bin=$(k8s_bin)
+  if ready && [ "$(cat "$dir/mode" 2>/dev/null)" != "$(mode)" ]; then
+    log "cluster $name runs $(cat "$dir/mode" 2>/dev/null || echo simulated) nodes; making it anew with $(mode) ones"
+    down_quiet
+  fi
   if ready; then
     log "cluster $name is already running"
     volumes_running || start_volumes
@@ -116,6 +123,7 @@ YAML
     --wait 2m >"$KWOK_WORKDIR/create-$name.log" 2>&1 \
     || { cat "$KWOK_WORKDIR/create-$name.log" >&2; log "kwokctl create cluster failed"; exit 1; }
 
+  mode >"$dir/mode"
   local k=("$bin/kubectl" --kubeconfig "$kubeconfig")
   "${k[@]}" apply -f - >/dev/null <<EOF
 $([ "$kwok_nodes" = 1 ] && for zone in a b c; do cat <<NODE
@@ -168,7 +176,7 @@ EOF
 }
 
 down_quiet() {
-  [ -d "$dir/node" ] && node_sh down
+  if [ -d "$dir/node" ]; then node_sh down || log "stopping the real node failed; deleting the rest"; fi
   if [ -f "$dir/pids/kwok-volumes.pid" ]; then
     kill "$(cat "$dir/pids/kwok-volumes.pid")" 2>/dev/null || true
   fi

@@ -52,7 +52,8 @@ run() {
   if $dry_run; then echo "${run_as_root[*]:+${run_as_root[*]} }$*"; else "${run_as_root[@]}" "$@" >/dev/null; fi
 }
 policy=/usr/sbin/policy-rc.d
-if ! $dry_run; then
+# A policy-rc.d the machine already has is left as it is.
+if ! $dry_run && ! [ -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' | "${run_as_root[@]}" tee "$policy" >/dev/null
   "${run_as_root[@]}" chmod +x "$policy"
   trap '"${run_as_root[@]}" rm -f "$policy"' EXIT

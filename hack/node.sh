@@ -28,7 +28,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state=${NODE_DIR:-}
 node=${NODE_NAME:-sortographer-node}
 kubeconfig=${KUBECONFIG:-}
-short=/var/lib/sortographer-node/${NODE_ID:-$(basename "$(dirname "${state:-/x}")")}
+node_id=${NODE_ID:-$(basename "$(dirname "${state:-/x}")")}
+# The id names a folder that `down` deletes: a plain name only.
+[[ $node_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || { echo "node: NODE_ID (or the cluster name) must be a plain name, not '$node_id'" >&2; exit 2; }
+short=/var/lib/sortographer-node/$node_id
+kubectl=${KUBECTL:-kubectl}
 pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
 bridge=sortographer0
 log() { echo "node: $*" >&2; }
@@ -123,6 +127,8 @@ state = '$short/containerd'
     bin_dirs = ['$bin']
     conf_dir = '$state/cni/net.d'
 TOML
+  # Where containerd answers, for tools (test/realnode reads it).
+  echo "$sock" | write "$state/containerd.address"
   if ! running containerd; then
     start containerd containerd --config "$state/containerd/config.toml"
     wait_for containerd 30 ctr --address "$sock" version
@@ -203,8 +209,14 @@ YAML
 }
 COREFILE
   running coredns || start coredns coredns -conf "$state/Corefile"
+  # Both fail only in their logs (a port taken, a bad configuration): make it loud here.
+  sleep 1
+  local component
+  for component in kube-proxy coredns; do
+    running "$component" || { log "$component exited; its log:"; tail -n 20 "$state/logs/$component.log" >&2; exit 1; }
+  done
 
-  wait_for kubelet 90 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready "node/$node" --timeout=1s
+  wait_for kubelet 90 "$kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready "node/$node" --timeout=1s
   log "real node $node is Ready at $ip (pods on $pod_cidr, DNS at $ip)"
 }
 
@@ -214,7 +226,7 @@ stop() { # stop NAME — SIGTERM, then SIGKILL after 5 s
   pid=$(cat "$f")
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
   rm -f "$f"
 }
 
@@ -242,9 +254,20 @@ down() {
     kill -9 "$shim" 2>/dev/null || true
   done
   # Unmount whatever the kubelet and containerd left mounted under the state folder.
-  grep -oE " ($state|$short)/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # (|| true: no mount left is fine, and grep says so with status 1.)
+  { grep -oF -e " $state/" -e " $short/" /proc/self/mounts >/dev/null && awk -v a="$state/" -v b="$short/" \
+      'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/self/mounts; } | sort -r \
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
   rm -rf "$short"
   ip link delete "$bridge" 2>/dev/null || true
+  # The bridge plugin's masquerade chains, one a pod (CNI DEL never ran: the pods were
+  # killed with their node). Only chains our network's rules jump to.
+  local rule chain
+  iptables-save -t nat 2>/dev/null | grep -- '^-A POSTROUTING .*name: \\"sortographer\\"' | while read -r rule; do
+    chain=${rule##* -j }
+    eval "iptables -t nat ${rule/#-A/-D}" 2>/dev/null || true
+    iptables -t nat -F "$chain" 2>/dev/null && iptables -t nat -X "$chain" 2>/dev/null || true
+  done || true
   # kube-proxy's rules: its own cleanup mode removes them.
   if [ -x "$bin/kube-proxy" ]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
 }

@@ -224,7 +224,8 @@ func (r *runner) shutdown(keepCluster bool) {
 			_ = p.Process.Kill()
 		}
 	}
-	if !keepCluster && r.kubeconfig != "" {
+	// Also after a start that failed half-way (no kubeconfig yet): down is idempotent.
+	if !keepCluster {
 		_ = r.runCmd("hack/cluster.sh", "down")
 	}
 }

@@ -187,12 +187,12 @@ const RefName = "org.opencontainers.image.ref.name"
 func Write(out, ref string, img v1.Image, annotations map[string]string) error {
 	dir, err := os.MkdirTemp("", "ociarchive-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("make a folder for the OCI layout: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
-		return err
+		return fmt.Errorf("start the OCI layout: %w", err)
 	}
 	anns := map[string]string{RefName: ref}
 	for k, v := range annotations {
@@ -202,11 +202,14 @@ func Write(out, ref string, img v1.Image, annotations map[string]string) error {
 		return fmt.Errorf("write OCI layout: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
+		return fmt.Errorf("make the folder of %s: %w", out, err)
 	}
-	f, err := os.Create(out)
+	// Written beside and renamed at the end: an interrupted build leaves no truncated
+	// archive for an import to trip on.
+	tmp := out + ".tmp"
+	f, err := os.Create(tmp)
 	if err != nil {
-		return err
+		return fmt.Errorf("create %s: %w", tmp, err)
 	}
 	tw := tar.NewWriter(f)
 	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -236,7 +239,11 @@ func Write(out, ref string, img v1.Image, annotations map[string]string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp, out)
+	}
 	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return nil

@@ -125,7 +125,7 @@ func testNonRootReadOnly(t *testing.T) {
 // containerPID asks containerd for a container's process on this machine.
 func containerPID(t *testing.T, id string) int {
 	t.Helper()
-	out, err := runTool(env.ctrBin, "", "--address", filepath.Join("/var/lib/sortographer-node", env.name, "containerd.sock"), "-n", "k8s.io", "tasks", "ls")
+	out, err := runTool(env.ctrBin, "", "--address", env.containerdSocket(t), "-n", "k8s.io", "tasks", "ls")
 	if err != nil {
 		t.Fatalf("ctr tasks ls: %v\n%s", err, out)
 	}
@@ -186,10 +186,10 @@ func testUploadsLabelled(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser 
 //     and a rolling update of the server needs room for one more server pod (its surge),
 //     which would stay Pending; a real cluster's nodes have room;
 //   - requeueAfter at its minimum, 1m instead of 10m: a photo uploaded to a server pod
-//     that is draining during a password rotation (a kept-alive connection still reaches
-//     it) cannot be enqueued in the new Redis; it is recorded as queued and the workers'
-//     sweep enqueues it again after requeueAfter. The test waits for that, so it must
-//     come sooner than 10 minutes.
+//     that is already draining during a password rotation (kube-proxy's rules lag the
+//     endpoints by a moment) cannot be enqueued in the new Redis; it is recorded as
+//     queued and the workers' sweep enqueues it again after requeueAfter. Should that
+//     happen, the test waits for it, so it must come sooner than 10 minutes.
 func testSmallNodeSettings(t *testing.T) {
 	kubectl(t, "", "patch", "gallery", "-n", namespace, name, "--type=merge", "-p",
 		`{"spec":{"server":{"resources":{"requests":{"cpu":"100m","memory":"256Mi"},"limits":{"memory":"1Gi"}}},`+
@@ -204,7 +204,11 @@ func waitRolledOut(t *testing.T) {
 	testenv.Eventually(t, 5*time.Minute, "the Gallery rolled out and Ready", func() error {
 		for _, component := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers} {
 			hashes := map[string]bool{}
-			for _, p := range podsOf(t, component) {
+			pods, err := listPods(component)
+			if err != nil {
+				return err
+			}
+			for _, p := range pods {
 				hashes[p.Labels["pod-template-hash"]] = true
 				if !podReady(p) {
 					return fmt.Errorf("%s pod %s not Ready", component, p.Name)
@@ -214,7 +218,7 @@ func waitRolledOut(t *testing.T) {
 				return fmt.Errorf("%s pods of %d templates", component, len(hashes))
 			}
 		}
-		return galleryReady(t)
+		return galleryReady()
 	})
 }
 
@@ -237,7 +241,10 @@ func testPodsKilledLoseNothing(t *testing.T, g *galleryv1alpha1.Gallery, u *gall
 				break // one pod at a time
 			}
 			testenv.Eventually(t, 5*time.Minute, component+" replaced and the Gallery Ready", func() error {
-				now := podsOf(t, component)
+				now, err := listPods(component)
+				if err != nil {
+					return err
+				}
 				if len(now) != len(before) {
 					return fmt.Errorf("%d %s pods, want %d", len(now), component, len(before))
 				}
@@ -249,7 +256,7 @@ func testPodsKilledLoseNothing(t *testing.T, g *galleryv1alpha1.Gallery, u *gall
 						return fmt.Errorf("pod %s not Ready", p.Name)
 					}
 				}
-				return galleryReady(t)
+				return galleryReady()
 			})
 			t.Logf("FIGURE %s pod deleted → replaced and Ready: %s", component, time.Since(start).Round(100*time.Millisecond))
 			u.signIn(t)
@@ -275,14 +282,21 @@ func testRotatedSecretsRoll(t *testing.T, g *galleryv1alpha1.Gallery, u *gallery
 		t.Run(c.key, func(t *testing.T) {
 			before := map[string][]string{}
 			for _, component := range all {
-				before[component] = podUIDs(t, component)
+				uids, err := podUIDs(component)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before[component] = uids
 			}
 			start := time.Now()
 			kubectl(t, "", "patch", "secret", "-n", namespace, c.secret, "--type=merge",
 				"-p", fmt.Sprintf(`{"data":{%q:%q}}`, c.key, base64.StdEncoding.EncodeToString([]byte(randomValue(t)))))
 			testenv.Eventually(t, 5*time.Minute, "the consumers of "+c.key+" rolled and the Gallery Ready", func() error {
 				for _, component := range c.consumers {
-					now := podUIDs(t, component)
+					now, err := podUIDs(component)
+					if err != nil {
+						return err
+					}
 					if len(now) == 0 {
 						return fmt.Errorf("no %s pod", component)
 					}
@@ -291,20 +305,24 @@ func testRotatedSecretsRoll(t *testing.T, g *galleryv1alpha1.Gallery, u *gallery
 							return fmt.Errorf("%s pod %s not replaced yet", component, uid)
 						}
 					}
-					for _, p := range podsOf(t, component) {
+					pods, err := listPods(component)
+					if err != nil {
+						return err
+					}
+					for _, p := range pods {
 						if !podReady(p) {
 							return fmt.Errorf("%s pod %s not Ready", component, p.Name)
 						}
 					}
 				}
-				return galleryReady(t)
+				return galleryReady()
 			})
 			t.Logf("FIGURE %s rotated → its consumers rolled, Ready: %s", c.key, time.Since(start).Round(100*time.Millisecond))
 			for _, component := range all {
 				if slices.Contains(c.consumers, component) {
 					continue
 				}
-				if now := podUIDs(t, component); !slices.Equal(now, before[component]) {
+				if now, err := podUIDs(component); err != nil || !slices.Equal(now, before[component]) {
 					t.Errorf("%s pods rolled (%v → %v) although they do not use %s", component, before[component], now, c.key)
 				}
 			}
@@ -323,7 +341,11 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 		"-p", `{"spec":{"workers":{"resources":{"requests":{"cpu":"100m","memory":"40Mi"},"limits":{"memory":"40Mi"}}}}}`)
 	start := time.Now()
 	testenv.Eventually(t, 5*time.Minute, "a worker container OOM-killed by the kernel", func() error {
-		for _, p := range podsOf(t, galleryv1alpha1.ComponentWorkers) {
+		pods, err := listPods(galleryv1alpha1.ComponentWorkers)
+		if err != nil {
+			return err
+		}
+		for _, p := range pods {
 			for _, cs := range p.Status.ContainerStatuses {
 				if term := cs.LastTerminationState.Terminated; term != nil && term.Reason == "OOMKilled" && cs.RestartCount > 0 {
 					return nil
@@ -334,8 +356,10 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 	})
 	t.Logf("FIGURE workers limited to 40Mi → OOM-killed and restarted: %s", time.Since(start).Round(100*time.Millisecond))
 	testenv.Eventually(t, 2*time.Minute, "the Gallery's status names the OOM kill", func() error {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		var cur galleryv1alpha1.Gallery
-		if err := env.client.Get(ctx(t), client.ObjectKeyFromObject(g), &cur); err != nil {
+		if err := env.client.Get(c, client.ObjectKeyFromObject(g), &cur); err != nil {
 			return err
 		}
 		for _, c := range cur.Status.Conditions {
@@ -352,10 +376,22 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 
 func podsOf(t *testing.T, component string) []corev1.Pod {
 	t.Helper()
-	var pods corev1.PodList
-	if err := env.client.List(ctx(t), &pods, client.InNamespace(namespace),
-		client.MatchingLabels{galleryv1alpha1.LabelGallery: name, galleryv1alpha1.LabelComponent: component}); err != nil {
+	pods, err := listPods(component)
+	if err != nil {
 		t.Fatal(err)
+	}
+	return pods
+}
+
+// listPods is the Gallery's live pods of a component; checks polled with
+// testenv.Eventually use it, so that a slow API server is retried, not fatal.
+func listPods(component string) ([]corev1.Pod, error) {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var pods corev1.PodList
+	if err := env.client.List(c, &pods, client.InNamespace(namespace),
+		client.MatchingLabels{galleryv1alpha1.LabelGallery: name, galleryv1alpha1.LabelComponent: component}); err != nil {
+		return nil, fmt.Errorf("list %s pods: %w", component, err)
 	}
 	live := pods.Items[:0]
 	for _, p := range pods.Items {
@@ -363,16 +399,20 @@ func podsOf(t *testing.T, component string) []corev1.Pod {
 			live = append(live, p)
 		}
 	}
-	return live
+	return live, nil
 }
 
-func podUIDs(t *testing.T, component string) []string {
+func podUIDs(component string) ([]string, error) {
+	pods, err := listPods(component)
+	if err != nil {
+		return nil, err
+	}
 	var uids []string
-	for _, p := range podsOf(t, component) {
+	for _, p := range pods {
 		uids = append(uids, string(p.UID))
 	}
 	slices.Sort(uids)
-	return uids
+	return uids, nil
 }
 
 func podReady(p corev1.Pod) bool {
@@ -384,9 +424,11 @@ func podReady(p corev1.Pod) bool {
 	return false
 }
 
-func galleryReady(t *testing.T) error {
+func galleryReady() error {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var g galleryv1alpha1.Gallery
-	if err := env.client.Get(ctx(t), client.ObjectKey{Namespace: namespace, Name: name}, &g); err != nil {
+	if err := env.client.Get(c, client.ObjectKey{Namespace: namespace, Name: name}, &g); err != nil {
 		return err
 	}
 	for _, c := range g.Status.Conditions {
@@ -421,6 +463,10 @@ func newPhoto(t *testing.T) string {
 	}
 	return path
 }
+
+// noKeepAlive opens a connection a request, as a new visitor would: a kept-alive
+// connection would go on reaching a server pod that is draining after a rollout.
+var noKeepAlive = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 // galleryUser talks to the gallery through its Service's cluster address, which
 // kube-proxy's rules route from this machine to a server pod.
@@ -545,7 +591,7 @@ func (u *galleryUser) try(method, path, contentType string, body io.Reader, want
 	if u.token != "" {
 		req.Header.Set("Authorization", "Bearer "+u.token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := noKeepAlive.Do(req)
 	if err != nil {
 		return err
 	}

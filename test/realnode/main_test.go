@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +53,8 @@ type cluster struct {
 	kubectlBin string
 	helmBin    string
 	ctrBin     string
-	nodeDir    string // hack/node.sh's state: containerd's socket, logs
+	nodeDir    string // hack/node.sh's state: logs, and where containerd's socket is
+	downOnce   sync.Once
 	client     client.Client
 }
 
@@ -199,11 +201,24 @@ func (c *cluster) keepLogs() {
 	fmt.Fprintln(os.Stderr, "realnode: logs kept in", dst)
 }
 
+// tearDown deletes the cluster, once: Ctrl-C and the end of the run may both ask.
 func (c *cluster) tearDown() {
-	if _, err := c.script("hack/cluster.sh", "down"); err != nil {
-		fmt.Fprintln(os.Stderr, "realnode: delete the cluster:", err)
+	c.downOnce.Do(func() {
+		if _, err := c.script("hack/cluster.sh", "down"); err != nil {
+			fmt.Fprintln(os.Stderr, "realnode: delete the cluster:", err)
+		}
+		_ = os.RemoveAll(c.tmp)
+	})
+}
+
+// containerdSocket is the node's containerd address, as hack/node.sh recorded it.
+func (c *cluster) containerdSocket(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.nodeDir, "containerd.address"))
+	if err != nil {
+		t.Fatalf("the node's containerd address: %v", err)
 	}
-	_ = os.RemoveAll(c.tmp)
+	return strings.TrimSpace(string(b))
 }
 
 func runTool(bin, stdin string, args ...string) (string, error) {
