@@ -29,13 +29,18 @@ state=${NODE_DIR:-}
 node=${NODE_NAME:-sortographer-node}
 kubeconfig=${KUBECONFIG:-}
 node_id=${NODE_ID:-$(basename "$(dirname "${state:-/x}")")}
-# The id names a folder that `down` deletes: a plain name only.
-[[ $node_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || { echo "node: NODE_ID (or the cluster name) must be a plain name, not '$node_id'" >&2; exit 2; }
 short=/var/lib/sortographer-node/$node_id
 kubectl=${KUBECTL:-kubectl}
 pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
 bridge=sortographer0
 log() { echo "node: $*" >&2; }
+
+# needs_state: up and down work on NODE_DIR, and on a folder named by the node id that
+# down deletes, so the id must be a plain name.
+needs_state() {
+  [ -n "$state" ] || { log "NODE_DIR must be set"; exit 2; }
+  [[ $node_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || { log "NODE_ID (or the cluster name) must be a plain name, not '$node_id'"; exit 2; }
+}
 
 # check: can this machine run containers? One line saying what is missing, exit 1.
 check() {
@@ -78,7 +83,8 @@ wait_for() { # wait_for WHAT SECONDS COMMAND...
 
 up() {
   check
-  [ -n "$state" ] && [ -n "$kubeconfig" ] || { log "NODE_DIR and KUBECONFIG must be set"; exit 2; }
+  needs_state
+  [ -n "$kubeconfig" ] || { log "KUBECONFIG must be set"; exit 2; }
   local bin ip
   bin=$("$root/hack/node-bin.sh" | tail -n1)
   ip=$(node_ip)
@@ -231,7 +237,7 @@ stop() { # stop NAME — SIGTERM, then SIGKILL after 5 s
 }
 
 down() {
-  [ -n "$state" ] || { log "NODE_DIR must be set"; exit 2; }
+  needs_state
   local sock="$short/containerd.sock" bin task shim
   bin=$("$root/hack/node-bin.sh" 2>/dev/null | tail -n1) || true
   stop coredns
