@@ -248,3 +248,24 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeCheck: `make node-check` (hack/node.sh check), which `make run` and `make test`
+// run before building the real node, passes on this machine and, for a user who is not
+// root, says in one line why the machine cannot run containers.
+func TestNodeCheck(t *testing.T) {
+	script := filepath.Join(root, "hack", "node.sh")
+	if out, err := exec.Command("bash", script, "check").CombinedOutput(); err != nil {
+		t.Fatalf("hack/node.sh check on this machine: %v\n%s", err, out)
+	}
+	f := newFakeSystem(t, 1000, true, false)
+	cmd := exec.Command("bash", script, "check")
+	cmd.Env = append(os.Environ(), "PATH="+f.dir+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("hack/node.sh check passed for uid 1000")
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "cannot run containers") || !strings.Contains(lines[0], "root") {
+		t.Fatalf("want one line saying why, got:\n%s", out)
+	}
+}
