@@ -103,7 +103,6 @@ componentsPatches:
 YAML
     real_args=(--config "$KWOK_WORKDIR/real-node-$name.yaml")
   fi
-  mkdir -p "$KWOK_WORKDIR"
   log "creating cluster $name (kwok binary runtime, Kubernetes binaries in $bin)"
   # kwokctl picks its components' ports by counting down from 32767 and checking that
   # each is free at that moment: two clusters created at once (test/e2e and test/realnode

@@ -49,7 +49,6 @@ spec:
 # Volumes of ours whose claim was deleted: Retain leaves them Released; nothing holds data.
 released_template='{{range .items}}{{if eq .status.phase "Released" "Failed"}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
 
-
 pass() {
   local pvs released
   pvs=$("$kubectl" get pvc --all-namespaces -o go-template="$pv_template")

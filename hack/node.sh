@@ -259,11 +259,10 @@ down() {
     pkill -9 -P "$shim" 2>/dev/null || true
     kill -9 "$shim" 2>/dev/null || true
   done
-  # Unmount whatever the kubelet and containerd left mounted under the state folder.
-  # (|| true: no mount left is fine, and grep says so with status 1.)
-  { grep -oF -e " $state/" -e " $short/" /proc/self/mounts >/dev/null && awk -v a="$state/" -v b="$short/" \
-      'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/self/mounts; } | sort -r \
-    | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
+  # Unmount whatever the kubelet and containerd left mounted under the state folders
+  # (awk, not grep: no mount left is no match, and grep would fail the pipeline for it).
+  awk -v a="$state/" -v b="$short/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/self/mounts \
+    | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$short"
   ip link delete "$bridge" 2>/dev/null || true
   # The bridge plugin's masquerade chains, one a pod (CNI DEL never ran: the pods were

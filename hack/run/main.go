@@ -86,10 +86,13 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.kubectl = filepath.Join(lastLine(bin), "kubectl")
 
-	r.say("building and installing the operator")
-	if err := r.runCmd("go", "build", "-o", "bin/manager", "./cmd/manager"); err != nil {
-		return err
+	// The operator binary `make images` just built for its image; `make run` builds it
+	// once, not again here.
+	manager := filepath.Join(r.root, "dist", "bin", "manager")
+	if _, err := os.Stat(manager); err != nil {
+		return fmt.Errorf("the operator binary (make images builds it; run through make run): %w", err)
 	}
+	r.say("installing the CRD")
 	if err := r.kubectlRun("apply", "--server-side", "-f", "config/crd/bases"); err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.say("running the operator (log: .cache/run/manager.log)")
-	if err := r.startProc(filepath.Join(logDir, "manager.log"), filepath.Join(r.root, "bin", "manager"),
+	if err := r.startProc(filepath.Join(logDir, "manager.log"), manager,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
 		return err
 	}

@@ -55,9 +55,8 @@ func withoutMakeVariables(env []string) []string {
 // fakeSystem is a PATH prefix standing in for a machine's dpkg, id, sudo and apt-get, so
 // the script can be run as if on a fresh machine without touching this one.
 type fakeSystem struct {
-	dir     string
-	aptLog  string
-	scripts map[string]string
+	dir    string
+	aptLog string
 }
 
 func newFakeSystem(t *testing.T, uid int, installed bool, sudoWorks bool) *fakeSystem {
@@ -72,7 +71,7 @@ func newFakeSystem(t *testing.T, uid int, installed bool, sudoWorks bool) *fakeS
 	if sudoWorks {
 		sudo = `[ "$1" = -n ] && shift; "$@"`
 	}
-	f.scripts = map[string]string{
+	scripts := map[string]string{
 		"dpkg-query": status,
 		"id":         `[ "$1" = -u ] && echo ` + strconv.Itoa(uid),
 		"sudo":       sudo,
@@ -82,7 +81,7 @@ func newFakeSystem(t *testing.T, uid int, installed bool, sudoWorks bool) *fakeS
 		"chmod": "true",
 		"rm":    "true",
 	}
-	for name, body := range f.scripts {
+	for name, body := range scripts {
 		if err := os.WriteFile(filepath.Join(f.dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
