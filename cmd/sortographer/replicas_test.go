@@ -18,7 +18,7 @@ import (
 
 // TestServeWithReadReplica: `serve` configured as the operator configures it for an
 // external database with a reader (SORTOGRAPHER_DATABASE_READER_HOSTS) and Redis reports
-// the reader in /metrics, and a user sees their upload at once while the replica lags.
+// the reader in its metrics, and a user sees their upload at once while the replica lags.
 func TestServeWithReadReplica(t *testing.T) {
 	rep := testservers.ReplicatedPostgres(t)
 	redisServer := testservers.Redis(t)
@@ -28,7 +28,7 @@ func TestServeWithReadReplica(t *testing.T) {
 	up := `sortographer_database_reader_up{reader="` + rep.ReaderHost() + `"} 1`
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		res, err := http.Get(base + "/metrics")
+		res, err := http.Get("http://" + cfg.MetricsAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -76,11 +76,17 @@ var (
 	shareRule  = ratelimit.Rule{Name: "share", Limit: 3000, Window: time.Minute}
 )
 
-// serve runs the gallery: HTTP API, web UI, metrics and probes, and in the embedded
-// default (SORTOGRAPHER_IN_PROCESS_WORKERS) the classification workers. On SIGTERM it
-// fails readiness, stops accepting connections, and lets in-flight requests (uploads)
-// and jobs finish within SORTOGRAPHER_SHUTDOWN_GRACE.
+// serve runs the gallery: HTTP API, web UI and probes on the listen address, metrics on
+// the metrics address, and in the embedded default (SORTOGRAPHER_IN_PROCESS_WORKERS) the
+// classification workers. On SIGTERM it fails readiness, stops accepting connections,
+// and lets in-flight requests (uploads) and jobs finish within
+// SORTOGRAPHER_SHUTDOWN_GRACE.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	flushTraces, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces()
 	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
 	if err != nil {
 		return err
@@ -197,6 +203,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
+	metrics, err := startMetricsServer(cfg, srv.MetricsHandler(), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	log.Info("serving gallery", "addr", ln.Addr().String(), "database", cfg.Database.Driver,
 		"storage", cfg.Storage.Backend, "redis", cfg.Redis.Addr != "", "inProcessWorkers", cfg.Workers.InProcess)
 	served := make(chan error, 1)
@@ -205,6 +216,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve HTTP: %w", err)
+	case err := <-metrics.Failed():
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining requests", "grace", cfg.ShutdownGrace.String())
@@ -214,6 +227,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer cancel()
 	err = hs.Shutdown(shutdownCtx)
 	workers.Wait()
+	// The metrics stay scrapeable through the drain, and stop with the main server.
+	if merr := metrics.Shutdown(shutdownCtx); merr != nil {
+		log.Warn("metrics server did not stop cleanly", "error", merr)
+	}
 	if err != nil {
 		_ = hs.Close()
 		return fmt.Errorf("requests still running after the %s shutdown grace: %w", cfg.ShutdownGrace, err)

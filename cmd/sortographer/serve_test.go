@@ -38,6 +38,7 @@ func testConfig(t *testing.T, extra ...string) config.Config {
 	env := append([]string{
 		config.EnvDataDir + "=" + t.TempDir(),
 		config.EnvListenAddr + "=" + freeAddr(t),
+		config.EnvMetricsAddr + "=" + freeAddr(t),
 		config.EnvInProcessWorkers + "=false",
 		config.EnvShutdownGrace + "=10s",
 	}, extra...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/cache"
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/rekognition"
@@ -75,12 +77,18 @@ func newRekognition(ctx context.Context, cfg config.Config, _ *slog.Logger, limi
 const schemaWait = 10 * time.Minute
 
 // work runs classification workers against the Gallery's Redis queue until ctx ends
-// (SIGTERM), then drains within SORTOGRAPHER_SHUTDOWN_GRACE. It serves /metrics,
-// config.LivenessPath and config.ReadinessPath on the listen address.
+// (SIGTERM), then drains within SORTOGRAPHER_SHUTDOWN_GRACE. It serves
+// config.LivenessPath and config.ReadinessPath on the listen address, and /metrics on
+// the metrics address.
 func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Redis.Addr == "" {
 		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
 	}
+	flushTraces, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces()
 	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
 	if err != nil {
 		return err
@@ -108,36 +116,47 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET "+config.LivenessPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET "+config.ReadinessPath, func(w http.ResponseWriter, r *http.Request) {
-		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := errors.Join(rc.Ping(rctx).Err(), st.Ping(rctx)); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	srv := &http.Server{Addr: cfg.ListenAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Probes on the listen address, metrics on the metrics address; both bound before
+	// any job is taken, and either failing stops the worker: a worker the kubelet cannot
+	// probe or Prometheus cannot scrape is invisible.
+	probes := http.NewServeMux()
+	probes.HandleFunc("GET "+config.LivenessPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	probes.Handle("GET "+config.ReadinessPath, api.ReadinessHandler([]api.Check{
+		{Name: "database", Ping: st.Ping},
+		{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
+	}, log))
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen for probes on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
+	metrics, err := startMetricsServer(cfg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srvErr := make(chan error, 1)
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			srvErr <- fmt.Errorf("serve worker metrics on %s: %w", cfg.ListenAddr, err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- fmt.Errorf("serve worker probes on %s: %w", ln.Addr(), err)
 		}
-		close(srvErr)
 	}()
-	log.Info("worker listening for metrics and probes", "addr", cfg.ListenAddr, "consumer", q.Consumer())
+	log.Info("worker listening for probes", "addr", ln.Addr().String(), "consumer", q.Consumer())
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	failed := make(chan error, 1)
 	go func() {
-		// The metrics port failing to bind is fatal: the pod would be invisible.
-		if err := <-srvErr; err != nil {
-			log.Error("metrics server failed", "err", err)
-			stop()
+		var err error
+		select {
+		case err = <-srvErr:
+		case err = <-metrics.Failed():
+		case <-runCtx.Done():
+			return
 		}
+		log.Error("worker HTTP server failed: stopping", "error", err)
+		failed <- err
+		stop()
 	}()
 	// Committing labels invalidates the owner's label counts that the servers cache.
 	cached := cache.NewStore(st, cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log), log)
@@ -150,7 +169,13 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	return err
+	_ = metrics.Shutdown(shutdownCtx)
+	select {
+	case serveErr := <-failed:
+		return errors.Join(err, serveErr)
+	default:
+		return err
+	}
 }
 
 // waitForSchema waits until `serve` has migrated the database to what this build

@@ -98,7 +98,7 @@ func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replica
 	}
 
 	wcfg := cfg
-	wcfg.ListenAddr = freeAddr(t)
+	wcfg.ListenAddr, wcfg.MetricsAddr = freeAddr(t), freeAddr(t)
 	started := time.Now()
 	run("work", work, wcfg)
 	deadline := started.Add(60 * time.Second)

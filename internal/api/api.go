@@ -1,5 +1,6 @@
 // Package api is the gallery's HTTP server: the JSON API under /api (described by
-// /api/openapi.json), health endpoints, Prometheus metrics, and the web UI mounted at /.
+// /api/openapi.json), health endpoints, and the web UI mounted at /; and its Prometheus
+// metrics, served apart (MetricsHandler).
 //
 // Every image endpoint is scoped to the signed-in user: another user's image answers
 // 404 exactly as a missing one does, so ids cannot be probed.
@@ -46,7 +47,8 @@ type Deps struct {
 	UploadLimiter ratelimit.Limiter
 	// Ready are the checks of /readyz: the database and Redis, never the classifier.
 	Ready []Check
-	// Registry receives the server's metrics and is served at /metrics. Nil: a new one.
+	// Registry receives the server's metrics, which MetricsHandler serves (on the
+	// metrics address, never on the public one). Nil: a new one.
 	Registry *prometheus.Registry
 	// UI serves everything outside /api (the web app). Nil: 404.
 	UI http.Handler
@@ -96,13 +98,18 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{d: d, decode: semaphore.NewWeighted(imaging.MaxPixels)}
-	s.metrics = newMetrics(d.Registry, d.Queue)
+	s.metrics = newMetrics(d.Registry, d.Queue, d.Store, d.Log)
 	s.handler = s.routes()
 	return s
 }
 
-// Handler is the server's HTTP handler.
+// Handler is the server's HTTP handler: the web app, the API and the probes.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves Deps.Registry in the Prometheus formats, for the metrics
+// address (config.Config.MetricsAddr); Handler does not serve it, so that the metrics
+// are not public on the gallery's host name.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler(s.d.Registry) }
 
 // Drain makes /readyz fail, so load balancers stop sending new requests while the
 // in-flight ones finish. Call it when shutdown begins.
@@ -124,11 +131,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/", http.NewCrossOriginProtection().Handler(api))
 	mux.HandleFunc("GET "+config.LivenessPath, s.livez)
 	mux.HandleFunc("GET "+config.ReadinessPath, s.readyz)
-	mux.Handle("GET /metrics", s.metrics.handler(s.d.Registry))
 	if s.d.UI != nil {
 		mux.Handle("/", s.d.UI)
 	}
-	return s.observe(mux)
+	return s.observe(s.traced(mux))
 }
 
 type route struct {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -108,9 +109,18 @@ func TestDuplicateUploads(t *testing.T) {
 	}
 }
 
+// metrics scrapes the server's metrics handler.
 func (g *gallery) metrics() string {
 	g.t.Helper()
-	_, data := g.do(nil, "GET", "/metrics", nil)
+	res, err := http.Get(g.metricsURL + "/metrics")
+	if err != nil {
+		g.t.Fatalf("scrape metrics: %v", err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		g.t.Fatalf("scrape metrics: %s, %v", res.Status, err)
+	}
 	return string(data)
 }
 

@@ -52,6 +52,8 @@ type gallery struct {
 	// countObjects counts what storage holds.
 	countObjects func() int
 	logs         *syncBuffer
+	// metricsURL serves the server's metrics, as the metrics address does.
+	metricsURL string
 }
 
 // option changes the server's dependencies before it starts.
@@ -178,7 +180,9 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 	srv := api.New(d)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &gallery{t: t, url: hs.URL, server: srv, store: st, objects: obj, queue: q, tokens: tokens, countObjects: count, logs: logs}
+	ms := httptest.NewServer(srv.MetricsHandler())
+	t.Cleanup(ms.Close)
+	return &gallery{t: t, url: hs.URL, metricsURL: ms.URL, server: srv, store: st, objects: obj, queue: q, tokens: tokens, countObjects: count, logs: logs}
 }
 
 // testWriter shows server logs with -v only.

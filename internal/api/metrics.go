@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,7 +35,7 @@ const (
 // queueDepthTimeout bounds the queue read a scrape makes.
 const queueDepthTimeout = 2 * time.Second
 
-func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
+func newMetrics(reg *prometheus.Registry, q queue.Producer, st usageReader, log *slog.Logger) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sortographer_http_requests_total",
@@ -73,7 +74,7 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer) *metrics {
 	// harmless for the standard collectors, so those errors are ignored.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(m.requests, m.latency, m.uploads, m.uploadBytes, depth)
+	reg.MustRegister(m.requests, m.latency, m.uploads, m.uploadBytes, depth, newUsageCollector(q, st, log))
 	return m
 }
 

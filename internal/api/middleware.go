@@ -132,8 +132,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			elapsed := time.Since(start)
 			s.metrics.observe(r.Method, route, sw.status, elapsed)
-			if route == "GET "+config.LivenessPath || route == "GET "+config.ReadinessPath || route == "GET /metrics" {
-				return // probes and scrapes every few seconds would drown the log
+			if route == "GET "+config.LivenessPath || route == "GET "+config.ReadinessPath {
+				return // probes every few seconds would drown the log
 			}
 			if info.userID != 0 {
 				log = log.With("userId", info.userID)

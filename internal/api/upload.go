@@ -226,7 +226,8 @@ func (s *Server) queueRecorded(ctx context.Context, ownerID int64, photos []stag
 		}
 		// A failed enqueue loses nothing: the image is recorded as queued, and the
 		// workers' sweep of images queued too long enqueues it again.
-		if err := s.d.Queue.Enqueue(ctx, queue.Job{ImageID: st.img.ID, OwnerID: ownerID, Priority: queue.PriorityNormal}); err != nil {
+		job := queue.Job{ImageID: st.img.ID, OwnerID: ownerID, Priority: queue.PriorityNormal, RequestID: requestID(ctx)}
+		if err := s.d.Queue.Enqueue(ctx, job); err != nil {
 			s.log(ctx).Warn("enqueuing classification failed; the sweep will retry", "imageId", st.img.ID, "error", err)
 		}
 		s.metrics.uploads.WithLabelValues(uploadAccepted).Inc()

@@ -22,6 +22,7 @@ import (
 const (
 	EnvGalleryName = "SORTOGRAPHER_GALLERY_NAME"
 	EnvListenAddr  = "SORTOGRAPHER_LISTEN_ADDR"
+	EnvMetricsAddr = "SORTOGRAPHER_METRICS_ADDR"
 	EnvDataDir     = "SORTOGRAPHER_DATA_DIR"
 	EnvLogLevel    = "SORTOGRAPHER_LOG_LEVEL"
 	EnvLogFormat   = "SORTOGRAPHER_LOG_FORMAT"
@@ -106,10 +107,22 @@ const (
 	ClassifierRekognition = "rekognition"
 )
 
+// DefaultMetricsAddr is where /metrics is served when SORTOGRAPHER_METRICS_ADDR is
+// not set.
+const DefaultMetricsAddr = ":9090"
+
 // Config is every setting of the gallery binary.
 type Config struct {
 	GalleryName string `env:"SORTOGRAPHER_GALLERY_NAME" envDefault:"sortographer"`
-	ListenAddr  string `env:"SORTOGRAPHER_LISTEN_ADDR" envDefault:":8080"`
+	// ListenAddr serves the web app, the API and the probes (LivenessPath,
+	// ReadinessPath): the port a Service and an Ingress route to.
+	ListenAddr string `env:"SORTOGRAPHER_LISTEN_ADDR" envDefault:":8080"`
+	// MetricsAddr serves /metrics, and nothing else, on a port of its own that no
+	// Ingress routes to, so the metrics are not public on the gallery's host name.
+	// Default DefaultMetricsAddr when unset; set and empty: no metrics server. (Load
+	// applies the default: the env library's envDefault would replace an empty value
+	// too.)
+	MetricsAddr string `env:"SORTOGRAPHER_METRICS_ADDR"`
 	// DataDir holds the SQLite file and the filesystem storage when their own paths are
 	// not set.
 	DataDir   string `env:"SORTOGRAPHER_DATA_DIR" envDefault:"./data"`
@@ -228,6 +241,9 @@ func Load(environ []string) (Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", nameVariables(err))
 	}
+	if _, set := vars[EnvMetricsAddr]; !set {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -308,6 +324,9 @@ func (c Config) Validate() error {
 	}
 	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
 		bad(EnvJWTSecret, "must be at least 32 bytes (256 bits)")
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
+		bad(EnvMetricsAddr, "must differ from %s (%q): metrics are not served on the public port", EnvListenAddr, c.ListenAddr)
 	}
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")

@@ -28,6 +28,30 @@ func TestDefaultsRunAnEmbeddedGallery(t *testing.T) {
 	if c.Database.ReaderMaxLag != 30*time.Second || c.Database.ReadYourWritesWindow != 5*time.Second {
 		t.Errorf("reader defaults: max lag %v, read-your-writes window %v", c.Database.ReaderMaxLag, c.Database.ReadYourWritesWindow)
 	}
+	if c.ListenAddr != ":8080" || c.MetricsAddr != ":9090" {
+		t.Errorf("listen %q, metrics %q; want :8080 and :9090", c.ListenAddr, c.MetricsAddr)
+	}
+}
+
+// SORTOGRAPHER_METRICS_ADDR: unset is the default port, set and empty turns the metrics
+// server off, and anything else is the address.
+func TestMetricsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"unset", nil, DefaultMetricsAddr},
+		{"empty turns it off", []string{EnvMetricsAddr + "="}, ""},
+		{"an address", []string{EnvMetricsAddr + "=127.0.0.1:9100"}, "127.0.0.1:9100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.env)
+			if err != nil || c.MetricsAddr != tc.want {
+				t.Fatalf("Load(%q) metrics address = %q, %v; want %q", tc.env, c.MetricsAddr, err, tc.want)
+			}
+		})
+	}
 }
 
 func TestLoadReadsEveryKind(t *testing.T) {
@@ -65,6 +89,7 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"negative upload cap": {[]string{EnvMaxUploadBytes + "=-1"}, EnvMaxUploadBytes},
 		"negative reader lag": {[]string{EnvDatabaseReaderMaxLag + "=-1s"}, EnvDatabaseReaderMaxLag},
 		"negative ryw window": {[]string{EnvDatabaseReadYourWritesWindow + "=-1s"}, EnvDatabaseReadYourWritesWindow},
+		"metrics on listen":   {[]string{EnvListenAddr + "=:8080", EnvMetricsAddr + "=:8080"}, EnvMetricsAddr},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -13,9 +13,9 @@ type Depths struct {
 	Low    int64
 }
 
-// Inspector reads the queue for the admin view and for the reclassification drain,
-// which fills the low-priority queue only up to a high-water mark. Both implementations
-// are Inspectors.
+// Inspector reads the queue for the admin view, for the server's queue metrics, and for
+// the reclassification drain, which fills the low-priority queue only up to a
+// high-water mark. Both implementations are Inspectors.
 type Inspector interface {
 	// Depths is Depth split by priority.
 	Depths(ctx context.Context) (Depths, error)
@@ -23,6 +23,9 @@ type Inspector interface {
 	DeadLetterCount(ctx context.Context) (int64, error)
 	// RecentDeadLetters lists up to limit dead letters, newest first.
 	RecentDeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// OldestAges is, per priority, how long the oldest job waiting or in a worker's
+	// hands has been in the queue (oldest.go).
+	OldestAges(ctx context.Context) (Ages, error)
 }
 
 var (

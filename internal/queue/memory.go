@@ -76,10 +76,11 @@ func NewMemory(opts Options) *Memory {
 }
 
 // Enqueue implements Producer.
-func (m *Memory) Enqueue(_ context.Context, j Job) error {
+func (m *Memory) Enqueue(ctx context.Context, j Job) error {
 	if j.EnqueuedAt.IsZero() {
 		j.EnqueuedAt = time.Now()
 	}
+	startEnqueueSpan(ctx, &j, "memory", "memory").End()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mj := &memJob{job: j}

@@ -31,6 +31,15 @@ type Job struct {
 	Priority Priority
 	// EnqueuedAt is when the job entered the queue.
 	EnqueuedAt time.Time
+	// RequestID is the id of the request that caused the job (the upload's requestId),
+	// for the worker's log lines and spans. Empty when no request did (the sweep,
+	// reclassification) and in jobs enqueued before it existed.
+	RequestID string `json:",omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the job's enqueue span,
+	// which Enqueue writes, so that the worker's span continues the trace of the upload
+	// (trace.go). Empty when tracing is off.
+	TraceParent string `json:",omitempty"`
+	TraceState  string `json:",omitempty"`
 }
 
 // Producer is the server's side.

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/tracing"
 )
 
 // Redis is the durable queue shared by every replica: two Redis streams read by one
@@ -108,11 +109,16 @@ func (q *Redis) keys(p Priority) streamKeys {
 
 // enqueueScript adds a job under the next id of the stream's counter. Should the
 // counter be behind the stream (it was deleted by hand), it catches up with the
-// stream's last id.
+// stream's last id. ARGV[6] on are optional field and value pairs (jobFields).
 var enqueueScript = redis.NewScript(`
 local stream, seqKey, index = KEYS[1], KEYS[2], KEYS[3]
+local fields = {'image', ARGV[1], 'owner', ARGV[2], 'priority', ARGV[3], 'enqueued', ARGV[4]}
+for i = 6, #ARGV - 1, 2 do
+  table.insert(fields, ARGV[i])
+  table.insert(fields, ARGV[i + 1])
+end
 local seq = redis.call('INCR', seqKey)
-local r = redis.pcall('XADD', stream, seq .. '-0', 'image', ARGV[1], 'owner', ARGV[2], 'priority', ARGV[3], 'enqueued', ARGV[4])
+local r = redis.pcall('XADD', stream, seq .. '-0', unpack(fields))
 if type(r) == 'table' and r.err then
   local info = redis.call('XINFO', 'STREAM', stream)
   for i = 1, #info, 2 do
@@ -121,7 +127,7 @@ if type(r) == 'table' and r.err then
     end
   end
   redis.call('SET', seqKey, seq)
-  r = redis.call('XADD', stream, seq .. '-0', 'image', ARGV[1], 'owner', ARGV[2], 'priority', ARGV[3], 'enqueued', ARGV[4])
+  r = redis.call('XADD', stream, seq .. '-0', unpack(fields))
 end
 redis.call('HSET', index, ARGV[1], ARGV[5] .. ':' .. r)
 return r
@@ -133,12 +139,37 @@ func (q *Redis) Enqueue(ctx context.Context, j Job) error {
 		j.EnqueuedAt = time.Now()
 	}
 	k := q.keys(j.Priority)
-	err := enqueueScript.Run(ctx, q.client, []string{k.stream, k.seq, q.index},
-		j.ImageID, j.OwnerID, int(j.Priority), j.EnqueuedAt.UnixMicro(), k.kind).Err()
+	span := startEnqueueSpan(ctx, &j, "redis", k.stream)
+	defer span.End()
+	args := append([]any{j.ImageID, j.OwnerID, int(j.Priority), j.EnqueuedAt.UnixMicro(), k.kind}, jobFields(j)...)
+	err := enqueueScript.Run(ctx, q.client, []string{k.stream, k.seq, q.index}, args...).Err()
 	if err != nil {
-		return fmt.Errorf("enqueue image %s: %w", j.ImageID, err)
+		err = fmt.Errorf("enqueue image %s: %w", j.ImageID, err)
+		tracing.Fail(span, err)
+		return err
 	}
 	return nil
+}
+
+// The stream fields of a job's optional parts: absent from jobs that have none (and
+// from jobs enqueued before they existed), which decode with them empty.
+const (
+	fieldRequestID   = "request"
+	fieldTraceParent = "traceparent"
+	fieldTraceState  = "tracestate"
+)
+
+// jobFields are the optional fields of j that are set, as field and value pairs.
+func jobFields(j Job) []any {
+	var out []any
+	for _, f := range [...]struct{ name, value string }{
+		{fieldRequestID, j.RequestID}, {fieldTraceParent, j.TraceParent}, {fieldTraceState, j.TraceState},
+	} {
+		if f.value != "" {
+			out = append(out, f.name, f.value)
+		}
+	}
+	return out
 }
 
 // luaHelpers are shared by the scripts that read a group's position.
@@ -392,7 +423,10 @@ func (q *Redis) delivery(k streamKeys, id string, values map[string]any, attempt
 	enq, _ := strconv.ParseInt(str("enqueued"), 10, 64)
 	d := &redisDelivery{
 		q: q, keys: k, id: id, attempt: max(attempt, 1),
-		job:  Job{ImageID: str("image"), OwnerID: owner, Priority: Priority(prio), EnqueuedAt: time.UnixMicro(enq)},
+		job: Job{
+			ImageID: str("image"), OwnerID: owner, Priority: Priority(prio), EnqueuedAt: time.UnixMicro(enq),
+			RequestID: str(fieldRequestID), TraceParent: str(fieldTraceParent), TraceState: str(fieldTraceState),
+		},
 		done: make(chan struct{}),
 	}
 	go d.heartbeat()

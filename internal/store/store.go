@@ -96,6 +96,9 @@ type Store interface {
 	// RecentFailures lists up to limit failed images, most recently failed first, for
 	// the admin view. Lag-tolerant.
 	RecentFailures(ctx context.Context, limit int) ([]Failure, error)
+	// Usage counts images by status and sums their sizes, for the server's metrics
+	// (usage.go). It scans the images table: callers cache it. Lag-tolerant.
+	Usage(ctx context.Context) (Usage, error)
 
 	// Reclassification (reclassify.go): a request marks images in the database, the
 	// workers' drain moves marked images into the low-priority queue, and the worker

@@ -19,6 +19,15 @@ const (
 	outcomeReleased     = "released"      // shutdown: handed back without counting an attempt
 )
 
+// Failure kinds, the "kind" label of sortographer_worker_classify_failures_total, and
+// limiters, the "limiter" label of the rate-limit series.
+const (
+	failurePermanent = "permanent"
+	failureTransient = "transient"
+	limiterProvider  = "provider" // Gallery-wide provider calls
+	limiterIntake    = "intake"   // job intake
+)
+
 // metrics are the worker's Prometheus series.
 type metrics struct {
 	jobs          *prometheus.CounterVec
@@ -29,6 +38,7 @@ type metrics struct {
 	rateWaitSecs  *prometheus.CounterVec
 	queueDepth    prometheus.Gauge
 	sweepRequeued prometheus.Counter
+	providerCalls *prometheus.CounterVec // provider_calls.go
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,7 +76,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sortographer_worker_sweep_requeued_total",
 			Help: "Images found queued for too long with no job, and enqueued again.",
 		}),
+		providerCalls: newProviderCalls(),
 	}
+	// On the vectors registered, which may be another worker's in the same registry:
+	// every known label value is present at zero, so rates and increase() see the first
+	// event (a first dead letter, say) and every name is exported from the start.
+	defer func() {
+		initProviderCalls(m.providerCalls)
+		for _, o := range []string{outcomeLabelled, outcomeDuplicate, outcomeGone, outcomeFailed, outcomeRetried, outcomeDeadLettered, outcomeReleased} {
+			m.jobs.WithLabelValues(o)
+		}
+		for _, k := range []string{failurePermanent, failureTransient} {
+			m.failures.WithLabelValues(k)
+		}
+		for _, l := range []string{limiterProvider, limiterIntake} {
+			m.rateWaits.WithLabelValues(l)
+			m.rateWaitSecs.WithLabelValues(l)
+		}
+	}()
 	if reg == nil {
 		return m
 	}
@@ -78,6 +105,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.rateWaitSecs = register(reg, m.rateWaitSecs)
 	m.queueDepth = register(reg, m.queueDepth)
 	m.sweepRequeued = register(reg, m.sweepRequeued)
+	m.providerCalls = register(reg, m.providerCalls)
 	return m
 }
 

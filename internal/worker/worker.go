@@ -28,6 +28,7 @@ import (
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/tracing"
 )
 
 // Deps is what a worker needs. Config, Store, Objects, Queue and Classifier are
@@ -158,6 +159,9 @@ func (w *worker) run(ctx context.Context) error {
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "provider", w.Classifier.Provider(), "model", w.Classifier.Model(),
 		"providerRPS", w.cfg.ProviderRequestsPerSecond, "intakePerSecond", w.cfg.IntakePerSecond, "batchSize", w.cfg.BatchSize)
 
+	// The classifier reports each request it makes to its provider to the worker's
+	// metrics (sortographer_provider_calls_total).
+	ctx = classify.WithCallCounter(ctx, w.m)
 	// Jobs in hand keep working after ctx ends, until the grace runs out.
 	grace := w.Config.ShutdownGrace
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -236,8 +240,8 @@ func (w *worker) intakeLoop(ctx, workCtx context.Context, slots chan struct{}, j
 			}
 			return
 		} else if waited > time.Millisecond {
-			w.m.rateWaits.WithLabelValues("intake").Inc()
-			w.m.rateWaitSecs.WithLabelValues("intake").Add(waited.Seconds())
+			w.m.rateWaits.WithLabelValues(limiterIntake).Inc()
+			w.m.rateWaitSecs.WithLabelValues(limiterIntake).Add(waited.Seconds())
 		}
 		for _, d := range ds {
 			jobs.Go(func() {
@@ -254,7 +258,7 @@ func (w *worker) release(d queue.Delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseMargin)
 	defer cancel()
 	if err := d.Release(ctx); err != nil {
-		w.log.Warn("released no job: it will be taken again after the visibility timeout", "image", d.Job().ImageID, "err", err)
+		w.jobLog(d).Warn("released no job: it will be taken again after the visibility timeout", "err", err)
 	}
 	w.m.jobs.WithLabelValues(outcomeReleased).Inc()
 }
@@ -262,9 +266,10 @@ func (w *worker) release(d queue.Delivery) {
 // handle runs one job to an outcome: acknowledged, retried, failed or released.
 func (w *worker) handle(ctx context.Context, d queue.Delivery) {
 	start := time.Now()
-	j := d.Job()
-	log := w.log.With("image", j.ImageID, "attempt", d.Attempt())
+	log := w.jobLog(d)
+	ctx, span := startJobSpan(ctx, d)
 	outcome, err := w.process(ctx, d)
+	endJobSpan(span, outcome, err)
 	if outcome == outcomeReleased {
 		// The grace ran out in the middle, or the database did not answer: hand the
 		// job back whole, without counting an attempt.
@@ -279,7 +284,7 @@ func (w *worker) handle(ctx context.Context, d queue.Delivery) {
 	w.m.duration.Observe(time.Since(start).Seconds())
 	switch outcome {
 	case outcomeLabelled:
-		log.Debug("labelled image", "took", time.Since(start))
+		log.Info("labelled image", "took", time.Since(start))
 	case outcomeRetried:
 		log.Warn("classification failed, will retry", "err", err)
 	case outcomeFailed, outcomeDeadLettered:
@@ -306,7 +311,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		return outcomeDuplicate, w.ack(d)
 	}
 	if _, err := w.Store.RecordAttempt(ctx, j.ImageID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		w.log.Warn("recorded no attempt", "image", j.ImageID, "err", err)
+		w.jobLog(d).Warn("recorded no attempt", "err", err)
 	}
 	if d.Attempt() > w.cfg.MaxAttempts {
 		// Deliveries after crashes (a photo that kills the worker) count too.
@@ -316,7 +321,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 	labels, err := w.classify(ctx, img)
 	switch {
 	case errors.Is(err, classify.ErrPermanent):
-		w.m.failures.WithLabelValues("permanent").Inc()
+		w.m.failures.WithLabelValues(failurePermanent).Inc()
 		if j.Priority == queue.PriorityLow {
 			// A failed reclassification keeps the image and its old labels as they were;
 			// the dead-letter list (the admin view) records it.
@@ -331,7 +336,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		if ctx.Err() != nil {
 			return outcomeReleased, err
 		}
-		w.m.failures.WithLabelValues("transient").Inc()
+		w.m.failures.WithLabelValues(failureTransient).Inc()
 		return w.retry(ctx, d, err)
 	}
 
@@ -366,9 +371,17 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 // delivery would call the provider again.
 const commitAttempts = 4
 
-func (w *worker) commit(ctx context.Context, imageID string, c store.Classification) error {
-	var err error
-	for attempt := 1; attempt <= commitAttempts; attempt++ {
+func (w *worker) commit(ctx context.Context, imageID string, c store.Classification) (err error) {
+	ctx, span := startCommitSpan(ctx, imageID, len(c.Labels))
+	attempt := 1
+	defer func() {
+		span.SetAttributes(tracing.CommitAttempts.Int(min(attempt, commitAttempts)))
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrAlreadyLabelled) {
+			tracing.Fail(span, err) // not for an image deleted or labelled meanwhile: nothing failed
+		}
+		span.End()
+	}()
+	for ; attempt <= commitAttempts; attempt++ {
 		err = w.Store.SetLabels(ctx, imageID, c)
 		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyLabelled) || ctx.Err() != nil {
 			return err
@@ -397,15 +410,20 @@ func (w *worker) classify(ctx context.Context, img store.Image) ([]classify.Labe
 		return nil, err
 	}
 	if waited > time.Millisecond {
-		w.m.rateWaits.WithLabelValues("provider").Inc()
-		w.m.rateWaitSecs.WithLabelValues("provider").Add(waited.Seconds())
+		w.m.rateWaits.WithLabelValues(limiterProvider).Inc()
+		w.m.rateWaitSecs.WithLabelValues(limiterProvider).Add(waited.Seconds())
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.VisibilityTimeout)
 	defer cancel()
+	cctx, span := w.startClassifySpan(cctx, waited)
+	defer span.End()
 	labels, err := w.Classifier.Classify(cctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("classify with %s: %w", w.Classifier.Provider(), err)
+		err = fmt.Errorf("classify with %s: %w", w.Classifier.Provider(), err)
+		tracing.Fail(span, err)
+		return nil, err
 	}
+	span.SetAttributes(tracing.Labels.Int(len(labels)))
 	return labels, nil
 }
 

@@ -46,6 +46,7 @@ func startEmbedded(b *testing.B) *gallery {
 	env := galleryEnv(
 		config.EnvGalleryName+"=bench",
 		config.EnvListenAddr+"="+addr,
+		config.EnvMetricsAddr+"="+freeAddr(b),
 		config.EnvDataDir+"="+dir,
 		config.EnvModelDir+"="+modelDir(b),
 		config.EnvClassifier+"="+config.ClassifierBuiltin,
@@ -77,8 +78,9 @@ func startServeWork(b *testing.B) *gallery {
 		"AWS_ACCESS_KEY_ID=AKIDBENCHMARK", "AWS_SECRET_ACCESS_KEY=benchmark-secret",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
 	}
-	serveEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+addr, config.EnvInProcessWorkers+"=false")...)
-	workEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+workAddr)...)
+	// Each process on its own metrics port, as each pod has its own.
+	serveEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+addr, config.EnvMetricsAddr+"="+freeAddr(b), config.EnvInProcessWorkers+"=false")...)
+	workEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+workAddr, config.EnvMetricsAddr+"="+freeAddr(b))...)
 	serve := start(b, "serve", serveEnv, dir)
 	base := "http://" + addr
 	serve.waitReady(b, base+config.ReadinessPath)

@@ -47,6 +47,7 @@ func BenchmarkUploadThroughput(b *testing.B) {
 	env := galleryEnv(
 		config.EnvGalleryName+"=bench",
 		config.EnvListenAddr+"="+addr,
+		config.EnvMetricsAddr+"="+freeAddr(b),
 		config.EnvDataDir+"="+dir,
 		config.EnvDatabaseDriver+"="+config.DriverMySQL,
 		config.EnvDatabaseHost+"="+db.Host,

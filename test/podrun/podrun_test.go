@@ -37,6 +37,7 @@ import (
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers"
 	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/podenv"
 	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
@@ -93,6 +94,7 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 	bin := buildGallery(t)
 	port := freePort(t)
 	workerPort := freePort(t)
+	serverMetricsPort, workerMetricsPort := freePort(t), freePort(t)
 	rekognition := fakeRekognition(t)
 
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "podrun"}}
@@ -155,17 +157,32 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 			t.Fatalf("init container %s (%v): %v\n%s", ic.Name, ic.Args, err, out)
 		}
 	}
-	serverProc := start(t, command(t, bin, ns.Name, server.Spec.Template.Spec.Containers[0], root, nil))
-	// Locally the worker cannot share the server's port: only the listen address moves.
+	// The app serves its metrics on the container port named "metrics", which only the
+	// operator's configuration tells it.
+	for _, c := range []corev1.Container{server.Spec.Template.Spec.Containers[0], workers.Spec.Template.Spec.Containers[0]} {
+		vars, err := podenv.Resolve(ctx, env.Client, ns.Name, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(":%d", containerPort(c, specs.MetricsPortName)); vars[config.EnvMetricsAddr] != want {
+			t.Errorf("container %s: %s=%q, want %q, its %q port", c.Name, config.EnvMetricsAddr, vars[config.EnvMetricsAddr], want, specs.MetricsPortName)
+		}
+	}
+	// Locally the two processes cannot share ports: only the addresses move.
+	serverProc := start(t, command(t, bin, ns.Name, server.Spec.Template.Spec.Containers[0], root,
+		map[string]string{config.EnvMetricsAddr: fmt.Sprintf("127.0.0.1:%d", serverMetricsPort)}))
 	workerProc := start(t, command(t, bin, ns.Name, workers.Spec.Template.Spec.Containers[0], root,
-		map[string]string{"SORTOGRAPHER_LISTEN_ADDR": fmt.Sprintf("127.0.0.1:%d", workerPort)}))
+		map[string]string{config.EnvListenAddr: fmt.Sprintf("127.0.0.1:%d", workerPort), config.EnvMetricsAddr: fmt.Sprintf("127.0.0.1:%d", workerMetricsPort)}))
 
 	for _, p := range []struct {
-		name string
-		port int32
-		c    corev1.Container
-		proc *process
-	}{{"server", port, server.Spec.Template.Spec.Containers[0], serverProc}, {"worker", workerPort, workers.Spec.Template.Spec.Containers[0], workerProc}} {
+		name              string
+		port, metricsPort int32
+		c                 corev1.Container
+		proc              *process
+	}{
+		{"server", port, serverMetricsPort, server.Spec.Template.Spec.Containers[0], serverProc},
+		{"worker", workerPort, workerMetricsPort, workers.Spec.Template.Spec.Containers[0], workerProc},
+	} {
 		for _, probe := range []*corev1.Probe{p.c.LivenessProbe, p.c.ReadinessProbe} {
 			if probe == nil || probe.HTTPGet == nil {
 				t.Fatalf("%s has no HTTP probe", p.name)
@@ -174,6 +191,13 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 			if err := waitOK(url, 30*time.Second); err != nil {
 				t.Fatalf("%s: %v\nlog:\n%s", p.name, err, p.proc.log())
 			}
+		}
+		// Metrics on the metrics port, not on the one the probes (and the Ingress) use.
+		if err := waitOK(fmt.Sprintf("http://127.0.0.1:%d/metrics", p.metricsPort), 10*time.Second); err != nil {
+			t.Errorf("%s metrics: %v\nlog:\n%s", p.name, err, p.proc.log())
+		}
+		if code := status(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", p.port)); code != http.StatusNotFound {
+			t.Errorf("%s answers /metrics on its listen port with %d, want 404", p.name, code)
 		}
 	}
 
@@ -208,6 +232,27 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 	if len(found.Images) != 1 || found.Images[0].ID != id {
 		t.Fatalf("search by dog = %+v, want the uploaded image", found)
 	}
+}
+
+// containerPort is the number of c's port named name.
+func containerPort(c corev1.Container, name string) int32 {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	return 0
+}
+
+// status is the status code of a GET of url.
+func status(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:noctx // local test server
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func signUp(t *testing.T, base string) string {

@@ -219,12 +219,15 @@ func (c *Classifier) Close() error {
 	return c.engine.close()
 }
 
-// Classify returns the classes whose score reaches the threshold, best first.
+// Classify returns the classes whose score reaches the threshold, best first. Each call
+// is reported to the context's classify.CallCounter: one call of the provider "builtin".
 func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classify.Label, error) {
 	scores, err := c.Scores(ctx, img.Bytes)
 	if err != nil {
+		classify.CountCall(ctx, Provider, classify.CallError)
 		return nil, err
 	}
+	classify.CountCall(ctx, Provider, classify.CallOK)
 	var labels []classify.Label
 	for i, s := range scores {
 		if conf := 100 * float64(s); conf >= c.minScore && c.labels[i] != "" {

@@ -5,7 +5,8 @@
 // JPEG first), or as a reference to its S3 object when the gallery keeps originals in
 // AWS S3 in Rekognition's region (at most 15 MB, read by Rekognition itself). Throttling
 // and server errors are retried with jittered exponential backoff; what retrying cannot
-// fix is wrapped in classify.ErrPermanent.
+// fix is wrapped in classify.ErrPermanent. Every request, retries included (each is
+// billed), is reported to the context's classify.CallCounter.
 package rekognition
 
 import (
@@ -172,6 +173,7 @@ func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classi
 			}
 		}
 		out, err := c.call(ctx, in)
+		classify.CountCall(ctx, Provider, callResult(err))
 		if err == nil {
 			return c.labels(out), nil
 		}
@@ -321,10 +323,32 @@ func permanent(err error) error {
 	return nil
 }
 
-// retryable reports throttling, server errors, timeouts and network failures.
-func retryable(err error) bool {
+// throttled reports Rekognition asking to slow down: a throttling error code, or HTTP
+// 429.
+func throttled(err error) bool {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && throttleCodes[ae.ErrorCode()] {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusTooManyRequests
+}
+
+// callResult is one DetectLabels request's result, for sortographer_provider_calls_total.
+func callResult(err error) string {
+	switch {
+	case err == nil:
+		return classify.CallOK
+	case throttled(err):
+		return classify.CallThrottled
+	default:
+		return classify.CallError
+	}
+}
+
+// retryable reports throttling, server errors, timeouts and network failures.
+func retryable(err error) bool {
+	if throttled(err) {
 		return true
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
