@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -28,10 +29,11 @@ const FieldOwner = "sortographer-operator"
 const annotationAppliedHash = "sortographer.io/applied-hash"
 
 // applier writes children with server-side apply, and only when they differ from what
-// the operator wants.
+// the operator wants. It counts the writes that fail, by kind, in metrics.
 type applier struct {
-	client client.Client
-	scheme *runtime.Scheme
+	client  client.Client
+	scheme  *runtime.Scheme
+	metrics *galleryMetrics
 }
 
 // applyResult says what apply did.
@@ -51,15 +53,25 @@ func (a *applier) apply(ctx context.Context, g *galleryv1alpha1.Gallery, desired
 	if err := controllerutil.SetControllerReference(g, desired, a.scheme); err != nil {
 		return unchanged, fmt.Errorf("own %T %s: %w", desired, desired.GetName(), err)
 	}
-	return a.applyUnowned(ctx, desired)
+	return a.applyUnowned(ctx, g, desired)
 }
 
 // applyUnowned is apply without an owner reference, for what must outlive the Gallery.
-func (a *applier) applyUnowned(ctx context.Context, desired client.Object) (applyResult, error) {
+func (a *applier) applyUnowned(ctx context.Context, g *galleryv1alpha1.Gallery, desired client.Object) (applyResult, error) {
 	u, err := toApplyUnstructured(desired)
 	if err != nil {
 		return unchanged, err
 	}
+	a.metrics.applying(g, u.GetKind())
+	res, err := a.write(ctx, u)
+	if err != nil {
+		a.metrics.applyFailed(g, u.GetKind())
+	}
+	return res, err
+}
+
+// write applies u unless the live object already matches it.
+func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (applyResult, error) {
 	hash := hashOf(u.Object)
 	ann := u.GetAnnotations()
 	if ann == nil {
@@ -70,7 +82,7 @@ func (a *applier) applyUnowned(ctx context.Context, desired client.Object) (appl
 
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(u.GroupVersionKind())
-	err = a.client.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	err := a.client.Get(ctx, client.ObjectKeyFromObject(u), live)
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
@@ -177,6 +189,23 @@ func hashOf(v any) string {
 // deleteIfPresent removes a child the Gallery no longer wants (an HPA after autoscaling
 // is turned off, the Ingress after spec.ingress is removed), if the Gallery owns it.
 func (a *applier) deleteIfPresent(ctx context.Context, g *galleryv1alpha1.Gallery, obj client.Object) (bool, error) {
+	deleted, err := a.deleteOwned(ctx, g, obj)
+	if err != nil {
+		a.metrics.applyFailed(g, a.kindOf(obj))
+	}
+	return deleted, err
+}
+
+// kindOf is the kind of a typed or unstructured object.
+func (a *applier) kindOf(obj client.Object) string {
+	gvk, err := apiutil.GVKForObject(obj, a.scheme)
+	if err != nil {
+		return fmt.Sprintf("%T", obj)
+	}
+	return gvk.Kind
+}
+
+func (a *applier) deleteOwned(ctx context.Context, g *galleryv1alpha1.Gallery, obj client.Object) (bool, error) {
 	if err := a.client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}

@@ -43,6 +43,10 @@ type GalleryReconciler struct {
 	// KEDAInstalled is whether KEDA's CRDs exist (detected at start-up): then queue
 	// backlog scaling is KEDA's; otherwise the operator's own backlog scaler does it.
 	KEDAInstalled bool
+	// PodMonitorInstalled is whether the Prometheus Operator's PodMonitor kind is served
+	// (detected at start-up): then each Gallery gets a PodMonitor unless its spec turns
+	// it off.
+	PodMonitorInstalled bool
 	// Backlog reads the queue backlog for the operator's own scaler; nil means Redis.
 	Backlog BacklogReader
 	// RedisAddrOverride, when set, gives the address the operator dials for a managed
@@ -50,6 +54,9 @@ type GalleryReconciler struct {
 	RedisAddrOverride func(*galleryv1alpha1.Gallery) string
 
 	stabilizer backlogStabilizer
+	// metrics are where the Gallery's metrics go; nil means the process' own, in
+	// controller-runtime's registry.
+	metrics *galleryMetrics
 }
 
 // +kubebuilder:rbac:groups=sortographer.io,resources=galleries,verbs=get;list;watch;update;patch
@@ -64,15 +71,20 @@ type GalleryReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects;triggerauthentications,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=podmonitors,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile runs the phases in order, then writes status once.
 func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 	g := &galleryv1alpha1.Gallery{}
 	if err := r.Client.Get(ctx, req.NamespacedName, g); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.galleryMetrics().forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !g.DeletionTimestamp.IsZero() {
+		r.galleryMetrics().forget(req.NamespacedName)
 		return ctrl.Result{}, nil // owner references remove every child
 	}
 
@@ -102,10 +114,20 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if passErr != nil {
 		return ctrl.Result{}, passErr
 	}
+	if st.blocked == "" {
+		r.galleryMetrics().reconciled(g, r.now())
+	}
 	if st.requeueAfter > 0 {
 		return ctrl.Result{RequeueAfter: st.requeueAfter}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+func (r *GalleryReconciler) galleryMetrics() *galleryMetrics {
+	if r.metrics == nil {
+		return operatorMetrics
+	}
+	return r.metrics
 }
 
 func (r *GalleryReconciler) now() time.Time {
@@ -131,6 +153,11 @@ func (r *GalleryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		so := &unstructured.Unstructured{}
 		so.SetGroupVersionKind(specs.ScaledObjectGVK)
 		b = b.Owns(so)
+	}
+	if r.PodMonitorInstalled {
+		pm := &unstructured.Unstructured{}
+		pm.SetGroupVersionKind(specs.PodMonitorGVK)
+		b = b.Owns(pm)
 	}
 	return b.
 		For(&galleryv1alpha1.Gallery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

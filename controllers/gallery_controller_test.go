@@ -317,14 +317,14 @@ func TestRolloutRestartSurvivesReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
-		live.Spec.Server.Port = 9090 // forces the operator to apply the Deployment again
+		live.Spec.Server.Port = 9000 // forces the operator to apply the Deployment again
 	})
 	eventually(t, "port applied and restartedAt kept", func() error {
 		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
 		if err != nil {
 			return err
 		}
-		if d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort != 9090 {
+		if d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort != 9000 {
 			return fmt.Errorf("port not applied yet")
 		}
 		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {

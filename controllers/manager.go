@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +54,13 @@ func ClientOptions() client.Options {
 }
 
 // KEDAInstalled reports whether KEDA's ScaledObject kind is served.
-func KEDAInstalled(mapper meta.RESTMapper) bool {
-	_, err := mapper.RESTMapping(specs.ScaledObjectGVK.GroupKind(), specs.ScaledObjectGVK.Version)
+func KEDAInstalled(mapper meta.RESTMapper) bool { return served(mapper, specs.ScaledObjectGVK) }
+
+// PodMonitorInstalled reports whether the Prometheus Operator's PodMonitor kind is
+// served.
+func PodMonitorInstalled(mapper meta.RESTMapper) bool { return served(mapper, specs.PodMonitorGVK) }
+
+func served(mapper meta.RESTMapper, gvk schema.GroupVersionKind) bool {
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	return err == nil
 }

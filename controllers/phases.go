@@ -80,10 +80,13 @@ func (r *GalleryReconciler) phases() []phase {
 		{"workers", r.reconcileWorkers},
 		{"ingress", r.reconcileIngress},
 		{"network policies", r.reconcileNetworkPolicies},
+		{"monitoring", r.reconcileMonitoring},
 	}
 }
 
-func (r *GalleryReconciler) applier() *applier { return &applier{client: r.Client, scheme: r.Scheme} }
+func (r *GalleryReconciler) applier() *applier {
+	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics()}
+}
 
 // applyAll applies each non-nil object and records an event for each one it creates.
 func (r *GalleryReconciler) applyAll(ctx context.Context, g *galleryv1alpha1.Gallery, objs ...client.Object) error {
@@ -111,10 +114,10 @@ func (r *GalleryReconciler) removeAll(ctx context.Context, g *galleryv1alpha1.Ga
 	for _, o := range objs {
 		deleted, err := a.deleteIfPresent(ctx, g, o)
 		if err != nil {
-			return fmt.Errorf("delete %T %s: %w", o, o.GetName(), err)
+			return fmt.Errorf("delete %s %s: %w", a.kindOf(o), o.GetName(), err)
 		}
 		if deleted {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted %T %s, no longer in the spec", o, o.GetName())
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted %s %s, no longer in the spec", a.kindOf(o), o.GetName())
 		}
 	}
 	return nil
@@ -233,7 +236,7 @@ func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galler
 		if !missing {
 			return nil
 		}
-		res, err := r.applier().applyUnowned(ctx, specs.DatabaseSecret(g, values))
+		res, err := r.applier().applyUnowned(ctx, g, specs.DatabaseSecret(g, values))
 		if err == nil && res == created {
 			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created Secret %s (kept when the Gallery is deleted, like the database volume)", name)
 		}
@@ -453,6 +456,21 @@ func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *re
 		}
 	}
 	return r.removeAll(ctx, g, gone...)
+}
+
+// reconcileMonitoring applies the PodMonitor of the server and workers where the
+// Prometheus Operator's kind is served, and deletes it when the spec turns it off.
+func (r *GalleryReconciler) reconcileMonitoring(ctx context.Context, st *reconcileState) error {
+	if !r.PodMonitorInstalled {
+		return nil
+	}
+	g := st.gallery
+	if pm := specs.PodMonitor(g); pm != nil {
+		return r.applyAll(ctx, g, pm)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(specs.PodMonitorGVK)
+	return r.removeAll(ctx, g, named(u, g, g.PodMonitorName()))
 }
 
 // scheduleFloors are the highest server and worker minimums of the schedule windows

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/controllers/specs"
 )
 
 // applyStatefulSet applies a managed Redis or MariaDB StatefulSet. A StatefulSet's
@@ -64,7 +65,7 @@ func (r *GalleryReconciler) growClaims(ctx context.Context, g *galleryv1alpha1.G
 	want := t.Spec.Resources.Requests[corev1.ResourceStorage]
 	for i := range replicas {
 		var pvc corev1.PersistentVolumeClaim
-		name := fmt.Sprintf("%s-%s-%d", t.Name, sts, i)
+		name := specs.StatefulSetClaimName(t.Name, sts, i)
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &pvc); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue

@@ -56,8 +56,10 @@ type observed struct {
 	ingress         *networkingv1.Ingress
 	// serverHPA and workersHPA tell when autoscaling hits its limits.
 	serverHPA, workersHPA *autoscalingv2.HorizontalPodAutoscaler
-	// oomKills are the recent OOM kills in the Gallery's pods, newest first; podsUnread
-	// says the pods could not be listed (MemoryPressure then keeps its last value).
+	// pods are the Gallery's pods (from the operator's pod cache), oomKills their recent
+	// OOM kills, newest first; podsUnread says the pods could not be listed
+	// (MemoryPressure and the pod metrics then keep their last value).
+	pods       []corev1.Pod
 	oomKills   []oomKill
 	podsUnread bool
 }
@@ -82,6 +84,7 @@ func (r *GalleryReconciler) observe(ctx context.Context, st *reconcileState) err
 		f.errs = append(f.errs, fmt.Errorf("list pods for status: %w", err))
 		st.observed.podsUnread = true
 	} else {
+		st.observed.pods = pods.Items
 		st.observed.oomKills = recentOOMKills(pods.Items, st.now)
 		if d := nextOOMExpiry(st.observed.oomKills, st.now); d > 0 {
 			st.requeueSoon(d + time.Second) // MemoryPressure changes when a kill leaves the window
@@ -119,12 +122,14 @@ func fetch[T client.Object](f *fetcher, name string, obj T) T {
 	return obj
 }
 
-// writeStatus computes the whole status from the observations and writes it only when
-// it changed. observedGeneration moves only after a pass that succeeded.
+// writeStatus computes the whole status from the observations, reports it in the
+// operator's metrics, and writes it only when it changed. observedGeneration moves only
+// after a pass that succeeded.
 func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState, passSucceeded bool) error {
 	g := st.gallery
 	before := g.Status.DeepCopy()
 	computeStatus(g, st, passSucceeded)
+	r.galleryMetrics().observe(g, st.observed)
 	if equality.Semantic.DeepEqual(before, &g.Status) {
 		return nil
 	}

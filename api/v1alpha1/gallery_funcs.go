@@ -71,6 +71,28 @@ func (g *Gallery) SQLiteClaimName() string { return g.Name + "-sqlite" }
 // IngressName names the Ingress.
 func (g *Gallery) IngressName() string { return g.Name }
 
+// PodMonitorName names the PodMonitor of the server and workers.
+func (g *Gallery) PodMonitorName() string { return g.Name }
+
+// PodMonitorEnabled reports whether the spec asks for a PodMonitor (made only where the
+// kind is served).
+func (g *Gallery) PodMonitorEnabled() bool {
+	e := g.Spec.Monitoring.PodMonitor.Enabled
+	return e == nil || *e
+}
+
+// MetricsPort is the port server and workers serve /metrics on: spec.monitoring.metricsPort,
+// else 9090.
+func (g *Gallery) MetricsPort() int32 {
+	if p := g.Spec.Monitoring.MetricsPort; p != 0 {
+		return p
+	}
+	return DefaultMetricsPort
+}
+
+// DefaultMetricsPort is spec.monitoring.metricsPort's default.
+const DefaultMetricsPort = 9090
+
 // TLSSecretName is the certificate Secret of the Ingress.
 func (g *Gallery) TLSSecretName() string {
 	if g.Spec.Ingress != nil && g.Spec.Ingress.TLS != nil && g.Spec.Ingress.TLS.SecretName != "" {

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -52,6 +53,7 @@ type GalleryList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.ingress) || !has(self.ingress.maxBodySize) || !has(self.server.maxUploadSize) || quantity(self.ingress.maxBodySize).compareTo(quantity(self.server.maxUploadSize)) >= 0",fieldPath=".ingress.maxBodySize",message="spec.ingress.maxBodySize must be at least spec.server.maxUploadSize, or the ingress refuses uploads the server accepts"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.schedules) || self.autoscaling.schedules.all(s, !has(s.serverMinReplicas) || has(self.autoscaling.server))",fieldPath=".autoscaling.schedules",message="spec.autoscaling.schedules[].serverMinReplicas needs spec.autoscaling.server: a schedule raises the server HPA's minimum"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.schedules) || self.autoscaling.schedules.all(s, !has(s.workersMinReplicas) || has(self.autoscaling.workers))",fieldPath=".autoscaling.schedules",message="spec.autoscaling.schedules[].workersMinReplicas needs spec.autoscaling.workers: a schedule raises the workers' autoscaling minimum"
+// +kubebuilder:validation:XValidation:rule="!has(self.monitoring) || !has(self.monitoring.metricsPort) || !has(self.server) || !has(self.server.port) || self.monitoring.metricsPort != self.server.port",fieldPath=".monitoring.metricsPort",message="spec.monitoring.metricsPort must differ from spec.server.port: the metrics are served on a port of their own, which the Service and the Ingress do not route to"
 type GallerySpec struct {
 	// suspend stops the operator from changing anything this Gallery owns; status is
 	// still reported. Set it back to false to resume. Default false.
@@ -114,6 +116,13 @@ type GallerySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Placement PlacementSpec `json:"placement,omitzero"`
+
+	// monitoring is how the Gallery is watched: the port the server and workers serve
+	// their metrics on, who may scrape it, a PodMonitor for the Prometheus Operator, and
+	// OpenTelemetry tracing.
+	// +optional
+	// +kubebuilder:default={}
+	Monitoring MonitoringSpec `json:"monitoring,omitzero"`
 }
 
 // ServerSpec is the gallery web server.
@@ -1232,6 +1241,82 @@ type PodDisruptionBudgetSpec struct {
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="spec.placement.podDisruptionBudget.maxUnavailable must be at least 1 or a percentage from 1% to 100%"
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// MonitoringSpec is how the Gallery is watched.
+type MonitoringSpec struct {
+	// metricsPort is the port the server and workers serve /metrics on. It is a port of
+	// its own, which no Service of the Gallery exposes, so the metrics are never public on
+	// the gallery's host name. Must differ from spec.server.port. Default 9090.
+	// +optional
+	// +kubebuilder:default=9090
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=65535
+	MetricsPort int32 `json:"metricsPort,omitempty"`
+
+	// metricsFrom are the sources the NetworkPolicies let reach the metrics port, e.g.
+	// the namespace Prometheus runs in. Empty: any source.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	MetricsFrom []networkingv1.NetworkPolicyPeer `json:"metricsFrom,omitempty"`
+
+	// podMonitor has the operator make a Prometheus Operator PodMonitor that scrapes the
+	// server and workers. Default: enabled when the PodMonitor kind is served.
+	// +optional
+	// +kubebuilder:default={}
+	PodMonitor PodMonitorSpec `json:"podMonitor,omitzero"`
+
+	// tracing sends OpenTelemetry traces of uploads and classification jobs to an OTLP
+	// collector. Absent: no traces are recorded or sent.
+	// +optional
+	Tracing *TracingSpec `json:"tracing,omitempty"`
+}
+
+// PodMonitorSpec configures the PodMonitor of the server and workers.
+type PodMonitorSpec struct {
+	// enabled makes a monitoring.coreos.com/v1 PodMonitor named after the Gallery when
+	// that kind is served (the operator looks once, at start-up: restart it after
+	// installing the Prometheus Operator). false: none, and an existing one is deleted.
+	// Default true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// interval between scrapes, e.g. 30s or 1m. Default 30s.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^[0-9]+(ms|s|m)$`
+	Interval string `json:"interval,omitempty"`
+
+	// labels are added to the PodMonitor, for the podMonitorSelector of the Prometheus
+	// that should scrape it (e.g. release: prometheus). The operator's own labels
+	// (app.kubernetes.io/*, sortographer.io/gallery) win over these.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// TracingSpec sends OpenTelemetry traces over OTLP.
+type TracingSpec struct {
+	// endpoint is the OTLP/HTTP base URL of the collector, e.g.
+	// http://otel-collector.monitoring:4318 (OTEL_EXPORTER_OTLP_ENDPOINT). The
+	// NetworkPolicies let the server and workers reach its port.
+	// +required
+	// +kubebuilder:validation:MinLength=8
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	Endpoint string `json:"endpoint"`
+
+	// samplingPercent is the share of new traces recorded, 0 to 100; a request that
+	// arrives with a sampled trace context is always recorded (parentbased_traceidratio).
+	// Default 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	SamplingPercent *int32 `json:"samplingPercent,omitempty"`
 }
 
 // GalleryPhase is a one-word summary of the Gallery.

@@ -74,10 +74,12 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("sortographer-operator"),
 		Preflight: controllers.NetPreflighter{},
-		// KEDA is looked for once: installing it later needs an operator restart.
-		KEDAInstalled: controllers.KEDAInstalled(mgr.GetRESTMapper()),
+		// KEDA and the Prometheus Operator are looked for once: installing either later
+		// needs an operator restart.
+		KEDAInstalled:       controllers.KEDAInstalled(mgr.GetRESTMapper()),
+		PodMonitorInstalled: controllers.PodMonitorInstalled(mgr.GetRESTMapper()),
 	}
-	ctrl.Log.WithName("setup").Info("detected workers' backlog scaler", "keda", r.KEDAInstalled)
+	ctrl.Log.WithName("setup").Info("detected optional kinds", "keda", r.KEDAInstalled, "podMonitor", r.PodMonitorInstalled)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)
 	}

@@ -132,11 +132,14 @@ func singletonStatefulSet(g *galleryv1alpha1.Gallery, name, component string, po
 	}
 }
 
+// dataClaimName names the volume claim template of a managed component.
+const dataClaimName = "data"
+
 // dataClaimTemplate is the ReadWriteOnce "data" volume claim template of a managed
 // component.
 func dataClaimTemplate(g *galleryv1alpha1.Gallery, component string, size resource.Quantity, class *string) corev1.PersistentVolumeClaim {
 	return corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels(component)},
+		ObjectMeta: metav1.ObjectMeta{Name: dataClaimName, Labels: g.ChildLabels(component)},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: class,

@@ -54,6 +54,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
 	addSharing(d, s.Auth.Sharing)
+	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addDatabase(d, g)
 	addRedis(d, g)
@@ -85,6 +86,16 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 	}
 	if s.MaxLinkLifetime != nil && s.MaxLinkLifetime.Duration > 0 {
 		d[config.EnvShareMaxLifetime] = s.MaxLinkLifetime.Duration.String()
+	}
+}
+
+// addMetrics moves the app's metrics listener to spec.monitoring.metricsPort. Like the
+// sharing settings, it is written only where it differs from the app's default (:9090,
+// the API's default too), so the ConfigMap of a Gallery that keeps the default stays
+// what operators before the field wrote.
+func addMetrics(d map[string]string, g *galleryv1alpha1.Gallery) {
+	if addr := fmt.Sprintf(":%d", g.MetricsPort()); addr != config.DefaultMetricsAddr {
+		d[config.EnvMetricsAddr] = addr
 	}
 }
 

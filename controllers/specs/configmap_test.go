@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -72,6 +73,17 @@ func TestConfigMapDefaults(t *testing.T) {
 		if _, ok := cm.Data[k]; !ok {
 			t.Errorf("missing key %s (want %q)", k, defaultConfig[k])
 		}
+	}
+}
+
+// The API's default metrics port is where the app serves metrics when
+// SORTOGRAPHER_METRICS_ADDR is not set, which is what lets the ConfigMap leave it out.
+func TestDefaultMetricsPortIsTheApps(t *testing.T) {
+	if addr := fmt.Sprintf(":%d", galleryv1alpha1.DefaultMetricsPort); addr != config.DefaultMetricsAddr {
+		t.Fatalf("spec.monitoring.metricsPort defaults to %s, the app to %s", addr, config.DefaultMetricsAddr)
+	}
+	if p := gallery().Spec.Monitoring.MetricsPort; p != galleryv1alpha1.DefaultMetricsPort {
+		t.Fatalf("the fixture's metricsPort %d is not the API's default %d", p, galleryv1alpha1.DefaultMetricsPort)
 	}
 }
 
@@ -293,12 +305,16 @@ func TestConfigMap(t *testing.T) {
 		want: map[string]string{config.EnvSharingEnabled: "false", config.EnvShareMaxLifetime: "1h30m0s"},
 	}, {
 		name: "server: port, upload size, shutdown grace from the pod's grace",
-		g: gallery(withServerPort(9090), func(g *galleryv1alpha1.Gallery) {
+		g: gallery(withServerPort(9000), func(g *galleryv1alpha1.Gallery) {
 			g.Spec.Server.MaxUploadSize = resource.MustParse("50Mi")
 			g.Spec.Server.TerminationGracePeriodSeconds = 120
 			g.Spec.Server.PreStopDelaySeconds = 30
 		}),
-		want: map[string]string{config.EnvListenAddr: ":9090", config.EnvMaxUploadBytes: "52428800", config.EnvShutdownGrace: "85s"},
+		want: map[string]string{config.EnvListenAddr: ":9000", config.EnvMaxUploadBytes: "52428800", config.EnvShutdownGrace: "85s"},
+	}, {
+		name: "metrics moved off the app's default port",
+		g:    gallery(withMetricsPort(9464)),
+		want: map[string]string{config.EnvListenAddr: ":8080", config.EnvMetricsAddr: ":9464"},
 	}, {
 		name: "workers: concurrency, pacing and jobs",
 		g: gallery(func(g *galleryv1alpha1.Gallery) {

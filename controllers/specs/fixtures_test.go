@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -91,6 +92,10 @@ func gallery(opts ...galleryOption) *galleryv1alpha1.Gallery {
 					Enabled:        ptr.To(true),
 					MaxUnavailable: ptr.To(intstr.FromInt32(1)),
 				},
+			},
+			Monitoring: galleryv1alpha1.MonitoringSpec{
+				MetricsPort: 9090,
+				PodMonitor:  galleryv1alpha1.PodMonitorSpec{Enabled: ptr.To(true), Interval: "30s"},
 			},
 		},
 	}
@@ -484,4 +489,35 @@ func withoutPodDisruptionBudget() galleryOption {
 // withMaxUnavailable sets the PDBs' maxUnavailable.
 func withMaxUnavailable(v intstr.IntOrString) galleryOption {
 	return func(g *galleryv1alpha1.Gallery) { g.Spec.Placement.PodDisruptionBudget.MaxUnavailable = &v }
+}
+
+// withMetricsPort moves the metrics to port p.
+func withMetricsPort(p int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Monitoring.MetricsPort = p }
+}
+
+// withMetricsFrom lets only peers reach the metrics port.
+func withMetricsFrom(peers ...networkingv1.NetworkPolicyPeer) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Monitoring.MetricsFrom = peers }
+}
+
+// withTracing sends traces to endpoint, recording percent of new traces (nil: the
+// API's default).
+func withTracing(endpoint string, percent *int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Monitoring.Tracing = &galleryv1alpha1.TracingSpec{Endpoint: endpoint, SamplingPercent: percent}
+	}
+}
+
+// withPodMonitor sets the PodMonitor's interval and labels.
+func withPodMonitor(interval string, labels map[string]string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Monitoring.PodMonitor.Interval = interval
+		g.Spec.Monitoring.PodMonitor.Labels = labels
+	}
+}
+
+// withoutPodMonitor turns the PodMonitor off.
+func withoutPodMonitor() galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Monitoring.PodMonitor.Enabled = ptr.To(false) }
 }

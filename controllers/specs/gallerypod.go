@@ -83,9 +83,14 @@ func galleryPod(g *galleryv1alpha1.Gallery, component, image string, args []stri
 		Image:           image,
 		ImagePullPolicy: g.Spec.Server.ImagePullPolicy,
 		Args:            args,
-		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: g.Spec.Server.Port, Protocol: corev1.ProtocolTCP}},
+		// The metrics port is the app's second listener (SORTOGRAPHER_METRICS_ADDR in the
+		// ConfigMap); no Service exposes it.
+		Ports: []corev1.ContainerPort{
+			{Name: "http", ContainerPort: g.Spec.Server.Port, Protocol: corev1.ProtocolTCP},
+			{Name: MetricsPortName, ContainerPort: g.MetricsPort(), Protocol: corev1.ProtocolTCP},
+		},
 		EnvFrom:         []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: g.ConfigMapName()}}}},
-		Env:             envFromSecrets(SecretEnv(g)),
+		Env:             append(envFromSecrets(SecretEnv(g)), tracingEnv(g, component)...),
 		VolumeMounts:    mounts,
 		SecurityContext: ContainerSecurityContext(),
 	}
@@ -133,7 +138,7 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 	pod := galleryPod(g, galleryv1alpha1.ComponentServer, s.Image, []string{"serve"}, configHash)
 	c := &pod.Spec.Containers[0]
 	c.Resources = s.Resources
-	c.Env = append(c.Env, s.Env...)
+	c.Env = withAdminEnv(c.Env, s.Env)
 	c.StartupProbe = httpProbe(LivenessPath, s.Probes.Startup)
 	c.LivenessProbe = httpProbe(LivenessPath, s.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, s.Probes.Readiness)
@@ -176,7 +181,7 @@ func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string, replicas *
 	pod := galleryPod(g, galleryv1alpha1.ComponentWorkers, g.WorkersImage(), []string{"work"}, configHash)
 	c := &pod.Spec.Containers[0]
 	c.Resources = w.Resources
-	c.Env = append(c.Env, w.Env...)
+	c.Env = withAdminEnv(c.Env, w.Env)
 	c.LivenessProbe = httpProbe(LivenessPath, g.Spec.Server.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, g.Spec.Server.Probes.Readiness)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(w.TerminationGracePeriodSeconds)

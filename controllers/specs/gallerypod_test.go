@@ -52,7 +52,22 @@ func TestServiceAccount(t *testing.T) {
 
 func TestServerService(t *testing.T) {
 	assertService(t, ServerService(gallery()), "demo-server", galleryv1alpha1.ComponentServer, "http", 80)
-	assertService(t, ServerService(gallery(withServerPort(9090))), "demo-server", galleryv1alpha1.ComponentServer, "http", 80)
+	assertService(t, ServerService(gallery(withServerPort(9000))), "demo-server", galleryv1alpha1.ComponentServer, "http", 80)
+}
+
+// No Service of a Gallery (the Ingress routes to the server's) reaches the metrics port,
+// so the metrics are never public on the gallery's host name.
+func TestNoServiceExposesTheMetricsPort(t *testing.T) {
+	for _, g := range []*galleryv1alpha1.Gallery{gallery(), gallery(withMetricsPort(9464), withServerPort(9000))} {
+		for _, s := range []*corev1.Service{ServerService(g), RedisService(g), MariaDBService(g)} {
+			for _, p := range s.Spec.Ports {
+				if p.TargetPort == intstr.FromString(MetricsPortName) || p.TargetPort == intstr.FromInt32(g.Spec.Monitoring.MetricsPort) ||
+					p.Port == g.Spec.Monitoring.MetricsPort {
+					t.Errorf("Service %s exposes the metrics port: %+v", s.Name, p)
+				}
+			}
+		}
+	}
 }
 
 func TestServerDeployment(t *testing.T) {
@@ -130,7 +145,8 @@ func TestServerDeployment(t *testing.T) {
 }
 
 // assertGalleryPod checks what server and worker pods share: selector, config hash,
-// ServiceAccount, hardening, no API token, the ConfigMap through envFrom, the http port.
+// ServiceAccount, hardening, no API token, the ConfigMap through envFrom, the http and
+// metrics ports.
 func assertGalleryPod(t *testing.T, d *appsv1.Deployment, g *galleryv1alpha1.Gallery, component, hash string) {
 	t.Helper()
 	assertSelects(t, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels, g.SelectorLabels(component))
@@ -155,8 +171,12 @@ func assertGalleryPod(t *testing.T, d *appsv1.Deployment, g *galleryv1alpha1.Gal
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "demo-config" {
 		t.Errorf("envFrom = %+v, want the ConfigMap demo-config", c.EnvFrom)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != g.Spec.Server.Port || c.Ports[0].Protocol != corev1.ProtocolTCP {
-		t.Errorf("ports = %+v, want http %d/TCP", c.Ports, g.Spec.Server.Port)
+	wantPorts := []corev1.ContainerPort{
+		{Name: "http", ContainerPort: g.Spec.Server.Port, Protocol: corev1.ProtocolTCP},
+		{Name: "metrics", ContainerPort: g.Spec.Monitoring.MetricsPort, Protocol: corev1.ProtocolTCP},
+	}
+	if !equality.Semantic.DeepEqual(c.Ports, wantPorts) {
+		t.Errorf("ports = %+v, want http %d/TCP and metrics %d/TCP", c.Ports, g.Spec.Server.Port, g.Spec.Monitoring.MetricsPort)
 	}
 	if c.ImagePullPolicy != g.Spec.Server.ImagePullPolicy {
 		t.Errorf("imagePullPolicy = %s, want %s", c.ImagePullPolicy, g.Spec.Server.ImagePullPolicy)

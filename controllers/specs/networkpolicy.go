@@ -26,21 +26,20 @@ func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*network
 		policy(g, g.Name+"-default-deny", galleryv1alpha1.ComponentServer, all, both, nil, nil),
 	}
 	appEgress := galleryEgress(g)
-	http := []networkingv1.NetworkPolicyPort{port(g.Spec.Server.Port)}
 	// The server port is open to any source: the ingress controller's namespace and
 	// labels vary by cluster, and an ALB in IP mode connects from VPC addresses that are
-	// no pods at all, so no selector would hold everywhere. Nothing else on the pod
-	// listens, and the server authenticates every request.
+	// no pods at all, so no selector would hold everywhere. The server authenticates every
+	// request, and serves no metrics there.
 	policies = append(policies, policy(g, g.ServerName(), galleryv1alpha1.ComponentServer,
 		metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentServer)}, both,
-		[]networkingv1.NetworkPolicyIngressRule{{Ports: http}}, appEgress))
+		[]networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{port(g.Spec.Server.Port)}}, metricsIngress(g)}, appEgress))
 	if g.RunsWorkers() {
-		// Workers serve only health and metrics, on the server's port; it stays open to any
-		// source because Prometheus' namespace varies by cluster like the ingress
-		// controller's.
+		// Workers serve health on the server's port and metrics on the metrics port. Only
+		// the kubelet probes health, and NetworkPolicies do not filter a node's own
+		// traffic to its pods, so only the metrics port is opened.
 		policies = append(policies, policy(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers,
 			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentWorkers)}, both,
-			[]networkingv1.NetworkPolicyIngressRule{{Ports: http}}, appEgress))
+			[]networkingv1.NetworkPolicyIngressRule{metricsIngress(g)}, appEgress))
 	}
 	fromApp := []networkingv1.NetworkPolicyPeer{appPeer(g, galleryv1alpha1.ComponentServer)}
 	if g.RunsWorkers() {
@@ -68,10 +67,20 @@ func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*network
 	return policies
 }
 
+// metricsIngress opens the metrics port to spec.monitoring.metricsFrom, or to any source
+// when it is empty (Prometheus' namespace and labels vary by cluster).
+func metricsIngress(g *galleryv1alpha1.Gallery) networkingv1.NetworkPolicyIngressRule {
+	var from []networkingv1.NetworkPolicyPeer
+	for _, p := range g.Spec.Monitoring.MetricsFrom {
+		from = append(from, *p.DeepCopy())
+	}
+	return networkingv1.NetworkPolicyIngressRule{From: from, Ports: []networkingv1.NetworkPolicyPort{port(g.MetricsPort())}}
+}
+
 // galleryEgress is where server and workers may connect: DNS, this Gallery's Redis and
 // database (in-cluster pods, or the external port on any address, since an RDS or
-// ElastiCache endpoint's addresses change), and HTTPS when AWS is used (AWS endpoints
-// have no fixed addresses).
+// ElastiCache endpoint's addresses change), HTTPS when AWS is used (AWS endpoints
+// have no fixed addresses), and the tracing collector's port when tracing is on.
 func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgressRule {
 	// kube-dns by its conventional label in any namespace. A cluster whose pods resolve
 	// through NodeLocal DNSCache (a link-local address on the node) needs its own policy.
@@ -96,12 +105,14 @@ func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgres
 	} else if g.Spec.Database.External != nil {
 		rules = append(rules, toPort(g.DatabasePort()))
 	}
+	opened := map[int32]bool{}
 	if UsesAWS(g) {
 		// 443 covers S3, Rekognition and STS (IRSA's web-identity exchange).
 		rules = append(rules, toPort(443), podIdentityAgent())
+		opened[443] = true
 	}
 	// An S3-compatible store or a Rekognition endpoint override may listen elsewhere
-	// (MinIO on 9000, say).
+	// (MinIO on 9000, say), and so may the OTLP collector (4318, in the cluster or not).
 	var endpoints []string
 	if s3 := g.Spec.Storage.S3; s3 != nil && s3.Endpoint != "" {
 		endpoints = append(endpoints, s3.Endpoint)
@@ -110,7 +121,9 @@ func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgres
 		g.Spec.Workers.Classifier.Provider == galleryv1alpha1.ClassifierRekognition {
 		endpoints = append(endpoints, r.Endpoint)
 	}
-	opened := map[int32]bool{443: true}
+	if t := g.Spec.Monitoring.Tracing; t != nil {
+		endpoints = append(endpoints, t.Endpoint)
+	}
 	for _, e := range endpoints {
 		if p := endpointPort(e); !opened[p] {
 			opened[p] = true

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -105,6 +107,33 @@ func TestNetworkPolicies(t *testing.T) {
 		g:      gallery(withServerPort(9000)),
 		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
 		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+	}, {
+		name: "metrics port and who may scrape it follow the spec",
+		g: gallery(withMetricsPort(9464), withMetricsFrom(networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
+		})),
+		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+	}, {
+		name:       "tracing opens the collector's port",
+		g:          gallery(withTracing("http://otel-collector.monitoring:4318", nil)),
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+		toAnywhere: []int32{4318},
+	}, {
+		name:       "tracing to an HTTPS collector opens 443 without AWS",
+		g:          gallery(withTracing("https://otlp.example.com/", nil)),
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+		toAnywhere: []int32{443},
+	}, {
+		name:        "a port both the store and the collector use is opened once",
+		g:           gallery(withS3(), withS3Endpoint("http://minio.storage.svc:9000"), withTracing("https://otlp.example.com", nil), withEmbeddedDatabase()),
+		names:       []string{"demo-default-deny", "demo-server", "demo-redis"},
+		toPods:      map[string]int32{galleryv1alpha1.ComponentRedis: 6379},
+		toAnywhere:  []int32{443, 9000},
+		podIdentity: true,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,7 +159,7 @@ func TestNetworkPolicies(t *testing.T) {
 				t.Errorf("default deny allows something: %+v", deny.Spec)
 			}
 
-			appPort := tt.g.Spec.Server.Port
+			appPort, metricsPort := tt.g.Spec.Server.Port, tt.g.Spec.Monitoring.MetricsPort
 			app := []string{galleryv1alpha1.ComponentServer}
 			if tt.g.RunsWorkers() {
 				app = append(app, galleryv1alpha1.ComponentWorkers)
@@ -139,10 +168,19 @@ func TestNetworkPolicies(t *testing.T) {
 				p := byName["demo-"+component]
 				assertSelectsComponent(t, p, tt.g, component)
 				assertPolicyTypes(t, p, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress)
-				// Ingress: the app port from any source (ingress controller, Prometheus),
-				// and nothing else.
-				if len(p.Spec.Ingress) != 1 || len(p.Spec.Ingress[0].From) != 0 || !hasPorts(p.Spec.Ingress[0].Ports, appPort) {
-					t.Errorf("%s ingress = %+v, want only port %d from anywhere", component, p.Spec.Ingress, appPort)
+				// Ingress: the metrics port from spec.monitoring.metricsFrom (any source
+				// when empty); the server's port from any source (the ingress controller),
+				// but not the workers' (only the kubelet probes it, unfiltered).
+				rules := p.Spec.Ingress
+				if component == galleryv1alpha1.ComponentServer {
+					if len(rules) != 2 || len(rules[0].From) != 0 || !hasPorts(rules[0].Ports, appPort) {
+						t.Fatalf("server ingress = %+v, want port %d from anywhere, then the metrics port", rules, appPort)
+					}
+					rules = rules[1:]
+				}
+				if len(rules) != 1 || !hasPorts(rules[0].Ports, metricsPort) ||
+					!equality.Semantic.DeepEqual(rules[0].From, tt.g.Spec.Monitoring.MetricsFrom) {
+					t.Errorf("%s ingress = %+v, want only metrics port %d from %+v", component, p.Spec.Ingress, metricsPort, tt.g.Spec.Monitoring.MetricsFrom)
 				}
 				assertEgress(t, p, tt.g, tt.toPods, tt.toAnywhere, tt.podIdentity)
 			}

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -39,6 +41,13 @@ func purityShapes() map[string]*galleryv1alpha1.Gallery {
 			}),
 		"backlog on managed Redis, TLS by Secret": gallery(withWorkersAutoscaling(0, 10), withRedisPersistence("1Gi"),
 			withIngress("photos.example.com"), withIngressTLSSecret("cert"), withoutZoneSpread(), withoutPodDisruptionBudget()),
+		"monitored and traced": gallery(withMetricsPort(9464), withPodMonitor("15s", map[string]string{"release": "prometheus"}),
+			withTracing("http://otel-collector.monitoring:4318", ptr.To[int32](25)),
+			withMetricsFrom(networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"name": "monitoring"}}}),
+			func(g *galleryv1alpha1.Gallery) {
+				g.Spec.Server.Env = []corev1.EnvVar{{Name: "OTEL_TRACES_SAMPLER", Value: "always_on"}}
+			}),
+		"not scraped": gallery(withoutPodMonitor()),
 	}
 }
 
@@ -96,6 +105,8 @@ func TestBuildersArePure(t *testing.T) {
 		"NetworkPolicies": func(g *galleryv1alpha1.Gallery) any {
 			return NetworkPolicies(g, WorkerScalerFor(g, true))
 		},
+		"PodMonitor": func(g *galleryv1alpha1.Gallery) any { return PodMonitor(g) },
+		"ClaimNames": func(g *galleryv1alpha1.Gallery) any { return ClaimNames(g) },
 	}
 	for shape, g := range purityShapes() {
 		for name, build := range builders {

@@ -1,8 +1,11 @@
 package specs
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
@@ -80,4 +83,54 @@ func TestClaims(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestClaimNames(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		g    *galleryv1alpha1.Gallery
+		want []string
+	}{
+		{"defaults: photos and the managed MariaDB's data", gallery(), []string{"demo-photos", "data-demo-mariadb-0"}},
+		{"Redis persistence adds its data", gallery(withRedisPersistence("1Gi")), []string{"demo-photos", "data-demo-mariadb-0", "data-demo-redis-0"}},
+		{"embedded: photos and SQLite", gallery(withEmbeddedDatabase()), []string{"demo-photos", "demo-sqlite"}},
+		{"S3 and external everything: none", gallery(withS3(), withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withExternalRedis()), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ClaimNames(tt.g)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("ClaimNames = %v, want %v", got, tt.want)
+			}
+			// Each name is one the builders make: a PVC, or a StatefulSet's claim for pod 0.
+			made := map[string]bool{}
+			for _, c := range []*corev1.PersistentVolumeClaim{PhotosClaim(tt.g), SQLiteClaim(tt.g)} {
+				if c != nil {
+					made[c.Name] = true
+				}
+			}
+			var sets []*appsv1.StatefulSet
+			if tt.g.Spec.Database.Managed != nil {
+				sets = append(sets, MariaDBStatefulSet(tt.g, "h"))
+			}
+			if tt.g.Spec.Cache.Managed != nil {
+				sets = append(sets, RedisStatefulSet(tt.g, "h"))
+			}
+			for _, s := range sets {
+				for _, tmpl := range s.Spec.VolumeClaimTemplates {
+					made[StatefulSetClaimName(tmpl.Name, s.Name, 0)] = true
+				}
+			}
+			if !maps.Equal(made, setOf(got)) {
+				t.Errorf("the builders make claims %v, ClaimNames says %v", slices.Sorted(maps.Keys(made)), got)
+			}
+		})
+	}
+}
+
+func setOf(names []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }

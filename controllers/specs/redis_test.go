@@ -113,7 +113,7 @@ func TestRedisConfigHash(t *testing.T) {
 			t.Errorf("changing the %s leaves the hash unchanged, so Redis would not roll", name)
 		}
 	}
-	if RedisConfigHash(gallery(withServerPort(9090))) != base {
+	if RedisConfigHash(gallery(withServerPort(9000))) != base {
 		t.Error("a server change alters Redis' hash: Redis would restart and, without persistence, lose the queue")
 	}
 }

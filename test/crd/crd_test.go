@@ -142,6 +142,9 @@ func checkProductionDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
 	if s.Autoscaling.Server.ScaleDownMaxPodsPerMinute != 1 || s.Autoscaling.Schedules[0].TimeZone != "Europe/London" {
 		t.Errorf("autoscaling defaults: %+v", s.Autoscaling)
 	}
+	if m := s.Monitoring; m.MetricsPort != 9090 || m.PodMonitor.Interval != "30s" || m.Tracing == nil || *m.Tracing.SamplingPercent != 5 {
+		t.Errorf("monitoring read back wrong: %+v", m)
+	}
 }
 
 // A valid base that the invalid cases start from.
@@ -215,6 +218,15 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"sharing enabled not a bool", `auth: {sharing: {enabled: sometimes}}`, []string{"spec.auth.sharing.enabled", "boolean"}},
 		{"zone spread policy unknown", `placement: {zoneSpread: {whenUnsatisfiable: Sometimes}}`, []string{"spec.placement.zoneSpread.whenUnsatisfiable"}},
 		{"pdb maxUnavailable zero", `placement: {podDisruptionBudget: {maxUnavailable: 0}}`, []string{"spec.placement.podDisruptionBudget.maxUnavailable"}},
+		{"metrics on the server's port", `monitoring: {metricsPort: 8080}`, []string{"spec.monitoring.metricsPort", "must differ from spec.server.port"}},
+		{"server moved onto the default metrics port", `server: {port: 9090}`, []string{"spec.monitoring.metricsPort", "must differ from spec.server.port"}},
+		{"privileged metrics port", `monitoring: {metricsPort: 90}`, []string{"spec.monitoring.metricsPort"}},
+		{"too many metrics sources", `monitoring: {metricsFrom: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]}`, []string{"spec.monitoring.metricsFrom", "must have at most 16 items"}},
+		{"pod monitor interval not a duration", `monitoring: {podMonitor: {interval: often}}`, []string{"spec.monitoring.podMonitor.interval"}},
+		{"pod monitor interval in hours", `monitoring: {podMonitor: {interval: 1h}}`, []string{"spec.monitoring.podMonitor.interval"}},
+		{"tracing without endpoint", `monitoring: {tracing: {samplingPercent: 5}}`, []string{"spec.monitoring.tracing.endpoint", "Required"}},
+		{"tracing endpoint not a URL", `monitoring: {tracing: {endpoint: "otel-collector:4318"}}`, []string{"spec.monitoring.tracing.endpoint"}},
+		{"tracing above 100 percent", `monitoring: {tracing: {endpoint: "http://otel:4318", samplingPercent: 101}}`, []string{"spec.monitoring.tracing.samplingPercent"}},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("the issue asks for at least 30 invalid manifests; have %d", len(cases))
@@ -330,6 +342,7 @@ func TestKubectlExplainDocumentsTheSpec(t *testing.T) {
 		"gallery.spec.cache": "Exactly one of managed or external",
 		"gallery.spec.database.external.readerHosts": "read-replica endpoints",
 		"gallery.spec.autoscaling.schedules.start":   "cron expression",
+		"gallery.spec.monitoring.metricsPort":        "no Service of the Gallery exposes",
 	} {
 		out, err := exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", path).CombinedOutput()
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -667,9 +668,11 @@ func sharingInCRD(t *testing.T) bool {
 // testHelmUpgrade: the previous release — chart 0.1.0 (testdata, packaged from git
 // before spec.auth.sharing was added) and its operator (built from the same commit) —
 // makes a Gallery Ready; then `helm upgrade` to this tree's chart adds the field to the
-// CRD and this tree's operator takes over. The Gallery stays Ready with its Deployments
-// and ConfigMap untouched (no pods rolled by the upgrade), and a Gallery using the new
-// field is accepted and configured; an invalid value is refused.
+// CRD and this tree's operator takes over. The Gallery stays Ready with its ConfigMap
+// and config hash untouched; its server and workers Deployments change only by the
+// metrics container port that this tree's operator declares (the pods roll once for
+// it), and a Gallery using the new field is accepted and configured; an invalid value
+// is refused.
 func testHelmUpgrade(t *testing.T) {
 	if current != nil { // nil when run alone: go test -run TestEndToEnd/HelmUpgrade
 		current.stop(t)
@@ -716,11 +719,14 @@ func testHelmUpgrade(t *testing.T) {
 	}
 	for _, before := range []*appsv1.Deployment{server, workers} {
 		after := getDeployment(t, nsUpgrade, before.Name)
-		if after.Generation != before.Generation ||
-			after.Spec.Template.Annotations[specs.AnnotationConfigHash] != before.Spec.Template.Annotations[specs.AnnotationConfigHash] {
-			t.Errorf("%s changed by the upgrade: generation %d -> %d, config hash %s -> %s", before.Name,
-				before.Generation, after.Generation, before.Spec.Template.Annotations[specs.AnnotationConfigHash],
-				after.Spec.Template.Annotations[specs.AnnotationConfigHash])
+		// The one change: the container declares the metrics port (spec.monitoring's
+		// default), which the PodMonitor scrapes by name; 0.1.0 served metrics on http.
+		want := before.Spec.Template.DeepCopy()
+		c := &want.Spec.Containers[0]
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: specs.MetricsPortName, ContainerPort: galleryv1alpha1.DefaultMetricsPort, Protocol: corev1.ProtocolTCP})
+		if after.Generation != before.Generation+1 || !equality.Semantic.DeepEqual(after.Spec.Template, *want) {
+			t.Errorf("%s changed by the upgrade beyond the metrics port (generation %d -> %d):\nbefore %+v\nafter  %+v", before.Name,
+				before.Generation, after.Generation, before.Spec.Template, after.Spec.Template)
 		}
 	}
 	cmAfter := &corev1.ConfigMap{}
