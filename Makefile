@@ -22,6 +22,8 @@ GOLANGCI_LINT_VERSION   ?= v2.15.0
 KUSTOMIZE_VERSION       ?= v5.8.2
 HELM_VERSION            ?= v4.3.1
 KUBECONFORM_VERSION     ?= v0.8.0
+# Prometheus and promtool (hack/prometheus.sh): module version v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS_VERSION      ?= 0.316.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
@@ -29,6 +31,8 @@ KUSTOMIZE      := $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 K8S_BIN        := $(BIN)/k8s/$(K8S_VERSION)
+PROMTOOL       := $(BIN)/promtool-v$(PROMETHEUS_VERSION)/promtool
+PROMETHEUS     := $(BIN)/prometheus-v$(PROMETHEUS_VERSION)/prometheus
 export K8S_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
 
 # envtest finds kube-apiserver, etcd and kubectl here.
@@ -85,8 +89,8 @@ deps: ## Install the Debian packages the tests and make run need (hack/install-d
 	@hack/install-deps.sh
 
 .PHONY: test
-test: deps node-check k8s-bin node-bin s3-server metrics-server images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
-	go test -count=1 -timeout 30m ./...
+test: deps node-check k8s-bin node-bin s3-server metrics-server prometheus-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
+	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) go test -count=1 -timeout 30m ./...
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
 
 FUZZTIME ?= 1m
@@ -97,8 +101,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 1m; make fuzz FUZZTIME
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: e2e
-e2e: deps node-check k8s-bin node-bin metrics-server images images-base $(HELM) ## Run only the end-to-end tests: the Helm chart and the operator on a private kwok cluster (test/e2e) and a spec: {} Gallery in real containers on a real node (test/realnode).
-	go test -count=1 -v -timeout 30m ./test/e2e/ ./test/realnode/
+e2e: deps node-check k8s-bin node-bin metrics-server prometheus-bin images images-base $(HELM) ## Run only the end-to-end tests: the Helm chart and the operator on a private kwok cluster (test/e2e) and a spec: {} Gallery in real containers on a real node (test/realnode).
+	PROMETHEUS=$(PROMETHEUS) go test -count=1 -v -timeout 30m ./test/e2e/ ./test/realnode/
 
 .PHONY: bench
 bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
@@ -182,6 +186,10 @@ s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the s
 .PHONY: metrics-server
 metrics-server: ## Build (or reuse) the pinned metrics-server the end-to-end tests run beside the cluster.
 	@hack/metrics-server.sh >/dev/null
+
+.PHONY: prometheus-bin
+prometheus-bin: ## Build (or reuse) the pinned Prometheus and promtool: test/alerts checks the chart's alert rules and dashboard with promtool, test/realnode runs Prometheus.
+	@PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) hack/prometheus.sh >/dev/null
 
 .PHONY: node-bin
 node-bin: ## Build (or reuse) what the local cluster's real node runs: kubelet, kube-proxy, containerd, CNI plugins, CoreDNS.

@@ -15,8 +15,12 @@ import (
 	"github.com/sortographer/sortographer/internal/testenv"
 )
 
-// serviceMonitorCRD lets the chart's optional ServiceMonitor be validated for real.
-const serviceMonitorCRD = "test/chart/testdata/monitoring.coreos.com_servicemonitors.yaml"
+// serviceMonitorCRD and prometheusRuleCRD let the chart's optional ServiceMonitor and
+// PrometheusRule be validated for real.
+const (
+	serviceMonitorCRD = "test/chart/testdata/monitoring.coreos.com_servicemonitors.yaml"
+	prometheusRuleCRD = "test/chart/testdata/monitoring.coreos.com_prometheusrules.yaml"
+)
 
 var (
 	envOnce sync.Once
@@ -34,15 +38,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// apiserver starts (once) a kube-apiserver with the Gallery and ServiceMonitor CRDs and
-// the namespaces the variants install into.
+// apiserver starts (once) a kube-apiserver with the Gallery, ServiceMonitor and
+// PrometheusRule CRDs and the namespaces the variants install into.
 func apiserver(t *testing.T) *testenv.Env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a kube-apiserver")
 	}
 	envOnce.Do(func() {
-		env, envErr = testenv.Start(serviceMonitorCRD)
+		env, envErr = testenv.Start(serviceMonitorCRD, prometheusRuleCRD)
 		if envErr != nil {
 			return
 		}

@@ -197,6 +197,9 @@ func TestValuesSchemaRejectsWrongTypes(t *testing.T) {
 		{"logLevel=verbose", "/logLevel"},
 		{"podDisruptionBudget.minAvailable=half", "/podDisruptionBudget/minAvailable"},
 		{"serviceMonitor.interval=often", "/serviceMonitor/interval"},
+		{"prometheusRule.notReadyFor=soon", "/prometheusRule/notReadyFor"},
+		{"prometheusRule.uploadErrorRatio=5", "/prometheusRule/uploadErrorRatio"},
+		{"dashboard.enabled=1", "/dashboard/enabled"},
 		{"replica=2", "replica"}, // a typo is not silently ignored
 		{"rbac.scope=namespace", "watchNamespaces"},
 	} {

@@ -44,7 +44,10 @@ func TestDefaultGalleryRunsForReal(t *testing.T) {
 	}
 	g := &galleryv1alpha1.Gallery{}
 	g.Namespace, g.Name = namespace, name
-	var user *galleryUser
+	var (
+		user *galleryUser
+		prom *prometheus
+	)
 	steps := []struct {
 		name string
 		run  func(t *testing.T)
@@ -52,10 +55,12 @@ func TestDefaultGalleryRunsForReal(t *testing.T) {
 		{"Ready", func(t *testing.T) { testReady(t) }},
 		{"NonRootReadOnly", testNonRootReadOnly},
 		{"UploadsLabelled", func(t *testing.T) { user = testUploadsLabelled(t, g) }},
+		{"PrometheusScrapes", func(st *testing.T) { prom = testPrometheusScrapes(st, t) }},
 		{"SmallNodeSettings", testSmallNodeSettings},
 		{"PodsKilledLoseNothing", func(t *testing.T) { testPodsKilledLoseNothing(t, g, user) }},
 		{"RotatedSecretsRoll", func(t *testing.T) { testRotatedSecretsRoll(t, g, user) }},
 		{"MemoryLimitEnforced", func(t *testing.T) { testMemoryLimitEnforced(t, g) }},
+		{"BacklogAlertFires", func(t *testing.T) { testBacklogAlertFires(t, prom, user) }},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
