@@ -164,8 +164,13 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf(":%d", containerPort(c, specs.MetricsPortName)); vars[config.EnvMetricsAddr] != want {
-			t.Errorf("container %s: %s=%q, want %q, its %q port", c.Name, config.EnvMetricsAddr, vars[config.EnvMetricsAddr], want, specs.MetricsPortName)
+		// Unset means the app's default (the operator writes only a port other than it).
+		got, set := vars[config.EnvMetricsAddr]
+		if !set {
+			got = config.DefaultMetricsAddr
+		}
+		if want := fmt.Sprintf(":%d", containerPort(c, specs.MetricsPortName)); got != want {
+			t.Errorf("container %s: %s=%q (set: %v), want %q, its %q port", c.Name, config.EnvMetricsAddr, got, set, want, specs.MetricsPortName)
 		}
 	}
 	// Locally the two processes cannot share ports: only the addresses move.

@@ -5,7 +5,8 @@
 // chart — the operator runs as a pod from its own image — and checks a `spec: {}` Gallery
 // end to end: real probes, non-root containers with read-only roots, uploads labelled by a
 // worker pod through the managed Redis into the managed MariaDB, pods killed one at a time,
-// every generated Secret rotated, and a memory limit the kernel enforces.
+// every generated Secret rotated, and a memory limit the kernel enforces. A real Prometheus
+// (hack/prometheus.sh) scrapes it all with the chart's alert rules, and its alerts fire.
 //
 // It needs root and cgroups (`make node-check` says what is missing); `make test` and
 // `make e2e` run it. Only one real node can run on a machine at a time (kube-proxy's
