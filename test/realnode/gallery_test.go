@@ -59,7 +59,7 @@ func TestDefaultGalleryRunsForReal(t *testing.T) {
 		{"SmallNodeSettings", testSmallNodeSettings},
 		{"PodsKilledLoseNothing", func(t *testing.T) { testPodsKilledLoseNothing(t, g, user) }},
 		{"RotatedSecretsRoll", func(t *testing.T) { testRotatedSecretsRoll(t, g, user) }},
-		{"MemoryLimitEnforced", func(t *testing.T) { testMemoryLimitEnforced(t, g) }},
+		{"MemoryLimitEnforced", func(t *testing.T) { testMemoryLimitEnforced(t, g, prom) }},
 		{"BacklogAlertFires", func(t *testing.T) { testBacklogAlertFires(t, prom, user) }},
 	}
 	for _, s := range steps {
@@ -350,7 +350,7 @@ func testRotatedSecretsRoll(t *testing.T, g *galleryv1alpha1.Gallery, u *gallery
 // testMemoryLimitEnforced gives the workers a memory limit below what the built-in model
 // needs: the kernel OOM-kills the container, the kubelet restarts it, and the Gallery's
 // status says so. Then the limit goes back and the workers recover.
-func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
+func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery, prom *prometheus) {
 	kubectl(t, "", "patch", "gallery", "-n", namespace, name, "--type=merge",
 		"-p", `{"spec":{"workers":{"resources":{"requests":{"cpu":"100m","memory":"40Mi"},"limits":{"memory":"40Mi"}}}}}`)
 	start := time.Now()
@@ -383,6 +383,8 @@ func testMemoryLimitEnforced(t *testing.T, g *galleryv1alpha1.Gallery) {
 		}
 		return fmt.Errorf("no MemoryPressure=True condition with reason OOMKilled naming the workers: %+v", cur.Status.Conditions)
 	})
+	// Prometheus reads the condition from the operator and fires the chart's alert.
+	prom.waitAlert(t, "SortographerContainerOOMKilled", "firing", start)
 	kubectl(t, "", "patch", "gallery", "-n", namespace, name, "--type=merge",
 		"-p", `{"spec":{"workers":{"resources":{"requests":{"cpu":"100m","memory":"256Mi"},"limits":{"memory":"1Gi"}}}}}`)
 	waitRolledOut(t)
