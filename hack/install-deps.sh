@@ -25,11 +25,18 @@ dry_run=false
 #   darknet, python3-skimage                  the photos the built-in classifier's tests label
 #                                             (data/dog.jpg, eagle.jpg, horses.jpg,
 #                                             person.jpg; skimage/data/coffee.png)
-#   libvips-tools                             vipsthumbnail, which make bench compares our
-#                                             thumbnailer with
+#   libvips-dev                               libvips and its headers (with libheif for HEIC
+#                                             and AVIF): internal/imaging decodes through it
+#                                             (cgo, pkg-config vips)
+#   libvips-tools                             vips, which makes internal/imaging's sample
+#                                             files, and vipsthumbnail, which make bench
+#                                             compares our thumbnailer with
+#   libheif-examples, libavif-bin             heif-enc and avifenc: the HEIC and AVIF samples
+#   imagemagick                               convert-im6.q16: sample pictures, a CMYK JPEG
+#   libimage-exiftool-perl                    exiftool: EXIF orientation and dates in samples
 #   runc, iptables, conntrack                 the local cluster's real node (hack/node.sh):
 #                                             containerd's runtime, kube-proxy's rules
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-tools runc iptables conntrack)
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -82,6 +82,9 @@ var (
 // and lets in-flight requests (uploads) and jobs finish within
 // SORTOGRAPHER_SHUTDOWN_GRACE.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := startImaging(cfg, log); err != nil {
+		return err
+	}
 	flushTraces, err := startTracing(ctx, log)
 	if err != nil {
 		return err

@@ -84,6 +84,9 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Redis.Addr == "" {
 		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
 	}
+	if err := startImaging(cfg, log); err != nil {
+		return err
+	}
 	flushTraces, err := startTracing(ctx, log)
 	if err != nil {
 		return err

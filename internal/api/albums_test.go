@@ -269,9 +269,9 @@ type sharedJSON struct {
 }
 
 type sharedImageJSON struct {
-	ID, ContentType           string
-	Width, Height             int
-	OriginalURL, ThumbnailURL string
+	ID, ContentType                       string
+	Width, Height                         int
+	OriginalURL, ThumbnailURL, DisplayURL string
 }
 
 type sharedPageJSON struct {

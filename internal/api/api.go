@@ -16,11 +16,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
-	"github.com/sortographer/sortographer/internal/imaging"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
@@ -80,13 +79,12 @@ const DefaultMaxFilesPerUpload = 20
 
 // Server serves the gallery.
 type Server struct {
-	d       Deps
-	metrics *metrics
-	handler http.Handler
-	// decode bounds the pixels being decoded at once across all uploads: one 100
-	// megapixel photo decodes to 400 MB, and the server's memory limit is 1 GiB.
-	decode   *semaphore.Weighted
+	d        Deps
+	metrics  *metrics
+	handler  http.Handler
 	draining atomic.Bool
+	// displays makes each display image once at a time (display.go).
+	displays singleflight.Group
 }
 
 // New builds the server.
@@ -97,7 +95,7 @@ func New(d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{d: d, decode: semaphore.NewWeighted(imaging.MaxPixels)}
+	s := &Server{d: d}
 	s.metrics = newMetrics(d.Registry, d.Queue, d.Store, d.Log)
 	s.handler = s.routes()
 	return s
@@ -154,6 +152,7 @@ func (s *Server) apiRoutes() []route {
 		{"DELETE", "/api/images/{id}", s.authed(s.deleteImage)},
 		{"GET", "/api/images/{id}/original", s.authed(s.original)},
 		{"GET", "/api/images/{id}/thumbnail", s.authed(s.thumbnail)},
+		{"GET", "/api/images/{id}/display", s.authed(s.display)},
 		{"POST", "/api/images/{id}/reclassify", s.authed(s.reclassifyImage)},
 		{"POST", "/api/images/reclassify", s.authed(s.reclassifyAll)},
 		{"GET", "/api/admin/stats", s.admin(s.adminStats)},
@@ -175,6 +174,7 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/api/shared/{token}/images", s.shared(s.sharedImages)},
 		{"GET", "/api/shared/{token}/images/{id}/original", s.shared(s.sharedOriginal)},
 		{"GET", "/api/shared/{token}/images/{id}/thumbnail", s.shared(s.sharedThumbnail)},
+		{"GET", "/api/shared/{token}/images/{id}/display", s.shared(s.sharedDisplay)},
 		{"GET", "/api/openapi.json", http.HandlerFunc(serveOpenAPI)},
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"image/jpeg"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -52,10 +51,7 @@ func testEndpoints(t *testing.T, g *gallery) {
 	}
 
 	// Upload: one request with two photos, then one with an EXIF photo.
-	exif, err := os.ReadFile("../imaging/testdata/halves-exif.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	exif := exifPhoto(t)
 	first := u.upload(file{"beach.jpg", photo(t, 640, 480, 1)}, file{"dog.jpg", photo(t, 300, 200, 2)})
 	third := u.upload(file{"exif.jpg", exif})[0]
 	for i, img := range append(first, third) {

@@ -314,7 +314,7 @@ type imageJSON struct {
 		Name       string
 		Confidence float64
 	}
-	OriginalURL, ThumbnailURL string
+	OriginalURL, ThumbnailURL, DisplayURL string
 }
 
 type pageJSON struct {

@@ -39,6 +39,9 @@ type imageJSON struct {
 	Labels        []labelJSON `json:"labels"`
 	OriginalURL   string      `json:"originalUrl"`
 	ThumbnailURL  string      `json:"thumbnailUrl"`
+	// DisplayURL is what a full view shows: the original, or a JPEG of it where
+	// browsers cannot display the original (display.go).
+	DisplayURL string `json:"displayUrl"`
 	// Duplicate is set in an upload's answer when the user already had this photo (same
 	// bytes): the existing image is returned and nothing new is stored.
 	Duplicate bool `json:"duplicate,omitempty"`
@@ -58,6 +61,7 @@ func toImageJSON(img store.Image, labels []store.Label) imageJSON {
 		Labels:       make([]labelJSON, 0, len(labels)),
 		OriginalURL:  "/api/images/" + img.ID + "/original",
 		ThumbnailURL: "/api/images/" + img.ID + "/thumbnail",
+		DisplayURL:   "/api/images/" + img.ID + "/display",
 	}
 	for _, l := range labels {
 		j.Labels = append(j.Labels, labelJSON{Name: l.Name, Confidence: l.Confidence, Categories: l.Categories})
@@ -228,15 +232,22 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, u store.User) 
 
 // deleteImage removes the objects first, then the rows: should the second step fail,
 // the image is still listed and deleting it again finishes the job (deleting a missing
-// object succeeds), so nothing is ever orphaned in storage.
+// object succeeds), so nothing is ever orphaned in storage. The display image is removed
+// once more after the rows: one being made meanwhile may have been stored after the
+// first pass (storeDisplay removes one stored after the rows went).
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, u store.User) {
 	img, ok := s.image(w, r, u)
 	if !ok {
 		return
 	}
+	keys, err := imageKeys(img.OwnerID, img.ID)
+	if err != nil {
+		s.internalError(w, r, "naming the display image", err)
+		return
+	}
 	ctx, cancel := detached(r.Context())
 	defer cancel()
-	for _, k := range []string{img.ObjectKey, img.ThumbnailKey} {
+	for _, k := range []string{img.ObjectKey, img.ThumbnailKey, keys.Display} {
 		if k == "" {
 			continue
 		}
@@ -248,6 +259,9 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, u store.Use
 	if _, err := s.d.Store.DeleteImage(ctx, u.ID, img.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internalError(w, r, "deleting the image", err)
 		return
+	}
+	if err := s.d.Objects.Delete(ctx, keys.Display); err != nil {
+		s.log(ctx).Error("deleting the display image failed; it is orphaned", "imageId", img.ID, "key", keys.Display, "error", err)
 	}
 	s.log(r.Context()).Info("deleted image", "imageId", img.ID)
 	w.WriteHeader(http.StatusNoContent)
@@ -292,16 +306,21 @@ func (s *Server) streamObject(w http.ResponseWriter, r *http.Request, img store.
 		return
 	}
 	defer body.Close()
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Cache-Control", cacheControl)
+	setPhotoHeaders(w.Header(), contentType, info.Size, cacheControl)
 	if r.Method == http.MethodHead {
 		return
 	}
 	if _, err := io.Copy(w, body); err != nil {
 		s.log(r.Context()).Info("sending photo interrupted", "imageId", img.ID, "error", err)
 	}
+}
+
+// setPhotoHeaders sets the headers of a photo answered: its content type and size, the
+// caching, and the rules that stop browsers sniffing or running it.
+func setPhotoHeaders(h http.Header, contentType string, size int64, cacheControl string) {
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", cacheControl)
 }

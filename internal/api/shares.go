@@ -171,13 +171,14 @@ type sharedImageJSON struct {
 	TakenAt      *time.Time `json:"takenAt"`
 	OriginalURL  string     `json:"originalUrl"`
 	ThumbnailURL string     `json:"thumbnailUrl"`
+	DisplayURL   string     `json:"displayUrl"`
 }
 
 func toSharedImageJSON(token string, img store.Image) sharedImageJSON {
 	base := "/api/shared/" + token + "/images/" + img.ID
 	return sharedImageJSON{
 		ID: img.ID, ContentType: img.ContentType, Width: img.Width, Height: img.Height, TakenAt: timeJSON(img.TakenAt),
-		OriginalURL: base + "/original", ThumbnailURL: base + "/thumbnail",
+		OriginalURL: base + "/original", ThumbnailURL: base + "/thumbnail", DisplayURL: base + "/display",
 	}
 }
 
@@ -359,9 +360,12 @@ func (s *Server) sharedThumbnail(w http.ResponseWriter, r *http.Request, _ strin
 // link stops showing it soon even from the viewer's cache. Never in shared caches.
 const sharedObjectMaxAge = 5 * time.Minute
 
+// sharedPhotoCaching is the Cache-Control of a photo answered through a link.
+var sharedPhotoCaching = "private, max-age=" + strconv.Itoa(int(sharedObjectMaxAge/time.Second))
+
 // serveSharedObject streams a photo as serveObject does, with the link's caching.
 func (s *Server) serveSharedObject(w http.ResponseWriter, r *http.Request, img store.Image, key, contentType string) {
-	s.streamObject(w, r, img, key, contentType, "private, max-age="+strconv.Itoa(int(sharedObjectMaxAge/time.Second)), shareNotFound)
+	s.streamObject(w, r, img, key, contentType, sharedPhotoCaching, shareNotFound)
 }
 
 // loggedPath is a request path as the log shows it: a share token, in the API's or the

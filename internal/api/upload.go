@@ -339,7 +339,9 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part,
 	case !errors.Is(err, store.ErrNotFound):
 		return staged{}, "", nil, fmt.Errorf("look for a duplicate: %w", err)
 	}
-	thumb, err := s.makeThumbnail(ctx, data, info)
+	// The thumbnail waits for room in the process's decode budget, which in-process
+	// workers share; an image that can never fit is refused.
+	thumb, err := imaging.Thumbnail(ctx, data, info)
 	if err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return staged{}, "", nil, err
@@ -347,7 +349,7 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part,
 		return staged{}, "", imageRejection(err), nil
 	}
 	id := store.NewImageID()
-	keys, err := objects.ImageKeys(strconv.FormatInt(ownerID, 10), id)
+	keys, err := imageKeys(ownerID, id)
 	if err != nil {
 		return staged{}, "", nil, err
 	}
@@ -379,27 +381,30 @@ func imageRejection(err error) *rejection {
 		return &r
 	}
 	status := imaging.HTTPStatus(err)
-	code := map[int]string{
-		http.StatusBadRequest:            "bad_image",
-		http.StatusRequestEntityTooLarge: "too_large",
-		http.StatusUnsupportedMediaType:  "unsupported_type",
-		http.StatusUnprocessableEntity:   "too_many_pixels",
-	}[status]
+	code := ""
+	for _, c := range []struct {
+		err  error
+		code string
+	}{
+		{imaging.ErrEmpty, "bad_image"},
+		{imaging.ErrCorrupt, "bad_image"},
+		{imaging.ErrFileTooLarge, "too_large"},
+		{imaging.ErrDecodeTooLarge, "too_large_to_decode"},
+		{imaging.ErrUnsupportedFormat, "unsupported_type"},
+		{imaging.ErrUnsupportedRAW, "unsupported_type"},
+		{imaging.ErrTooManyPixels, "too_many_pixels"},
+		{imaging.ErrNoPreview, "no_preview"},
+	} {
+		if errors.Is(err, c.err) {
+			code = c.code
+			break
+		}
+	}
 	if code == "" {
 		// Reading the body failed: the client went away, or sent a broken body.
 		return &rejection{http.StatusBadRequest, badUploadCode, "the upload could not be read"}
 	}
 	return &rejection{status, code, err.Error()}
-}
-
-// makeThumbnail decodes within the server-wide pixel budget, waiting for room.
-func (s *Server) makeThumbnail(ctx context.Context, data []byte, info imaging.Info) ([]byte, error) {
-	weight := min(int64(info.Width)*int64(info.Height), imaging.MaxPixels)
-	if err := s.decode.Acquire(ctx, max(weight, 1)); err != nil {
-		return nil, err
-	}
-	defer s.decode.Release(max(weight, 1))
-	return imaging.Thumbnail(data, info)
 }
 
 // discardStaged removes the objects of the new photos not recorded: no row points to

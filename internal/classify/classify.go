@@ -21,12 +21,19 @@ type Label struct {
 	Parents []string
 }
 
-// Image is what a classifier receives: the bytes, and where the original lives when it
-// is in S3 (so Rekognition can read it itself).
+// Image is what a classifier receives: the original's bytes as uploaded (any format the
+// gallery accepts: a classifier makes what it reads of them, with
+// imaging.ClassifierJPEG), and where the original lives when it is in S3 (so Rekognition
+// can read it itself).
 type Image struct {
 	ID          string
 	ContentType string
 	Bytes       []byte
+	// Width and Height (as shown) and Size (bytes) are the original's, from its row, so
+	// that a classifier can tell whether it can read the original from S3 without
+	// downloading it; zero when unknown.
+	Width, Height int
+	Size          int64
 	// S3Bucket and S3Key are set when the original is in S3 (empty otherwise).
 	S3Bucket, S3Key string
 }

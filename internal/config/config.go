@@ -10,7 +10,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,6 +30,7 @@ const (
 	EnvLogFormat   = "SORTOGRAPHER_LOG_FORMAT"
 
 	EnvMaxUploadBytes = "SORTOGRAPHER_MAX_UPLOAD_BYTES"
+	EnvDecodeMemory   = "SORTOGRAPHER_DECODE_MEMORY"
 	EnvShutdownGrace  = "SORTOGRAPHER_SHUTDOWN_GRACE"
 
 	EnvDatabaseDriver      = "SORTOGRAPHER_DATABASE_DRIVER"
@@ -129,8 +132,14 @@ type Config struct {
 	LogLevel  string `env:"SORTOGRAPHER_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"SORTOGRAPHER_LOG_FORMAT" envDefault:"json"`
 
-	MaxUploadBytes int64         `env:"SORTOGRAPHER_MAX_UPLOAD_BYTES" envDefault:"26214400"`
-	ShutdownGrace  time.Duration `env:"SORTOGRAPHER_SHUTDOWN_GRACE" envDefault:"30s"`
+	MaxUploadBytes int64 `env:"SORTOGRAPHER_MAX_UPLOAD_BYTES" envDefault:"26214400"`
+	// DecodeMemory is the bytes every image decode of the process (thumbnails, the
+	// classifiers' JPEGs) may hold at once; an image that needs more than all of it is
+	// refused (413), others wait. Default when unset: DefaultDecodeMemory of the Go
+	// runtime's memory limit (GOMEMLIMIT). (Load applies it: it depends on the process,
+	// which envDefault cannot express.)
+	DecodeMemory  int64         `env:"SORTOGRAPHER_DECODE_MEMORY"`
+	ShutdownGrace time.Duration `env:"SORTOGRAPHER_SHUTDOWN_GRACE" envDefault:"30s"`
 
 	Database Database
 	Redis    Redis
@@ -244,6 +253,9 @@ func Load(environ []string) (Config, error) {
 	if _, set := vars[EnvMetricsAddr]; !set {
 		c.MetricsAddr = DefaultMetricsAddr
 	}
+	if _, set := vars[EnvDecodeMemory]; !set {
+		c.DecodeMemory = DefaultDecodeMemory(debug.SetMemoryLimit(-1))
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -331,6 +343,9 @@ func (c Config) Validate() error {
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")
 	}
+	if c.DecodeMemory <= 0 {
+		bad(EnvDecodeMemory, "must be positive (bytes); unset, it is a third of GOMEMLIMIT, or %d without one", FallbackDecodeMemory)
+	}
 	if c.Workers.Concurrency < 1 {
 		bad(EnvWorkerConcurrency, "must be at least 1")
 	}
@@ -341,6 +356,25 @@ func (c Config) Validate() error {
 		bad(EnvProviderRequestsPerSecond+"/"+EnvIntakePerSecond, "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// FallbackDecodeMemory is the decode budget of a process without a memory limit: 512
+// MiB, what one 100-megapixel photo needs decoded as 16-bit RGB, leaving the rest of the
+// 1 GiB a server pod gets by default to Go.
+const FallbackDecodeMemory = 512 << 20
+
+// DefaultDecodeMemory is the decode budget when SORTOGRAPHER_DECODE_MEMORY is unset,
+// given the Go runtime's memory limit (debug.SetMemoryLimit(-1), which GOMEMLIMIT sets;
+// math.MaxInt64 when there is none): a third of the limit, FallbackDecodeMemory without
+// one. Decodes are allocated by libvips outside Go's heap, beside ONNX Runtime's
+// sessions (150–175 MiB), the libraries and the Go heap; a third is what a 512 MiB
+// container survives with its worst uploads (cmd/sortographer
+// TestServeSurvivesTheWorstUploadsInAMemoryLimit).
+func DefaultDecodeMemory(memoryLimit int64) int64 {
+	if memoryLimit <= 0 || memoryLimit == math.MaxInt64 {
+		return FallbackDecodeMemory
+	}
+	return max(memoryLimit/3, 1)
 }
 
 // SQLiteFile is where the SQLite database lives.

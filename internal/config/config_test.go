@@ -4,7 +4,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math"
 	"reflect"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +56,39 @@ func TestMetricsAddr(t *testing.T) {
 	}
 }
 
+// SORTOGRAPHER_DECODE_MEMORY: unset is a third of the Go runtime's memory limit
+// (GOMEMLIMIT), or FallbackDecodeMemory without one; set, it is the bytes given.
+func TestDecodeMemory(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := DefaultDecodeMemory(debug.SetMemoryLimit(-1)); c.DecodeMemory != want {
+		t.Errorf("unset: %d, want %d", c.DecodeMemory, want)
+	}
+	if c, err := Load([]string{EnvDecodeMemory + "=268435456"}); err != nil || c.DecodeMemory != 256<<20 {
+		t.Errorf("set: %d, %v; want 268435456", c.DecodeMemory, err)
+	}
+	for _, tc := range []struct {
+		limit, want int64
+	}{
+		{math.MaxInt64, FallbackDecodeMemory}, // no GOMEMLIMIT
+		{3 << 30, 1 << 30},
+		{3 << 20, 1 << 20},
+		{1, 1},
+	} {
+		if got := DefaultDecodeMemory(tc.limit); got != tc.want {
+			t.Errorf("DefaultDecodeMemory(%d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+	// The runtime's limit is what GOMEMLIMIT sets, and the default follows it.
+	prev := debug.SetMemoryLimit(3 << 30)
+	defer debug.SetMemoryLimit(prev)
+	if c, err := Load(nil); err != nil || c.DecodeMemory != 1<<30 {
+		t.Errorf("with a 3 GiB memory limit: %d, %v; want 1 GiB", c.DecodeMemory, err)
+	}
+}
+
 func TestLoadReadsEveryKind(t *testing.T) {
 	c, err := Load([]string{
 		EnvDatabaseDriver + "=mysql", EnvDatabaseHost + "=db", EnvDatabaseReaderHosts + "=r1,r2",
@@ -87,6 +122,8 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"bad tls mode":        {[]string{EnvDatabaseTLSMode + "=maybe"}, EnvDatabaseTLSMode},
 		"non-numeric upload":  {[]string{EnvMaxUploadBytes + "=lots"}, EnvMaxUploadBytes},
 		"negative upload cap": {[]string{EnvMaxUploadBytes + "=-1"}, EnvMaxUploadBytes},
+		"zero decode memory":  {[]string{EnvDecodeMemory + "=0"}, EnvDecodeMemory},
+		"bad decode memory":   {[]string{EnvDecodeMemory + "=1GiB"}, EnvDecodeMemory},
 		"negative reader lag": {[]string{EnvDatabaseReaderMaxLag + "=-1s"}, EnvDatabaseReaderMaxLag},
 		"negative ryw window": {[]string{EnvDatabaseReadYourWritesWindow + "=-1s"}, EnvDatabaseReadYourWritesWindow},
 		"metrics on listen":   {[]string{EnvListenAddr + "=:8080", EnvMetricsAddr + "=:8080"}, EnvMetricsAddr},

@@ -7,9 +7,11 @@ import (
 )
 
 // EXIF is read by this small parser rather than a library: only three tags are needed,
-// and the maintained Go EXIF libraries were not available here. Every read is bounds-
-// checked against the input, and readMetadata also recovers from any panic, so hostile
-// input yields "no metadata", never a crash.
+// and the maintained Go EXIF libraries were not available here. It gives the dates, and
+// a RAW's orientation; an image's orientation otherwise is the one libvips reads, since
+// libvips is what turns the pixels. Every read is bounds-checked against the input, and
+// readMetadata also recovers from any panic, so hostile input yields "no metadata",
+// never a crash.
 
 // metadata is what the gallery uses from EXIF.
 type metadata struct {
@@ -27,9 +29,11 @@ const (
 	tagOffsetTimeOriginal = 0x9011
 )
 
-// readMetadata finds the EXIF block of a JPEG (APP1), PNG (eXIf) or WebP (EXIF chunk)
-// and reads it. ok is false when there is none or it cannot be read.
-func readMetadata(f Format, data []byte) (m metadata, ok bool) {
+// readMetadata finds the EXIF block of a JPEG (APP1), PNG (eXIf), WebP (EXIF chunk) or
+// TIFF (the file itself), or takes the one libvips read (vipsExif: HEIF and AVIF keep it
+// as an item that libheif finds), and reads it. ok is false when there is none or it
+// cannot be read.
+func readMetadata(f Format, data, vipsExif []byte) (m metadata, ok bool) {
 	defer func() {
 		if recover() != nil {
 			m, ok = metadata{}, false
@@ -43,6 +47,10 @@ func readMetadata(f Format, data []byte) (m metadata, ok bool) {
 		tiff = pngExif(data)
 	case WebP:
 		tiff = webpExif(data)
+	case TIFF:
+		tiff = data
+	case HEIC, HEIF, AVIF:
+		tiff = bytes.TrimPrefix(vipsExif, exifHeader)
 	}
 	if tiff == nil {
 		return metadata{}, false
@@ -194,22 +202,34 @@ func parseTIFF(b []byte) (metadata, bool) {
 	if len(b) < 8 {
 		return metadata{}, false
 	}
-	var t tiffReader
+	var order binary.ByteOrder
 	switch string(b[:2]) {
 	case "II":
-		t = tiffReader{b: b, order: binary.LittleEndian}
+		order = binary.LittleEndian
 	case "MM":
-		t = tiffReader{b: b, order: binary.BigEndian}
+		order = binary.BigEndian
 	default:
 		return metadata{}, false
 	}
-	if t.order.Uint16(b[2:]) != 42 {
+	if order.Uint16(b[2:]) != 42 {
 		return metadata{}, false
 	}
-	m := metadata{orientation: 1}
+	return parseTIFFAt(b, order.Uint32(b[4:]), order)
+}
+
+// parseTIFFAt reads the tags from IFD0 at ifd0 and its Exif IFD: parseTIFF once the
+// header is checked, and a RAW's own (whose header may carry a maker's magic number).
+func parseTIFFAt(b []byte, ifd0 uint32, order binary.ByteOrder) (m metadata, ok bool) {
+	defer func() {
+		if recover() != nil {
+			m, ok = metadata{}, false
+		}
+	}()
+	t := tiffReader{b: b, order: order}
+	m = metadata{orientation: 1}
 	var dateTime, dateTimeOriginal, offsetTime, offsetTimeOriginal string
 	var exifOff uint32
-	for _, e := range t.ifd(t.order.Uint32(b[4:])) {
+	for _, e := range t.ifd(ifd0) {
 		switch e.tag {
 		case tagOrientation:
 			if v, ok := t.short(e); ok && v >= 1 && v <= 8 {

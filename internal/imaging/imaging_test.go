@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -12,21 +13,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 )
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // pngHeader is a PNG signature and an IHDR chunk declaring w×h, and nothing else.
 func pngHeader(w, h uint32) []byte {
@@ -45,7 +36,7 @@ func TestInspect(t *testing.T) {
 	jpg := encodeJPEG(t, halves(64, 48))
 	pngFile := encodePNG(t, halves(30, 50))
 	gifFile := encodeGIF(t, image.NewPaletted(image.Rect(0, 0, 12, 7), palette.Plan9))
-	exifJPEG := readTestdata(t, "halves-exif.jpg")
+	exifJPEG := sample(t, "halves-exif.jpg")
 
 	for _, tc := range []struct {
 		name       string
@@ -57,10 +48,10 @@ func TestInspect(t *testing.T) {
 		{name: "jpeg", data: jpg, want: Info{Format: JPEG, Width: 64, Height: 48, Orientation: 1}},
 		{name: "png", data: pngFile, want: Info{Format: PNG, Width: 30, Height: 50, Orientation: 1}},
 		{name: "gif", data: gifFile, want: Info{Format: GIF, Width: 12, Height: 7, Orientation: 1}},
-		{name: "webp lossless", data: readTestdata(t, "halves-lossless.webp"), want: Info{Format: WebP, Width: 40, Height: 20, Orientation: 1}},
+		{name: "webp lossless", data: sample(t, "halves-lossless.webp"), want: Info{Format: WebP, Width: 40, Height: 20, Orientation: 1}},
 		{name: "jpeg with exif", data: exifJPEG, want: Info{Format: JPEG, Width: 40, Height: 20, Orientation: 6,
 			TakenAt: time.Date(2021, 7, 14, 9, 30, 0, 0, time.FixedZone("", 2*3600))}},
-		{name: "webp with exif", data: readTestdata(t, "halves-exif.webp"), want: Info{Format: WebP, Width: 40, Height: 20, Orientation: 6,
+		{name: "webp with exif", data: sample(t, "halves-exif.webp"), want: Info{Format: WebP, Width: 40, Height: 20, Orientation: 6,
 			TakenAt: time.Date(2021, 7, 14, 9, 30, 0, 0, time.FixedZone("", 2*3600))}},
 
 		{name: "empty", data: nil, wantErr: ErrEmpty, wantStatus: http.StatusBadRequest},
@@ -76,7 +67,7 @@ func TestInspect(t *testing.T) {
 		{name: "jpeg signature only", data: []byte("\xff\xd8\xff\xe0"), wantErr: ErrCorrupt, wantStatus: http.StatusBadRequest},
 		{name: "png cut in its header", data: pngFile[:20], wantErr: ErrCorrupt, wantStatus: http.StatusBadRequest},
 		{name: "gif cut in its header", data: gifFile[:9], wantErr: ErrCorrupt, wantStatus: http.StatusBadRequest},
-		{name: "webp cut in its header", data: readTestdata(t, "halves-lossless.webp")[:16], wantErr: ErrCorrupt, wantStatus: http.StatusBadRequest},
+		{name: "webp cut in its header", data: sample(t, "halves-lossless.webp")[:16], wantErr: ErrCorrupt, wantStatus: http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, info, err := Inspect(bytes.NewReader(tc.data), 1<<20)
@@ -96,17 +87,24 @@ func TestInspect(t *testing.T) {
 				t.Errorf("Inspect returned %d bytes, want the %d given", len(data), len(tc.data))
 			}
 			tc.want.Size = int64(len(tc.data))
-			if !info.TakenAt.Equal(tc.want.TakenAt) || info.TakenAt.String() != tc.want.TakenAt.String() {
-				t.Errorf("TakenAt = %v, want %v", info.TakenAt, tc.want.TakenAt)
-			}
-			info.TakenAt, tc.want.TakenAt = time.Time{}, time.Time{}
-			if info != tc.want {
-				t.Errorf("Info = %+v, want %+v", info, tc.want)
-			}
+			checkInfo(t, info, tc.want)
 			if want := "image/" + string(tc.want.Format); info.ContentType() != want {
 				t.Errorf("ContentType = %q, want %q", info.ContentType(), want)
 			}
 		})
+	}
+}
+
+// checkInfo compares what Inspect tells of an image: format, size, dimensions,
+// orientation and date (its instant and its offset).
+func checkInfo(t *testing.T, got, want Info) {
+	t.Helper()
+	if got.Format != want.Format || got.Size != want.Size || got.Width != want.Width || got.Height != want.Height || got.Orientation != want.Orientation {
+		t.Errorf("Info = %s %d bytes %d×%d orientation %d, want %s %d bytes %d×%d orientation %d",
+			got.Format, got.Size, got.Width, got.Height, got.Orientation, want.Format, want.Size, want.Width, want.Height, want.Orientation)
+	}
+	if !got.TakenAt.Equal(want.TakenAt) || got.TakenAt.String() != want.TakenAt.String() {
+		t.Errorf("TakenAt = %v, want %v", got.TakenAt, want.TakenAt)
 	}
 }
 
@@ -230,7 +228,7 @@ func TestHostileExif(t *testing.T) {
 	// container decoders may refuse these files, but nothing may panic.
 	badPNG := withEXIfChunk(encodePNG(t, halves(8, 8)), good)
 	binary.BigEndian.PutUint32(badPNG[33:], 0xfffffff0)
-	badWebP := append([]byte{}, readTestdata(t, "halves-exif.webp")...)
+	badWebP := append([]byte{}, sample(t, "halves-exif.webp")...)
 	binary.LittleEndian.PutUint32(badWebP[16:], 0xfffffff0)
 	for _, data := range [][]byte{
 		append([]byte("\xff\xd8\xff\xe1\xff\xff"), jpg[2:]...),
@@ -239,8 +237,8 @@ func TestHostileExif(t *testing.T) {
 		badPNG,
 		badWebP,
 	} {
-		for _, f := range []Format{JPEG, PNG, WebP} {
-			readMetadata(f, data)
+		for _, f := range []Format{JPEG, PNG, WebP, TIFF, HEIC} {
+			readMetadata(f, data, data)
 		}
 		_, _ = InspectBytes(data)
 	}
@@ -253,7 +251,7 @@ func thumbnailOf(t testing.TB, data []byte) image.Image {
 	if err != nil {
 		t.Fatalf("InspectBytes: %v", err)
 	}
-	thumb, err := Thumbnail(data, info)
+	thumb, err := Thumbnail(context.Background(), data, info)
 	if err != nil {
 		t.Fatalf("Thumbnail: %v", err)
 	}
@@ -276,7 +274,7 @@ func TestThumbnailSize(t *testing.T) {
 		{"small is not enlarged", encodePNG(t, halves(50, 20)), 50, 20},
 		{"one pixel", encodePNG(t, halves(1, 1)), 1, 1},
 		{"thin strip keeps a pixel", encodePNG(t, halves(4000, 2)), 400, 1},
-		{"webp", readTestdata(t, "halves-lossless.webp"), 40, 20},
+		{"webp", sample(t, "halves-lossless.webp"), 40, 20},
 		{"gif", encodeGIF(t, image.NewPaletted(image.Rect(0, 0, 800, 200), palette.Plan9)), 400, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +331,7 @@ func TestThumbnailOrientation(t *testing.T) {
 }
 
 func TestThumbnailOfRealWebPWithExif(t *testing.T) {
-	img := thumbnailOf(t, readTestdata(t, "halves-exif.webp"))
+	img := thumbnailOf(t, sample(t, "halves-exif.webp"))
 	if b := img.Bounds(); b.Dx() != 20 || b.Dy() != 40 {
 		t.Fatalf("thumbnail is %d×%d, want 20×40 (turned by orientation 6)", b.Dx(), b.Dy())
 	}
@@ -377,7 +375,7 @@ func TestThumbnailCorrupt(t *testing.T) {
 	jpg := encodeJPEG(t, big)
 	pngFile := encodePNG(t, big)
 	gifFile := encodeGIF(t, image.NewPaletted(image.Rect(0, 0, 300, 200), palette.Plan9))
-	webpFile := readTestdata(t, "halves-lossless.webp")
+	webpFile := sample(t, "halves-lossless.webp")
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -395,7 +393,7 @@ func TestThumbnailCorrupt(t *testing.T) {
 				}
 				t.Fatalf("InspectBytes: %v", err)
 			}
-			_, err = Thumbnail(tc.data, info)
+			_, err = Thumbnail(context.Background(), tc.data, info)
 			if !errors.Is(err, ErrCorrupt) || HTTPStatus(err) != http.StatusBadRequest {
 				t.Errorf("Thumbnail error = %v, want ErrCorrupt (400)", err)
 			}
@@ -409,10 +407,13 @@ func TestThumbnailChecksWhatItDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Thumbnail([]byte("not an image"), info); !errors.Is(err, ErrUnsupportedFormat) {
+	if _, err := Thumbnail(context.Background(), []byte("not an image"), info); !errors.Is(err, ErrUnsupportedFormat) {
 		t.Errorf("Thumbnail of text error = %v, want ErrUnsupportedFormat", err)
 	}
-	if _, err := Thumbnail(pngHeader(100_000, 100_000), Info{Format: PNG}); !errors.Is(err, ErrTooManyPixels) {
+	if _, err := Thumbnail(context.Background(), encodePNG(t, halves(8, 8)), info); !errors.Is(err, ErrUnsupportedFormat) {
+		t.Errorf("Thumbnail of a PNG inspected as a JPEG: error = %v, want ErrUnsupportedFormat", err)
+	}
+	if _, err := Thumbnail(context.Background(), pngHeader(100_000, 100_000), Info{Format: PNG}); !errors.Is(err, ErrTooManyPixels) {
 		t.Errorf("Thumbnail of a bomb error = %v, want ErrTooManyPixels", err)
 	}
 }
@@ -450,7 +451,7 @@ func BenchmarkThumbnail(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Thumbnail(data, info); err != nil {
+		if _, err := Thumbnail(context.Background(), data, info); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,13 +1,10 @@
 package imaging
 
 import (
-	"bytes"
+	"context"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 
-	"golang.org/x/image/draw"
+	"github.com/davidbyttow/govips/v2/vips"
 )
 
 // Thumbnails fit within ThumbnailSize×ThumbnailSize, keep the aspect ratio, and are
@@ -17,70 +14,196 @@ const (
 	ThumbnailQuality = 80
 )
 
-// ThumbnailContentType is the media type of every thumbnail.
+// ThumbnailContentType is the media type of every thumbnail, and of ClassifierJPEG's
+// result.
 const ThumbnailContentType = "image/jpeg"
 
-// Thumbnail decodes an image that Inspect accepted (the first frame of a GIF), turns it
-// upright by its EXIF orientation, scales it to fit ThumbnailSize with Catmull-Rom
-// resampling (never up), flattens transparency onto white and encodes a JPEG. A file
-// cut short or damaged after its header fails with ErrCorrupt.
-func Thumbnail(data []byte, info Info) ([]byte, error) {
-	// Inspect checked these, but Thumbnail decodes, so it does not take them on trust.
-	format, ok := sniff(data)
-	if !ok || format != info.Format {
-		return nil, ErrUnsupportedFormat
-	}
-	cfg, err := decodeConfig(format, data)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkDimensions(cfg.Width, cfg.Height); err != nil {
-		return nil, err
-	}
-	src, err := decode(format, data)
-	if err != nil {
-		return nil, err
-	}
-	b := src.Bounds()
-	// Scale in stored orientation, to the box that becomes ThumbnailSize×ThumbnailSize
-	// once turned, then turn the small result: cheaper than turning the original.
-	w, h := fit(b.Dx(), b.Dy(), ThumbnailSize)
-	// Flatten onto white first: JPEG has no alpha.
-	if !opaque(src) {
-		flat := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-		draw.Draw(flat, flat.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-		draw.Draw(flat, flat.Bounds(), src, b.Min, draw.Over)
-		src, b = flat, flat.Bounds()
-	}
-	// Catmull-Rom's cost grows with the shrink factor; a box filter (four times
-	// cheaper a tap) first brings a large image down to twice the size, where
-	// Catmull-Rom then does the visible work.
-	if pw, ph := fit(b.Dx(), b.Dy(), 2*ThumbnailSize); 2*pw <= b.Dx() {
-		pre := image.NewRGBA(image.Rect(0, 0, pw, ph))
-		box.Scale(pre, pre.Bounds(), src, b, draw.Src, nil)
-		src, b = pre, pre.Bounds()
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
-	out := orient(dst, info.Orientation)
+// What ClassifierJPEG makes, within every classifier's limits (Rekognition's are the
+// narrowest: JPEG or PNG, at most 5 MB as bytes, 80 to 10,000 pixels a side).
+const (
+	// ClassifierSide is the longest side of the JPEG made of a larger photo: labels do
+	// not need more, and a smaller JPEG is decoded on load at a fraction of the cost.
+	ClassifierSide = 2048
+	// ClassifierMinSide and ClassifierMaxSide bound either side; a photo with a side
+	// under ClassifierMinSide is enlarged.
+	ClassifierMinSide = 80
+	ClassifierMaxSide = 10_000
+	// ClassifierMaxBytes bounds the JPEG; a photo that compresses poorly is encoded
+	// again at lower qualities until it fits.
+	ClassifierMaxBytes = 5 * 1024 * 1024
+	// ClassifierQuality is the first quality tried.
+	ClassifierQuality = 90
+)
 
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, out, &jpeg.Options{Quality: ThumbnailQuality}); err != nil {
-		return nil, fmt.Errorf("encode thumbnail: %w", err)
+// ThumbnailBytes inspects data and makes its thumbnail: Inspect's checks and Thumbnail
+// in one call, for callers that hold the bytes already.
+func ThumbnailBytes(ctx context.Context, data []byte) ([]byte, Info, error) {
+	info, err := InspectBytes(data)
+	if err != nil {
+		return nil, Info{}, err
 	}
-	return buf.Bytes(), nil
+	thumb, err := Thumbnail(ctx, data, info)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return thumb, info, nil
 }
 
-// box averages the source pixels under each destination pixel.
-var box = &draw.Kernel{Support: 0.5, At: func(float64) float64 { return 1 }}
-
-// opaque reports whether img has no transparent pixels, without scanning JPEGs, which
-// never do.
-func opaque(img image.Image) bool {
-	if o, ok := img.(interface{ Opaque() bool }); ok {
-		return o.Opaque()
+// Thumbnail decodes an image that Inspect accepted (the first frame of a GIF, the
+// preview of a RAW) within the decode budget, turns it upright, scales it to fit
+// ThumbnailSize (never up) with libvips' thumbnail operation, which decodes a JPEG at
+// ½, ¼ or ⅛ scale when that suffices (and uses a HEIF's embedded thumbnail only when it
+// is at least as large as the result), flattens transparency onto white and encodes an
+// sRGB JPEG without metadata. A file cut short or damaged after its header fails with
+// ErrCorrupt; one that could never fit the budget with ErrDecodeTooLarge; ctx ending
+// while it waits for memory with ctx's error.
+func Thumbnail(ctx context.Context, data []byte, info Info) ([]byte, error) {
+	// Inspect checked the header, but Thumbnail decodes, so it reads it again rather
+	// than take an Info on trust.
+	checked, err := recheck(data, info)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	dw, dh := checked.DisplaySize()
+	w, h := fit(dw, dh, ThumbnailSize)
+	out, err := render(ctx, data, checked, w, h, []int{ThumbnailQuality})
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail: %w", err)
+	}
+	return out, nil
+}
+
+// ClassifierJPEG makes the JPEG a classifier is given for an accepted image: upright,
+// sRGB, 8-bit, flattened onto white, at most ClassifierSide pixels on its longest side
+// (never enlarged, except that a side under ClassifierMinSide is brought up to it), at
+// most ClassifierMaxBytes. Every image gets one, even a JPEG within the limits: a
+// classifier then never sees CMYK, 16 bits, alpha, an EXIF orientation it ignores, or a
+// megapixel count it cannot take. Its errors are Inspect's and Thumbnail's; an image too
+// thin to reach ClassifierMinSide without passing ClassifierMaxSide is ErrTooManyPixels.
+func ClassifierJPEG(ctx context.Context, data []byte) ([]byte, error) {
+	info, err := InspectBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	w, h, err := classifierSize(info.DisplaySize())
+	if err != nil {
+		return nil, err
+	}
+	out, err := render(ctx, data, info, w, h, []int{ClassifierQuality, 80, 70, 55, 40})
+	if err != nil {
+		return nil, fmt.Errorf("classifier image: %w", err)
+	}
+	return out, nil
+}
+
+// classifierSize is the size of ClassifierJPEG's result for an image shown at w×h.
+func classifierSize(w, h int) (int, int, error) {
+	tw, th := fit(w, h, ClassifierSide)
+	if short := min(tw, th); short < ClassifierMinSide {
+		// Enlarge: the short side to ClassifierMinSide, the long one in proportion.
+		scale := float64(ClassifierMinSide) / float64(short)
+		tw, th = max(int(float64(tw)*scale+0.5), ClassifierMinSide), max(int(float64(th)*scale+0.5), ClassifierMinSide)
+		if max(tw, th) > ClassifierMaxSide {
+			return 0, 0, fmt.Errorf("%w: a %d×%d image cannot be brought to %d pixels a side without passing %d on the other, as classifiers need",
+				ErrTooManyPixels, w, h, ClassifierMinSide, ClassifierMaxSide)
+		}
+	}
+	return tw, th, nil
+}
+
+// recheck reads data's header again and checks that it is the image info describes.
+func recheck(data []byte, info Info) (Info, error) {
+	if len(data) == 0 {
+		return Info{}, ErrEmpty
+	}
+	format, err := sniff(data)
+	if err != nil {
+		return Info{}, err
+	}
+	if format != info.Format {
+		return Info{}, fmt.Errorf("%w: the content is %s, not the %s inspected", ErrUnsupportedFormat, format, info.Format)
+	}
+	return InspectBytes(data)
+}
+
+// render decodes info's image within the budget to exactly w×h as shown, and encodes it
+// as a JPEG at the first of qualities whose result fits ClassifierMaxBytes (the last
+// one's otherwise).
+func render(ctx context.Context, data []byte, info Info, w, h int, qualities []int) ([]byte, error) {
+	if err := Startup(); err != nil {
+		return nil, err
+	}
+	src := info.decoded(data)
+	if len(src) == 0 {
+		return nil, fmt.Errorf("%w: no image data", ErrCorrupt)
+	}
+	if info.turn > 1 {
+		// A RAW's preview without an orientation of its own: a copy that carries the
+		// RAW's, so that libvips turns it as it turns any photo (after shrinking, and
+		// fitting the box as shown). Turning libvips' result afterwards would read its
+		// sequential output out of order.
+		src = withOrientation(src, info.turn)
+	}
+	release, err := reserve(ctx, info, DecodeMemory(info, max(w, h)))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	var out []byte
+	for _, q := range qualities {
+		if out, err = renderOnce(src, w, h, q); err != nil {
+			return nil, err
+		}
+		if len(out) <= ClassifierMaxBytes {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the %d×%d JPEG is %d bytes at quality %d, more than %d", ErrFileTooLarge, w, h, len(out), qualities[len(qualities)-1], ClassifierMaxBytes)
+}
+
+// renderOnce is one decode and encode. libvips turns the image by its EXIF orientation,
+// after shrinking (and fits the box as shown).
+func renderOnce(src []byte, w, h, quality int) ([]byte, error) {
+	img, err := vips.LoadThumbnailFromBuffer(src, w, h, vips.InterestingNone, vips.SizeForce, vips.NewImportParams())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
+	}
+	defer img.Close()
+	steps := []func() error{
+		func() error {
+			if img.Interpretation() == vips.InterpretationSRGB && img.BandFormat() == vips.BandFormatUchar {
+				return nil
+			}
+			return img.ToColorSpace(vips.InterpretationSRGB)
+		},
+		func() error {
+			if !img.HasAlpha() {
+				return nil
+			}
+			return img.Flatten(&vips.Color{R: 255, G: 255, B: 255})
+		},
+		func() error {
+			if img.BandFormat() == vips.BandFormatUchar {
+				return nil
+			}
+			return img.Cast(vips.BandFormatUchar)
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
+		}
+	}
+	out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: quality, StripMetadata: true, OptimizeCoding: true, SubsampleMode: vips.VipsForeignSubsampleAuto})
+	if err != nil {
+		// Pixels are decoded here, lazily: a file cut short fails now.
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
+	}
+	if img.Width() != w || img.Height() != h {
+		return nil, fmt.Errorf("%w: decoded to %d×%d, want %d×%d", ErrCorrupt, img.Width(), img.Height(), w, h)
+	}
+	return out, nil
 }
 
 // fit scales w×h to fit within limit×limit, keeping the aspect ratio and at least one pixel
@@ -100,42 +223,4 @@ func clampMin1(n int) int {
 		return 1
 	}
 	return n
-}
-
-// orient returns src turned for display by an EXIF orientation (1-8).
-func orient(src *image.RGBA, o Orientation) *image.RGBA {
-	if o <= 1 || o > 8 {
-		return src
-	}
-	w, h := src.Bounds().Dx(), src.Bounds().Dy()
-	dw, dh := w, h
-	if o.swapsAxes() {
-		dw, dh = h, w
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	for y := range h {
-		for x := range w {
-			var dx, dy int
-			switch o {
-			case 2: // mirrored horizontally
-				dx, dy = w-1-x, y
-			case 3: // rotated 180°
-				dx, dy = w-1-x, h-1-y
-			case 4: // mirrored vertically
-				dx, dy = x, h-1-y
-			case 5: // mirrored along the top-left diagonal
-				dx, dy = y, x
-			case 6: // rotate 90° clockwise to display
-				dx, dy = h-1-y, x
-			case 7: // mirrored along the top-right diagonal
-				dx, dy = h-1-y, w-1-x
-			case 8: // rotate 90° counter-clockwise to display
-				dx, dy = y, w-1-x
-			}
-			si := src.PixOffset(x, y)
-			di := dst.PixOffset(dx, dy)
-			copy(dst.Pix[di:di+4], src.Pix[si:si+4])
-		}
-	}
-	return dst
 }

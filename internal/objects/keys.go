@@ -33,14 +33,17 @@ type Keys struct {
 	Original string
 	// Thumbnail is the JPEG thumbnail.
 	Thumbnail string
+	// Display is the JPEG the web UI's full view shows of a photo that browsers cannot
+	// display as stored (HEIC, TIFF, RAW), made from the original on its first view.
+	Display string
 }
 
 // All lists every key of the image, for deleting it.
-func (k Keys) All() []string { return []string{k.Original, k.Thumbnail} }
+func (k Keys) All() []string { return []string{k.Original, k.Thumbnail, k.Display} }
 
-// ImageKeys returns the keys of an image, images/<ownerID>/<imageID>/original and
-// …/thumb.jpg. Both ids must be server-generated; they are validated, so a bad id cannot
-// reach another owner's objects.
+// ImageKeys returns the keys of an image, images/<ownerID>/<imageID>/original,
+// …/thumb.jpg and …/display.jpg. Both ids must be server-generated; they are validated,
+// so a bad id cannot reach another owner's objects.
 func ImageKeys(ownerID, imageID string) (Keys, error) {
 	if err := ValidateID(ownerID); err != nil {
 		return Keys{}, fmt.Errorf("owner id: %w", err)
@@ -49,5 +52,5 @@ func ImageKeys(ownerID, imageID string) (Keys, error) {
 		return Keys{}, fmt.Errorf("image id: %w", err)
 	}
 	dir := "images/" + ownerID + "/" + imageID + "/"
-	return Keys{Original: dir + "original", Thumbnail: dir + "thumb.jpg"}, nil
+	return Keys{Original: dir + "original", Thumbnail: dir + "thumb.jpg", Display: dir + "display.jpg"}, nil
 }

@@ -3,6 +3,9 @@ package worker
 import (
 	"context"
 	"time"
+
+	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/store"
 )
 
 // SetTiming shortens the worker's periods for a test and returns how to restore them.
@@ -27,4 +30,13 @@ func DrainReclassification(ctx context.Context, d Deps, staleBefore time.Time) (
 		return 0, err
 	}
 	return w.drainReclassification(ctx, staleBefore)
+}
+
+// ClassifierInput is what a worker built from d gives its classifier for img.
+func ClassifierInput(ctx context.Context, d Deps, img store.Image) (classify.Image, error) {
+	w, err := newWorker(d)
+	if err != nil {
+		return classify.Image{}, err
+	}
+	return w.input(ctx, img)
 }

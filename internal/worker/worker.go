@@ -394,16 +394,9 @@ func (w *worker) commit(ctx context.Context, imageID string, c store.Classificat
 // classify reads the photo (unless the classifier reads it from S3 itself) and asks the
 // classifier, paced by the provider limiter, within the visibility timeout.
 func (w *worker) classify(ctx context.Context, img store.Image) ([]classify.Label, error) {
-	in := classify.Image{ID: img.ID, ContentType: img.ContentType}
-	if w.s3Bucket != "" {
-		in.S3Bucket, in.S3Key = w.s3Bucket, w.s3Prefix+img.ObjectKey
-	}
-	if in.S3Bucket == "" || !readsS3(w.Classifier, img.ContentType) {
-		b, err := w.read(ctx, img.ObjectKey)
-		if err != nil {
-			return nil, err
-		}
-		in.Bytes = b
+	in, err := w.input(ctx, img)
+	if err != nil {
+		return nil, err
 	}
 	waited, err := w.provider.Wait(ctx, 1)
 	if err != nil {
@@ -427,6 +420,25 @@ func (w *worker) classify(ctx context.Context, img store.Image) ([]classify.Labe
 	return labels, nil
 }
 
+// input is what the classifier is given for img: the original's bytes as uploaded, of
+// which each classifier makes the JPEG it reads (imaging.ClassifierJPEG, within this
+// process's decode budget); or, when the classifier reads this original from S3 itself
+// (Rekognition, for a JPEG or PNG within its limits), only where it lies.
+func (w *worker) input(ctx context.Context, img store.Image) (classify.Image, error) {
+	in := classify.Image{ID: img.ID, ContentType: img.ContentType, Width: img.Width, Height: img.Height, Size: img.SizeBytes}
+	if w.s3Bucket != "" {
+		in.S3Bucket, in.S3Key = w.s3Bucket, w.s3Prefix+img.ObjectKey
+	}
+	if in.S3Bucket == "" || !readsS3(w.Classifier, in) {
+		b, err := w.read(ctx, img.ObjectKey)
+		if err != nil {
+			return classify.Image{}, err
+		}
+		in.Bytes = b
+	}
+	return in, nil
+}
+
 // ProviderLimiter is the Gallery-wide pace of provider calls
 // (Config.Workers.ProviderRequestsPerSecond, no bursts): shared through rc by every
 // worker, or this process's own when rc is nil. Build it once and give it to the
@@ -439,16 +451,16 @@ func ProviderLimiter(c config.Config, rc redis.UniversalClient, log *slog.Logger
 	return NewRedisLimiter(rc, "sortographer:"+c.GalleryName+":ratelimit:provider", c.Workers.ProviderRequestsPerSecond, 1, log)
 }
 
-// S3Reader is implemented by classifiers that can read an original of a content type
-// from S3 themselves (classify.Image's S3Bucket and S3Key), so the worker need not
-// download it.
+// S3Reader is implemented by classifiers that can read some originals from S3
+// themselves (classify.Image's S3Bucket and S3Key), so the worker need not download
+// them: ReadsS3 decides from the image's content type, size and dimensions.
 type S3Reader interface {
-	ReadsS3(contentType string) bool
+	ReadsS3(img classify.Image) bool
 }
 
-func readsS3(c classify.Classifier, contentType string) bool {
+func readsS3(c classify.Classifier, img classify.Image) bool {
 	r, ok := c.(S3Reader)
-	return ok && r.ReadsS3(contentType)
+	return ok && r.ReadsS3(img)
 }
 
 func (w *worker) read(ctx context.Context, key string) ([]byte, error) {

@@ -215,13 +215,23 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 	needed := []string{
 		"redis-server", "redis-benchmark", "redis-cli", // internal/testservers, make bench
 		"mariadb-install-db", "mariadbd", // internal/testservers
-		"chromium",                      // internal/web browser tests
-		"vipsthumbnail",                 // make bench
+		"chromium",                    // internal/web browser tests
+		"vipsthumbnail",               // make bench
+		"vips", "heif-enc", "avifenc", // internal/imaging's samples; heif-enc in internal/api and builtin too
+		"convert-im6.q16", "exiftool", // internal/imaging's samples (ImageMagick by its Debian name)
 		"runc", "iptables", "conntrack", // hack/node.sh
 		"/usr/share/darknet/data/dog.jpg",
 		"/usr/lib/python3/dist-packages/skimage/data/coffee.png",
 	}
 	needed = append(needed, pgInitdb...)
+	// libvips for internal/imaging's cgo build and its HEIF/AVIF loader (libvips-dev,
+	// and libvips42 it depends on).
+	vipsFiles, _ := filepath.Glob("/usr/lib/*/pkgconfig/vips.pc")
+	heifModule, _ := filepath.Glob("/usr/lib/*/vips-modules-*/vips-heif.so")
+	if len(vipsFiles) == 0 || len(heifModule) == 0 {
+		t.Error("no vips.pc or vips-heif.so under /usr/lib: the libvips-dev package is missing")
+	}
+	needed = append(append(needed, vipsFiles...), heifModule...)
 	if len(pgInitdb) == 0 {
 		t.Error("no /usr/lib/postgresql/*/bin/initdb: the postgresql package is missing")
 	}

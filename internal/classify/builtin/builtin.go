@@ -14,17 +14,13 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif" // decoders for the formats uploads may have
-	_ "image/jpeg"
-	_ "image/png"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
-
-	_ "golang.org/x/image/webp"
 
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/config"
@@ -238,22 +234,27 @@ func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classi
 	return labels, nil
 }
 
-// Scores are every class's score, 0–1, in label order.
+// Scores are every class's score, 0–1, in label order. photo is any image the gallery
+// accepts (HEIC and the RAWs included): the model reads imaging.ClassifierJPEG of it,
+// the JPEG every classifier gets, made within the process's decode budget: upright,
+// sRGB, transparency on white, at most imaging.ClassifierSide pixels a side.
 func (c *Classifier) Scores(ctx context.Context, photo []byte) ([]float32, error) {
-	// The upload checks again: format, dimensions (no decompression bomb), orientation.
-	_, info, err := imaging.Inspect(bytes.NewReader(photo), int64(len(photo)))
+	jpg, err := imaging.ClassifierJPEG(ctx, photo)
 	if err != nil {
-		return nil, fmt.Errorf("inspect image: %w: %w", err, classify.ErrPermanent)
+		if ctx.Err() != nil || imaging.HTTPStatus(err) >= 500 {
+			return nil, fmt.Errorf("prepare image: %w", err) // not the photo's fault: retried
+		}
+		return nil, fmt.Errorf("prepare image: %w: %w", err, classify.ErrPermanent)
 	}
-	src, _, err := image.Decode(bytes.NewReader(photo))
+	src, err := jpeg.Decode(bytes.NewReader(jpg))
 	if err != nil {
-		return nil, fmt.Errorf("decode image: %w: %w", err, classify.ErrPermanent)
+		return nil, fmt.Errorf("decode image: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	shape := c.engine.inputShape()
-	input := pixels(src, info.Orientation, shape[1], shape[2])
+	input := pixels(src, 1, shape[1], shape[2])
 	c.mu.Lock()
 	defer c.mu.Unlock() // ONNX Runtime's output tensor is reused by the next run
 	out, err := c.engine.run(input)
@@ -267,7 +268,7 @@ func (c *Classifier) Scores(ctx context.Context, photo []byte) ([]float32, error
 // CenterNet code does with tf.image.resizeBilinear (no align-corners, no half-pixel
 // centres, no antialiasing: four source pixels per output pixel, so a 12-megapixel photo
 // costs no more than a small one) and lays it out NHWC as float RGB 0–255. Transparent
-// pixels come out over black.
+// pixels come out over black (Scores gives it ClassifierJPEG's, flattened on white).
 func pixels(src image.Image, o imaging.Orientation, w, h int) []float32 {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()

@@ -527,3 +527,36 @@ func withOrientation(jpg []byte, o uint16) []byte {
 	out = append(out, payload...)
 	return append(out, jpg[2:]...)
 }
+
+// A phone's HEIC is scored as its JPEG is: the model reads imaging.ClassifierJPEG of
+// whatever format was uploaded. The HEIC is made by Debian's heif-enc
+// (libheif-examples, which hack/install-deps.sh installs).
+func TestClassifiesHEIC(t *testing.T) {
+	c := open(t, EngineORT)
+	enc, err := exec.LookPath("heif-enc")
+	if err != nil {
+		t.Fatalf("heif-enc not found: run hack/install-deps.sh: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "dog.heic")
+	if b, err := exec.Command(enc, "-q", "90", "-o", out, photos[0].path).CombinedOutput(); err != nil {
+		t.Fatalf("heif-enc: %v\n%s", err, b)
+	}
+	heic, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJPEG, err := c.Scores(context.Background(), readPhoto(t, photos[0].path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromHEIC, err := c.Scores(context.Background(), heic)
+	if err != nil {
+		t.Fatalf("scoring a HEIC: %v", err)
+	}
+	for _, want := range photos[0].want {
+		i := slices.Index(c.Labels(), want)
+		if fromHEIC[i] < 0.3 || math.Abs(float64(fromHEIC[i]-fromJPEG[i])) > 0.1 {
+			t.Errorf("%s: %.2f from the HEIC, %.2f from the JPEG; want at least 0.30 and within 0.10", want, fromHEIC[i], fromJPEG[i])
+		}
+	}
+}

@@ -1,32 +1,26 @@
 // Package rekognition labels photos with AWS Rekognition's DetectLabels, through
 // aws-sdk-go-v2.
 //
-// The photo goes as bytes (at most 5 MB, JPEG or PNG; other formats are converted to
-// JPEG first), or as a reference to its S3 object when the gallery keeps originals in
-// AWS S3 in Rekognition's region (at most 15 MB, read by Rekognition itself). Throttling
+// The photo goes as bytes: imaging.ClassifierJPEG of the original, whatever its format
+// (HEIC, a RAW's preview...), within Rekognition's limits (JPEG, at most 5 MB, 80 to
+// 10,000 px a side). Or, when the gallery keeps originals in AWS S3 in Rekognition's
+// region, as a reference to the S3 object, which Rekognition reads itself: only for a
+// JPEG or PNG within its limits there (at most 15 MB, 80 to 10,000 px a side), since it
+// reads no other format and the worker then sends bytes instead. Throttling
 // and server errors are retried with jittered exponential backoff; what retrying cannot
 // fix is wrapped in classify.ErrPermanent. Every request, retries included (each is
 // billed), is reported to the context's classify.CallCounter.
 package rekognition
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
-
-	// Formats a gallery accepts that Rekognition does not: decoded, then sent as JPEG.
-	_ "image/gif"
-	_ "image/png"
-
-	_ "golang.org/x/image/webp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -36,6 +30,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/imaging"
 )
 
 // Provider and Model are recorded with every label.
@@ -48,6 +43,9 @@ const (
 const (
 	MaxBytes   = 5 * 1024 * 1024  // image bytes sent in the request
 	MaxS3Bytes = 15 * 1024 * 1024 // an S3 object Rekognition reads
+	// MinSide and MaxSide bound either side of the image, in pixels.
+	MinSide = 80
+	MaxSide = 10_000
 )
 
 // API is the part of the Rekognition client the classifier uses; *rekognition.Client
@@ -149,19 +147,19 @@ func (c *Classifier) Provider() string { return Provider }
 // Model implements classify.Classifier.
 func (c *Classifier) Model() string { return Model }
 
-// ReadsS3 reports whether Rekognition reads an original of this type from S3 itself,
-// so the worker need not download it.
-func (c *Classifier) ReadsS3(contentType string) bool {
-	return c.opts.UseS3 && nativeFormat(contentType)
-}
-
-func nativeFormat(contentType string) bool {
-	return contentType == "image/jpeg" || contentType == "image/png"
+// ReadsS3 reports whether Rekognition reads this original from S3 itself, so the worker
+// need not download it: with UseS3, for a JPEG or PNG whose size and dimensions (from
+// the image's row) are within Rekognition's limits for S3 objects. Anything else, an
+// image of unknown size included, goes as bytes.
+func (c *Classifier) ReadsS3(img classify.Image) bool {
+	return c.opts.UseS3 && (img.ContentType == "image/jpeg" || img.ContentType == "image/png") &&
+		img.Size > 0 && img.Size <= MaxS3Bytes &&
+		min(img.Width, img.Height) >= MinSide && max(img.Width, img.Height) <= MaxSide
 }
 
 // Classify implements classify.Classifier.
 func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classify.Label, error) {
-	in, err := c.input(img)
+	in, err := c.input(ctx, img)
 	if err != nil {
 		return nil, err
 	}
@@ -217,46 +215,30 @@ func (c *Classifier) backoff(ctx context.Context, attempt int) error {
 	return nil
 }
 
-func (c *Classifier) input(img classify.Image) (*rekognition.DetectLabelsInput, error) {
+func (c *Classifier) input(ctx context.Context, img classify.Image) (*rekognition.DetectLabelsInput, error) {
 	in := &rekognition.DetectLabelsInput{
 		MinConfidence: aws.Float32(float32(c.opts.MinConfidence)),
 		MaxLabels:     aws.Int32(int32(c.opts.MaxLabels)),
 	}
-	if c.ReadsS3(img.ContentType) && img.S3Bucket != "" && img.S3Key != "" {
-		if len(img.Bytes) > MaxS3Bytes {
-			return nil, fmt.Errorf("%w: image is %d bytes, Rekognition reads at most %d from S3", classify.ErrPermanent, len(img.Bytes), MaxS3Bytes)
-		}
+	if c.ReadsS3(img) && img.S3Bucket != "" && img.S3Key != "" {
 		in.Image = &types.Image{S3Object: &types.S3Object{Bucket: aws.String(img.S3Bucket), Name: aws.String(img.S3Key)}}
 		return in, nil
 	}
 	if len(img.Bytes) == 0 {
 		return nil, fmt.Errorf("%w: no image bytes", classify.ErrPermanent)
 	}
-	b := img.Bytes
-	if !nativeFormat(img.ContentType) {
-		var err error
-		if b, err = toJPEG(b); err != nil {
-			return nil, err
+	b, err := imaging.ClassifierJPEG(ctx, img.Bytes)
+	if err != nil {
+		if ctx.Err() != nil || imaging.HTTPStatus(err) >= 500 {
+			return nil, fmt.Errorf("prepare image for Rekognition: %w", err) // not the photo's fault: retried
 		}
+		return nil, fmt.Errorf("%w: prepare image for Rekognition: %w", classify.ErrPermanent, err)
 	}
 	if len(b) > MaxBytes {
 		return nil, fmt.Errorf("%w: image is %d bytes, Rekognition accepts at most %d", classify.ErrPermanent, len(b), MaxBytes)
 	}
 	in.Image = &types.Image{Bytes: b}
 	return in, nil
-}
-
-// toJPEG converts a format Rekognition does not read (WebP, GIF) to JPEG.
-func toJPEG(b []byte) ([]byte, error) {
-	m, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: decode image for Rekognition: %w", classify.ErrPermanent, err)
-	}
-	var out bytes.Buffer
-	if err := jpeg.Encode(&out, m, &jpeg.Options{Quality: 90}); err != nil {
-		return nil, fmt.Errorf("encode image for Rekognition: %w", err)
-	}
-	return out.Bytes(), nil
 }
 
 // labels normalises DetectLabels' answer: lower-case names and parents, most confident

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -122,10 +123,37 @@ func newServer(t *testing.T, answer func(int) reply) (*fakeRekognition, rekognit
 	return f, client
 }
 
-var jpegBytes = []byte("\xff\xd8\xff\xe0 pretend jpeg")
+// jpegBytes is a real 120×90 JPEG: the classifier decodes what it sends.
+var jpegBytes = func() []byte {
+	m := image.NewRGBA(image.Rect(0, 0, 120, 90))
+	for i := range m.Pix {
+		m.Pix[i] = byte(i)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, nil); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}()
 
 func photo() classify.Image {
-	return classify.Image{ID: "img", ContentType: "image/jpeg", Bytes: jpegBytes}
+	return classify.Image{ID: "img", ContentType: "image/jpeg", Bytes: jpegBytes, Width: 120, Height: 90, Size: int64(len(jpegBytes))}
+}
+
+// sentImage decodes the JPEG a request sent as bytes.
+func sentImage(t *testing.T, req map[string]any) image.Config {
+	t.Helper()
+	got, _ := req["Image"].(map[string]any)
+	s, _ := got["Bytes"].(string)
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("request image bytes: %v", err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the image sent is not a JPEG (%x…): %v", b[:min(4, len(b))], err)
+	}
+	return cfg
 }
 
 func TestDetectLabels(t *testing.T) {
@@ -151,9 +179,8 @@ func TestDetectLabels(t *testing.T) {
 	if req["MinConfidence"] != 75.0 || req["MaxLabels"] != 12.0 {
 		t.Errorf("request = %v, want MinConfidence 75 and MaxLabels 12", req)
 	}
-	img, _ := req["Image"].(map[string]any)
-	if img["Bytes"] != base64.StdEncoding.EncodeToString(jpegBytes) {
-		t.Errorf("request image = %v, want the bytes", img)
+	if cfg := sentImage(t, req); cfg.Width != 120 || cfg.Height != 90 {
+		t.Errorf("request image is %d×%d, want the photo's 120×90", cfg.Width, cfg.Height)
 	}
 	if c.Provider() != "rekognition" || c.Model() != "detect-labels" {
 		t.Errorf("provider/model = %s/%s", c.Provider(), c.Model())
@@ -163,10 +190,7 @@ func TestDetectLabels(t *testing.T) {
 func TestS3ObjectReference(t *testing.T) {
 	f, api := newServer(t, func(int) reply { return okReply })
 	c := rekognition.New(api, rekognition.Options{UseS3: true})
-	if !c.ReadsS3("image/jpeg") || c.ReadsS3("image/webp") {
-		t.Error("ReadsS3: want JPEG from S3, WebP through the worker")
-	}
-	img := classify.Image{ID: "img", ContentType: "image/jpeg", S3Bucket: "photos", S3Key: "g/images/1/x/original"}
+	img := classify.Image{ID: "img", ContentType: "image/jpeg", Width: 4000, Height: 3000, Size: 4 << 20, S3Bucket: "photos", S3Key: "g/images/1/x/original"}
 	if _, err := c.Classify(context.Background(), img); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +198,36 @@ func TestS3ObjectReference(t *testing.T) {
 	s3o, _ := got["S3Object"].(map[string]any)
 	if s3o["Bucket"] != "photos" || s3o["Name"] != "g/images/1/x/original" || got["Bytes"] != nil {
 		t.Errorf("request image = %v, want the S3 object only", got)
+	}
+}
+
+// Rekognition reads from S3 only what it can read there: a JPEG or PNG within its
+// limits. Everything else goes through the worker, as bytes of a JPEG made for it.
+func TestReadsS3(t *testing.T) {
+	c := rekognition.New(nil, rekognition.Options{UseS3: true})
+	jpg := classify.Image{ContentType: "image/jpeg", Width: 4000, Height: 3000, Size: 4 << 20}
+	with := func(f func(*classify.Image)) classify.Image { i := jpg; f(&i); return i }
+	for _, tc := range []struct {
+		name string
+		img  classify.Image
+		want bool
+	}{
+		{"jpeg", jpg, true},
+		{"png", with(func(i *classify.Image) { i.ContentType = "image/png" }), true},
+		{"heic", with(func(i *classify.Image) { i.ContentType = "image/heic" }), false},
+		{"webp", with(func(i *classify.Image) { i.ContentType = "image/webp" }), false},
+		{"dng", with(func(i *classify.Image) { i.ContentType = "image/x-adobe-dng" }), false},
+		{"over 15 MB", with(func(i *classify.Image) { i.Size = rekognition.MaxS3Bytes + 1 }), false},
+		{"size unknown", with(func(i *classify.Image) { i.Size = 0 }), false},
+		{"under 80 px", with(func(i *classify.Image) { i.Width, i.Height = 79, 60 }), false},
+		{"over 10000 px", with(func(i *classify.Image) { i.Width = 10_001 }), false},
+	} {
+		if got := c.ReadsS3(tc.img); got != tc.want {
+			t.Errorf("%s: ReadsS3 = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if rekognition.New(nil, rekognition.Options{}).ReadsS3(jpg) {
+		t.Error("ReadsS3 without UseS3 = true")
 	}
 }
 
@@ -188,10 +242,9 @@ func TestOtherFormatsAreSentAsJPEG(t *testing.T) {
 	if _, err := c.Classify(context.Background(), classify.Image{ID: "g", ContentType: "image/gif", Bytes: buf.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := f.request(0)["Image"].(map[string]any)
-	b, _ := base64.StdEncoding.DecodeString(got["Bytes"].(string))
-	if !bytes.HasPrefix(b, []byte{0xff, 0xd8}) {
-		t.Errorf("a GIF was sent as %x…, want JPEG", b[:min(4, len(b))])
+	// A GIF of 4×4 comes as a JPEG enlarged to Rekognition's 80 px minimum.
+	if cfg := sentImage(t, f.request(0)); cfg.Width != 80 || cfg.Height != 80 {
+		t.Errorf("a 4×4 GIF was sent as a %d×%d JPEG, want 80×80", cfg.Width, cfg.Height)
 	}
 }
 
@@ -213,7 +266,9 @@ func TestPermanentFailures(t *testing.T) {
 	if _, err := c.Classify(context.Background(), big); !errors.Is(err, classify.ErrPermanent) {
 		t.Errorf("a 5 MB+1 image: err = %v, want permanent", err)
 	}
-	tooBigS3 := classify.Image{ID: "x", ContentType: "image/jpeg", S3Bucket: "b", S3Key: "k", Bytes: make([]byte, rekognition.MaxS3Bytes+1)}
+	// Over Rekognition's S3 limit: not read from S3, and its bytes are no image.
+	tooBigS3 := classify.Image{ID: "x", ContentType: "image/jpeg", S3Bucket: "b", S3Key: "k", Width: 4000, Height: 3000,
+		Size: rekognition.MaxS3Bytes + 1, Bytes: make([]byte, rekognition.MaxS3Bytes+1)}
 	if _, err := rekognition.New(api, rekognition.Options{UseS3: true}).Classify(context.Background(), tooBigS3); !errors.Is(err, classify.ErrPermanent) {
 		t.Errorf("a 15 MB+1 S3 image: err = %v, want permanent", err)
 	}

@@ -267,10 +267,15 @@ async function sharedView(token, append = false) {
   for (const img of page.images) {
     const li = el("li", { className: "card" });
     li.dataset.id = img.id;
-    // One shared photo is shown whole; an album's as thumbnails opening the originals.
-    const a = el("a", { className: single ? "" : "thumb", href: img.originalUrl, target: "_blank", rel: "noopener noreferrer" });
-    a.append(el("img", { src: single ? img.originalUrl : img.thumbnailUrl, alt: "shared photo", loading: "lazy" }));
-    li.append(a);
+    // One shared photo is shown whole; an album's as thumbnails opening the display
+    // version (which every browser shows, unlike a HEIC or RAW original). Each has a
+    // link to download the original.
+    const a = el("a", { className: single ? "" : "thumb", href: img.displayUrl, target: "_blank", rel: "noopener noreferrer" });
+    const pic = el("img", { alt: "shared photo", loading: "lazy" });
+    if (single) showDisplay(pic, img); else pic.src = img.thumbnailUrl;
+    a.append(pic);
+    const download = el("a", { className: "download", href: img.originalUrl, download: downloadName(img), textContent: "Download original" });
+    li.append(a, el("div", { className: "info" }, download));
     grid.append(li);
   }
   sharedCursor = page.next;

@@ -53,6 +53,22 @@ function labelLink(name, text) {
   return a;
 }
 
+// downloadName is the file name a downloaded original is saved as: the image id and an
+// extension from its type ("image/heic" → .heic, "image/x-adobe-dng" → .dng).
+function downloadName(img) {
+  return img.id + "." + img.contentType.split("/").pop().split("-").pop();
+}
+
+// showDisplay shows an image's display version (the original, or a JPEG of it where
+// browsers cannot show the original: HEIC, TIFF, RAW), and the thumbnail should the
+// server fail to make it. A view refreshing the same image leaves it as it is.
+function showDisplay(imgEl, img) {
+  if (imgEl.dataset.id === img.id) return;
+  imgEl.dataset.id = img.id;
+  imgEl.onerror = () => { imgEl.onerror = null; imgEl.src = img.thumbnailUrl; };
+  imgEl.src = img.displayUrl;
+}
+
 function statusBadge(img) {
   return el("span", { className: "status " + img.status, textContent: img.status });
 }
@@ -210,9 +226,10 @@ async function imageView(id) {
     return;
   }
   show("image-view");
-  $("image-full").src = img.originalUrl;
+  showDisplay($("image-full"), img);
   $("image-full").alt = img.labels.map((l) => l.name).join(", ") || "photo";
   $("image-original").href = img.originalUrl;
+  $("image-original").download = downloadName(img);
   $("image-status").className = "status " + img.status;
   $("image-status").textContent = img.status;
   $("image-queue").textContent = img.status === "queued" && img.queuePosition != null ? "(#" + (img.queuePosition + 1) + " in queue)" :
