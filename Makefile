@@ -134,11 +134,19 @@ image-manager: ## Build dist/images/manager.tar (static binary, CA certificates,
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/manager ./cmd/manager
 	go run ./cmd/imagebuild -o $(ROOT)/dist/images/manager.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/manager -entrypoint /manager
 
+# libvips' run-time modules the gallery image ships: heif alone, for HEIC/HEIF and AVIF.
+# The app refuses JPEG XL, PDF, slides and ImageMagick's formats by their bytes before
+# libvips sees them, and libvips loads every module it finds at start-up, so jxl, poppler,
+# openslide and magick would add libraries to every process and to the attack surface
+# and decode nothing (docs/operator.md, the gallery image).
+GALLERY_VIPS_MODULES ?= heif
+
 .PHONY: image-gallery
-image-gallery: ## Build dist/images/gallery.tar (the gallery binary, the built-in model and ONNX Runtime from hack/model.sh).
+image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips and its HEIF module, the built-in model and ONNX Runtime from hack/model.sh).
 	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
-	go run ./cmd/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer $${model:+-model-dir $$model}
+	go run ./cmd/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
+	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
 
 .PHONY: images-base
 images-base: deps ## Build dist/images/{pause,redis,mariadb}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them.

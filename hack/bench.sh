@@ -7,8 +7,9 @@
 # internal/imaging, internal/store, internal/classify/builtin and test/bench). They need
 # redis-server and redis-benchmark, mariadb-server and postgresql (internal/store's
 # 100,000-image list and search, test/bench's upload throughput), vipsthumbnail (libvips-
-# tools, compared with our thumbnails), the darknet photos (all from hack/install-deps.sh)
-# and the built-in model (hack/model.sh, run here). Settings from the environment:
+# tools, compared with our thumbnails), heif-enc (libheif-examples, the 12 MP HEIC that
+# comparison makes), the darknet photos (all from hack/install-deps.sh) and the built-in
+# model (hack/model.sh, run here). Settings from the environment:
 #   BENCH_PACKAGES  packages to run instead (e.g. "./test/bench")
 #   BENCH_FILTER    the -bench regular expression (default ".")
 #   BENCH_FLAGS     more flags for every `go test` (e.g. "-benchtime=3s -count=3")

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
-	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,110 +15,14 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 // The proof that each image is self-contained: its archive's filesystem, unpacked into
 // an empty folder, runs its programs chrooted there as the image's user, with only what
-// a container runtime adds (device nodes, /etc/hosts). Nothing of this machine's root is
-// reachable from inside.
-
-// extractRoot unpacks the image's filesystem (mutate.Extract: the layers applied in
-// order) into a new folder, with owners and modes, and adds what a runtime provides.
-func extractRoot(t *testing.T, img v1.Image) string {
-	t.Helper()
-	root := t.TempDir()
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := path.Clean("/" + h.Name)
-		if name == "/" {
-			continue
-		}
-		belowSymlink(t, root, name)
-		target := filepath.Join(root, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(target, 0o755)
-		case tar.TypeReg:
-			var f *os.File
-			if f, err = os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-				_, err = io.Copy(f, tr)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-		case tar.TypeSymlink:
-			err = os.Symlink(h.Linkname, target)
-		default:
-			t.Fatalf("%s: unexpected tar entry type %c", name, h.Typeflag)
-		}
-		if err == nil {
-			err = os.Lchown(target, h.Uid, h.Gid)
-		}
-		if err == nil && h.Typeflag != tar.TypeSymlink {
-			// After chown, which clears setuid and setgid.
-			err = os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
-		}
-		if err != nil {
-			t.Fatalf("extract %s: %v", name, err)
-		}
-	}
-	addRuntimeFiles(t, root)
-	return root
-}
-
-// belowSymlink fails when a folder of name, inside root, is a symlink: writing through
-// an absolute one would write to this machine's root.
-func belowSymlink(t *testing.T, root, name string) {
-	t.Helper()
-	for d := path.Dir(name); d != "/"; d = path.Dir(d) {
-		if fi, err := os.Lstat(filepath.Join(root, d)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			t.Fatalf("the image has %s below the symlink %s", name, d)
-		}
-	}
-}
-
-// addRuntimeFiles adds what a container runtime gives every container and an image does
-// not ship: device nodes and /etc/hosts (the kubelet's names localhost and the pod).
-func addRuntimeFiles(t *testing.T, root string) {
-	t.Helper()
-	dev := filepath.Join(root, "dev")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, minor := range map[string]int{"null": 3, "zero": 5, "full": 7, "random": 8, "urandom": 9} {
-		p := filepath.Join(dev, name)
-		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, 1<<8|minor); err != nil {
-			t.Fatalf("mknod %s (needs root): %v", p, err)
-		}
-		if err := os.Chmod(p, 0o666); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hostname, err := os.Hostname()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t" + hostname + "\n"
-	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "etc", "hosts"), []byte(hosts), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// a container runtime adds (device nodes, /etc/hosts: testenv.UnpackImage). Nothing of
+// this machine's root is reachable from inside.
 
 // imageUser is the numeric user and group of the image's configuration ("999:999").
 func imageUser(t *testing.T, cf *v1.ConfigFile) (uint32, uint32) {
@@ -273,7 +173,7 @@ func freePort(t *testing.T) string {
 // says, and on SIGTERM it saves to /data and exits 0.
 func TestRedisImageRuns(t *testing.T) {
 	img, cf := openArchive(t, "redis.tar", redisRef)
-	c := container{t: t, root: extractRoot(t, img), cf: cf}
+	c := container{t: t, root: testenv.UnpackImage(t, img), cf: cf}
 	port := freePort(t)
 	srv := c.start(cf.Config.WorkingDir, "/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--requirepass", "s3cret")
 	auth := []string{"REDISCLI_AUTH=s3cret"}
@@ -311,7 +211,7 @@ func TestRedisImageRuns(t *testing.T) {
 // client connects over TCP, and SIGTERM stops the server with status 0.
 func TestMariaDBImageRuns(t *testing.T) {
 	img, cf := openArchive(t, "mariadb.tar", mariadbRef)
-	c := container{t: t, root: extractRoot(t, img), cf: cf}
+	c := container{t: t, root: testenv.UnpackImage(t, img), cf: cf}
 
 	install := c.run(nil, "", "/usr/bin/mariadb-install-db", "--datadir=/var/lib/mysql", "--skip-test-db", "--skip-name-resolve")
 	if strings.Contains(install, "not found") {
@@ -356,7 +256,7 @@ func TestMariaDBImageRuns(t *testing.T) {
 // its own PID namespace like a sandbox, reaps an orphan, and exits 0 on SIGTERM.
 func TestPauseImageRuns(t *testing.T) {
 	img, cf := openArchive(t, "pause.tar", pauseRef)
-	c := container{t: t, root: extractRoot(t, img), cf: cf, ownPIDNamespace: true}
+	c := container{t: t, root: testenv.UnpackImage(t, img), cf: cf, ownPIDNamespace: true}
 	srv := c.start("/", cf.Config.Entrypoint...)
 	pid := srv.cmd.Process.Pid
 	// Reaping the orphan also shows that /pause handles signals: a SIGTERM sent before

@@ -11,10 +11,12 @@
 //	imagebuild -o dist/images/gallery.tar -tag … -binary dist/bin/sortographer -entrypoint /sortographer \
 //	  -model-dir .cache/model
 //
-// A dynamically linked binary (the gallery's, which loads ONNX Runtime through cgo)
-// brings its shared libraries and loader from this machine, found with ldd, as do the
-// libraries in -model-dir. `imagebuild -inspect FILE` prints an archive's layers and
-// configuration.
+// A dynamically linked binary (the gallery's, which links libvips and loads ONNX Runtime
+// through cgo) brings its shared libraries and loader from this machine, found with ldd,
+// as do the libraries in -model-dir. -vips-modules adds libvips' run-time modules (the
+// gallery's HEIC/AVIF support is one, vips-heif.so, which libvips dlopens at start-up and
+// no ldd of the binary finds) with their libraries. `imagebuild -inspect FILE` prints an
+// archive's layers and configuration.
 package main
 
 import (
@@ -57,6 +59,10 @@ type options struct {
 	caFile, modelDir, arch       string
 	env                          []string
 	epoch                        time.Time
+	// vipsModules are the libvips modules to ship ("heif" for vips-heif.so), from
+	// vipsModulesDir, the folder this machine's libvips loads them from.
+	vipsModules    []string
+	vipsModulesDir string
 }
 
 type listFlag []string
@@ -82,8 +88,18 @@ func main() {
 	flag.StringVar(&o.modelDir, "model-dir", "", "folder with the built-in model (model.onnx, labels.txt) and libonnxruntime.so*; empty for none")
 	flag.StringVar(&o.arch, "arch", runtime.GOARCH, "image architecture (the binary's)")
 	flag.Var(&env, "env", "KEY=VALUE added to the image's environment (repeatable)")
+	vipsModules := flag.String("vips-modules", "", "comma-separated libvips modules to ship with their libraries, e.g. heif for vips-heif.so; empty for none")
 	flag.Parse()
 	o.env = env
+	if *vipsModules != "" {
+		o.vipsModules = strings.Split(*vipsModules, ",")
+		dir, err := libvipsModulesDir()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imagebuild:", err)
+			os.Exit(1)
+		}
+		o.vipsModulesDir = dir
+	}
 	epoch, err := ociarchive.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
@@ -163,6 +179,15 @@ func build(o options) (v1.Image, error) {
 			env = append(env, "SORTOGRAPHER_ONNXRUNTIME_LIB="+lib)
 		}
 	}
+	for _, m := range o.vipsModules {
+		// At the same path: libvips looks only in its own configure-time libdir.
+		src := filepath.Join(o.vipsModulesDir, "vips-"+m+".so")
+		if _, err := os.Stat(src); err != nil {
+			return nil, fmt.Errorf("libvips module %s: %w", m, err)
+		}
+		data = append(data, ociarchive.Entry{Name: filepath.ToSlash(src), Mode: 0o644, Src: src})
+		needLibs = append(needLibs, src)
+	}
 	if len(needLibs) > 0 {
 		libs, err := sharedLibraries(needLibs)
 		if err != nil {
@@ -174,7 +199,7 @@ func build(o options) (v1.Image, error) {
 
 	layers := []ociarchive.Layer{{Comment: "base: users, CA certificates, /tmp", Entries: base}}
 	if len(data) > 0 {
-		layers = append(layers, ociarchive.Layer{Comment: "data: model, shared libraries", Entries: data})
+		layers = append(layers, ociarchive.Layer{Comment: "data: model, shared libraries, libvips modules", Entries: data})
 	}
 	layers = append(layers, ociarchive.Layer{Comment: "binary", Entries: []ociarchive.Entry{{Name: o.entrypoint, Mode: 0o755, Data: bin}}})
 
@@ -203,6 +228,29 @@ func onnxRuntimeLib(files []ociarchive.Entry) string {
 		}
 	}
 	return best
+}
+
+// libvipsModulesDir is the folder this machine's libvips loads its modules from:
+// vips-modules-MAJOR.MINOR in its configure-time libdir, which pkg-config reports for
+// libvips-dev (the package the gallery binary is built with). libvips looks nowhere
+// else unless VIPSHOME is set or the program's argv[0] sits in a <prefix>/bin of its
+// own; govips passes "govips", so in the image it is this same folder.
+func libvipsModulesDir() (string, error) {
+	var got [2]string
+	for i, arg := range []string{"--modversion", "--variable=libdir"} {
+		out, err := exec.Command("pkg-config", arg, "vips").Output()
+		if err != nil {
+			return "", fmt.Errorf("find libvips' modules folder: pkg-config %s vips (is libvips-dev installed?): %w", arg, err)
+		}
+		got[i] = strings.TrimSpace(string(out))
+	}
+	version, libdir := got[0], got[1]
+	major, rest, ok1 := strings.Cut(version, ".")
+	minor, _, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || !path.IsAbs(libdir) {
+		return "", fmt.Errorf("find libvips' modules folder: pkg-config says version %q, libdir %q", version, libdir)
+	}
+	return path.Join(libdir, "vips-modules-"+major+"."+minor), nil
 }
 
 // isDynamic reports whether an ELF executable needs a loader (has PT_INTERP).

@@ -4,7 +4,10 @@ import (
 	"archive/tar"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -50,17 +53,23 @@ func TestImageArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	vipsModules, err := libvipsModulesDir()
+	if err != nil {
+		t.Fatalf("%v (hack/install-deps.sh installs libvips-dev)", err)
+	}
 	for _, c := range []struct {
-		name       string
-		modelDir   string
-		wantLayers int
+		name        string
+		modelDir    string
+		vipsModules []string
+		wantLayers  int
 	}{
-		{"manager", "", 2},
-		{"gallery", model, 3},
+		{"manager", "", nil, 2},
+		{"gallery", model, []string{"heif"}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := options{tag: "example.com/" + c.name + ":test", binary: bin, entrypoint: "/" + c.name,
-				caFile: "/etc/ssl/certs/ca-certificates.crt", modelDir: c.modelDir, arch: "amd64", epoch: time.Unix(0, 0)}
+				caFile: "/etc/ssl/certs/ca-certificates.crt", modelDir: c.modelDir, arch: "amd64", epoch: time.Unix(0, 0),
+				vipsModules: c.vipsModules, vipsModulesDir: vipsModules}
 			if _, err := os.Stat(o.caFile); err != nil {
 				t.Fatalf("this machine has no CA bundle (apt-get install ca-certificates): %v", err)
 			}
@@ -149,6 +158,8 @@ func TestImageArchive(t *testing.T) {
 				}
 			}
 
+			assertVipsModules(t, fs, vipsModules, c.vipsModules)
+
 			// Reproducible: the same inputs give the same digest.
 			again, err := build(o)
 			if err != nil {
@@ -160,5 +171,34 @@ func TestImageArchive(t *testing.T) {
 				t.Errorf("two builds differ: %s and %s", d1, d2)
 			}
 		})
+	}
+}
+
+// assertVipsModules checks that the image holds exactly the libvips modules asked for, in
+// the folder this machine's libvips loads them from, and every library each needs.
+func assertVipsModules(t *testing.T, fs map[string]*tar.Header, dir string, want []string) {
+	t.Helper()
+	var shipped []string
+	for name := range fs {
+		if strings.HasPrefix("/"+name, dir+"/") {
+			shipped = append(shipped, strings.TrimSuffix(strings.TrimPrefix(path.Base(name), "vips-"), ".so"))
+		}
+	}
+	sort.Strings(shipped)
+	if !slices.Equal(shipped, want) {
+		t.Errorf("libvips modules in %s: %q, want %q", dir, shipped, want)
+	}
+	for _, m := range want {
+		module := path.Join(dir, "vips-"+m+".so")
+		out, err := exec.Command("ldd", module).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", module, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[1] == "=>" && path.IsAbs(f[2]) && fs[strings.TrimPrefix(f[2], "/")] == nil {
+				t.Errorf("%s needs %s, which the image lacks", module, f[2])
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 // Command sortographer is the gallery: `serve` runs the web app and API (and, in the
 // embedded default, the classification workers), `work` runs workers on their own,
-// `migrate` brings the database schema up to date and exits.
+// `migrate` brings the database schema up to date and exits, `thumbnail IN OUT` makes
+// one photo's thumbnail as an upload would.
 //
 // Settings come from the environment (internal/config); each subcommand may add flags.
 package main
@@ -32,6 +33,10 @@ var commands = map[string]command{}
 // them from init() next to its command. A command without flags takes no arguments.
 var commandFlags = map[string]*flag.FlagSet{}
 
+// commandArgs name a subcommand's positional arguments, which it must be given all of
+// after its flags and reads from its FlagSet's Args; a command not listed takes none.
+var commandArgs = map[string][]string{}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stderr))
 }
@@ -59,8 +64,12 @@ func run(args, environ []string, stderr io.Writer) int {
 			}
 			return 2
 		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "sortographer %s: unexpected arguments %q\n", name, fs.Args())
+		if want := commandArgs[name]; fs.NArg() != len(want) {
+			if len(want) == 0 {
+				fmt.Fprintf(stderr, "sortographer %s: unexpected arguments %q\n", name, fs.Args())
+			} else {
+				fmt.Fprintf(stderr, "sortographer %s: want %s, got %q\n", name, strings.Join(want, " "), fs.Args())
+			}
 			return 2
 		}
 	} else if len(args) > 1 {
@@ -95,7 +104,11 @@ func usage(w io.Writer) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "usage: sortographer <command> [flags]\n\ncommands: %s\n\nSettings come from SORTOGRAPHER_* environment variables; with none set, `serve` runs\na complete gallery on this machine (SQLite and images under ./data).\n", strings.Join(names, ", "))
+	synopses := make([]string, len(names))
+	for i, n := range names {
+		synopses[i] = strings.Join(append([]string{n}, commandArgs[n]...), " ")
+	}
+	fmt.Fprintf(w, "usage: sortographer <command> [flags] [arguments]\n\ncommands: %s\n\nSettings come from SORTOGRAPHER_* environment variables; with none set, `serve` runs\na complete gallery on this machine (SQLite and images under ./data).\n", strings.Join(synopses, ", "))
 	for _, n := range names {
 		if fs := commandFlags[n]; fs != nil {
 			fmt.Fprintf(w, "\n%s flags:\n", n)

@@ -2,9 +2,11 @@ package specs
 
 import (
 	"maps"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -23,6 +25,32 @@ const (
 	LivenessPath  = config.LivenessPath
 	ReadinessPath = config.ReadinessPath
 )
+
+// EnvGoMemLimit is the Go runtime's soft memory limit (runtime/debug.SetMemoryLimit), in
+// bytes.
+const EnvGoMemLimit = "GOMEMLIMIT"
+
+// GoMemLimit is the GOMEMLIMIT of a container with this memory limit: 90% of it, the
+// rest left for thread stacks and mapped pages. Near this soft limit the Go collector
+// runs harder instead of letting the heap grow into the kernel's hard limit and an OOM
+// kill. It does not count C allocations (libvips' decodes, ONNX Runtime): the gallery
+// sizes its decode budget at half of it (SORTOGRAPHER_DECODE_MEMORY's default), and
+// cmd/sortographer's TestServeSurvivesTheWorstUploadsInAMemoryLimit checks that both fit
+// under the hard limit. Computed without overflow for any Quantity.
+func GoMemLimit(limit resource.Quantity) int64 {
+	v := limit.Value()
+	return v/10*9 + v%10*9/10
+}
+
+// goMemLimitEnv is GOMEMLIMIT for a container with these resources; nil without a
+// memory limit (the Go runtime then has none either, as before).
+func goMemLimitEnv(r corev1.ResourceRequirements) []corev1.EnvVar {
+	limit, ok := r.Limits[corev1.ResourceMemory]
+	if !ok || limit.Sign() <= 0 {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: EnvGoMemLimit, Value: strconv.FormatInt(GoMemLimit(limit), 10)}}
+}
 
 func typeMeta(apiVersion, kind string) metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
@@ -138,7 +166,8 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 	pod := galleryPod(g, galleryv1alpha1.ComponentServer, s.Image, []string{"serve"}, configHash)
 	c := &pod.Spec.Containers[0]
 	c.Resources = s.Resources
-	c.Env = withAdminEnv(c.Env, s.Env)
+	// An admin's own GOMEMLIMIT in spec.server.env wins, as any variable of theirs.
+	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(s.Resources)...), s.Env)
 	c.StartupProbe = httpProbe(LivenessPath, s.Probes.Startup)
 	c.LivenessProbe = httpProbe(LivenessPath, s.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, s.Probes.Readiness)
@@ -146,6 +175,7 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 		// Keep serving while the load balancer deregisters the pod.
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: s.PreStopDelaySeconds}}}
 	}
+	// migrate has the server's resources, so the server's env, GOMEMLIMIT included.
 	migrate := corev1.Container{
 		Name: "migrate", Image: c.Image, ImagePullPolicy: c.ImagePullPolicy, Args: []string{"migrate"},
 		EnvFrom: c.EnvFrom, Env: c.Env, VolumeMounts: c.VolumeMounts, SecurityContext: c.SecurityContext,
@@ -181,7 +211,7 @@ func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string, replicas *
 	pod := galleryPod(g, galleryv1alpha1.ComponentWorkers, g.WorkersImage(), []string{"work"}, configHash)
 	c := &pod.Spec.Containers[0]
 	c.Resources = w.Resources
-	c.Env = withAdminEnv(c.Env, w.Env)
+	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(w.Resources)...), w.Env)
 	c.LivenessProbe = httpProbe(LivenessPath, g.Spec.Server.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, g.Spec.Server.Probes.Readiness)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(w.TerminationGracePeriodSeconds)

@@ -313,7 +313,7 @@ func TestServerDeploymentExtraEnv(t *testing.T) {
 	}
 	g := gallery(withExternalDatabase(galleryv1alpha1.DatabaseMySQL), func(g *galleryv1alpha1.Gallery) { g.Spec.Server.Env = extra })
 	c := ServerDeployment(g, "h").Spec.Template.Spec.Containers[0]
-	operator := len(SecretEnv(g))
+	operator := len(SecretEnv(g)) + 1 // and GOMEMLIMIT (TestGoMemLimit)
 	if len(c.Env) != operator+len(extra) {
 		t.Fatalf("env = %d entries, want %d of the operator's then %d extra", len(c.Env), operator, len(extra))
 	}
@@ -530,6 +530,68 @@ func TestGalleryPodPlacement(t *testing.T) {
 	}
 }
 
+// TestGoMemLimit: the server, its migrate init container and the workers get GOMEMLIMIT
+// at 90% of their container's memory limit in bytes, none without a memory limit, and an
+// admin's own GOMEMLIMIT (spec.server.env, spec.workers.env) instead of the operator's.
+func TestGoMemLimit(t *testing.T) {
+	adminEnv := func(server, workers string) galleryOption {
+		return func(g *galleryv1alpha1.Gallery) {
+			if server != "" {
+				g.Spec.Server.Env = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}, {Name: EnvGoMemLimit, Value: server}}
+			}
+			if workers != "" {
+				g.Spec.Workers.Env = []corev1.EnvVar{{Name: EnvGoMemLimit, Value: workers}}
+			}
+		}
+	}
+	limits := func(server, workers corev1.ResourceRequirements) galleryOption {
+		return func(g *galleryv1alpha1.Gallery) { g.Spec.Server.Resources, g.Spec.Workers.Resources = server, workers }
+	}
+	noMemoryLimit := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), "nvidia.com/gpu": resource.MustParse("1")},
+	}
+	tests := []struct {
+		name            string
+		g               *galleryv1alpha1.Gallery
+		server, workers string // GOMEMLIMIT's value; "" for none
+	}{
+		{"the CRD's default 1Gi limits", gallery(), "966367641", "966367641"},
+		{"binary and decimal limits, rounded down", gallery(limits(resources("1", "256Mi", "512Mi"), resources("1", "1G", "1G"))), "483183820", "900000000"},
+		{"an exact tenth", gallery(limits(resources("1", "100Mi", "100Mi"), resources("1", "1001", "1001"))), "94371840", "900"},
+		{"no overflow near int64's end", gallery(limits(resources("1", "1Gi", "7Ei"), resources("1", "1Gi", "8Gi"))), "7263405479023135948", "7730941132"},
+		{"no memory limit, none", gallery(limits(noMemoryLimit, noMemoryLimit)), "", ""},
+		{"a server without a limit, workers with one", gallery(limits(noMemoryLimit, resources("1", "2Gi", "2Gi"))), "", "1932735283"},
+		{"the admin's own in spec.server.env wins", gallery(adminEnv("800MiB", "")), "800MiB", "966367641"},
+		{"the admin's own in spec.workers.env wins", gallery(adminEnv("", "off")), "966367641", "off"},
+		{"the admin's own without a memory limit", gallery(limits(noMemoryLimit, noMemoryLimit), adminEnv("700MiB", "1GiB")), "700MiB", "1GiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := ServerDeployment(tt.g, "h").Spec.Template.Spec
+			workers := WorkersDeployment(tt.g, "h", nil).Spec.Template.Spec
+			for _, c := range []struct {
+				container corev1.Container
+				want      string
+			}{{server.Containers[0], tt.server}, {server.InitContainers[0], tt.server}, {workers.Containers[0], tt.workers}} {
+				var got []string
+				for _, e := range c.container.Env {
+					if e.Name == EnvGoMemLimit {
+						got = append(got, e.Value)
+					}
+				}
+				var want []string
+				if c.want != "" {
+					want = []string{c.want}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: GOMEMLIMIT values %q, want %q", c.container.Name, got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestWorkersDeployment(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -589,7 +651,7 @@ func TestWorkersDeployment(t *testing.T) {
 			if !equality.Semantic.DeepEqual(c.Resources, w.Resources) {
 				t.Errorf("resources = %+v, want the workers' %+v", c.Resources, w.Resources)
 			}
-			operator := len(SecretEnv(tt.g))
+			operator := len(SecretEnv(tt.g)) + 1 // and GOMEMLIMIT (TestGoMemLimit)
 			if len(c.Env) != operator+len(w.Env) || !equality.Semantic.DeepEqual(c.Env[operator:], w.Env) {
 				t.Errorf("env = %+v, want the operator's then %+v", c.Env, w.Env)
 			}

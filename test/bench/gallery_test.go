@@ -86,12 +86,12 @@ var tunables = []string{
 }
 
 // galleryEnv is the environment of a gallery process: this process's own without any
-// SORTOGRAPHER_* or AWS_* variable (the machine's AWS credentials are never handed on),
-// the tunables that are set, then settings.
+// SORTOGRAPHER_* or AWS_* variable (the machine's AWS credentials are never handed on)
+// and without a runtimeSetting, the tunables that are set, then settings.
 func galleryEnv(settings ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SORTOGRAPHER_") && !strings.HasPrefix(kv, "AWS_") {
+		if !strings.HasPrefix(kv, "SORTOGRAPHER_") && !strings.HasPrefix(kv, "AWS_") && !runtimeSetting(kv) {
 			env = append(env, kv)
 		}
 	}
@@ -101,6 +101,18 @@ func galleryEnv(settings ...string) []string {
 		}
 	}
 	return append(env, settings...)
+}
+
+// runtimeSetting reports a variable that changes how much memory and how many threads
+// a gallery process uses (Go's GC target and memory limit, libvips' threads), which the
+// benchmarks measure: a developer's shell does not hand it on.
+func runtimeSetting(kv string) bool {
+	for _, prefix := range []string{"GOGC=", "GOMEMLIMIT=", "VIPS_"} {
+		if strings.HasPrefix(kv, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // settingsSummary names the pacing a gallery's workers run with, for the table.
@@ -218,6 +230,35 @@ func (p *process) logField(msg, key string) string {
 		}
 	}
 	return ""
+}
+
+// memory is the process's resident memory now (VmRSS) and its high-water mark since it
+// started (VmHWM), in bytes, from /proc/<pid>/status.
+func (p *process) memory(b *testing.B) (rss, peak int64) {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatalf("memory of sortographer %s: %v", p.name, err)
+	}
+	for line := range strings.Lines(string(data)) {
+		key, value, _ := strings.Cut(line, ":")
+		if key != "VmRSS" && key != "VmHWM" {
+			continue
+		}
+		var kb int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(value), "%d kB", &kb); err != nil {
+			b.Fatalf("memory of sortographer %s: %s: %v", p.name, strings.TrimSpace(line), err)
+		}
+		if key == "VmRSS" {
+			rss = kb << 10
+		} else {
+			peak = kb << 10
+		}
+	}
+	if rss == 0 || peak == 0 {
+		b.Fatalf("memory of sortographer %s: no VmRSS or VmHWM in /proc/%d/status", p.name, p.cmd.Process.Pid)
+	}
+	return rss, peak
 }
 
 // errorLines counts the lines the process logged at level ERROR.

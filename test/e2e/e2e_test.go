@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -719,13 +720,22 @@ func testHelmUpgrade(t *testing.T) {
 	}
 	for _, before := range []*appsv1.Deployment{server, workers} {
 		after := getDeployment(t, nsUpgrade, before.Name)
-		// The one change: the container declares the metrics port (spec.monitoring's
-		// default), which the PodMonitor scrapes by name; 0.1.0 served metrics on http.
+		// The two changes: the container declares the metrics port (spec.monitoring's
+		// default), which the PodMonitor scrapes by name (0.1.0 served metrics on http);
+		// every container (the server's migrate too) has GOMEMLIMIT at 90% of its
+		// memory limit, after the operator's other variables.
 		want := before.Spec.Template.DeepCopy()
 		c := &want.Spec.Containers[0]
 		c.Ports = append(c.Ports, corev1.ContainerPort{Name: specs.MetricsPortName, ContainerPort: galleryv1alpha1.DefaultMetricsPort, Protocol: corev1.ProtocolTCP})
+		for _, cs := range [][]corev1.Container{want.Spec.InitContainers, want.Spec.Containers} {
+			for i := range cs {
+				if limit, ok := cs[i].Resources.Limits[corev1.ResourceMemory]; ok {
+					cs[i].Env = append(cs[i].Env, corev1.EnvVar{Name: specs.EnvGoMemLimit, Value: strconv.FormatInt(specs.GoMemLimit(limit), 10)})
+				}
+			}
+		}
 		if after.Generation != before.Generation+1 || !equality.Semantic.DeepEqual(after.Spec.Template, *want) {
-			t.Errorf("%s changed by the upgrade beyond the metrics port (generation %d -> %d):\nbefore %+v\nafter  %+v", before.Name,
+			t.Errorf("%s changed by the upgrade beyond the metrics port and GOMEMLIMIT (generation %d -> %d):\nbefore %+v\nafter  %+v", before.Name,
 				before.Generation, after.Generation, before.Spec.Template, after.Spec.Template)
 		}
 	}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/imaging"
+)
+
+var thumbnailFlags = flag.NewFlagSet("thumbnail", flag.ContinueOnError)
+
+func init() {
+	commands["thumbnail"] = thumbnail
+	commandFlags["thumbnail"] = thumbnailFlags
+	commandArgs["thumbnail"] = []string{"IN", "OUT"}
+}
+
+// thumbnail writes the thumbnail of the photo in file IN to file OUT, a JPEG, by the
+// steps an upload takes: at most SORTOGRAPHER_MAX_UPLOAD_BYTES, the format told by the
+// content, the header checked before any pixel is decoded, the decode within the
+// process's budget. It needs no database or store, so it shows that a build, or the
+// gallery image (cmd/imagebuild's tests run it there on a HEIC), decodes what the
+// server would.
+func thumbnail(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	in, out := thumbnailFlags.Arg(0), thumbnailFlags.Arg(1)
+	if err := startImaging(cfg, log); err != nil {
+		return err
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return fmt.Errorf("open photo: %w", err)
+	}
+	defer f.Close()
+	data, info, err := imaging.Inspect(f, cfg.MaxUploadBytes)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", in, err)
+	}
+	thumb, err := imaging.Thumbnail(ctx, data, info)
+	if err != nil {
+		return fmt.Errorf("thumbnail %s: %w", in, err)
+	}
+	if err := os.WriteFile(out, thumb, 0o644); err != nil {
+		return fmt.Errorf("write thumbnail: %w", err)
+	}
+	log.Info("made thumbnail", "in", in, "out", out, "contentType", info.ContentType(),
+		"width", info.Width, "height", info.Height, "bytes", len(thumb))
+	return nil
+}
