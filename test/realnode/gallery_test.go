@@ -172,15 +172,26 @@ func testUploadsLabelled(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser 
 	for photo := range wantLabel {
 		ids = append(ids, u.upload(t, filepath.Join(photoDir, photo)))
 	}
+	// An iPhone's HEIC: the server pod thumbnails it and the worker pod classifies it with
+	// the libvips and HEIF module the gallery image ships.
+	heic := filepath.Join(t.TempDir(), "dog.heic")
+	if out, err := runTool("heif-enc", "", "-q", "80", filepath.Join(photoDir, "dog.jpg"), "-o", heic); err != nil {
+		t.Fatalf("heif-enc: %v\n%s", err, out)
+	}
+	ids = append(ids, u.upload(t, heic))
 	u.waitLabelled(t, 3*time.Minute)
-	t.Logf("FIGURE 3 photos uploaded → labelled by the worker pod: %s", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("FIGURE 3 photos and a HEIC uploaded → labelled by the worker pod: %s", time.Since(start).Round(100*time.Millisecond))
 	for _, img := range u.images(t) {
 		photo := u.names[img.ID]
-		if !slices.ContainsFunc(img.Labels, func(l label) bool { return l.Name == wantLabel[photo] }) {
-			t.Errorf("%s labelled %v, want %q among them", photo, img.Labels, wantLabel[photo])
+		want := wantLabel[photo]
+		if jpeg, ok := strings.CutSuffix(photo, ".heic"); ok {
+			want = wantLabel[jpeg+".jpg"]
+		}
+		if !slices.ContainsFunc(img.Labels, func(l label) bool { return l.Name == want }) {
+			t.Errorf("%s labelled %v, want %q among them", photo, img.Labels, want)
 		}
 	}
-	if len(ids) != 3 {
+	if len(ids) != 4 {
 		t.Fatalf("uploaded %d photos", len(ids))
 	}
 	return u
