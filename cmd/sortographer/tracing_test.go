@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"image"
-	"image/jpeg"
 	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -200,20 +199,18 @@ func spanList(spans []otlptest.Span) string {
 	return b.String()
 }
 
-// photoBody is an upload of one small photo: the multipart body and its content type.
+// photoBody is an upload of one photo the built-in model labels (darknet's dog, from
+// hack/install-deps.sh): the multipart body and its content type.
 func photoBody(t *testing.T) (io.Reader, string) {
 	t.Helper()
-	var jpg, body bytes.Buffer
-	photo := image.NewRGBA(image.Rect(0, 0, 64, 64))
-	for p := 0; p < len(photo.Pix); p += 4 {
-		photo.Pix[p], photo.Pix[p+1], photo.Pix[p+2], photo.Pix[p+3] = uint8(p%251), uint8(p/64%256), 120, 255
-	}
-	if err := jpeg.Encode(&jpg, photo, nil); err != nil {
+	jpg, err := os.ReadFile("/usr/share/darknet/data/dog.jpg")
+	if err != nil {
 		t.Fatal(err)
 	}
+	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	part, _ := mw.CreateFormFile("file", "photo.jpg")
-	_, _ = part.Write(jpg.Bytes())
+	part, _ := mw.CreateFormFile("file", "dog.jpg")
+	_, _ = part.Write(jpg)
 	_ = mw.Close()
 	return &body, mw.FormDataContentType()
 }
