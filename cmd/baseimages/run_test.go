@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,24 +32,6 @@ func imageUser(t *testing.T, cf *v1.ConfigFile) (uint32, uint32) {
 		t.Fatalf("image user %q is not numeric UID:GID", cf.Config.User)
 	}
 	return uint32(uid), uint32(gid)
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // container runs commands chrooted in an image's unpacked root, as its user, in its
@@ -100,7 +80,7 @@ func (c container) try(env []string, stdin string, argv ...string) (string, erro
 // server is a long-running process in a container.
 type server struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.LogBuffer
 	done chan error
 }
 
@@ -108,7 +88,7 @@ type server struct {
 // prints its output if the test failed.
 func (c container) start(dir string, argv ...string) *server {
 	c.t.Helper()
-	s := &server{cmd: c.command(dir, nil, argv...), out: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: c.command(dir, nil, argv...), out: &testenv.LogBuffer{}, done: make(chan error, 1)}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", argv[0], err)

@@ -474,7 +474,7 @@ func (c *memoryCgroup) fields(t *testing.T, name string) map[string]int64 {
 type cgroupProcess struct {
 	cg      *memoryCgroup
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *testenv.LogBuffer
 	done    chan error
 	peakRSS int64 // VmHWM, read by alive
 }
@@ -485,7 +485,7 @@ type cgroupProcess struct {
 // failed.
 func (c *memoryCgroup) start(t *testing.T, bin string, env []string, args ...string) *cgroupProcess {
 	t.Helper()
-	p := &cgroupProcess{cg: c, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &cgroupProcess{cg: c, out: &testenv.LogBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, c.file("cgroup.procs"), bin}, args...)...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -90,24 +89,6 @@ func TestServeFailsWhenTheMetricsPortIsTaken(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a command's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestWorkProbesAndMetrics: `work` answers its probes on the listen address and its
 // metrics (the provider calls among them, at zero from the start) on the metrics
 // address; with Redis down, readiness fails naming the check, and the error's text is
@@ -136,7 +117,7 @@ func TestWorkProbesAndMetrics(t *testing.T) {
 	}
 	_ = st.Close()
 
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- work(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil))) }()

@@ -19,6 +19,7 @@ import (
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 	"github.com/sortographer/sortographer/internal/tracing"
 	"github.com/sortographer/sortographer/internal/tracing/otlptest"
@@ -94,7 +95,7 @@ func TestUploadIsOneTrace(t *testing.T) {
 
 	// The workers are another service; the job waits in Redis meanwhile.
 	t.Setenv("OTEL_SERVICE_NAME", "sortographer-workers")
-	var workLog lockedBuffer
+	var workLog testenv.LogBuffer
 	wcfg := cfg
 	wcfg.ListenAddr, wcfg.MetricsAddr = freeAddr(t), freeAddr(t)
 	stopWork := start("work", work, wcfg, slog.New(slog.NewJSONHandler(&workLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -252,22 +253,4 @@ func waitLabelled(t *testing.T, base, token, imageID string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("image %s is %q a minute after the worker started, want labelled", imageID, status)
-}
-
-// lockedBuffer is a log destination that goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

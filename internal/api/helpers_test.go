@@ -33,6 +33,7 @@ import (
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -51,7 +52,7 @@ type gallery struct {
 	tokens  *auth.Tokens
 	// countObjects counts what storage holds.
 	countObjects func() int
-	logs         *syncBuffer
+	logs         *testenv.LogBuffer
 	// metricsURL serves the server's metrics, as the metrics address does.
 	metricsURL string
 }
@@ -127,24 +128,6 @@ func s3Storage(t *testing.T) (objects.Store, func() int) {
 	}
 }
 
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newGallery(t *testing.T, db database, objs storage, opts ...option) *gallery {
 	t.Helper()
 	ctx := context.Background()
@@ -162,7 +145,7 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	q := queue.NewMemory(queue.Options{})
 	d := api.Deps{
 		Store: st, Objects: obj, Queue: q, Tokens: tokens,

@@ -1,13 +1,11 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/tracing"
 	"github.com/sortographer/sortographer/internal/worker"
 )
@@ -51,7 +50,7 @@ func TestJobSpansAndRequestIDAcrossRetries(t *testing.T) {
 	}
 	upload.End()
 
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w := start(t, worker.Deps{Config: workersConfig(f), Store: f.st, Objects: f.obj, Queue: q, Classifier: cls, Logger: log})
 	f.waitSettled([]string{id}, 10*time.Second)
@@ -123,22 +122,4 @@ func attributes(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
 		out[kv.Key] = kv.Value.String()
 	}
 	return out
-}
-
-// syncBuffer is a log destination that the worker's goroutines share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
