@@ -89,13 +89,13 @@ func TestServeSurvivesTheWorstUploadsInAMemoryLimit(t *testing.T) {
 
 	cg := newMemoryCgroup(t, memLimit)
 	bin := buildSortographer(t)
-	listen := freeAddr(t)
+	listen := testenv.FreeAddr(t)
 	srv := cg.start(t, bin, []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
 		config.EnvDataDir + "=" + t.TempDir(),
 		config.EnvListenAddr + "=" + listen,
-		config.EnvMetricsAddr + "=" + freeAddr(t),
+		config.EnvMetricsAddr + "=" + testenv.FreeAddr(t),
 		config.EnvModelDir + "=" + testservers.ModelDir(t),
 		specs.EnvGoMemLimit + "=" + strconv.FormatInt(goMemLimit, 10),
 	}, "serve")

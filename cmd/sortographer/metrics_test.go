@@ -106,7 +106,7 @@ func TestWorkProbesAndMetrics(t *testing.T) {
 		config.EnvRedisAddr+"="+redisServer.Addr(),
 		config.EnvClassifier+"="+config.ClassifierRekognition,
 		config.EnvRekognitionRegion+"=eu-west-1",
-		config.EnvRekognitionEndpoint+"=http://"+freeAddr(t),
+		config.EnvRekognitionEndpoint+"=http://"+testenv.FreeAddr(t),
 	)
 	st, err := store.Open(context.Background(), cfg.Database, cfg.SQLiteFile())
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -19,17 +18,8 @@ import (
 
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // testConfig is a gallery on this machine without in-process workers (the classifier
 // is not the server's concern here).
@@ -37,8 +27,8 @@ func testConfig(t *testing.T, extra ...string) config.Config {
 	t.Helper()
 	env := append([]string{
 		config.EnvDataDir + "=" + t.TempDir(),
-		config.EnvListenAddr + "=" + freeAddr(t),
-		config.EnvMetricsAddr + "=" + freeAddr(t),
+		config.EnvListenAddr + "=" + testenv.FreeAddr(t),
+		config.EnvMetricsAddr + "=" + testenv.FreeAddr(t),
 		config.EnvInProcessWorkers + "=false",
 		config.EnvShutdownGrace + "=10s",
 	}, extra...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 // TestServeSharingSwitches: SORTOGRAPHER_SHARE_MAX_LIFETIME caps a link made through
@@ -61,7 +62,7 @@ func TestServeSharingSwitches(t *testing.T) {
 
 	// The same data directory, served with sharing off.
 	cfg.Auth.SharingEnabled = false
-	cfg.ListenAddr = freeAddr(t)
+	cfg.ListenAddr = testenv.FreeAddr(t)
 	base, _ = startServe(t, cfg)
 	link = base + "/api/shared/" + share["token"].(string)
 	if code, out := post("/api/shares", token, `{"albumId":"`+album["id"].(string)+`"}`); code != http.StatusForbidden {

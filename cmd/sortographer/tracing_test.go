@@ -47,7 +47,7 @@ func TestUploadIsOneTrace(t *testing.T) {
 	cfg := testConfig(t,
 		config.EnvRedisAddr+"="+redisServer.Addr(),
 		config.EnvModelDir+"="+testservers.ModelDir(t),
-		config.EnvMetricsAddr+"="+freeAddr(t),
+		config.EnvMetricsAddr+"="+testenv.FreeAddr(t),
 	)
 	start := func(name string, cmd command, cfg config.Config, log *slog.Logger) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -97,7 +97,7 @@ func TestUploadIsOneTrace(t *testing.T) {
 	t.Setenv("OTEL_SERVICE_NAME", "sortographer-workers")
 	var workLog testenv.LogBuffer
 	wcfg := cfg
-	wcfg.ListenAddr, wcfg.MetricsAddr = freeAddr(t), freeAddr(t)
+	wcfg.ListenAddr, wcfg.MetricsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 	stopWork := start("work", work, wcfg, slog.New(slog.NewJSONHandler(&workLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	waitLabelled(t, base, token, imageID)
 	stopWork()

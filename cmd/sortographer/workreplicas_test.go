@@ -14,6 +14,7 @@ import (
 
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -98,7 +99,7 @@ func testWorkerLabelsShowWhileReplicaLags(t *testing.T, rep *testservers.Replica
 	}
 
 	wcfg := cfg
-	wcfg.ListenAddr, wcfg.MetricsAddr = freeAddr(t), freeAddr(t)
+	wcfg.ListenAddr, wcfg.MetricsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 	started := time.Now()
 	run("work", work, wcfg)
 	deadline := started.Add(60 * time.Second)

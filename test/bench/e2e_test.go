@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -42,11 +43,11 @@ var scenarios = []scenario{
 
 func startEmbedded(b *testing.B) *gallery {
 	dir := b.TempDir()
-	addr := freeAddr(b)
+	addr := testenv.FreeAddr(b)
 	env := galleryEnv(
 		config.EnvGalleryName+"=bench",
 		config.EnvListenAddr+"="+addr,
-		config.EnvMetricsAddr+"="+freeAddr(b),
+		config.EnvMetricsAddr+"="+testenv.FreeAddr(b),
 		config.EnvDataDir+"="+dir,
 		config.EnvModelDir+"="+modelDir(b),
 		config.EnvClassifier+"="+config.ClassifierBuiltin,
@@ -65,7 +66,7 @@ func startServeWork(b *testing.B) *gallery {
 	redis := testservers.Redis(b)
 	endpoint, url := startDetectLabels(b, *latencyFlag)
 	dir := b.TempDir()
-	addr, workAddr := freeAddr(b), freeAddr(b)
+	addr, workAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	shared := []string{
 		config.EnvGalleryName + "=bench",
 		config.EnvDataDir + "=" + dir,
@@ -79,8 +80,8 @@ func startServeWork(b *testing.B) *gallery {
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
 	}
 	// Each process on its own metrics port, as each pod has its own.
-	serveEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+addr, config.EnvMetricsAddr+"="+freeAddr(b), config.EnvInProcessWorkers+"=false")...)
-	workEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+workAddr, config.EnvMetricsAddr+"="+freeAddr(b))...)
+	serveEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+addr, config.EnvMetricsAddr+"="+testenv.FreeAddr(b), config.EnvInProcessWorkers+"=false")...)
+	workEnv := galleryEnv(append(shared, config.EnvListenAddr+"="+workAddr, config.EnvMetricsAddr+"="+testenv.FreeAddr(b))...)
 	serve := start(b, "serve", serveEnv, dir)
 	base := "http://" + addr
 	serve.waitReady(b, base+config.ReadinessPath)

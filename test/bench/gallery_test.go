@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -124,17 +123,6 @@ func settingsSummary(b *testing.B, env []string) string {
 	}
 	w := cfg.Workers
 	return fmt.Sprintf("concurrency %d, provider %g/s, intake %g/s", w.Concurrency, w.ProviderRequestsPerSecond, w.IntakePerSecond)
-}
-
-// freeAddr is a loopback address that was free a moment ago.
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // process is one gallery process (serve or work) logging to a file.

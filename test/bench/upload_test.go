@@ -17,6 +17,7 @@ import (
 
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
+	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
@@ -96,11 +97,11 @@ func BenchmarkUploadThroughput(b *testing.B) {
 func startUploadServer(b *testing.B, db testservers.Database) (*process, string) {
 	b.Helper()
 	dir := b.TempDir()
-	addr := freeAddr(b)
+	addr := testenv.FreeAddr(b)
 	env := galleryEnv(
 		config.EnvGalleryName+"=bench",
 		config.EnvListenAddr+"="+addr,
-		config.EnvMetricsAddr+"="+freeAddr(b),
+		config.EnvMetricsAddr+"="+testenv.FreeAddr(b),
 		config.EnvDataDir+"="+dir,
 		config.EnvDatabaseDriver+"="+config.DriverMySQL,
 		config.EnvDatabaseHost+"="+db.Host,

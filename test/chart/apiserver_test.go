@@ -81,8 +81,8 @@ func TestServerSideDryRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := strings.Count(string(out), "(server dry run)"); n != len(objects(t, m)) {
-				t.Errorf("apiserver accepted %d of %d objects:\n%s", n, len(objects(t, m)), out)
+			if n := strings.Count(string(out), "(server dry run)"); n != len(testenv.Objects(t, m)) {
+				t.Errorf("apiserver accepted %d of %d objects:\n%s", n, len(testenv.Objects(t, m)), out)
 			}
 		})
 	}
@@ -119,7 +119,7 @@ func TestKubeconform(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := fmt.Sprintf("Valid: %d, Invalid: 0, Errors: 0, Skipped: 0", len(objects(t, m)))
+			want := fmt.Sprintf("Valid: %d, Invalid: 0, Errors: 0, Skipped: 0", len(testenv.Objects(t, m)))
 			if !strings.Contains(string(out), want) {
 				t.Errorf("want %q, got:\n%s", want, out)
 			}

@@ -10,9 +10,7 @@ package chart
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +20,6 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -107,25 +104,6 @@ func kustomizeBuild(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// objects splits a multi-document manifest.
-func objects(t *testing.T, manifest []byte) []*unstructured.Unstructured {
-	t.Helper()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifest), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatalf("decode manifest: %v", err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
 }
 
 func ofKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
@@ -268,7 +246,7 @@ func TestRBACMatchesGeneratedRole(t *testing.T) {
 	}
 
 	t.Run("cluster", func(t *testing.T) {
-		objs := objects(t, mustHelmTemplate(t))
+		objs := testenv.Objects(t, mustHelmTemplate(t))
 		if n := len(ofKind(objs, "Role")); n != 1 {
 			t.Errorf("cluster mode: want only the leader-election Role, got %d Roles", n)
 		}
@@ -283,7 +261,7 @@ func TestRBACMatchesGeneratedRole(t *testing.T) {
 	})
 
 	t.Run("namespace", func(t *testing.T) {
-		objs := objects(t, mustHelmTemplate(t, "--set", "rbac.scope=namespace", "--set", "watchNamespaces={team-a,team-b}"))
+		objs := testenv.Objects(t, mustHelmTemplate(t, "--set", "rbac.scope=namespace", "--set", "watchNamespaces={team-a,team-b}"))
 		if n := len(ofKind(objs, "ClusterRole")) + len(ofKind(objs, "ClusterRoleBinding")); n != 0 {
 			t.Errorf("namespace mode must grant nothing cluster-wide, got %d cluster objects", n)
 		}
@@ -310,7 +288,7 @@ func TestRBACMatchesGeneratedRole(t *testing.T) {
 	})
 
 	t.Run("leader election stays in the release namespace", func(t *testing.T) {
-		objs := objects(t, mustHelmTemplate(t))
+		objs := testenv.Objects(t, mustHelmTemplate(t))
 		var le *unstructured.Unstructured
 		for _, r := range ofKind(objs, "Role") {
 			le = r
@@ -360,9 +338,9 @@ func TestCRDIsTheGeneratedOneAndKept(t *testing.T) {
 	if !bytes.Equal(copied, generated) {
 		t.Fatalf("charts/sortographer/files/crds/sortographer.io_galleries.yaml differs from config/crd/bases: run `make chart-sync`")
 	}
-	want := objects(t, generated)[0]
+	want := testenv.Objects(t, generated)[0]
 
-	crd := one(t, objects(t, mustHelmTemplate(t)), "CustomResourceDefinition")
+	crd := one(t, testenv.Objects(t, mustHelmTemplate(t)), "CustomResourceDefinition")
 	if got := crd.GetAnnotations()["helm.sh/resource-policy"]; got != "keep" {
 		t.Errorf("CRD must carry helm.sh/resource-policy: keep, got %q", got)
 	}
@@ -379,11 +357,11 @@ func TestCRDIsTheGeneratedOneAndKept(t *testing.T) {
 		t.Errorf("rendered CRD differs from config/crd/bases beyond labels and the keep annotation:\n%s", lineDiff(t, stripped.Object, want.Object))
 	}
 
-	notKept := one(t, objects(t, mustHelmTemplate(t, "--set", "crds.keep=false")), "CustomResourceDefinition")
+	notKept := one(t, testenv.Objects(t, mustHelmTemplate(t, "--set", "crds.keep=false")), "CustomResourceDefinition")
 	if _, ok := notKept.GetAnnotations()["helm.sh/resource-policy"]; ok {
 		t.Errorf("crds.keep=false still annotates the CRD")
 	}
-	if n := len(ofKind(objects(t, mustHelmTemplate(t, "--set", "crds.install=false")), "CustomResourceDefinition")); n != 0 {
+	if n := len(ofKind(testenv.Objects(t, mustHelmTemplate(t, "--set", "crds.install=false")), "CustomResourceDefinition")); n != 0 {
 		t.Errorf("crds.install=false still renders %d CRDs", n)
 	}
 }
@@ -400,7 +378,7 @@ func container(t *testing.T, d *unstructured.Unstructured) map[string]any {
 func TestOperatorDeployment(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			d := one(t, objects(t, mustHelmTemplate(t, v.args...)), "Deployment")
+			d := one(t, testenv.Objects(t, mustHelmTemplate(t, v.args...)), "Deployment")
 			labels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
 			// A Gallery's Redis NetworkPolicy admits the backlog scaler by this label.
 			if labels["app.kubernetes.io/name"] != galleryv1alpha1.OperatorName {
@@ -428,7 +406,7 @@ func TestOperatorDeployment(t *testing.T) {
 			}
 		})
 	}
-	d := one(t, objects(t, mustHelmTemplate(t, "--set", "replicas=2")), "Deployment")
+	d := one(t, testenv.Objects(t, mustHelmTemplate(t, "--set", "replicas=2")), "Deployment")
 	if r, _, _ := unstructured.NestedFieldNoCopy(d.Object, "spec", "replicas"); fmt.Sprint(r) != "2" {
 		t.Errorf("replicas=2 rendered %v", r)
 	}
@@ -461,11 +439,11 @@ func key(o *unstructured.Unstructured) string {
 
 func TestKustomizeIsEquivalentToChartDefaults(t *testing.T) {
 	helmObjs := map[string]map[string]any{}
-	for _, o := range objects(t, mustHelmTemplate(t)) {
+	for _, o := range testenv.Objects(t, mustHelmTemplate(t)) {
 		helmObjs[key(o)] = normalize(o)
 	}
 	kustObjs := map[string]map[string]any{}
-	for _, o := range objects(t, kustomizeBuild(t)) {
+	for _, o := range testenv.Objects(t, kustomizeBuild(t)) {
 		if o.GetKind() == "Namespace" {
 			continue // helm install --create-namespace makes it
 		}

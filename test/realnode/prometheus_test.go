@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -116,7 +115,7 @@ func startPrometheus(t, owner *testing.T, set ...string) *prometheus {
 	if err := os.WriteFile(config, []byte(prometheusConfig(env.kubeconfig, rules)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	p := &prometheus{base: "http://" + addr, log: filepath.Join(dir, "prometheus.log")}
 	logFile, err := os.Create(p.log)
 	if err != nil {
@@ -142,16 +141,6 @@ func startPrometheus(t, owner *testing.T, set ...string) *prometheus {
 		return p.get("/-/ready", nil)
 	})
 	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // get reads a Prometheus API path; out (if not nil) receives the response's data.
