@@ -89,6 +89,23 @@ const (
 	EnvMaxAttempts               = "SORTOGRAPHER_MAX_ATTEMPTS"
 	EnvVisibilityTimeout         = "SORTOGRAPHER_VISIBILITY_TIMEOUT"
 	EnvRequeueAfter              = "SORTOGRAPHER_REQUEUE_AFTER"
+
+	EnvBackupPath              = "SORTOGRAPHER_BACKUP_PATH"
+	EnvBackupS3Bucket          = "SORTOGRAPHER_BACKUP_S3_BUCKET"
+	EnvBackupS3Region          = "SORTOGRAPHER_BACKUP_S3_REGION"
+	EnvBackupS3Prefix          = "SORTOGRAPHER_BACKUP_S3_PREFIX"
+	EnvBackupS3Endpoint        = "SORTOGRAPHER_BACKUP_S3_ENDPOINT"
+	EnvBackupS3ForcePathStyle  = "SORTOGRAPHER_BACKUP_S3_FORCE_PATH_STYLE"
+	EnvBackupS3AccessKeyID     = "SORTOGRAPHER_BACKUP_S3_ACCESS_KEY_ID"
+	EnvBackupS3SecretAccessKey = "SORTOGRAPHER_BACKUP_S3_SECRET_ACCESS_KEY"
+	EnvBackupGallery           = "SORTOGRAPHER_BACKUP_GALLERY"
+	EnvBackupKeep              = "SORTOGRAPHER_BACKUP_KEEP"
+	EnvBackupKeepFor           = "SORTOGRAPHER_BACKUP_KEEP_FOR"
+	EnvBackupPhotos            = "SORTOGRAPHER_BACKUP_PHOTOS"
+	EnvBackupReportPath        = "SORTOGRAPHER_BACKUP_REPORT_PATH"
+	EnvRestoreBackup           = "SORTOGRAPHER_RESTORE_BACKUP"
+	EnvRestoreBefore           = "SORTOGRAPHER_RESTORE_BEFORE"
+	EnvRestoreVerifyPercent    = "SORTOGRAPHER_RESTORE_VERIFY_PERCENT"
 )
 
 // Database drivers.
@@ -146,6 +163,7 @@ type Config struct {
 	Storage  Storage
 	Auth     Auth
 	Workers  Workers
+	Backup   Backup
 }
 
 // Database is where users, images and labels live.
@@ -235,6 +253,88 @@ type Workers struct {
 	MaxAttempts               int           `env:"SORTOGRAPHER_MAX_ATTEMPTS" envDefault:"5"`
 	VisibilityTimeout         time.Duration `env:"SORTOGRAPHER_VISIBILITY_TIMEOUT" envDefault:"2m"`
 	RequeueAfter              time.Duration `env:"SORTOGRAPHER_REQUEUE_AFTER" envDefault:"10m"`
+}
+
+// Backup is where `sortographer backup` writes backups and `sortographer restore` and
+// `sortographer restore-drill` read them: a directory (a mounted volume) or an S3
+// bucket, exactly one. Only those commands read these settings.
+type Backup struct {
+	// Path is a directory holding backups, e.g. a mounted PersistentVolumeClaim.
+	Path     string `env:"SORTOGRAPHER_BACKUP_PATH"`
+	S3Bucket string `env:"SORTOGRAPHER_BACKUP_S3_BUCKET"`
+	S3Region string `env:"SORTOGRAPHER_BACKUP_S3_REGION"`
+	// S3Prefix is prepended to every key (e.g. "backups/"); empty: the bucket's root.
+	S3Prefix    string `env:"SORTOGRAPHER_BACKUP_S3_PREFIX"`
+	S3Endpoint  string `env:"SORTOGRAPHER_BACKUP_S3_ENDPOINT"`
+	S3PathStyle bool   `env:"SORTOGRAPHER_BACKUP_S3_FORCE_PATH_STYLE" envDefault:"false"`
+	// S3AccessKeyID and S3SecretAccessKey are static credentials for the backup bucket
+	// (a store outside AWS, or another account's bucket). Empty: the pod's standard
+	// credential chain, as for photo storage.
+	S3AccessKeyID     string `env:"SORTOGRAPHER_BACKUP_S3_ACCESS_KEY_ID"`
+	S3SecretAccessKey string `env:"SORTOGRAPHER_BACKUP_S3_SECRET_ACCESS_KEY"`
+	// Gallery names the folder the backups live in, <gallery>/ under the location.
+	// Default: GalleryName. A restore into a new Gallery names the old one here.
+	Gallery string `env:"SORTOGRAPHER_BACKUP_GALLERY"`
+	// Keep is how many complete backups to keep, newest first; 0: no limit by count.
+	Keep int `env:"SORTOGRAPHER_BACKUP_KEEP" envDefault:"0"`
+	// KeepFor removes complete backups older than this; 0: no limit by age. The newest
+	// complete backup is never removed.
+	KeepFor time.Duration `env:"SORTOGRAPHER_BACKUP_KEEP_FOR" envDefault:"0s"`
+	// Photos copies the photos of filesystem storage into the backup (incrementally); with
+	// S3 storage a backup always lists the photos' keys and checksums instead.
+	Photos bool `env:"SORTOGRAPHER_BACKUP_PHOTOS" envDefault:"true"`
+	// ReportPath receives the outcome as one line of JSON (internal/backup/report), for
+	// the operator to read: a container's terminationMessagePath. Empty: no report file.
+	ReportPath string `env:"SORTOGRAPHER_BACKUP_REPORT_PATH"`
+
+	// RestoreBackup is the backup a restore reads; empty: the newest complete one (at or
+	// before RestoreBefore when that is set).
+	RestoreBackup string `env:"SORTOGRAPHER_RESTORE_BACKUP"`
+	// RestoreBefore picks the newest complete backup taken at or before this time
+	// (RFC 3339), when RestoreBackup is empty.
+	RestoreBefore string `env:"SORTOGRAPHER_RESTORE_BEFORE"`
+	// RestoreVerifyPercent is the share of photos whose checksum a restore checks after
+	// copying them back (0–100); every database table is always checked.
+	RestoreVerifyPercent int `env:"SORTOGRAPHER_RESTORE_VERIFY_PERCENT" envDefault:"100"`
+}
+
+// BackupGallery is the folder name a backup or restore uses.
+func (c Config) BackupGallery() string {
+	if c.Backup.Gallery != "" {
+		return c.Backup.Gallery
+	}
+	return c.GalleryName
+}
+
+// ValidateBackup reports every backup setting that cannot work, all at once; only the
+// backup and restore commands call it.
+func (c Config) ValidateBackup() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	b := c.Backup
+	if (b.Path == "") == (b.S3Bucket == "") {
+		bad(EnvBackupPath+"/"+EnvBackupS3Bucket, "set exactly one: a directory or an S3 bucket")
+	}
+	if (b.S3AccessKeyID == "") != (b.S3SecretAccessKey == "") {
+		bad(EnvBackupS3AccessKeyID+"/"+EnvBackupS3SecretAccessKey, "set both or neither")
+	}
+	if b.Keep < 0 {
+		bad(EnvBackupKeep, "must not be negative")
+	}
+	if b.KeepFor < 0 {
+		bad(EnvBackupKeepFor, "must not be negative")
+	}
+	if b.RestoreVerifyPercent < 0 || b.RestoreVerifyPercent > 100 {
+		bad(EnvRestoreVerifyPercent, "must be 0 to 100, not %d", b.RestoreVerifyPercent)
+	}
+	if b.RestoreBefore != "" {
+		if _, err := time.Parse(time.RFC3339, b.RestoreBefore); err != nil {
+			bad(EnvRestoreBefore, "must be an RFC 3339 time such as 2026-12-05T03:00:00Z: %v", err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Load reads the configuration from an environment (os.Environ's form, "KEY=value"),
@@ -396,7 +496,7 @@ func (c Config) StorageDir() string {
 // Secret reports whether a setting holds a secret, so that it is never logged.
 func Secret(name string) bool {
 	switch name {
-	case EnvDatabasePassword, EnvRedisPassword, EnvJWTSecret:
+	case EnvDatabasePassword, EnvRedisPassword, EnvJWTSecret, EnvBackupS3SecretAccessKey:
 		return true
 	}
 	return false
