@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -19,7 +20,10 @@ type Filesystem struct {
 	root string
 }
 
-var _ Store = (*Filesystem)(nil)
+var (
+	_ Store  = (*Filesystem)(nil)
+	_ Lister = (*Filesystem)(nil)
+)
 
 // NewFilesystem returns a store under root, creating the folder if needed.
 func NewFilesystem(root string) (*Filesystem, error) {
@@ -196,6 +200,79 @@ func (f *Filesystem) Delete(ctx context.Context, key string) error {
 		}
 	}
 	return nil
+}
+
+// List walks the folders under prefix, skipping the store's own dot-files (content
+// types, half-written temporary files), and reports keys in ascending order.
+func (f *Filesystem) List(ctx context.Context, prefix string, fn func(Info) error) error {
+	dir := f.root
+	if p := strings.TrimSuffix(prefix, "/"); p != "" {
+		// The folder holding prefix: the prefix may end mid-name ("backups/2026").
+		if i := strings.LastIndex(p, "/"); i >= 0 && !strings.HasSuffix(prefix, "/") {
+			p = p[:i]
+		} else if !strings.HasSuffix(prefix, "/") {
+			p = ""
+		}
+		if p != "" {
+			if err := ValidateKey(p); err != nil {
+				return err
+			}
+			dir = filepath.Join(f.root, filepath.FromSlash(p))
+		}
+	}
+	var infos []Info
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() && path != dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(f.root, path)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return notFoundOrErr(err)
+		}
+		infos = append(infos, Info{Key: key, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
+	for _, in := range infos {
+		if err := fn(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notFoundOrErr skips a file removed while List walked (nil), and returns other errors.
+func notFoundOrErr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // Ping checks that the root folder exists and accepts a new file, so a read-only or

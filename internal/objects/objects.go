@@ -98,3 +98,11 @@ func ValidateKey(key string) error {
 func keyChar(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
+
+// Lister is a Store that can enumerate its keys, which backups need (to find earlier
+// backups and the photos no kept backup still uses). Both stores implement it.
+type Lister interface {
+	// List calls fn for every object whose key starts with prefix, in ascending key
+	// order, stopping at fn's first error. A prefix that holds nothing is not an error.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+}

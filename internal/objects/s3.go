@@ -37,6 +37,7 @@ type S3API interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
 // HeadBucketAPI is what CheckBucket needs; *s3.Client implements it.
@@ -105,7 +106,10 @@ type S3 struct {
 	kmsKey *string
 }
 
-var _ Store = (*S3)(nil)
+var (
+	_ Store  = (*S3)(nil)
+	_ Lister = (*S3)(nil)
+)
 
 // NewS3 returns a store in opts.Bucket using client.
 func NewS3(client S3API, opts S3Options) (*S3, error) {
@@ -254,6 +258,27 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	}
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: k}); err != nil {
 		return s.mapError("delete", key, err)
+	}
+	return nil
+}
+
+// List pages through ListObjectsV2 (S3 returns keys in ascending UTF-8 order).
+func (s *S3) List(ctx context.Context, prefix string, fn func(Info) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(s.prefix + prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return s.mapError("list", prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
+			if err := fn(Info{Key: key, Size: aws.ToInt64(o.Size)}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

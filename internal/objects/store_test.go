@@ -316,3 +316,46 @@ func TestStoreCanceledContext(t *testing.T) {
 		}
 	})
 }
+
+// List reports exactly the keys under a prefix, in order, with their sizes: a prefix
+// ending mid-name matches by string, the store's own dot-files never show, and another
+// prefix's objects stay out.
+func TestStoreList(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		for key, body := range map[string]string{
+			"g/backups/20261205T010000Z/manifest.json": "{}",
+			"g/backups/20261205T020000Z/db/users.gz":   "12345",
+			"g/backups/20261204T230000Z/manifest.json": "{ }",
+			"g/photos/images/1/a/original":             "abc",
+			"other/backups/x":                          "x",
+		} {
+			put(t, s, key, []byte(body), "application/json")
+		}
+		list := func(prefix string) []string {
+			var got []string
+			err := s.(Lister).List(context.Background(), prefix, func(i Info) error {
+				got = append(got, i.Key+"="+strings.Repeat("#", int(i.Size)))
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("List(%q): %v", prefix, err)
+			}
+			return got
+		}
+		if got, want := strings.Join(list("g/backups/"), " "), "g/backups/20261204T230000Z/manifest.json=### g/backups/20261205T010000Z/manifest.json=## g/backups/20261205T020000Z/db/users.gz=#####"; got != want {
+			t.Errorf("List(g/backups/) = %s\nwant %s", got, want)
+		}
+		if got, want := strings.Join(list("g/backups/20261205"), " "), "g/backups/20261205T010000Z/manifest.json=## g/backups/20261205T020000Z/db/users.gz=#####"; got != want {
+			t.Errorf("List(g/backups/20261205) = %s\nwant %s", got, want)
+		}
+		if got := list("nothing/here/"); len(got) != 0 {
+			t.Errorf("List(nothing/here/) = %v, want none", got)
+		}
+		stop := errors.New("stop")
+		n := 0
+		err := s.(Lister).List(context.Background(), "g/", func(Info) error { n++; return stop })
+		if !errors.Is(err, stop) || n != 1 {
+			t.Errorf("List stopping at fn's error: %v after %d calls, want stop after 1", err, n)
+		}
+	})
+}

@@ -105,9 +105,21 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // migration can leave part of itself applied and unrecorded; keep its migrations
 // small.
 func (s *sqlStore) Migrate(ctx context.Context) error {
-	ms, err := migrations(s.d.name)
+	return s.MigrateTo(ctx, LatestSchemaVersion)
+}
+
+// MigrateTo is Migrate stopping after version: a restore rebuilds the schema a backup's
+// rows were taken at, loads them, and only then migrates on.
+func (s *sqlStore) MigrateTo(ctx context.Context, version int) error {
+	all, err := migrations(s.d.name)
 	if err != nil {
 		return err
+	}
+	var ms []migration
+	for _, m := range all {
+		if m.version <= version {
+			ms = append(ms, m)
+		}
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fillForBackup gives s a little of everything a backup must carry: an admin and a
+// user, labelled, queued and failed images, an image marked for reclassification, an
+// album, and share links to an image and to the album (one expiring).
+func fillForBackup(t *testing.T, s Store) {
+	t.Helper()
+	ctx := ctxFor(t)
+	admin, err := s.CreateUser(ctx, NewUser{Email: "admin@example.com", PasswordHash: "$2a$10$hash", IsAdmin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := user(t, s, "ann@example.com")
+	a1 := image(t, s, ann, base)
+	labelled(t, s, a1, "dog", "beach")
+	a2 := image(t, s, ann, base.Add(time.Minute))
+	labelled(t, s, a2, "cat")
+	image(t, s, ann, base.Add(2*time.Minute)) // still queued
+	failed := image(t, s, admin, base.Add(3*time.Minute))
+	if err := s.MarkFailed(ctx, failed.ID, "unreadable: ünïcode reason"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RequestReclassify(ctx, ann.ID, a1.ID); err != nil {
+		t.Fatal(err)
+	}
+	album, err := s.CreateAlbum(ctx, ann.ID, "Summer ☀ 2026")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddToAlbum(ctx, ann.ID, album.ID, []string{a1.ID, a2.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateShare(ctx, NewShare{OwnerID: ann.ID, ImageID: a1.ID, TokenHash: strings.Repeat("a", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateShare(ctx, NewShare{OwnerID: ann.ID, AlbumID: album.ID, TokenHash: strings.Repeat("b", 64), ExpiresAt: base.Add(48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dumpAll reads every table through a snapshot, booleans as integers so that
+// databases compare equal.
+func dumpAll(t *testing.T, s Store) map[string][]string {
+	t.Helper()
+	sn, err := OpenSnapshot(ctxFor(t), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sn.Close() }()
+	out := map[string][]string{}
+	for _, tb := range BackupTables {
+		err := sn.Rows(ctxFor(t), tb.Name, func(cols []string, vals []any) error {
+			var b strings.Builder
+			for i, c := range cols {
+				fmt.Fprintf(&b, "%s=%#v ", c, coerce(vals[i], "INTEGER"))
+			}
+			out[tb.Name] = append(out[tb.Name], b.String())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// A snapshot of each database restores into each database (even another kind) with
+// every row equal; the restored database then works: a new sign-up gets a fresh id.
+func TestRestoreFromSnapshotOnEveryDatabase(t *testing.T) {
+	for _, from := range backends {
+		t.Run("from "+from.name, func(t *testing.T) {
+			t.Parallel()
+			src := openFresh(t, from)
+			if err := src.Migrate(ctxFor(t)); err != nil {
+				t.Fatal(err)
+			}
+			fillForBackup(t, src)
+			want := dumpAll(t, src)
+			if n := len(want["users"]) + len(want["images"]) + len(want["labels"]) + len(want["albums"]) + len(want["album_images"]) + len(want["shares"]); n != 2+4+3+1+2+2 {
+				t.Fatalf("the source holds %d rows, want 14: %v", n, want)
+			}
+			for _, to := range backends {
+				t.Run("to "+to.name, func(t *testing.T) {
+					dst := openFresh(t, to)
+					sn, err := OpenSnapshot(ctxFor(t), src)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer func() { _ = sn.Close() }()
+					if err := Restore(ctxFor(t), dst, sn.SchemaVersion(), sn); err != nil {
+						t.Fatalf("Restore: %v", err)
+					}
+					if got := dumpAll(t, dst); !reflect.DeepEqual(got, want) {
+						t.Fatalf("restored rows differ:\ngot  %v\nwant %v", got, want)
+					}
+					if v, err := dst.SchemaVersion(ctxFor(t)); err != nil || v != LatestSchemaVersion {
+						t.Errorf("restored schema version %d, %v; want %d", v, err, LatestSchemaVersion)
+					}
+					u, err := dst.CreateUser(ctxFor(t), NewUser{Email: "new@example.com", PasswordHash: "h"})
+					if err != nil {
+						t.Fatalf("sign-up after restore: %v", err)
+					}
+					if u.ID <= 2 {
+						t.Errorf("new user's id %d collides with a restored one", u.ID)
+					}
+				})
+			}
+		})
+	}
+}
+
+// A restore refuses a database with any gallery row, and names what it holds.
+func TestRestoreRefusesADatabaseWithData(t *testing.T) {
+	runOnEveryDatabase(t, []storeCase{{name: "refuses", test: func(t *testing.T, s *sqlStore) {
+		user(t, s, "already@example.com")
+		err := Restore(ctxFor(t), s, LatestSchemaVersion, emptySource{})
+		if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "1 users") {
+			t.Fatalf("Restore over data = %v, want ErrNotEmpty naming 1 users", err)
+		}
+		if got := dumpAll(t, s); len(got["users"]) != 1 {
+			t.Errorf("the refused restore changed the users: %v", got["users"])
+		}
+	}}})
+}
+
+// A source that fails part-way (a truncated backup) leaves the database empty: the
+// load is one transaction.
+func TestRestoreFailingPartWayLeavesNothing(t *testing.T) {
+	runOnEveryDatabase(t, []storeCase{{name: "all or nothing", unmigrated: true, test: func(t *testing.T, s *sqlStore) {
+		src := openFresh(t, backends[0])
+		if err := src.Migrate(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		fillForBackup(t, src)
+		sn, err := OpenSnapshot(ctxFor(t), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sn.Close() }()
+		broken := failingSource{TableSource: sn, failAt: "album_images"}
+		if err := Restore(ctxFor(t), s, sn.SchemaVersion(), broken); err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("Restore from a failing source = %v, want its error", err)
+		}
+		counts, err := TableCounts(ctxFor(t), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for table, n := range counts {
+			if n != 0 {
+				t.Errorf("after a failed restore %s holds %d rows, want 0", table, n)
+			}
+		}
+		// And the same database then takes the whole restore.
+		if err := Restore(ctxFor(t), s, sn.SchemaVersion(), sn); err != nil {
+			t.Fatalf("Restore after the failed one: %v", err)
+		}
+	}}})
+}
+
+// A snapshot sees the database as it was when it began, however the gallery writes
+// meanwhile, and blocks no writer (SQLite included: the write below would wait out
+// busy_timeout and fail if the snapshot held the write lock).
+func TestSnapshotIsConsistentWhileTheGalleryWrites(t *testing.T) {
+	runOnEveryDatabase(t, []storeCase{{name: "consistent", test: func(t *testing.T, s *sqlStore) {
+		ann := user(t, s, "ann@example.com")
+		img := image(t, s, ann, base)
+		sn, err := OpenSnapshot(ctxFor(t), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sn.Close() }()
+		count := func(table string) int {
+			n := 0
+			if err := sn.Rows(ctxFor(t), table, func([]string, []any) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if count("users") != 1 {
+			t.Fatal("snapshot misses the user made before it")
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := s.CreateUser(ctx, NewUser{Email: "bob@example.com", PasswordHash: "h"}); err != nil {
+				t.Errorf("a write during the snapshot: %v", err)
+			}
+			labelled(t, s, img, "dog")
+		})
+		wg.Wait()
+		if n, l := count("users"), count("labels"); n != 1 || l != 0 {
+			t.Errorf("snapshot sees %d users and %d labels, want the 1 and 0 of its start", n, l)
+		}
+	}}})
+}
+
+// Every table the migrations make is in BackupTables (or is schema_migrations), so a
+// new table cannot be left out of backups.
+func TestBackupTablesAreEveryTable(t *testing.T) {
+	s := openFresh(t, backends[0])
+	if err := s.Migrate(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.db.QueryContext(ctxFor(t), "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := backupTable(name); !ok && name != "schema_migrations" {
+			t.Errorf("table %s is not in BackupTables: backups would lose it", name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type emptySource struct{}
+
+func (emptySource) Rows(context.Context, string, func([]string, []any) error) error { return nil }
+
+type failingSource struct {
+	TableSource
+	failAt string
+}
+
+func (f failingSource) Rows(ctx context.Context, table string, fn func([]string, []any) error) error {
+	if table == f.failAt {
+		return errors.New("backup file truncated")
+	}
+	return f.TableSource.Rows(ctx, table, fn)
+}
+
+func openFresh(t *testing.T, b backend) *sqlStore {
+	t.Helper()
+	db, file := b.database(t)
+	return open(t, db, file)
+}
