@@ -147,6 +147,24 @@ func (sn *Snapshot) Rows(ctx context.Context, table string, fn func(columns []st
 	return nil
 }
 
+// Columns names a table's columns, for an empty table whose Rows call fn never.
+func (sn *Snapshot) Columns(ctx context.Context, table string) ([]string, error) {
+	t, ok := backupTable(table)
+	if !ok {
+		return nil, fmt.Errorf("snapshot: %q is not a gallery table", table)
+	}
+	rows, err := sn.conn.QueryContext(ctx, "SELECT * FROM "+t.Name+" WHERE 1 = 0")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read %s's columns: %w", table, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read %s's columns: %w", table, err)
+	}
+	return cols, rows.Err()
+}
+
 // Close ends the snapshot's transaction and returns its connection.
 func (sn *Snapshot) Close() error {
 	if _, err := sn.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
