@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
@@ -14,14 +15,16 @@ import (
 )
 
 // CacheOptions limits what the operator holds in memory: only the given namespaces
-// (all when empty), only its own ConfigMaps, and only the pods of Galleries (for their
-// OOM kills), without their managedFields. Secrets are not cached at all (see
+// (all when empty), only its own ConfigMaps, and only the pods and Jobs of Galleries
+// (for their OOM kills and backup reports), without their managedFields. Secrets are not cached at all (see
 // ClientOptions); the operator watches their metadata only.
 func CacheOptions(namespaces []string) cache.Options {
 	o := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{galleryv1alpha1.LabelManagedBy: galleryv1alpha1.ManagedBy})},
 			&corev1.Pod{}:       {Label: galleryPodSelector, Transform: cache.TransformStripManagedFields()},
+			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
+			&batchv1.Job{}: {Label: galleryPodSelector, Transform: cache.TransformStripManagedFields()},
 		},
 	}
 	if len(namespaces) > 0 {

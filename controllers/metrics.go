@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -104,6 +105,12 @@ func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
 		current := strings.ToLower(string(c.Status))
 		for _, s := range conditionStatuses {
 			m.condition.WithLabelValues(ns, name, c.Type, s).Set(boolFloat(s == current))
+		}
+	}
+	// Conditions the spec may drop (BackupReady with spec.backup) leave no series.
+	for _, typ := range []string{galleryv1alpha1.ConditionBackupReady, galleryv1alpha1.ConditionRestored} {
+		if meta.FindStatusCondition(g.Status.Conditions, typ) == nil {
+			m.condition.DeletePartialMatch(prometheus.Labels{labelNamespace: ns, labelGallery: name, "condition": typ})
 		}
 	}
 	for _, p := range galleryPhases {

@@ -52,6 +52,10 @@ type reconcileState struct {
 	// invalidSpec lists what the schema could not catch but the operator did (a cron
 	// expression or time zone that does not parse); the rest of the Gallery still runs.
 	invalidSpec []string
+	// restore is what this pass learned of spec.restoreFrom's restore (nil: nothing new).
+	restore *galleryv1alpha1.RestoreStatus
+	// backupRequest is the backup-now value this pass started a Job for.
+	backupRequest string
 }
 
 // requeueSoon asks for another pass within d (the earliest request wins).
@@ -76,11 +80,13 @@ func (r *GalleryReconciler) phases() []phase {
 		{"storage", r.reconcileStorage},
 		{"cache", r.reconcileCache},
 		{"database", r.reconcileDatabase},
+		{"restore", r.reconcileRestore},
 		{"server", r.reconcileServer},
 		{"workers", r.reconcileWorkers},
 		{"ingress", r.reconcileIngress},
 		{"network policies", r.reconcileNetworkPolicies},
 		{"monitoring", r.reconcileMonitoring},
+		{"backup", r.reconcileBackup},
 	}
 }
 
@@ -342,6 +348,9 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 
 func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
+	if st.holdForRestore() {
+		return nil // nothing serves an empty or half-restored database
+	}
 	serverFloor := st.serverFloor
 	if g.ServerAutoscaled() {
 		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
@@ -368,6 +377,9 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
+	if st.holdForRestore() {
+		return nil
+	}
 	floor := st.workersFloor
 	scaler := specs.WorkerScalerFor(g, r.KEDAInstalled)
 	var replicas *int32
@@ -450,7 +462,7 @@ func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *re
 		return err
 	}
 	var gone []client.Object
-	for _, name := range []string{g.Name + "-default-deny", g.ServerName(), g.WorkersName(), g.RedisName(), g.DatabaseName()} {
+	for _, name := range []string{g.Name + "-default-deny", g.ServerName(), g.WorkersName(), g.RedisName(), g.DatabaseName(), g.BackupName()} {
 		if !wanted[name] {
 			gone = append(gone, named(&networkingv1.NetworkPolicy{}, g, name))
 		}

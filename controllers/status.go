@@ -62,6 +62,8 @@ type observed struct {
 	pods       []corev1.Pod
 	oomKills   []oomKill
 	podsUnread bool
+	// backupRuns are the backup, restore and drill Jobs, newest first.
+	backupRuns []jobRun
 }
 
 // observe reads the children that status is computed from. A missing child is nil.
@@ -90,6 +92,11 @@ func (r *GalleryReconciler) observe(ctx context.Context, st *reconcileState) err
 			st.requeueSoon(d + time.Second) // MemoryPressure changes when a kill leaves the window
 		}
 	}
+	runs, err := r.observeBackupJobs(ctx, g)
+	if err != nil {
+		f.errs = append(f.errs, err)
+	}
+	st.observed.backupRuns = runs
 	return errors.Join(f.errs...)
 }
 
@@ -192,6 +199,12 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 	if !o.podsUnread {
 		setMemoryCondition(g, o.oomKills, gen)
 	}
+	if st.restore != nil {
+		g.Status.Restore = st.restore
+	}
+	setRestoredCondition(g, gen)
+	setBackupStatus(g, o.backupRuns, st.backupRequest)
+	setBackupCondition(g, st, gen)
 	setReadyCondition(g, st, passSucceeded, gen)
 
 	g.Status.URL = specs.URL(g)
@@ -229,7 +242,17 @@ func set(g *galleryv1alpha1.Gallery, typ string, ok bool, reason, msg string, ge
 	if ok {
 		status = metav1.ConditionTrue
 	}
+	setCondition(g, typ, status, reason, msg, gen)
+}
+
+func setCondition(g *galleryv1alpha1.Gallery, typ string, status metav1.ConditionStatus, reason, msg string, gen int64) {
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// removeCondition drops a condition the spec no longer calls for (BackupReady without
+// spec.backup).
+func removeCondition(g *galleryv1alpha1.Gallery, typ string) {
+	meta.RemoveStatusCondition(&g.Status.Conditions, typ)
 }
 
 // deploymentReady reads a Deployment as the rollout status does: the controller saw the
@@ -419,6 +442,13 @@ func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucce
 	case len(st.invalidSpec) > 0:
 		set(g, galleryv1alpha1.ConditionReady, false, ReasonInvalidSpec, strings.Join(st.invalidSpec, "; "), gen)
 		return
+	case g.Restoring():
+		reason, msg := ReasonRestoreRunning, "restoring spec.restoreFrom before the server starts; see the Restored condition"
+		if s := g.Status.Restore; s != nil && s.Phase == galleryv1alpha1.RestoreFailed {
+			reason, msg = ReasonRestoreFailed, "the restore failed, so the server does not start; see the Restored condition: "+s.Message
+		}
+		set(g, galleryv1alpha1.ConditionReady, false, reason, msg, gen)
+		return
 	}
 	var notReady []string
 	for _, t := range readyComponents {
@@ -438,6 +468,8 @@ func phaseOf(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool)
 	case g.Spec.Suspend:
 		return galleryv1alpha1.PhaseSuspended
 	case st.blocked != "" || !passSucceeded:
+		return galleryv1alpha1.PhaseFailed
+	case g.Status.Restore != nil && g.Status.Restore.Phase == galleryv1alpha1.RestoreFailed && g.Spec.RestoreFrom != nil:
 		return galleryv1alpha1.PhaseFailed
 	case meta.IsStatusConditionTrue(g.Status.Conditions, galleryv1alpha1.ConditionReady):
 		return galleryv1alpha1.PhaseReady

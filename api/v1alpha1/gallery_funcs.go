@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -10,6 +12,8 @@ const (
 	ComponentWorkers  = "workers"
 	ComponentRedis    = "redis"
 	ComponentDatabase = "database"
+	// ComponentBackup is the pods of backup, restore and restore-drill Jobs.
+	ComponentBackup = "backup"
 )
 
 // Well-known labels on every child object.
@@ -22,6 +26,9 @@ const (
 	// LabelGallery marks every child (and the operator's label-filtered cache) with the
 	// Gallery's name.
 	LabelGallery = "sortographer.io/gallery"
+	// LabelBackupOperation on backup Jobs and their pods says which command they run:
+	// backup, restore or restore-drill.
+	LabelBackupOperation = "sortographer.io/backup-operation"
 
 	// ManagedBy is the value of app.kubernetes.io/managed-by.
 	ManagedBy = "sortographer-operator"
@@ -37,6 +44,14 @@ const (
 	RedisImageRepository   = "docker.io/library/redis"
 	MariaDBImageRepository = "docker.io/library/mariadb"
 )
+
+// AnnotationBackupNow asks for an on-demand backup: whenever its value differs from
+// status.backup.lastRequest, the operator starts one Job <gallery>-backup-<hash of the
+// value> from the backup CronJob's template and records the value. An annotation, not a
+// GalleryBackup resource: no extra CRD or RBAC to install, `kubectl annotate gallery
+// photos sortographer.io/backup-now=$(date +%s)` is the whole command, and a GitOps tool
+// asks for a backup by changing the value in the manifest.
+const AnnotationBackupNow = "sortographer.io/backup-now"
 
 // ServerName names the server's Deployment, Service, ServiceAccount, HPA and PDB.
 func (g *Gallery) ServerName() string { return g.Name + "-server" }
@@ -214,3 +229,38 @@ const RedisPort = 6379
 
 // ServicePort is the port of the server's Service (the Ingress backend).
 const ServicePort = 80
+
+// BackupName names the backup CronJob and the NetworkPolicy of the backup Jobs' pods.
+func (g *Gallery) BackupName() string { return g.Name + "-backup" }
+
+// DrillName names the restore-drill CronJob. CronJob names may have at most 52
+// characters; a Gallery's at most 40.
+func (g *Gallery) DrillName() string { return g.Name + "-drill" }
+
+// RestoreJobName names the Job that restores spec.restoreFrom.
+func (g *Gallery) RestoreJobName() string { return g.Name + "-restore" }
+
+// BackupRequestJobName names the on-demand backup Job for one value of the
+// sortographer.io/backup-now annotation: the same value always gives the same Job.
+func (g *Gallery) BackupRequestJobName(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return g.BackupName() + "-" + hex.EncodeToString(sum[:4])
+}
+
+// RestoreFolder is the folder a restore reads: spec.restoreFrom.gallery, else the
+// Gallery's own name.
+func (g *Gallery) RestoreFolder() string {
+	if r := g.Spec.RestoreFrom; r != nil && r.Gallery != "" {
+		return r.Gallery
+	}
+	return g.Name
+}
+
+// Restoring reports whether spec.restoreFrom's restore has not succeeded yet: the
+// server and workers wait for it.
+func (g *Gallery) Restoring() bool {
+	if g.Spec.RestoreFrom == nil {
+		return false
+	}
+	return g.Status.Restore == nil || g.Status.Restore.Phase != RestoreSucceeded
+}

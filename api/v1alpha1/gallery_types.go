@@ -20,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.status.server.ready`
 // +kubebuilder:printcolumn:name="Workers",type=string,JSONPath=`.status.workers.ready`
+// +kubebuilder:printcolumn:name="Last Backup",type=date,priority=1,JSONPath=`.status.backup.lastSuccessful.completedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: child objects such as <name>-server-<hash> must fit Kubernetes' 63-character label limit"
 type Gallery struct {
@@ -54,6 +55,7 @@ type GalleryList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.schedules) || self.autoscaling.schedules.all(s, !has(s.serverMinReplicas) || has(self.autoscaling.server))",fieldPath=".autoscaling.schedules",message="spec.autoscaling.schedules[].serverMinReplicas needs spec.autoscaling.server: a schedule raises the server HPA's minimum"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.schedules) || self.autoscaling.schedules.all(s, !has(s.workersMinReplicas) || has(self.autoscaling.workers))",fieldPath=".autoscaling.schedules",message="spec.autoscaling.schedules[].workersMinReplicas needs spec.autoscaling.workers: a schedule raises the workers' autoscaling minimum"
 // +kubebuilder:validation:XValidation:rule="!has(self.monitoring) || !has(self.monitoring.metricsPort) || !has(self.server) || !has(self.server.port) || self.monitoring.metricsPort != self.server.port",fieldPath=".monitoring.metricsPort",message="spec.monitoring.metricsPort must differ from spec.server.port: the metrics are served on a port of their own, which the Service and the Ingress do not route to"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.restoreFrom) || !has(self.restoreFrom)",fieldPath=".restoreFrom",message="spec.restoreFrom can only be set when the Gallery is created: the operator never restores over a Gallery that may already hold data; create a new Gallery with spec.restoreFrom"
 type GallerySpec struct {
 	// suspend stops the operator from changing anything this Gallery owns; status is
 	// still reported. Set it back to false to resume. Default false.
@@ -123,6 +125,224 @@ type GallerySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Monitoring MonitoringSpec `json:"monitoring,omitzero"`
+
+	// backup takes scheduled backups of the database (and, with volume storage, the
+	// photos) with `sortographer backup` in a CronJob <gallery>-backup, keeps as many as
+	// retention says, and optionally proves them with a scheduled restore drill. Absent:
+	// no backups. An on-demand backup: annotate the Gallery with
+	// sortographer.io/backup-now=<any new value>, or
+	// `kubectl create job --from=cronjob/<gallery>-backup <name>`.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// restoreFrom starts a new Gallery from a backup instead of empty: the operator makes
+	// the database and storage, runs `sortographer restore` in the Job <gallery>-restore,
+	// and starts the server and workers only once it succeeded. Only when the Gallery is
+	// created, and immutable; a restore never runs again after it succeeded. A failed
+	// restore leaves its Job in place: fix the cause and delete the Job to retry.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.restoreFrom is immutable: the restore runs once, when the Gallery is created; to restore another backup, create a new Gallery"
+	RestoreFrom *RestoreSpec `json:"restoreFrom,omitempty"`
+}
+
+// BackupSpec is scheduled backups of a Gallery.
+type BackupSpec struct {
+	// schedule is when backups run: a cron expression (minute hour day-of-month month
+	// day-of-week), e.g. "0 3 * * *" for 03:00 every day, or @hourly, @daily, @weekly or
+	// @monthly. BackupReady goes False when the newest good backup is older than twice
+	// the schedule's longest interval.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^(@(hourly|daily|weekly|monthly)|([0-9*/,?A-Za-z-]+[ \t]+){4}[0-9*/,?A-Za-z-]+)$`
+	Schedule string `json:"schedule"`
+
+	// timeZone is the IANA time zone of schedule, e.g. Europe/London, as a CronJob's.
+	// Default: the kube-controller-manager's (usually UTC).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// destination is where backups are written: exactly one of s3 (a bucket and prefix)
+	// or volume (a PersistentVolumeClaim the admin owns, so backups outlive the Gallery).
+	// Each Gallery's backups live in a folder named after it.
+	// +required
+	Destination BackupLocation `json:"destination"`
+
+	// retention decides which complete backups are kept after each new one: the newest
+	// keep, and those younger than keepFor (both apply when both are set; the newest
+	// backup is never removed). Default: keep 7.
+	// +optional
+	// +kubebuilder:default={keep:7}
+	Retention BackupRetention `json:"retention,omitzero"`
+
+	// photos copies the photos of volume storage into the backup, incrementally (only
+	// what the previous backup lacks). With S3 storage a backup always lists the photos'
+	// keys and checksums instead: the bucket's versioning and replication are the photo
+	// backup. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	Photos *bool `json:"photos,omitempty"`
+
+	// suspend stops scheduling backups (and drills); running ones finish, and on-demand
+	// backups still run. Default false.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// resources of the backup and drill containers. Default: requests 100m CPU and
+	// 256Mi memory, limit 1Gi memory.
+	// +optional
+	// +kubebuilder:default={requests:{cpu:"100m",memory:"256Mi"},limits:{memory:"1Gi"}}
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
+
+	// drill schedules a restore drill in the CronJob <gallery>-drill: the newest backup
+	// is restored into a scratch database and its counts and checksums compared, and the
+	// result goes to status.backup.lastDrill. Absent: no drills.
+	// +optional
+	Drill *BackupDrillSpec `json:"drill,omitempty"`
+}
+
+// BackupDrillSpec schedules restore drills.
+type BackupDrillSpec struct {
+	// schedule is when drills run, a cron expression or @hourly, @daily, @weekly or
+	// @monthly, e.g. "0 5 * * 0" for 05:00 on Sundays.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^(@(hourly|daily|weekly|monthly)|([0-9*/,?A-Za-z-]+[ \t]+){4}[0-9*/,?A-Za-z-]+)$`
+	Schedule string `json:"schedule"`
+
+	// timeZone is the IANA time zone of schedule. Default: the kube-controller-manager's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// BackupLocation is where backups live: exactly one of s3 or volume.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.s3) != has(self.volume)",message="a backup location needs exactly one of s3 or volume"
+type BackupLocation struct {
+	// s3 keeps backups in an S3 bucket (or an S3-compatible store through endpoint).
+	// +optional
+	S3 *BackupS3Location `json:"s3,omitempty"`
+
+	// volume keeps backups on an existing PersistentVolumeClaim.
+	// +optional
+	Volume *BackupVolumeLocation `json:"volume,omitempty"`
+}
+
+// BackupS3Location is an S3 bucket for backups: spec.storage.s3's settings without
+// encryption (use the bucket's default encryption). Credentials come from the pod's
+// standard chain (IRSA, Pod Identity) unless credentialsSecret is set.
+type BackupS3Location struct {
+	// bucket name.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	Bucket string `json:"bucket"`
+
+	// region of the bucket, e.g. eu-west-1. Default: the pod's AWS_REGION.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+$`
+	Region string `json:"region,omitempty"`
+
+	// prefix under which the backups are stored, e.g. backups/. Default: none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9!_.*'()-]+/)*$`
+	Prefix string `json:"prefix,omitempty"`
+
+	// endpoint is the URL of an S3-compatible store (MinIO, versitygw, Ceph). Default:
+	// AWS.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// forcePathStyle addresses buckets as <endpoint>/<bucket>, as most S3-compatible
+	// stores need. Default false.
+	// +optional
+	ForcePathStyle bool `json:"forcePathStyle,omitempty"`
+
+	// credentialsSecret holds accessKeyId and secretAccessKey for the backup bucket (a
+	// store outside AWS, or another account's bucket). Absent: the pod's credential
+	// chain.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+}
+
+// BackupVolumeLocation is an existing PersistentVolumeClaim for backups. The admin makes
+// and owns it, so backups outlive the Gallery. With ReadWriteOnce, backups run on the
+// server pod's node.
+type BackupVolumeLocation struct {
+	// claimName of the PersistentVolumeClaim, in the Gallery's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ClaimName string `json:"claimName"`
+
+	// subPath is a folder inside the volume to use instead of its root, e.g. galleries.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`
+	SubPath string `json:"subPath,omitempty"`
+}
+
+// BackupRetention decides which backups are kept.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.keep) || has(self.keepFor)",message="spec.backup.retention needs keep, keepFor or both; without either, backups would pile up forever"
+type BackupRetention struct {
+	// keep is how many complete backups to keep, newest first.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Keep *int32 `json:"keep,omitempty"`
+
+	// keepFor keeps complete backups younger than this, e.g. 720h (30 days).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('87600h')",message="spec.backup.retention.keepFor must be a duration between 1h and 87600h"
+	KeepFor *metav1.Duration `json:"keepFor,omitempty"`
+}
+
+// RestoreSpec names the backup a new Gallery starts from.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || !has(self.before)",message="spec.restoreFrom.backup and spec.restoreFrom.before are mutually exclusive: name one backup, or the newest one before a time"
+type RestoreSpec struct {
+	// source is where the backups are: the same shape as spec.backup.destination.
+	// +required
+	Source BackupLocation `json:"source"`
+
+	// gallery is the name of the Gallery the backups were taken from (their folder).
+	// Default: this Gallery's name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Gallery string `json:"gallery,omitempty"`
+
+	// backup is the name of the backup to restore, e.g. 20261205T031500Z. Default: the
+	// newest complete one (before the time in before, when set).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	Backup string `json:"backup,omitempty"`
+
+	// before restores the newest complete backup taken at or before this time (RFC 3339),
+	// e.g. the moment before a bad import.
+	// +optional
+	Before *metav1.Time `json:"before,omitempty"`
+
+	// verifyPhotosPercent is the share of photos whose checksum the restore checks after
+	// copying them back, 0 to 100; every database table is always checked. Default 100.
+	// +optional
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	VerifyPhotosPercent *int32 `json:"verifyPhotosPercent,omitempty"`
 }
 
 // ServerSpec is the gallery web server.
@@ -1346,6 +1566,12 @@ const (
 	// ConditionMemoryPressure is True while a container of the Gallery's pods was
 	// OOM-killed in the last 10 minutes (reason OOMKilled); it does not affect Ready.
 	ConditionMemoryPressure = "MemoryPressure"
+	// ConditionBackupReady is True while the newest good backup is younger than twice
+	// the schedule's interval; present only with spec.backup. It does not affect Ready.
+	ConditionBackupReady = "BackupReady"
+	// ConditionRestored reports the restore of spec.restoreFrom; present only with it.
+	// Until it is True the Gallery is not Ready and runs no server or workers.
+	ConditionRestored = "Restored"
 )
 
 // GalleryStatus is what the operator last observed.
@@ -1356,7 +1582,10 @@ type GalleryStatus struct {
 
 	// conditions: Ready, and ServerReady, WorkersReady, CacheReady, DatabaseReady,
 	// StorageReady, IngressReady; MemoryPressure is True (reason OOMKilled) while a
-	// container of the Gallery's pods was OOM-killed in the last 10 minutes.
+	// container of the Gallery's pods was OOM-killed in the last 10 minutes; BackupReady
+	// with spec.backup (reasons BackupSucceeded, FirstBackupPending, NoBackupYet,
+	// BackupTooOld, BackupFailed); Restored with spec.restoreFrom (RestoreRunning,
+	// RestoreFailed, RestoreSucceeded).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -1386,6 +1615,145 @@ type GalleryStatus struct {
 	// the backlog, or KEDA does).
 	// +optional
 	QueueBacklog *int64 `json:"queueBacklog,omitempty"`
+
+	// backup is what the backup Jobs last reported (absent before the first one).
+	// +optional
+	Backup *BackupStatus `json:"backup,omitempty"`
+
+	// restore is the progress of spec.restoreFrom's restore.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
+}
+
+// BackupStatus is what the backup and drill Jobs reported, read from their pods'
+// termination messages.
+type BackupStatus struct {
+	// lastSuccessful is the newest backup that completed.
+	// +optional
+	LastSuccessful *BackupRecord `json:"lastSuccessful,omitempty"`
+
+	// lastFailure is the newest backup Job that failed.
+	// +optional
+	LastFailure *BackupFailure `json:"lastFailure,omitempty"`
+
+	// lastRequest is the value of the sortographer.io/backup-now annotation the
+	// operator last started an on-demand backup for.
+	// +optional
+	LastRequest string `json:"lastRequest,omitempty"`
+
+	// lastDrill is the newest restore drill's result.
+	// +optional
+	LastDrill *DrillRecord `json:"lastDrill,omitempty"`
+}
+
+// BackupRecord describes one complete backup.
+type BackupRecord struct {
+	// name of the backup (its folder), a UTC time such as 20261205T031500Z.
+	Name string `json:"name"`
+	// startedAt is when the backup began.
+	StartedAt metav1.Time `json:"startedAt"`
+	// completedAt is when it completed.
+	CompletedAt metav1.Time `json:"completedAt"`
+	// sizeBytes is the size of the backup's own files plus the photo bytes it copied.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// schemaVersion is the database schema version the backup holds.
+	// +optional
+	SchemaVersion int64 `json:"schemaVersion,omitempty"`
+	// users in the backup.
+	// +optional
+	Users int64 `json:"users,omitempty"`
+	// images in the backup.
+	// +optional
+	Images int64 `json:"images,omitempty"`
+	// labels in the backup.
+	// +optional
+	Labels int64 `json:"labels,omitempty"`
+	// albums in the backup.
+	// +optional
+	Albums int64 `json:"albums,omitempty"`
+	// shares (share links) in the backup.
+	// +optional
+	Shares int64 `json:"shares,omitempty"`
+	// photos says what the backup holds of the photo objects.
+	// +optional
+	Photos BackupPhotos `json:"photos,omitzero"`
+}
+
+// BackupPhotos counts the photo objects of a backup.
+type BackupPhotos struct {
+	// mode is copied (volume storage: the objects are in the backup), listed (S3
+	// storage: keys and checksums only) or excluded (spec.backup.photos false).
+	// +optional
+	Mode string `json:"mode,omitempty"`
+	// objects the backup holds or lists.
+	// +optional
+	Objects int64 `json:"objects,omitempty"`
+	// copied of them by this backup (the rest were in an earlier one).
+	// +optional
+	Copied int64 `json:"copied,omitempty"`
+}
+
+// BackupFailure is a backup Job that failed.
+type BackupFailure struct {
+	// time the Job failed.
+	Time metav1.Time `json:"time"`
+	// job is the failed Job's name.
+	Job string `json:"job"`
+	// reason is the error the backup reported (or the Job's own reason when it left no
+	// report, such as a deadline or an image that could not be pulled).
+	Reason string `json:"reason"`
+}
+
+// DrillRecord is the result of one restore drill.
+type DrillRecord struct {
+	// time the drill finished.
+	Time metav1.Time `json:"time"`
+	// backup is the backup the drill restored.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+	// succeeded is whether the backup restored and verified.
+	Succeeded bool `json:"succeeded"`
+	// message says what was checked, or why the drill failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// RestorePhase is where a restore stands.
+//
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type RestorePhase string
+
+// Restore phases.
+const (
+	RestorePending   RestorePhase = "Pending"
+	RestoreRunning   RestorePhase = "Running"
+	RestoreSucceeded RestorePhase = "Succeeded"
+	RestoreFailed    RestorePhase = "Failed"
+)
+
+// RestoreStatus is the progress of spec.restoreFrom's restore.
+type RestoreStatus struct {
+	// phase is Pending (waiting for the database), Running, Succeeded or Failed.
+	Phase RestorePhase `json:"phase"`
+	// backup is the name of the backup restored.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+	// completedAt is when the restore finished.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// message says what the restore did, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// users restored.
+	// +optional
+	Users int64 `json:"users,omitempty"`
+	// images restored.
+	// +optional
+	Images int64 `json:"images,omitempty"`
+	// photosVerified is how many photos' checksums the restore checked.
+	// +optional
+	PhotosVerified int64 `json:"photosVerified,omitempty"`
 }
 
 // ReplicaStatus counts a Deployment's pods.

@@ -521,3 +521,45 @@ func withPodMonitor(interval string, labels map[string]string) galleryOption {
 func withoutPodMonitor() galleryOption {
 	return func(g *galleryv1alpha1.Gallery) { g.Spec.Monitoring.PodMonitor.Enabled = ptr.To(false) }
 }
+
+// withBackupToVolume backs up daily at 03:00 to the admin's claim, the CRD's defaults
+// filled in (keep 7, photos, 100m/256Mi/1Gi).
+func withBackupToVolume(claim, subPath string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Backup = &galleryv1alpha1.BackupSpec{
+			Schedule:    "0 3 * * *",
+			Destination: galleryv1alpha1.BackupLocation{Volume: &galleryv1alpha1.BackupVolumeLocation{ClaimName: claim, SubPath: subPath}},
+			Retention:   galleryv1alpha1.BackupRetention{Keep: ptr.To[int32](7)},
+			Photos:      ptr.To(true),
+			Resources:   resources("100m", "256Mi", "1Gi"),
+		}
+	}
+}
+
+// withBackupToS3 backs up to a bucket on an S3-compatible store, credentials from secret
+// ("" for the pod's chain).
+func withBackupToS3(bucket, endpoint, secret string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		withBackupToVolume("", "")(g)
+		g.Spec.Backup.Destination = galleryv1alpha1.BackupLocation{S3: &galleryv1alpha1.BackupS3Location{
+			Bucket: bucket, Region: "eu-west-1", Prefix: "backups/", Endpoint: endpoint, ForcePathStyle: endpoint != "", CredentialsSecret: secret,
+		}}
+	}
+}
+
+// withDrill schedules restore drills (after withBackupTo…).
+func withDrill(schedule, zone string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Backup.Drill = &galleryv1alpha1.BackupDrillSpec{Schedule: schedule, TimeZone: zone}
+	}
+}
+
+// withRestoreFrom starts the Gallery from the backups of gallery in a bucket.
+func withRestoreFrom(gallery, backup string) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.RestoreFrom = &galleryv1alpha1.RestoreSpec{
+			Source:  galleryv1alpha1.BackupLocation{S3: &galleryv1alpha1.BackupS3Location{Bucket: "old-backups", CredentialsSecret: "backup-creds"}},
+			Gallery: gallery, Backup: backup, VerifyPhotosPercent: ptr.To[int32](10),
+		}
+	}
+}

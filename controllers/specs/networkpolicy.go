@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,17 @@ func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*network
 	if g.RunsWorkers() {
 		fromApp = append(fromApp, appPeer(g, galleryv1alpha1.ComponentWorkers))
 	}
+	if RunsBackupJobs(g) {
+		// Backup, restore and drill pods serve nothing; they reach what the app reaches
+		// (the database, the photo bucket) and the backup location.
+		policies = append(policies, policy(g, g.BackupName(), galleryv1alpha1.ComponentBackup,
+			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentBackup)}, both,
+			nil, slices.Concat(appEgress, backupEgress(g, opened(appEgress)))))
+	}
+	fromDatabaseClients := fromApp
+	if RunsBackupJobs(g) {
+		fromDatabaseClients = append(fromDatabaseClients, appPeer(g, galleryv1alpha1.ComponentBackup))
+	}
 	if g.Spec.Cache.Managed != nil {
 		fromRedisClients := fromApp
 		switch scaler {
@@ -62,7 +74,7 @@ func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*network
 		policies = append(policies, policy(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase,
 			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
 			[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			[]networkingv1.NetworkPolicyIngressRule{{From: fromApp, Ports: []networkingv1.NetworkPolicyPort{port(MariaDBPort)}}}, nil))
+			[]networkingv1.NetworkPolicyIngressRule{{From: fromDatabaseClients, Ports: []networkingv1.NetworkPolicyPort{port(MariaDBPort)}}}, nil))
 	}
 	return policies
 }
@@ -131,6 +143,63 @@ func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgres
 		}
 	}
 	return rules
+}
+
+// RunsBackupJobs reports whether the Gallery runs backup, restore or drill Jobs.
+func RunsBackupJobs(g *galleryv1alpha1.Gallery) bool {
+	return g.Spec.Backup != nil || g.Spec.RestoreFrom != nil
+}
+
+// backupEgress is where backup pods connect beyond what the app does: the backup and
+// restore locations' S3 endpoints (AWS's on 443 with the credential agents, or the
+// store's own port). A volume location needs no network. Ports in done are open already.
+func backupEgress(g *galleryv1alpha1.Gallery, done map[int32]bool) []networkingv1.NetworkPolicyEgressRule {
+	var rules []networkingv1.NetworkPolicyEgressRule
+	var locations []galleryv1alpha1.BackupLocation
+	if b := g.Spec.Backup; b != nil {
+		locations = append(locations, b.Destination)
+	}
+	if r := g.Spec.RestoreFrom; r != nil {
+		locations = append(locations, r.Source)
+	}
+	for _, loc := range locations {
+		if loc.S3 == nil {
+			continue
+		}
+		p := int32(443)
+		if loc.S3.Endpoint != "" {
+			p = endpointPort(loc.S3.Endpoint)
+		} else if !done[-1] {
+			done[-1] = true // the credential agent, once
+			rules = append(rules, podIdentityAgent())
+		}
+		if !done[p] {
+			done[p] = true
+			rules = append(rules, toPort(p))
+		}
+	}
+	return rules
+}
+
+// opened are the ports that egress rules open to any address (-1 marks the Pod Identity
+// agent's rule).
+func opened(rules []networkingv1.NetworkPolicyEgressRule) map[int32]bool {
+	ports := map[int32]bool{}
+	for _, r := range rules {
+		if len(r.To) == 0 {
+			for _, p := range r.Ports {
+				if p.Port != nil {
+					ports[p.Port.IntVal] = true
+				}
+			}
+		}
+		for _, to := range r.To {
+			if to.IPBlock != nil && to.IPBlock.CIDR == "169.254.170.23/32" {
+				ports[-1] = true
+			}
+		}
+	}
+	return ports
 }
 
 // podIdentityAgent lets the AWS SDK fetch EKS Pod Identity credentials from the node's

@@ -251,7 +251,7 @@ func assertSelectsComponent(t *testing.T, p *networkingv1.NetworkPolicy, g *gall
 // componentOf names the component a peer's pod selector picks out of this Gallery.
 func componentOf(t *testing.T, g *galleryv1alpha1.Gallery, sel map[string]string) string {
 	t.Helper()
-	for _, c := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers, galleryv1alpha1.ComponentRedis, galleryv1alpha1.ComponentDatabase} {
+	for _, c := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers, galleryv1alpha1.ComponentRedis, galleryv1alpha1.ComponentDatabase, galleryv1alpha1.ComponentBackup} {
 		if maps.Equal(sel, g.SelectorLabels(c)) {
 			return c
 		}

@@ -48,6 +48,11 @@ func purityShapes() map[string]*galleryv1alpha1.Gallery {
 				g.Spec.Server.Env = []corev1.EnvVar{{Name: "OTEL_TRACES_SAMPLER", Value: "always_on"}}
 			}),
 		"not scraped": gallery(withoutPodMonitor()),
+		"backed up to a volume, drilled": gallery(withEmbeddedDatabase(), withBackupToVolume("backups", "prod"), withDrill("@weekly", ""),
+			withImagePullSecret("registry"), func(g *galleryv1alpha1.Gallery) {
+				g.Spec.Placement.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}}
+			}),
+		"backed up to S3, restored": gallery(withS3(), withBackupToS3("backups", "http://minio:9000", "creds"), withRestoreFrom("old", "")),
 	}
 }
 
@@ -105,8 +110,18 @@ func TestBuildersArePure(t *testing.T) {
 		"NetworkPolicies": func(g *galleryv1alpha1.Gallery) any {
 			return NetworkPolicies(g, WorkerScalerFor(g, true))
 		},
-		"PodMonitor": func(g *galleryv1alpha1.Gallery) any { return PodMonitor(g) },
-		"ClaimNames": func(g *galleryv1alpha1.Gallery) any { return ClaimNames(g) },
+		"PodMonitor":          func(g *galleryv1alpha1.Gallery) any { return PodMonitor(g) },
+		"ClaimNames":          func(g *galleryv1alpha1.Gallery) any { return ClaimNames(g) },
+		"BackupCronJob":       func(g *galleryv1alpha1.Gallery) any { return BackupCronJob(g) },
+		"BackupJob":           func(g *galleryv1alpha1.Gallery) any { return BackupJob(g, "demo-backup-0a1b2c3d") },
+		"RestoreDrillCronJob": func(g *galleryv1alpha1.Gallery) any { return RestoreDrillCronJob(g) },
+		"RestoreJob":          func(g *galleryv1alpha1.Gallery) any { return RestoreJob(g) },
+		"BackupCredentialRefs": func(g *galleryv1alpha1.Gallery) any {
+			if g.Spec.Backup == nil {
+				return nil
+			}
+			return BackupCredentialRefs(g.Spec.Backup.Destination)
+		},
 	}
 	for shape, g := range purityShapes() {
 		for name, build := range builders {

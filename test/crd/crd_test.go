@@ -227,6 +227,20 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"tracing without endpoint", `monitoring: {tracing: {samplingPercent: 5}}`, []string{"spec.monitoring.tracing.endpoint", "Required"}},
 		{"tracing endpoint not a URL", `monitoring: {tracing: {endpoint: "otel-collector:4318"}}`, []string{"spec.monitoring.tracing.endpoint"}},
 		{"tracing above 100 percent", `monitoring: {tracing: {endpoint: "http://otel:4318", samplingPercent: 101}}`, []string{"spec.monitoring.tracing.samplingPercent"}},
+		{"backup without a destination", `backup: {schedule: "0 3 * * *", destination: {}}`, []string{"spec.backup.destination", "exactly one of s3 or volume"}},
+		{"backup to two destinations", `backup: {schedule: "0 3 * * *", destination: {s3: {bucket: backups}, volume: {claimName: backups}}}`, []string{"spec.backup.destination", "exactly one of s3 or volume"}},
+		{"backup without a schedule", `backup: {destination: {volume: {claimName: backups}}}`, []string{"spec.backup.schedule", "Required"}},
+		{"backup schedule not cron", `backup: {schedule: "every night", destination: {volume: {claimName: backups}}}`, []string{"spec.backup.schedule"}},
+		{"backup schedule yearly", `backup: {schedule: "@yearly", destination: {volume: {claimName: backups}}}`, []string{"spec.backup.schedule"}},
+		{"backup retention empty", `backup: {schedule: "@daily", destination: {volume: {claimName: backups}}, retention: {}}`, []string{"spec.backup.retention", "keep, keepFor or both"}},
+		{"backup keeps none", `backup: {schedule: "@daily", destination: {volume: {claimName: backups}}, retention: {keep: 0}}`, []string{"spec.backup.retention.keep"}},
+		{"backup kept a minute", `backup: {schedule: "@daily", destination: {volume: {claimName: backups}}, retention: {keepFor: 1m}}`, []string{"spec.backup.retention.keepFor", "between 1h and 87600h"}},
+		{"backup subPath climbs out", `backup: {schedule: "@daily", destination: {volume: {claimName: backups, subPath: "../other"}}}`, []string{"spec.backup.destination.volume.subPath"}},
+		{"backup bucket with capitals", `backup: {schedule: "@daily", destination: {s3: {bucket: Backups}}}`, []string{"spec.backup.destination.s3.bucket"}},
+		{"drill schedule not cron", `backup: {schedule: "@daily", destination: {volume: {claimName: backups}}, drill: {schedule: sundays}}`, []string{"spec.backup.drill.schedule"}},
+		{"restore with backup and before", `restoreFrom: {source: {volume: {claimName: backups}}, backup: 20261205T031500Z, before: "2026-12-05T03:00:00Z"}`, []string{"spec.restoreFrom", "backup and spec.restoreFrom.before are mutually exclusive"}},
+		{"restore without a source", `restoreFrom: {source: {}}`, []string{"spec.restoreFrom.source", "exactly one of s3 or volume"}},
+		{"restore verifies above 100 percent", `restoreFrom: {source: {volume: {claimName: backups}}, verifyPhotosPercent: 101}`, []string{"spec.restoreFrom.verifyPhotosPercent"}},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("the issue asks for at least 30 invalid manifests; have %d", len(cases))
@@ -272,6 +286,8 @@ func TestChangesThatWouldLoseDataAreRejected(t *testing.T) {
 		{"managed database shrinks", `database: {managed: {storageSize: 20Gi}}`, `database: {managed: {storageSize: 10Gi}}`, []string{"spec.database.managed.storageSize", "never shrink"}},
 		{"volume shrinks", `storage: {volume: {size: 50Gi}}`, `storage: {volume: {size: 20Gi}}`, []string{"spec.storage.volume.size", "never shrink"}},
 		{"volume class changed", `storage: {volume: {storageClassName: efs}}`, `storage: {volume: {storageClassName: gp3}}`, []string{"spec.storage.volume.storageClassName", "immutable"}},
+		{"restoreFrom added to an existing gallery", `storage: {volume: {}}`, `restoreFrom: {source: {volume: {claimName: backups}}}`, []string{"spec.restoreFrom", "only be set when the Gallery is created"}},
+		{"restoreFrom changed", `restoreFrom: {source: {volume: {claimName: backups}}, backup: a}`, `restoreFrom: {source: {volume: {claimName: backups}}, backup: b}`, []string{"spec.restoreFrom", "immutable"}},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {
@@ -343,6 +359,7 @@ func TestKubectlExplainDocumentsTheSpec(t *testing.T) {
 		"gallery.spec.database.external.readerHosts": "read-replica endpoints",
 		"gallery.spec.autoscaling.schedules.start":   "cron expression",
 		"gallery.spec.monitoring.metricsPort":        "no Service of the Gallery exposes",
+		"gallery.spec.backup":                        "sortographer.io/backup-now",
 	} {
 		out, err := exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "explain", path).CombinedOutput()
 		if err != nil {
