@@ -157,10 +157,15 @@ func (b *Backup) Run(ctx context.Context) (report.Report, error) {
 	if b.Now != nil {
 		now = b.Now
 	}
+	to := b.To
+	if fs, ok := to.(*objects.Filesystem); ok {
+		// One sync before the manifest instead of two per object.
+		to = fs.Batched()
+	}
 	started := now().UTC().Truncate(time.Second)
 	m := Manifest{Format: manifestFormat, Gallery: b.Gallery, Name: started.Format(nameLayout), StartedAt: started}
 	rep := report.Report{Operation: report.OperationBackup, Backup: m.Name, StartedAt: started}
-	if exists, err := objects.Exists(ctx, b.To, manifestKey(b.Gallery, m.Name)); err != nil {
+	if exists, err := objects.Exists(ctx, to, manifestKey(b.Gallery, m.Name)); err != nil {
 		return rep, fmt.Errorf("check the backup location: %w", err)
 	} else if exists {
 		return rep, fmt.Errorf("a backup named %s already exists; wait a second and run again", m.Name)
@@ -178,7 +183,7 @@ func (b *Backup) Run(ctx context.Context) (report.Report, error) {
 	m.SchemaVersion = version
 	m.Database = fmt.Sprintf("%T", b.DB)
 
-	entries, excluded, copied, copiedBytes, err := b.photos(ctx, refs)
+	entries, excluded, copied, copiedBytes, err := b.photos(ctx, to, refs)
 	if err != nil {
 		return rep, err
 	}
@@ -201,7 +206,7 @@ func (b *Backup) Run(ctx context.Context) (report.Report, error) {
 			return rep, fmt.Errorf("write %s: %w", tb.Name, err)
 		}
 		key := prefix + "db/" + tb.Name + ".jsonl.gz"
-		if err := putFile(ctx, b.To, key, t.f, size); err != nil {
+		if err := putFile(ctx, to, key, t.f, size); err != nil {
 			return rep, err
 		}
 		m.Tables = append(m.Tables, FileEntry{Table: tb.Name, Key: key, Rows: t.rows, Size: size, SHA256: sum})
@@ -212,12 +217,15 @@ func (b *Backup) Run(ctx context.Context) (report.Report, error) {
 	}
 	defer closeRemove(f)
 	key := prefix + "photos.jsonl.gz"
-	if err := putFile(ctx, b.To, key, f, size); err != nil {
+	if err := putFile(ctx, to, key, f, size); err != nil {
 		return rep, err
 	}
 	m.Photos = PhotoSet{Mode: b.PhotoMode, List: FileEntry{Key: key, Rows: int64(len(entries)), Size: size, SHA256: sum}, Objects: int64(len(entries))}
 	for _, e := range entries {
 		m.Photos.Bytes += e.Size
+	}
+	if err := objects.Sync(ctx, to); err != nil {
+		return rep, err
 	}
 	m.CompletedAt = now().UTC()
 	body, err := json.MarshalIndent(m, "", "  ")
@@ -329,7 +337,7 @@ func imageRefOf(columns []string, values []any) imageRef {
 // Objects the newest earlier backup already holds with the same size and checksum are
 // not copied again. An image whose original is gone (deleted after the snapshot) is
 // returned in excluded.
-func (b *Backup) photos(ctx context.Context, refs []imageRef) (entries []photoEntry, excluded map[string]bool, copied, copiedBytes int64, err error) {
+func (b *Backup) photos(ctx context.Context, to objects.Store, refs []imageRef) (entries []photoEntry, excluded map[string]bool, copied, copiedBytes int64, err error) {
 	excluded = map[string]bool{}
 	if b.PhotoMode != PhotosCopied {
 		for _, r := range refs {
@@ -365,7 +373,7 @@ func (b *Backup) photos(ctx context.Context, refs []imageRef) (entries []photoEn
 					return nil
 				}
 			}
-			e, err := copyPhoto(gctx, b.Photos, b.To, j.key, photoPoolKey(b.Gallery, j.key))
+			e, err := copyPhoto(gctx, b.Photos, to, j.key, photoPoolKey(b.Gallery, j.key))
 			switch {
 			case errors.Is(err, objects.ErrNotFound):
 				if j.original {

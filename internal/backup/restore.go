@@ -179,8 +179,15 @@ func (r *Restore) Run(ctx context.Context) (report.Report, error) {
 		return rep, fmt.Errorf("restore %s: %w: it holds %s; a restore only fills an empty gallery", m.Name, store.ErrNotEmpty, describe(counts))
 	}
 
-	// 3. Photos.
-	written, verified, err := r.photos(ctx, m, entries)
+	// 3. Photos, synced to disk once before the database says they are there.
+	photos := r.Photos
+	if fs, ok := photos.(*objects.Filesystem); ok {
+		photos = fs.Batched()
+	}
+	written, verified, err := r.photos(ctx, m, photos, entries)
+	if err == nil && photos != nil {
+		err = objects.Sync(ctx, photos)
+	}
 	rep.Photos = report.Photos{Mode: m.Photos.Mode, Objects: m.Photos.Objects, Copied: int64(len(written)), Bytes: m.Photos.Bytes, Verified: verified}
 	undo := func() {
 		for _, k := range written {
@@ -215,12 +222,12 @@ func (r *Restore) Run(ctx context.Context) (report.Report, error) {
 // photos copies a copied backup's photos into r.Photos (checking each one's SHA-256
 // on the way), or checks a share of a listed backup's photos where they live. It
 // returns the keys it wrote, to remove should the restore fail later.
-func (r *Restore) photos(ctx context.Context, m Manifest, entries []photoEntry) (written []string, verified int64, err error) {
+func (r *Restore) photos(ctx context.Context, m Manifest, to objects.Store, entries []photoEntry) (written []string, verified int64, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(photoCopyWorkers)
 	for _, e := range entries {
-		copyIt := m.Photos.Mode == PhotosCopied && r.Photos != nil
+		copyIt := m.Photos.Mode == PhotosCopied && to != nil
 		check := copyIt || sampled(e.Key, r.VerifyPercent)
 		if !check || e.SHA256 == "" {
 			continue
@@ -230,7 +237,7 @@ func (r *Restore) photos(ctx context.Context, m Manifest, entries []photoEntry) 
 			var err error
 			switch {
 			case copyIt:
-				got, err = copyPhoto(gctx, r.From, r.Photos, photoPoolKey(m.Gallery, e.Key), e.Key)
+				got, err = copyPhoto(gctx, r.From, to, photoPoolKey(m.Gallery, e.Key), e.Key)
 				if err == nil {
 					mu.Lock()
 					written = append(written, e.Key)
@@ -238,8 +245,8 @@ func (r *Restore) photos(ctx context.Context, m Manifest, entries []photoEntry) 
 				}
 			case m.Photos.Mode == PhotosCopied:
 				got, err = hashObject(gctx, r.From, photoPoolKey(m.Gallery, e.Key))
-			case r.Photos != nil:
-				got, err = hashObject(gctx, r.Photos, e.Key)
+			case to != nil:
+				got, err = hashObject(gctx, to, e.Key)
 			default:
 				return nil // listed photos, and nowhere to look: the drill checks the database only
 			}

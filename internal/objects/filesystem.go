@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Filesystem stores objects as files under a root folder: the key's segments are the
@@ -18,6 +20,8 @@ import (
 // name.
 type Filesystem struct {
 	root string
+	// deferSync leaves each Put's bytes in the page cache until Sync; see Batched.
+	deferSync bool
 }
 
 var (
@@ -38,6 +42,32 @@ func NewFilesystem(root string) (*Filesystem, error) {
 		return nil, fmt.Errorf("filesystem storage: create %s: %w", abs, err)
 	}
 	return &Filesystem{root: abs}, nil
+}
+
+// Batched returns a store on the same folder whose Put does not sync each object to
+// disk: a bulk copy (a backup, a restore) of tens of thousands of photos calls Sync
+// once, before it records the copy as done, instead of paying two fsyncs per object.
+// A crash before Sync can lose the objects put since the last one; renames still make
+// every object whole or absent.
+func (f *Filesystem) Batched() *Filesystem {
+	return &Filesystem{root: f.root, deferSync: true}
+}
+
+// Sync writes every object put so far to disk: syncfs(2) of the filesystem holding
+// the root.
+func (f *Filesystem) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d, err := os.Open(f.root)
+	if err != nil {
+		return fmt.Errorf("filesystem storage: sync: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("filesystem storage: sync %s: %w", f.root, err)
+	}
+	return nil
 }
 
 // Root is the folder the store keeps its files in.
@@ -123,8 +153,10 @@ func (f *Filesystem) writeTemp(dir string, r io.Reader, size int64) (string, err
 	if size >= 0 && n != size {
 		return fail(fmt.Errorf("%w: declared %d bytes, read %d", ErrSizeMismatch, size, n))
 	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
+	if !f.deferSync {
+		if err := tmp.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		_ = os.Remove(name)

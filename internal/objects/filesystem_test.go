@@ -97,3 +97,23 @@ func TestNewFilesystemRefusesEmptyRoot(t *testing.T) {
 		t.Error("NewFilesystem(\"\") succeeded, want an error")
 	}
 }
+
+// A batched store writes the same objects, readable at once, and Sync succeeds; the
+// plain store's Sync is a no-op through objects.Sync as well.
+func TestFilesystemBatchedThenSync(t *testing.T) {
+	fs, err := NewFilesystem(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := fs.Batched()
+	put(t, b, "images/1/a/original", []byte("photo"), "image/jpeg")
+	if got, info := get(t, fs, "images/1/a/original"); string(got) != "photo" || info.ContentType != "image/jpeg" {
+		t.Fatalf("batched put read back as %q, %+v", got, info)
+	}
+	if err := Sync(context.Background(), b); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if b.Root() != fs.Root() {
+		t.Errorf("batched root %s, want %s", b.Root(), fs.Root())
+	}
+}

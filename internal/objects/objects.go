@@ -106,3 +106,17 @@ type Lister interface {
 	// order, stopping at fn's first error. A prefix that holds nothing is not an error.
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 }
+
+// Syncer is a Store whose Puts may be buffered until Sync (a Batched Filesystem).
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Sync syncs s when it buffers writes (Syncer), and does nothing otherwise (S3 stores
+// an object durably before PutObject answers).
+func Sync(ctx context.Context, s Store) error {
+	if sy, ok := s.(Syncer); ok {
+		return sy.Sync(ctx)
+	}
+	return nil
+}
