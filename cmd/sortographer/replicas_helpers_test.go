@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/sortographer/sortographer/internal/config"
@@ -42,20 +40,16 @@ func replicatedConfig(t *testing.T, rep *testservers.Replicated, extra ...string
 // it fails the test on any answer of 300 or above and returns the body.
 func signUpAt(t *testing.T, base, email string) func(method, path string, r io.Reader, contentType string) []byte {
 	t.Helper()
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session struct{ Token string }
-	_ = json.NewDecoder(res.Body).Decode(&session)
-	res.Body.Close()
-	if session.Token == "" {
-		t.Fatalf("sign up %s: %s, no token", email, res.Status)
-	}
+	return apiCaller(t, base, signUpToken(t, base, email))
+}
+
+// apiCaller calls the API at base with a session token: it fails the test on any
+// answer of 300 or above and returns the body.
+func apiCaller(t *testing.T, base, token string) func(method, path string, r io.Reader, contentType string) []byte {
 	return func(method, path string, r io.Reader, contentType string) []byte {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, r)
-		req.Header.Set("Authorization", "Bearer "+session.Token)
+		req.Header.Set("Authorization", "Bearer "+token)
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}

@@ -673,3 +673,55 @@ func TestWorkersDeploymentEmbedded(t *testing.T) {
 		t.Errorf("embedded database has a workers Deployment %s; the server classifies in-process", d.Name)
 	}
 }
+
+// TestFailoverChangesRollThePods: each change docs/disaster-recovery.md has an admin make
+// after promoting a reader of an external database rolls the server and the workers.
+// What the pods read from the ConfigMap (host, port, readers) leaves the template alone
+// here and rolls it through the config hash: the reconciler hashes the ConfigMap's data
+// into it (controllers/phases.go, reconcileSecrets) and a new hash changes the template
+// (TestServerDeploymentConfigHash). Which Secret and keys the pods read is in the
+// template itself; a new value in the same Secret changes the hash (controllers
+// TestChangedSecretRollsThePods).
+func TestFailoverChangesRollThePods(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		change galleryOption
+		// inConfigMap: the change is in the ConfigMap's data; inTemplate: in the pod
+		// template, under the same config hash.
+		inConfigMap, inTemplate bool
+	}{
+		{"the promoted reader becomes the writer host", func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Database.External.Host = "gallery-reader-1.abc.eu-west-1.rds.amazonaws.com"
+		}, true, false},
+		{"the promoted reader leaves the reader hosts", func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Database.External.ReaderHosts = nil
+		}, true, false},
+		{"the new writer listens on another port", withDatabasePort(6543), true, false},
+		{"the new writer's credentials are in another Secret", func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Database.External.CredentialsSecret.Name = "gallery-db-promoted"
+		}, false, true},
+		{"the new writer's password is under another key", func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Database.External.CredentialsSecret.PasswordKey = "password-promoted"
+		}, false, true},
+	} {
+		for _, engine := range []galleryv1alpha1.DatabaseEngine{galleryv1alpha1.DatabaseMySQL, galleryv1alpha1.DatabasePostgres} {
+			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
+				before, after := gallery(withExternalDatabase(engine)), gallery(withExternalDatabase(engine), tt.change)
+				if changed := !maps.Equal(ConfigMap(before).Data, ConfigMap(after).Data); changed != tt.inConfigMap {
+					t.Errorf("ConfigMap data changed: %t, want %t", changed, tt.inConfigMap)
+				}
+				for _, d := range []func(*galleryv1alpha1.Gallery) *appsv1.Deployment{
+					func(g *galleryv1alpha1.Gallery) *appsv1.Deployment { return ServerDeployment(g, "same-hash") },
+					func(g *galleryv1alpha1.Gallery) *appsv1.Deployment {
+						return WorkersDeployment(g, "same-hash", ptr.To[int32](2))
+					},
+				} {
+					a, b := d(before), d(after)
+					if changed := !equality.Semantic.DeepEqual(a.Spec.Template, b.Spec.Template); changed != tt.inTemplate {
+						t.Errorf("%s pod template changed: %t, want %t", a.Name, changed, tt.inTemplate)
+					}
+				}
+			})
+		}
+	}
+}

@@ -201,8 +201,16 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, messag
 	writeJSON(w, status, b)
 }
 
-// internalError logs err with the request's id and answers 500 without details.
+// internalError logs err with the request's id and answers 500 without details, or
+// 503 with a Retry-After when err says the database cannot be reached now (a failover,
+// a restart): the request may succeed when retried.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if databaseUnavailable(err) {
+		s.log(r.Context()).Warn("request failed: the database is unavailable", "during", what, "error", err)
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the gallery cannot reach its database right now; try again shortly")
+		return
+	}
 	s.log(r.Context()).Error("request failed", "during", what, "error", err)
 	writeError(w, r, http.StatusInternalServerError, "internal", "internal error while "+what+"; quote the request id when reporting it")
 }

@@ -179,7 +179,8 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, ownerID int6
 // A photo that a concurrent upload recorded first (the database's unique index)
 // becomes a duplicate of that one, and its own objects are removed. On a failure the
 // photos not yet recorded have their objects removed; those recorded stay, since
-// another request may already have answered them as duplicates.
+// another request may already have answered them as duplicates, and so do the objects
+// of a photo whose row may have been committed when the connection broke.
 func (s *Server) record(ctx context.Context, ownerID int64, photos []staged) error {
 	for i := range photos {
 		st := &photos[i]
@@ -206,6 +207,15 @@ func (s *Server) record(ctx context.Context, ownerID int64, photos []staged) err
 			continue
 		}
 		if err != nil {
+			if mayHaveCommitted(err) {
+				// The connection broke after the INSERT was sent: the row may exist (it
+				// may even reach the promoted replica). Objects without a row waste
+				// space; a row without its objects is a photo lost for good, and the
+				// client's retry would be answered with it as a duplicate.
+				s.log(ctx).Warn("the database connection was lost while recording the image; kept its objects, which are orphaned if it was not recorded",
+					"imageId", st.img.ID, "original", st.keys.Original, "thumbnail", st.keys.Thumbnail, "error", err)
+				i++
+			}
 			s.discardStaged(ctx, photos[i:])
 			return fmt.Errorf("record image: %w", err)
 		}

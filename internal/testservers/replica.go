@@ -33,6 +33,7 @@ type Replicated struct {
 	Primary Database
 
 	engine  replicationEngine
+	primary *process
 	replica *process
 	// replicaPort is the replica's port on 127.0.0.1.
 	replicaPort int
@@ -49,6 +50,12 @@ type replicationEngine interface {
 	applied(ctx context.Context, pos string) (bool, error)
 	// replicaReady checks the restarted replica answers.
 	replicaReady(ctx context.Context) error
+	// synchronous makes the primary's commits wait for the replica (promote.go).
+	synchronous(ctx context.Context) error
+	// durable makes commits survive the primary's process being killed (promote.go).
+	durable(ctx context.Context) error
+	// promote makes the replica a writer once the primary is lost (promote.go).
+	promote(ctx context.Context) error
 }
 
 // ReaderHost is the replica's address as SORTOGRAPHER_DATABASE_READER_HOSTS takes it.
@@ -242,6 +249,7 @@ func ReplicatedMariaDB(t testing.TB) *Replicated {
 			User: appUser, Password: appPassword,
 		},
 		engine:      &mariaDBReplication{primary: padmin, replica: radmin},
+		primary:     pproc,
 		replica:     rproc,
 		replicaPort: rport,
 	}
@@ -464,6 +472,7 @@ func ReplicatedPostgres(t testing.TB) *Replicated {
 			User: appUser, Password: appPassword,
 		},
 		engine:      &postgresReplication{primary: padmin, replica: radmin},
+		primary:     pproc,
 		replica:     rproc,
 		replicaPort: rport,
 	}

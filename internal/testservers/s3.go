@@ -83,8 +83,13 @@ func S3(t testing.TB) *S3Server {
 		t.Fatalf("start s3 server: %v", err)
 	}
 	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o750); err != nil {
-		t.Fatalf("start s3 server: %v", err)
+	// Versions live beside the data: buckets can then turn versioning on, as the
+	// operator's preflight reports.
+	versions := filepath.Join(dir, "versions")
+	for _, d := range []string{data, versions} {
+		if err := os.Mkdir(d, 0o750); err != nil {
+			t.Fatalf("start s3 server: %v", err)
+		}
 	}
 	s := &S3Server{
 		Region:    "us-east-1",
@@ -107,7 +112,7 @@ func S3(t testing.TB) *S3Server {
 		s.proc.args = []string{
 			"--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
 			"--port", addr, "--quiet",
-			"posix", data,
+			"posix", "--versioning-dir", versions, data,
 		}
 		if err = s.start(); err == nil {
 			return s
