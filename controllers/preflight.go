@@ -12,6 +12,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,10 +25,12 @@ import (
 type Preflighter interface {
 	// Reachable dials host:port.
 	Reachable(ctx context.Context, address string) error
-	// BucketReachable sends HeadBucket for the Gallery's bucket. creds, when not nil, are
-	// static credentials (S3-compatible stores); otherwise the operator's credential
-	// chain is used (IRSA / Pod Identity on the operator's ServiceAccount).
-	BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) error
+	// BucketReachable sends HeadBucket for the Gallery's bucket, then reads its
+	// versioning: Enabled, Suspended, "" (never turned on) or, when the operator may not
+	// read it, "unknown (<reason>)". creds, when not nil, are static credentials
+	// (S3-compatible stores); otherwise the operator's credential chain is used (IRSA /
+	// Pod Identity on the operator's ServiceAccount).
+	BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) (versioning string, err error)
 }
 
 // NetPreflighter is the real Preflighter.
@@ -55,8 +58,8 @@ func (p NetPreflighter) Reachable(ctx context.Context, address string) error {
 	return conn.Close()
 }
 
-// BucketReachable sends HeadBucket through aws-sdk-go-v2.
-func (p NetPreflighter) BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) error {
+// BucketReachable sends HeadBucket and GetBucketVersioning through aws-sdk-go-v2.
+func (p NetPreflighter) BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1)}
@@ -68,7 +71,7 @@ func (p NetPreflighter) BucketReachable(ctx context.Context, s *galleryv1alpha1.
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return "", fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -80,15 +83,27 @@ func (p NetPreflighter) BucketReachable(ctx context.Context, s *galleryv1alpha1.
 		o.UsePathStyle = s.ForcePathStyle
 	})
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-		return fmt.Errorf("head bucket %s: %w", s.Bucket, err)
+		return "", fmt.Errorf("head bucket %s: %w", s.Bucket, err)
 	}
-	return nil
+	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(s.Bucket)})
+	if err != nil {
+		// Reading versioning needs s3:GetBucketVersioning, which the photo role may
+		// lack: the bucket still works.
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return "unknown (" + ae.ErrorCode() + ")", nil
+		}
+		return "unknown", nil
+	}
+	return string(v.Status), nil
 }
 
 // preflightResult is what the checks found; nil fields were not checked.
 type preflightResult struct {
 	cache, database, storage error
-	checked                  bool
+	// versioning is the photo bucket's versioning status (see BucketReachable).
+	versioning string
+	checked    bool
 }
 
 // preflightRetry is how soon a failed check is tried again.
@@ -116,7 +131,7 @@ func (r *GalleryReconciler) reconcilePreflight(ctx context.Context, st *reconcil
 		if err != nil {
 			res.storage = err
 		} else {
-			res.storage = r.Preflight.BucketReachable(ctx, s, creds)
+			res.versioning, res.storage = r.Preflight.BucketReachable(ctx, s, creds)
 		}
 	}
 	st.preflight = res

@@ -7,10 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 // listen opens a real TCP listener that accepts and closes connections.
@@ -127,3 +131,40 @@ func mustAtoi32(t *testing.T, s string) int32 {
 }
 
 func ptrInt32(n int32) *int32 { return &n }
+
+// With S3 storage, StorageReady says whether the photo bucket keeps versions: the photo
+// backup of an S3 Gallery (backups list its photos rather than copy them). Checked
+// against a real S3-compatible server with versioning on one bucket and not the other.
+func TestPreflightReportsBucketVersioning(t *testing.T) {
+	srv := testservers.S3(t)
+	ns := newNamespace(t)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: ns},
+		Data:       map[string][]byte{"accessKeyId": []byte(srv.AccessKey), "secretAccessKey": []byte(srv.SecretKey)},
+	}
+	if err := k8s.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	versioned, plain := srv.Bucket(t), srv.Bucket(t)
+	if _, err := srv.Client().PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(versioned),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for bucket, want := range map[string]string{versioned: "versioning Enabled", plain: "versioning is off (never enabled)"} {
+		g := newGallery(t, ns, func(g *galleryv1alpha1.Gallery) {
+			g.Name = bucket
+			g.Spec.Storage = galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
+				Bucket: bucket, Region: srv.Region, Endpoint: srv.Endpoint, ForcePathStyle: true, CredentialsSecret: "s3",
+			}}
+		})
+		eventually(t, "StorageReady on "+bucket, func() error {
+			c := condition(t, g, galleryv1alpha1.ConditionStorage)
+			if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, want) {
+				return fmt.Errorf("StorageReady = %+v, want True saying %q", c, want)
+			}
+			return nil
+		})
+	}
+}

@@ -384,10 +384,33 @@ func phaseOr(p corev1.PersistentVolumeClaimPhase) string {
 func setStorageCondition(g *galleryv1alpha1.Gallery, photos *corev1.PersistentVolumeClaim, pf preflightResult, gen int64) {
 	if s3 := g.Spec.Storage.S3; s3 != nil {
 		external(g, galleryv1alpha1.ConditionStorage, pf, pf.storage, "S3 bucket "+s3.Bucket, gen)
+		if c := meta.FindStatusCondition(g.Status.Conditions, galleryv1alpha1.ConditionStorage); pf.checked && pf.storage == nil && c != nil {
+			c.Message += "; " + versioningNote(pf.versioning)
+		}
 		return
 	}
 	ok, reason, msg := claimBound(photos)
 	set(g, galleryv1alpha1.ConditionStorage, ok, reason, msg, gen)
+}
+
+// versioningNote says what the photo bucket's versioning means for recovering photos:
+// with S3 storage, backups list the photos and the bucket keeps them.
+func versioningNote(status string) string {
+	switch status {
+	case "Enabled":
+		return "versioning Enabled: deleted or overwritten photos stay recoverable"
+	case "Suspended", "":
+		return "versioning is off (" + orNever(status) + "): a deleted or overwritten photo cannot be recovered, as backups list S3 photos rather than copy them; see docs/backup-and-restore.md"
+	default:
+		return "versioning " + status
+	}
+}
+
+func orNever(s string) string {
+	if s == "" {
+		return "never enabled"
+	}
+	return s
 }
 
 // setIngressCondition reports the ingress; it does not hold Ready back, since the gallery
