@@ -220,4 +220,3 @@ func runCmd(b *testing.B, name string, args ...string) {
 		b.Fatalf("%s: %v\n%s", name, err, out)
 	}
 }
-
