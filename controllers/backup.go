@@ -53,7 +53,38 @@ func (r *GalleryReconciler) reconcileBackup(ctx context.Context, st *reconcileSt
 	if err := r.removeAll(ctx, g, gone...); err != nil {
 		return err
 	}
+	missing, err := r.missingDestination(ctx, g.Namespace, b.Destination)
+	if err != nil {
+		return err
+	}
+	st.backupDestination = missing
 	return r.requestBackup(ctx, st)
+}
+
+// missingDestination names what a backup location refers to that does not exist: its
+// claim, or the Secret holding its S3 credentials. A scheduled backup would otherwise
+// wait out its deadline in a Pending pod, and BackupReady would only say it is late.
+func (r *GalleryReconciler) missingDestination(ctx context.Context, ns string, loc galleryv1alpha1.BackupLocation) (string, error) {
+	var obj client.Object
+	var what string
+	switch {
+	case loc.Volume != nil:
+		obj, what = &corev1.PersistentVolumeClaim{}, fmt.Sprintf("PersistentVolumeClaim %q (spec.backup.destination.volume.claimName)", loc.Volume.ClaimName)
+		obj.SetName(loc.Volume.ClaimName)
+	case loc.S3 != nil && loc.S3.CredentialsSecret != "":
+		obj, what = &corev1.Secret{}, fmt.Sprintf("Secret %q (spec.backup.destination.s3.credentialsSecret)", loc.S3.CredentialsSecret)
+		obj.SetName(loc.S3.CredentialsSecret)
+	default:
+		return "", nil
+	}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.GetName()}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return what + " does not exist in namespace " + ns, nil
+	case err != nil:
+		return "", fmt.Errorf("read the backup destination's %s: %w", what, err)
+	}
+	return "", nil
 }
 
 // requestBackup starts one Job for each new value of the backup-now annotation. The Job's
@@ -307,6 +338,7 @@ const (
 	ReasonNoBackupYet        = "NoBackupYet"
 	ReasonBackupTooOld       = "BackupTooOld"
 	ReasonBackupFailed       = "BackupFailed"
+	ReasonDrillFailed        = "DrillFailed"
 	ReasonRestoreRunning     = "RestoreRunning"
 	ReasonRestoreFailed      = "RestoreFailed"
 	ReasonRestoreSucceeded   = "RestoreSucceeded"
@@ -444,9 +476,18 @@ func setBackupCondition(g *galleryv1alpha1.Gallery, st *reconcileState, gen int6
 	if s := g.Status.Backup; s != nil {
 		last, failure = s.LastSuccessful, s.LastFailure
 	}
+	var drill *galleryv1alpha1.DrillRecord
+	if s := g.Status.Backup; s != nil {
+		drill = s.LastDrill
+	}
 	switch {
+	case st.backupDestination != "":
+		set(g, typ, false, ReasonMissingReference, "backups cannot run: "+st.backupDestination, gen)
 	case failure != nil && (last == nil || failure.Time.After(last.CompletedAt.Time)):
 		set(g, typ, false, ReasonBackupFailed, fmt.Sprintf("backup Job %s failed at %s: %s", failure.Job, failure.Time.UTC().Format(time.RFC3339), failure.Reason), gen)
+	case drill != nil && !drill.Succeeded && (last == nil || !drill.Time.Time.Before(last.CompletedAt.Time)):
+		// The newest backup did not restore: it is no backup at all.
+		set(g, typ, false, ReasonDrillFailed, fmt.Sprintf("the restore drill of backup %s at %s failed: %s", drill.Backup, drill.Time.UTC().Format(time.RFC3339), drill.Message), gen)
 	case last != nil:
 		due := last.CompletedAt.Add(grace)
 		if st.now.Before(due) {

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,6 +43,21 @@ func withBackupToS3(bucket, secret string) galleryOption {
 	}
 }
 
+// backupClaim makes the admin's backup claim the volume destination names.
+func backupClaim(t *testing.T, ns, name string) {
+	t.Helper()
+	c := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if err := k8s.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func envValue(c corev1.Container, name string) (*corev1.EnvVar, bool) {
 	for i := range c.Env {
 		if c.Env[i].Name == name {
@@ -60,6 +76,7 @@ func backupCronJob(t *testing.T, g *galleryv1alpha1.Gallery) *batchv1.CronJob {
 
 func TestBackupCronJobToAVolume(t *testing.T) {
 	ns := newNamespace(t)
+	backupClaim(t, ns, "gallery-backups")
 	g := newGallery(t, ns, withBackupToVolume("gallery-backups"))
 	cj := backupCronJob(t, g)
 	if !metav1IsControlledBy(cj, mustGet(t, g)) {
@@ -230,6 +247,7 @@ func backupJobs(t *testing.T, ns string) []batchv1.Job {
 
 func TestOnDemandBackupRunsOncePerValueAndFillsStatus(t *testing.T) {
 	ns := newNamespace(t)
+	backupClaim(t, ns, "gallery-backups")
 	g := newGallery(t, ns, withBackupToVolume("gallery-backups"))
 	backupCronJob(t, g)
 
@@ -310,6 +328,7 @@ func TestOnDemandBackupRunsOncePerValueAndFillsStatus(t *testing.T) {
 
 func TestBackupReadyGoesFalseWhenTheNewestBackupIsTooOld(t *testing.T) {
 	ns := newNamespace(t)
+	backupClaim(t, ns, "gallery-backups")
 	g := newGallery(t, ns, ownReconciled, withBackupToVolume("gallery-backups"))
 	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
 	reconcileTimes(t, r, g, 1)
@@ -495,5 +514,73 @@ func TestSteadyStateWithBackupsMakesZeroWrites(t *testing.T) {
 	after, byPath := counted.Client.(*countedClient).counter.snapshot()
 	if after != before || recorder.n.Load() != 0 {
 		t.Fatalf("10 reconciles of an unchanged backed-up gallery made %d writes (%v) and %d events", after-before, byPath, recorder.n.Load())
+	}
+}
+
+// A destination that names a claim or Secret that does not exist shows in BackupReady
+// at once, naming the field, instead of as a backup pod Pending until its deadline.
+func TestBackupReadyNamesAMissingDestination(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns, withBackupToVolume("not-made-yet"))
+	eventually(t, "BackupReady names the missing claim", func() error {
+		c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonMissingReference ||
+			!strings.Contains(c.Message, `"not-made-yet" (spec.backup.destination.volume.claimName)`) {
+			return fmt.Errorf("BackupReady = %+v", c)
+		}
+		return nil
+	})
+	backupClaim(t, ns, "not-made-yet")
+	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) { live.Spec.Backup.Retention.Keep = ptr.To[int32](5) })
+	eventually(t, "BackupReady once the claim exists", func() error {
+		if c := condition(t, g, galleryv1alpha1.ConditionBackupReady); c == nil || c.Reason != ReasonFirstBackupPending {
+			return fmt.Errorf("BackupReady = %+v", c)
+		}
+		return nil
+	})
+}
+
+// A drill that fails to restore the newest backup makes BackupReady False with its
+// reason: a backup that does not restore is no backup. The next good backup clears it.
+func TestFailedDrillMakesBackupReadyFalse(t *testing.T) {
+	ns := newNamespace(t)
+	backupClaim(t, ns, "gallery-backups")
+	g := newGallery(t, ns, ownReconciled, withBackupToVolume("gallery-backups"), func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Backup.Drill = &galleryv1alpha1.BackupDrillSpec{Schedule: "0 5 * * 0"}
+	})
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	reconcileTimes(t, r, g, 1)
+	annotate(t, g, galleryv1alpha1.AnnotationBackupNow, "one")
+	reconcileTimes(t, r, g, 1)
+	done := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	finishJob(t, ns, g.BackupRequestJobName("one"), true, report.Report{
+		Operation: report.OperationBackup, Backup: "20261205T010000Z", StartedAt: done.Add(-time.Minute), CompletedAt: done,
+	}, done)
+	reconcileTimes(t, r, g, 1)
+	if c := condition(t, g, galleryv1alpha1.ConditionBackupReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("BackupReady after a good backup = %+v", c)
+	}
+
+	// `kubectl create job --from=cronjob/<g>-drill`: the CronJob's template, as is.
+	cj, err := get(t, ns, g.DrillName(), &batchv1.CronJob{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drill := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "drill-now", Namespace: ns, Labels: cj.Spec.JobTemplate.Labels}, Spec: cj.Spec.JobTemplate.Spec}
+	if err := k8s.Create(context.Background(), drill); err != nil {
+		t.Fatal(err)
+	}
+	at := done.Add(30 * time.Minute)
+	finishJob(t, ns, "drill-now", false, report.Report{
+		Operation: report.OperationDrill, Backup: "20261205T010000Z", StartedAt: at.Add(-time.Minute), CompletedAt: at,
+		Error: "backup is damaged: photo images/1/x/original is missing",
+	}, at)
+	reconcileTimes(t, r, g, 1)
+	c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonDrillFailed || !strings.Contains(c.Message, "original is missing") {
+		t.Fatalf("BackupReady after a failed drill = %+v", c)
+	}
+	if ready := condition(t, g, galleryv1alpha1.ConditionReady); ready != nil && ready.Reason == ReasonDrillFailed {
+		t.Errorf("a failed drill reached Ready: %+v", ready)
 	}
 }

@@ -56,6 +56,9 @@ type reconcileState struct {
 	restore *galleryv1alpha1.RestoreStatus
 	// backupRequest is the backup-now value this pass started a Job for.
 	backupRequest string
+	// backupDestination says why the backup destination cannot be used (its claim or
+	// credentials Secret is missing); empty when it can.
+	backupDestination string
 }
 
 // requeueSoon asks for another pass within d (the earliest request wins).

@@ -1584,7 +1584,7 @@ type GalleryStatus struct {
 	// StorageReady, IngressReady; MemoryPressure is True (reason OOMKilled) while a
 	// container of the Gallery's pods was OOM-killed in the last 10 minutes; BackupReady
 	// with spec.backup (reasons BackupSucceeded, FirstBackupPending, NoBackupYet,
-	// BackupTooOld, BackupFailed); Restored with spec.restoreFrom (RestoreRunning,
+	// BackupTooOld, BackupFailed, DrillFailed, MissingReference); Restored with spec.restoreFrom (RestoreRunning,
 	// RestoreFailed, RestoreSucceeded).
 	// +optional
 	// +listType=map
