@@ -61,6 +61,7 @@ func TestDefaultGalleryRunsForReal(t *testing.T) {
 		{"RotatedSecretsRoll", func(t *testing.T) { testRotatedSecretsRoll(t, g, user) }},
 		{"MemoryLimitEnforced", func(t *testing.T) { testMemoryLimitEnforced(t, g, prom) }},
 		{"BacklogAlertFires", func(t *testing.T) { testBacklogAlertFires(t, prom, user) }},
+		{"BackupAndRestore", func(t *testing.T) { testBackupAndRestore(t, g, user) }},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
