@@ -77,7 +77,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate manifests chart-verify ## Regenerate everything and fail if the tree changed.
+verify: deps generate manifests chart-verify ## Regenerate everything and fail if the tree changed; go.mod tidy; shellcheck.
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit"; exit 1; }
+	@shellcheck -S warning hack/*.sh .ci/run || { echo "shellcheck: fix the warnings above"; exit 1; }
 	@gofmt -s -l $$(git ls-files '*.go') | tee /tmp/sortographer-gofmt.txt; test ! -s /tmp/sortographer-gofmt.txt || { echo "gofmt: files above need formatting (make fmt)"; exit 1; }
 	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate manifests and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files: commit them"; exit 1; }
@@ -132,7 +134,7 @@ images: image-manager image-gallery ## Build the operator and gallery images as 
 .PHONY: image-manager
 image-manager: ## Build dist/images/manager.tar (static binary, CA certificates, user 65532).
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/manager ./cmd/manager
-	go run ./cmd/imagebuild -o $(ROOT)/dist/images/manager.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/manager -entrypoint /manager
+	go run ./hack/imagebuild -o $(ROOT)/dist/images/manager.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/manager -entrypoint /manager
 
 # libvips' run-time modules the gallery image ships: heif alone, for HEIC/HEIF and AVIF.
 # The app refuses JPEG XL, PDF, slides and ImageMagick's formats by their bytes before
@@ -145,13 +147,13 @@ GALLERY_VIPS_MODULES ?= heif
 image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips and its HEIF module, the built-in model and ONNX Runtime from hack/model.sh).
 	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
-	go run ./cmd/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
+	go run ./hack/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
 	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
 
 .PHONY: images-base
 images-base: deps ## Build dist/images/{pause,redis,mariadb}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/pause ./cmd/pause
-	go run ./cmd/baseimages -o $(ROOT)/dist/images -pause $(ROOT)/dist/bin/pause
+	go run ./hack/baseimages -o $(ROOT)/dist/images -pause $(ROOT)/dist/bin/pause
 
 .PHONY: chart-sync
 chart-sync: ## Copy the generated CRD and RBAC rules into the Helm chart (after make manifests).

@@ -124,6 +124,7 @@ YAML
 
   mode >"$dir/mode"
   local k=("$bin/kubectl" --kubeconfig "$kubeconfig")
+  # shellcheck disable=SC2034 # zone is read inside the heredoc below
   "${k[@]}" apply -f - >/dev/null <<EOF
 $([ "$kwok_nodes" = 1 ] && for zone in a b c; do cat <<NODE
 ---

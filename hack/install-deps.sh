@@ -36,7 +36,11 @@ dry_run=false
 #   libimage-exiftool-perl                    exiftool: EXIF orientation and dates in samples
 #   runc, iptables, conntrack                 the local cluster's real node (hack/node.sh):
 #                                             containerd's runtime, kube-proxy's rules
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack)
+#   mariadb-client, postgresql-client         mariadb-dump and mariadb, pg_dump and psql: the
+#                                             reference internal/backup's benchmark is
+#                                             measured against
+#   shellcheck                                make verify checks hack/*.sh and .ci/run
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # binaries, cache and out come from the script that sources this one
 # k8s-module.sh — sourced by hack/k8s-bin.sh and hack/node-bin.sh: builds commands of
 # k8s.io/kubernetes at a pinned version from the Go module proxy.
 #

@@ -5,7 +5,7 @@
 //
 // `make images-base` builds it statically (CGO_ENABLED=0) into the image
 // registry.k8s.io/pause:3.10 for the local cluster's real node, which has no registry to
-// pull the real one from (cmd/baseimages).
+// pull the real one from (hack/baseimages).
 package main
 
 import (

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -194,13 +193,9 @@ func fillGallery(t *testing.T, base string) []galleryUser {
 
 func uploadBytes(t *testing.T, base, token, name string, data []byte) string {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	part, _ := mw.CreateFormFile("file", name)
-	_, _ = part.Write(data)
-	_ = mw.Close()
+	body, contentType := multipartPhoto(name, data)
 	var page struct{ Images []struct{ ID string } }
-	out := apiCaller(t, base, token)("POST", "/api/images", &body, mw.FormDataContentType())
+	out := apiCaller(t, base, token)("POST", "/api/images", body, contentType)
 	if _ = json.Unmarshal(out, &page); len(page.Images) != 1 || page.Images[0].ID == "" {
 		t.Fatalf("upload %s: %s", name, out)
 	}

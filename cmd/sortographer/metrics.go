@@ -24,12 +24,12 @@ type metricsServer struct {
 // startMetricsServer binds cfg.MetricsAddr and serves h at /metrics there. Failing to
 // bind is an error, for the caller to fail the process: a gallery pod whose metrics
 // cannot be scraped would be invisible to its alerts. An empty address serves nothing.
-func startMetricsServer(cfg config.Config, h http.Handler, log *slog.Logger) (*metricsServer, error) {
+func startMetricsServer(ctx context.Context, cfg config.Config, h http.Handler, log *slog.Logger) (*metricsServer, error) {
 	if cfg.MetricsAddr == "" {
 		log.Info("serving no metrics", "env", config.EnvMetricsAddr)
 		return &metricsServer{}, nil
 	}
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s (%s): %w", cfg.MetricsAddr, config.EnvMetricsAddr, err)
 	}

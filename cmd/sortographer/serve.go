@@ -202,11 +202,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// upload in progress finish, not cancel it.
 		BaseContext: func(net.Listener) context.Context { return context.Background() },
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	metrics, err := startMetricsServer(cfg, srv.MetricsHandler(), log)
+	metrics, err := startMetricsServer(ctx, cfg, srv.MetricsHandler(), log)
 	if err != nil {
 		_ = ln.Close()
 		return err

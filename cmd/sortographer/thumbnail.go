@@ -23,7 +23,7 @@ func init() {
 // steps an upload takes: at most SORTOGRAPHER_MAX_UPLOAD_BYTES, the format told by the
 // content, the header checked before any pixel is decoded, the decode within the
 // process's budget. It needs no database or store, so it shows that a build, or the
-// gallery image (cmd/imagebuild's tests run it there on a HEIC), decodes what the
+// gallery image (hack/imagebuild's tests run it there on a HEIC), decodes what the
 // server would.
 func thumbnail(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	in, out := thumbnailFlags.Arg(0), thumbnailFlags.Arg(1)

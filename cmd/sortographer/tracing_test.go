@@ -178,9 +178,10 @@ func TestUploadIsOneTrace(t *testing.T) {
 	var found bool
 	for line := range strings.SplitSeq(workLog.String(), "\n") {
 		var entry struct {
-			Msg, Image, RequestID string
+			Msg, RequestID string
+			ImageID        string `json:"imageId"`
 		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "labelled image" && entry.Image == imageID {
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "labelled image" && entry.ImageID == imageID {
 			found = true
 			if entry.RequestID != requestID {
 				t.Errorf("worker logged %s, want requestId %q", line, requestID)
@@ -208,10 +209,15 @@ func photoBody(t *testing.T) (io.Reader, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return multipartPhoto("dog.jpg", jpg)
+}
+
+// multipartPhoto is an upload's body of one file, and its content type.
+func multipartPhoto(name string, data []byte) (io.Reader, string) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	part, _ := mw.CreateFormFile("file", "dog.jpg")
-	_, _ = part.Write(jpg)
+	part, _ := mw.CreateFormFile("file", name)
+	_, _ = part.Write(data)
 	_ = mw.Close()
 	return &body, mw.FormDataContentType()
 }

@@ -128,12 +128,12 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{Name: "database", Ping: st.Ping},
 		{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
 	}, log))
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen for probes on %s: %w", cfg.ListenAddr, err)
 	}
 	srv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
-	metrics, err := startMetricsServer(cfg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log)
+	metrics, err := startMetricsServer(ctx, cfg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log)
 	if err != nil {
 		_ = ln.Close()
 		return err

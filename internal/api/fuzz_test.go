@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -97,7 +96,7 @@ func newFuzzGallery(f *testing.F) *fuzzGallery {
 	}
 	srv := api.New(api.Deps{
 		Store: st, Objects: objs, Queue: queue.NewMemory(queue.Options{}), Tokens: tokens,
-		Log:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Log:            slog.New(slog.DiscardHandler),
 		MaxUploadBytes: 1 << 20, UI: http.NotFoundHandler(),
 	})
 	fg.handler = srv.Handler()

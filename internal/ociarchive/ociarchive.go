@@ -1,7 +1,7 @@
 // Package ociarchive builds reproducible OCI images from file entries and writes them as
 // OCI image archives (an OCI image layout tarred into one file), with
-// github.com/google/go-containerregistry and no Docker engine: what cmd/imagebuild and
-// cmd/baseimages share. Every timestamp in an image is the epoch its caller gives, usually
+// github.com/google/go-containerregistry and no Docker engine: what hack/imagebuild and
+// hack/baseimages share. Every timestamp in an image is the epoch its caller gives, usually
 // $SOURCE_DATE_EPOCH, so the same inputs give the same digest.
 package ociarchive
 

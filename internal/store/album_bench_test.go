@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,18 +121,15 @@ func loadAlbums(ctx context.Context, s *sqlStore, owner int64) (string, int, err
 	if err != nil {
 		return "", 0, fmt.Errorf("list images: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			_ = rows.Close()
-			return "", 0, err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
+	present := map[string]bool{}
+	if err := scanPresent(rows, present); err != nil {
 		return "", 0, err
 	}
+	ids := make([]string, 0, len(present))
+	for id := range present {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	added := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	var measured string
 	size := 0

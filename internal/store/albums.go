@@ -255,15 +255,7 @@ func (s *sqlStore) AddToAlbum(ctx context.Context, ownerID int64, albumID string
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			present[id] = true
-		}
-		if err := rows.Close(); err != nil {
+		if err := scanPresent(rows, present); err != nil {
 			return err
 		}
 		// Each image gets its own added_at, above every one already in the album (the
@@ -407,4 +399,17 @@ func (s *sqlStore) AlbumImage(ctx context.Context, ownerID int64, albumID, image
 		return Image{}, fmt.Errorf("get image %s of album %s: %w", imageID, albumID, err)
 	}
 	return img, nil
+}
+
+// scanPresent reads one column of ids into present and closes rows.
+func scanPresent(rows *sql.Rows, present map[string]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		present[id] = true
+	}
+	return rows.Err()
 }

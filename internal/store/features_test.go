@@ -148,14 +148,13 @@ func testMigrationWithDuplicates(t *testing.T, s *sqlStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	present := map[string]bool{}
+	if err := scanPresent(rows, present); err != nil {
+		t.Fatal(err)
+	}
+	for id := range present {
 		keyed = append(keyed, id)
 	}
-	_ = rows.Close()
 	if len(keyed) != 1 || keyed[0] != copies[0] {
 		t.Errorf("content keys on %v, want only the oldest copy %s", keyed, copies[0])
 	}

@@ -18,7 +18,7 @@ import (
 // UnpackImage unpacks an image's filesystem (mutate.Extract: the layers applied in
 // order) into a new folder, with owners and modes, and adds what a container runtime
 // gives every container and an image does not ship: device nodes and /etc/hosts. It is
-// the root that the tests of cmd/baseimages and cmd/imagebuild run an image's programs
+// the root that the tests of hack/baseimages and hack/imagebuild run an image's programs
 // in, chrooted, to prove the image self-contained. It needs root (owners, mknod).
 func UnpackImage(t testing.TB, img v1.Image) string {
 	t.Helper()

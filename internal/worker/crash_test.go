@@ -36,7 +36,7 @@ func workerProcessMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	fail := func(err error) int { log.Error("worker process failed", "err", err); return 1 }
+	fail := func(err error) int { log.Error("worker process failed", "error", err); return 1 }
 	cfg, err := config.Load(os.Environ())
 	if err != nil {
 		return fail(err)

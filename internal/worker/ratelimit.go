@@ -139,7 +139,7 @@ func (l *redisLimiter) setDegraded(degraded bool, err error) {
 		return
 	}
 	if degraded {
-		l.log.Warn("rate limit fell back to this process alone: Redis did not answer", "key", l.key, "err", err)
+		l.log.Warn("rate limit fell back to this process alone: Redis did not answer", "key", l.key, "error", err)
 	} else {
 		l.log.Info("rate limit shared through Redis again", "key", l.key)
 	}

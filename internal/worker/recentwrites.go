@@ -25,6 +25,6 @@ func (w *worker) markOwner(ctx context.Context, ownerID int64, imageID string) {
 		return
 	}
 	if err := w.RecentWrites.Wrote(context.WithoutCancel(ctx), ownerID); err != nil {
-		w.log.Debug("recorded no recent-writes mark for the image's owner", "image", imageID, "owner", ownerID, "error", err)
+		w.log.Debug("recorded no recent-writes mark for the image's owner", "imageId", imageID, "ownerId", ownerID, "error", err)
 	}
 }

@@ -60,7 +60,7 @@ func (w *worker) reclassifyLoop(ctx context.Context) {
 			}
 			n, err := w.drainReclassification(ctx, staleBefore)
 			if err != nil && ctx.Err() == nil {
-				w.log.Warn("reclassification drain failed; the marks stay for the next pass", "enqueued", n, "err", err)
+				w.log.Warn("reclassification drain failed; the marks stay for the next pass", "enqueued", n, "error", err)
 			} else if n > 0 {
 				w.log.Info("enqueued images for reclassification", "images", n)
 			}
@@ -163,6 +163,6 @@ func (w *worker) finishReclassification(j queue.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseMargin)
 	defer cancel()
 	if err := w.Store.FinishReclassification(ctx, j.ImageID, j.EnqueuedAt); err != nil {
-		w.log.Warn("kept a reclassification mark; the image will be classified again", "image", j.ImageID, "err", err)
+		w.log.Warn("kept a reclassification mark; the image will be classified again", "imageId", j.ImageID, "error", err)
 	}
 }

@@ -35,13 +35,13 @@ func (w *worker) sweepLoop(ctx context.Context) {
 		if w.lease(ctx, "sweep", sweepEvery) {
 			n, err := w.Sweep(ctx, olderThan)
 			if err != nil && ctx.Err() == nil {
-				w.log.Warn("sweep failed", "err", err)
+				w.log.Warn("sweep failed", "error", err)
 			} else if n > 0 {
 				w.log.Info("re-enqueued images whose job was lost", "images", n)
 			}
 			if p, ok := w.Queue.(consumerPruner); ok {
 				if _, err := p.PruneConsumers(ctx, pruneIdle); err != nil && ctx.Err() == nil {
-					w.log.Warn("pruned no consumers", "err", err)
+					w.log.Warn("pruned no consumers", "error", err)
 				}
 			}
 		}

@@ -19,7 +19,7 @@ const tracerScope = "github.com/sortographer/sortographer/internal/worker"
 // for an upload's requestId finds what the workers did with it.
 func (w *worker) jobLog(d queue.Delivery) *slog.Logger {
 	j := d.Job()
-	log := w.log.With("image", j.ImageID, "attempt", d.Attempt())
+	log := w.log.With("imageId", j.ImageID, "attempt", d.Attempt())
 	if j.RequestID != "" {
 		log = log.With("requestId", j.RequestID)
 	}

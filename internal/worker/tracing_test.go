@@ -101,8 +101,11 @@ func TestJobSpansAndRequestIDAcrossRetries(t *testing.T) {
 	// Both the retry's warning and the success's line name the request.
 	seen := map[string]bool{}
 	for line := range strings.SplitSeq(logs.String(), "\n") {
-		var l struct{ Msg, Image, RequestID string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.Image == id {
+		var l struct {
+			Msg, RequestID string
+			ImageID        string `json:"imageId"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.ImageID == id {
 			seen[l.Msg] = true
 			if l.RequestID != "req-7" {
 				t.Errorf("worker logged %s without requestId req-7", line)

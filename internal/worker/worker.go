@@ -157,7 +157,7 @@ func newWorker(d Deps) (*worker, error) {
 
 func (w *worker) run(ctx context.Context) error {
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "provider", w.Classifier.Provider(), "model", w.Classifier.Model(),
-		"providerRPS", w.cfg.ProviderRequestsPerSecond, "intakePerSecond", w.cfg.IntakePerSecond, "batchSize", w.cfg.BatchSize)
+		"providerRequestsPerSecond", w.cfg.ProviderRequestsPerSecond, "intakePerSecond", w.cfg.IntakePerSecond, "batchSize", w.cfg.BatchSize)
 
 	// The classifier reports each request it makes to its provider to the worker's
 	// metrics (sortographer_provider_calls_total).
@@ -215,7 +215,7 @@ func (w *worker) intakeLoop(ctx, workCtx context.Context, slots chan struct{}, j
 		}
 		ds, err := w.Queue.Take(ctx, n, takeWait)
 		if err != nil && ctx.Err() == nil {
-			w.log.Error("took no jobs", "err", err)
+			w.log.Error("took no jobs", "error", err)
 			sleep(ctx, storeRetryDelay)
 		}
 		// Slots not filled are freed.
@@ -258,7 +258,7 @@ func (w *worker) release(d queue.Delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseMargin)
 	defer cancel()
 	if err := d.Release(ctx); err != nil {
-		w.jobLog(d).Warn("released no job: it will be taken again after the visibility timeout", "err", err)
+		w.jobLog(d).Warn("released no job: it will be taken again after the visibility timeout", "error", err)
 	}
 	w.m.jobs.WithLabelValues(outcomeReleased).Inc()
 }
@@ -275,7 +275,7 @@ func (w *worker) handle(ctx context.Context, d queue.Delivery) {
 		// job back whole, without counting an attempt.
 		w.release(d)
 		if ctx.Err() == nil {
-			log.Warn("job handed back", "err", err)
+			log.Warn("job handed back", "error", err)
 			sleep(ctx, storeRetryDelay)
 		}
 		return
@@ -286,9 +286,9 @@ func (w *worker) handle(ctx context.Context, d queue.Delivery) {
 	case outcomeLabelled:
 		log.Info("labelled image", "took", time.Since(start))
 	case outcomeRetried:
-		log.Warn("classification failed, will retry", "err", err)
+		log.Warn("classification failed, will retry", "error", err)
 	case outcomeFailed, outcomeDeadLettered:
-		log.Warn("image failed", "outcome", outcome, "err", err)
+		log.Warn("image failed", "outcome", outcome, "error", err)
 	}
 }
 
@@ -311,7 +311,7 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		return outcomeDuplicate, w.ack(d)
 	}
 	if _, err := w.Store.RecordAttempt(ctx, j.ImageID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		w.jobLog(d).Warn("recorded no attempt", "err", err)
+		w.jobLog(d).Warn("recorded no attempt", "error", err)
 	}
 	if d.Attempt() > w.cfg.MaxAttempts {
 		// Deliveries after crashes (a photo that kills the worker) count too.

@@ -220,10 +220,17 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		"vips", "heif-enc", "avifenc", // internal/imaging's samples; heif-enc in internal/api and builtin too
 		"convert-im6.q16", "exiftool", // internal/imaging's samples (ImageMagick by its Debian name)
 		"runc", "iptables", "conntrack", // hack/node.sh
+		"mariadb-dump", "mariadb", // internal/backup's benchmark reference
+		"shellcheck", // make verify
 		"/usr/share/darknet/data/dog.jpg",
 		"/usr/lib/python3/dist-packages/skimage/data/coffee.png",
 	}
 	needed = append(needed, pgInitdb...)
+	pgDump, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	if len(pgDump) == 0 {
+		t.Error("no /usr/lib/postgresql/*/bin/pg_dump: the postgresql-client package is missing")
+	}
+	needed = append(needed, pgDump...)
 	// libvips for internal/imaging's cgo build and its HEIF/AVIF loader (libvips-dev,
 	// and libvips42 it depends on).
 	vipsFiles, _ := filepath.Glob("/usr/lib/*/pkgconfig/vips.pc")

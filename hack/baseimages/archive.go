@@ -21,5 +21,5 @@ func ociImage(r rootfs, cfg v1.Config, arch, comment string, epoch time.Time) (v
 		})
 	}
 	layers := []ociarchive.Layer{{Comment: comment, Entries: entries}}
-	return ociarchive.Image(layers, cfg, arch, "cmd/baseimages", epoch, gzip.DefaultCompression)
+	return ociarchive.Image(layers, cfg, arch, "hack/baseimages", epoch, gzip.DefaultCompression)
 }

@@ -102,7 +102,7 @@ func redisImage() imageSpec {
 // file the image did not ship (a mount, say) changes the server's options behind the
 // operator's command line; the socket is the compiled-in default, written out for the
 // clients' sake.
-const mariadbMyCnf = `# MariaDB image built from Debian's packages by Sortographer's cmd/baseimages.
+const mariadbMyCnf = `# MariaDB image built from Debian's packages by Sortographer's hack/baseimages.
 # Options come from the command line; this file includes nothing else.
 [client-server]
 socket = /run/mysqld/mysqld.sock

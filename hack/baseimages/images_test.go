@@ -47,7 +47,7 @@ func archives(t *testing.T) string {
 			return
 		}
 		pause := filepath.Join(builtDir, "pause")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", pause, "../pause")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", pause, "../../cmd/pause")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build cmd/pause: %w\n%s", err, b)
