@@ -110,6 +110,11 @@ e2e: deps node-check k8s-bin node-bin metrics-server prometheus-bin images image
 bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
 	hack/bench.sh
 
+BENCH_GALLERIES ?= 100 500
+.PHONY: bench-operator
+bench-operator: deps k8s-bin ## The operator at scale on the local kwok cluster: BENCH_GALLERIES (default "100 500") spec: {} Galleries vs a parallel server-side apply of the same children; writes, passes, RSS, CPU, restart (hack/bench-operator.sh; "unrelated" mode: hack/bench-operator.sh unrelated 5000).
+	hack/bench-operator.sh scale $(BENCH_GALLERIES)
+
 .PHONY: test-short
 test-short: $(HELM) $(KUSTOMIZE) ## Run the tests that need no servers.
 	go test -count=1 -short ./...

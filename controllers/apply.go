@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -34,6 +36,11 @@ type applier struct {
 	client  client.Client
 	scheme  *runtime.Scheme
 	metrics *galleryMetrics
+	// apiReader reads from the API server what the cache strips (managedFields); nil
+	// means client.
+	apiReader client.Reader
+	// released remembers the Deployment generations whose replicas are already released.
+	released *sync.Map
 }
 
 // applyResult says what apply did.
@@ -238,11 +245,28 @@ const replicasHandoffOwner = "sortographer-operator-replicas-handoff"
 // manager; the operator's next apply (without replicas) then leaves it in place, and the
 // HPA's scale updates take over from there.
 func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) error {
+	// The cache holds no managedFields (CacheOptions), so who owns spec.replicas is read
+	// from the API server, and only once per generation of the Deployment: the operator's
+	// apply of an autoscaled Deployment never sets replicas, so once released it stays so
+	// until the spec changes.
+	var cached appsv1.Deployment
+	if err := a.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cached); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	seen := releaseKey{uid: cached.UID, generation: cached.Generation}
+	if a.released != nil {
+		if _, ok := a.released.Load(seen); ok {
+			return nil
+		}
+	}
 	var live appsv1.Deployment
-	if err := a.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &live); err != nil {
+	if err := a.reader().Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &live); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if live.Spec.Replicas == nil || !ownsField(live.ManagedFields, FieldOwner, "f:replicas") {
+		if a.released != nil && live.Generation == cached.Generation {
+			a.released.Store(seen, true)
+		}
 		return nil
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -254,6 +278,21 @@ func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) e
 		return fmt.Errorf("hand over replicas of deployment %s: %w", name, err)
 	}
 	return nil
+}
+
+// releaseKey is one generation of one Deployment whose replicas the operator found
+// released.
+type releaseKey struct {
+	uid        types.UID
+	generation int64
+}
+
+// reader reads what the cache cannot answer: the API server itself.
+func (a *applier) reader() client.Reader {
+	if a.apiReader == nil {
+		return a.client
+	}
+	return a.apiReader
 }
 
 // ownsField reports whether manager owns a spec field (by its fieldsV1 key).

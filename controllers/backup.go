@@ -77,7 +77,8 @@ func (r *GalleryReconciler) missingDestination(ctx context.Context, ns string, l
 	default:
 		return "", nil
 	}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.GetName()}, obj)
+	// The admin's claim carries no label of ours, so the cache cannot hold it.
+	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.GetName()}, obj)
 	switch {
 	case apierrors.IsNotFound(err):
 		return what + " does not exist in namespace " + ns, nil
@@ -141,6 +142,16 @@ func (r *GalleryReconciler) reconcileRestore(ctx context.Context, st *reconcileS
 	case apierrors.IsNotFound(err):
 		if ok, why := r.databaseReadyForRestore(ctx, g); !ok {
 			st.restore = &galleryv1alpha1.RestoreStatus{Phase: galleryv1alpha1.RestorePending, Message: why}
+			return nil
+		}
+		// Created once: the cached Gallery may lag its own last status write (the
+		// restore's success, then the Job deleted), so the API server has the last word.
+		fresh := &galleryv1alpha1.Gallery{}
+		if err := r.apiReader().Get(ctx, client.ObjectKeyFromObject(g), fresh); err != nil {
+			return fmt.Errorf("read the gallery before starting its restore: %w", err)
+		}
+		if !fresh.Restoring() {
+			st.requeueSoon(time.Second) // the status write below conflicts; the next pass reads the fresh Gallery
 			return nil
 		}
 		if err := r.createJob(ctx, g, specs.RestoreJob(g)); err != nil {

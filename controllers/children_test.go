@@ -72,9 +72,10 @@ func TestManagedDatabaseStorageGrowsInPlace(t *testing.T) {
 	})
 	sts := &appsv1.StatefulSet{}
 	eventually(t, "mariadb", mustExist(ns, g.DatabaseName(), sts))
-	// The PVC the StatefulSet controller would have made for pod 0.
+	// The PVC the StatefulSet controller would have made for pod 0, with its template's
+	// labels (which the operator's cache selects on).
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data-" + g.DatabaseName() + "-0", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: "data-" + g.DatabaseName() + "-0", Namespace: ns, Labels: sts.Spec.VolumeClaimTemplates[0].Labels},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: &class.Name,

@@ -44,6 +44,7 @@ type galleryMetrics struct {
 	queueBacklog  *prometheus.GaugeVec
 	lastSuccess   *prometheus.GaugeVec
 	applyFailures *prometheus.CounterVec
+	reconciles    *prometheus.CounterVec
 	podInfo       *prometheus.GaugeVec
 	volumeInfo    *prometheus.GaugeVec
 
@@ -80,6 +81,10 @@ func newGalleryMetrics() *galleryMetrics {
 			Name: "sortographer_gallery_apply_failures_total",
 			Help: "Failed writes (server-side apply or delete) of the Gallery's children, by kind.",
 		}, []string{labelNamespace, labelGallery, "kind"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sortographer_gallery_reconciles_total",
+			Help: "Passes of the reconciler over the Gallery (each reads its children and may apply them): a converged Gallery gains none until something changes.",
+		}, []string{labelNamespace, labelGallery}),
 		podInfo: gauge("pod_info", "1 for each pod of the Gallery: joins pod metrics (cAdvisor, kube-state-metrics) to the Gallery on namespace and pod.",
 			"component", "pod"),
 		volumeInfo: gauge("volume_info", "1 for each PersistentVolumeClaim of the Gallery: joins kubelet_volume_stats_* to the Gallery on namespace and persistentvolumeclaim.",
@@ -90,7 +95,7 @@ func newGalleryMetrics() *galleryMetrics {
 }
 
 func (m *galleryMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.condition, m.phase, m.replicas, m.queueBacklog, m.lastSuccess, m.applyFailures, m.podInfo, m.volumeInfo}
+	return []prometheus.Collector{m.condition, m.phase, m.replicas, m.queueBacklog, m.lastSuccess, m.applyFailures, m.reconciles, m.podInfo, m.volumeInfo}
 }
 
 func galleryLabels(key types.NamespacedName) prometheus.Labels {
@@ -183,6 +188,11 @@ func (m *galleryMetrics) reconciled(g *galleryv1alpha1.Gallery, at time.Time) {
 // write of that kind fails.
 func (m *galleryMetrics) applying(g *galleryv1alpha1.Gallery, kind string) {
 	m.applyFailures.WithLabelValues(g.Namespace, g.Name, kind)
+}
+
+// reconciling counts one pass over g.
+func (m *galleryMetrics) reconciling(g *galleryv1alpha1.Gallery) {
+	m.reconciles.WithLabelValues(g.Namespace, g.Name).Inc()
 }
 
 // applyFailed counts a failed write of a child of kind.

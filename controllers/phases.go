@@ -94,7 +94,7 @@ func (r *GalleryReconciler) phases() []phase {
 }
 
 func (r *GalleryReconciler) applier() *applier {
-	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics()}
+	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, released: &r.releasedReplicas}
 }
 
 // applyAll applies each non-nil object and records an event for each one it creates.

@@ -34,6 +34,9 @@ var (
 	k8s        client.Client // direct, uncached
 	testScheme = runtime.NewScheme()
 	writes     writeCounter
+	// suiteManager is the manager the suite's reconciler runs in (its cache is the
+	// operator's, CacheOptions).
+	suiteManager ctrl.Manager
 )
 
 // writeCounter counts the write requests the manager's client sends to the API server.
@@ -110,7 +113,8 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("manager: %w", err)
 	}
-	r := &GalleryReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{Timeout: time.Second}}
+	suiteManager = mgr
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{Timeout: time.Second}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
