@@ -39,8 +39,10 @@ dry_run=false
 #   mariadb-client, postgresql-client         mariadb-dump and mariadb, pg_dump and psql: the
 #                                             reference internal/backup's benchmark is
 #                                             measured against
-#   shellcheck                                make verify checks hack/*.sh and .ci/run
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck)
+#   "shellcheck"                              make verify checks hack/*.sh and .ci/run with it
+#   jq, curl                                  hack/bench-operator.sh reads the API server and
+#                                             the operator's metrics with them
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl)
 
 missing=()
 for p in "${packages[@]}"; do

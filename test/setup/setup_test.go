@@ -222,6 +222,7 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		"runc", "iptables", "conntrack", // hack/node.sh
 		"mariadb-dump", "mariadb", // internal/backup's benchmark reference
 		"shellcheck", // make verify
+		"jq", "curl", // hack/bench-operator.sh
 		"/usr/share/darknet/data/dog.jpg",
 		"/usr/lib/python3/dist-packages/skimage/data/coffee.png",
 	}
