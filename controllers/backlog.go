@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/queue"
 )
 
 // backlogPollInterval is how often the operator's own backlog scaler reads the queue
@@ -39,9 +39,9 @@ type BacklogReader interface {
 	Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep RedisEndpoint) (int64, error)
 }
 
-// RedisBacklog reads the backlog from the Gallery's two job streams, uploads and
-// low-priority reclassification: on each, the consumer group's lag (entries not yet
-// delivered) plus its pending entries (delivered, not acknowledged). Both count, so a
+// RedisBacklog reads the backlog the way the workers and the app's metrics do
+// (queue.Redis.Depth): on both of the Gallery's streams, uploads and low-priority
+// reclassification, the jobs waiting plus those in a worker's hands. Both count, so a
 // "reclassify all" scales the workers out although they read it only when no upload
 // waits.
 type RedisBacklog struct{}
@@ -53,46 +53,7 @@ func (RedisBacklog) Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep 
 		DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, MaxRetries: 1,
 	})
 	defer func() { _ = c.Close() }()
-	var total int64
-	for _, stream := range []string{config.QueueStream(g.Name), config.QueueLowStream(g.Name)} {
-		n, err := streamBacklog(ctx, c, stream)
-		if err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
-}
-
-// streamBacklog is one stream's lag plus pending entries for the workers' group. A
-// stream that does not exist (never used, as the low one until the first
-// reclassification) holds nothing.
-func streamBacklog(ctx context.Context, c *redis.Client, stream string) (int64, error) {
-	groups, err := c.XInfoGroups(ctx, stream).Result()
-	if err != nil {
-		if strings.Contains(err.Error(), "no such key") {
-			return 0, nil // no job was ever queued here
-		}
-		return 0, fmt.Errorf("read consumer groups of %s: %w", stream, err)
-	}
-	for _, gr := range groups {
-		if gr.Name != config.QueueGroup {
-			continue
-		}
-		lag := gr.Lag
-		if lag < 0 { // Redis cannot tell the lag (deleted entries): count the stream
-			if lag, err = c.XLen(ctx, stream).Result(); err != nil {
-				return 0, fmt.Errorf("length of %s: %w", stream, err)
-			}
-		}
-		return lag + gr.Pending, nil
-	}
-	// The workers have not created their group yet: everything in the stream waits.
-	n, err := c.XLen(ctx, stream).Result()
-	if err != nil {
-		return 0, fmt.Errorf("length of %s: %w", stream, err)
-	}
-	return n, nil
+	return queue.NewRedis(c, g.Name, queue.Options{Consumer: "sortographer-operator"}).Depth(ctx)
 }
 
 // backlogStabilizer keeps each Gallery's recent recommendations, so that the workers

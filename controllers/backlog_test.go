@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -15,41 +14,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
-	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
-// queueJobs adds n jobs to the Gallery's stream and makes sure the workers' group exists.
+// queueJobs enqueues n jobs for the Gallery, as uploads do.
 func queueJobs(t *testing.T, rdb *redis.Client, gallery string, n int) {
 	t.Helper()
-	ctx := context.Background()
-	stream := config.QueueStream(gallery)
+	q := queue.NewRedis(rdb, gallery, queue.Options{})
 	for i := range n {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"image": fmt.Sprintf("img-%d", i)}}).Err(); err != nil {
+		if err := q.Enqueue(context.Background(), queue.Job{ImageID: fmt.Sprintf("img-%d-%d", time.Now().UnixNano(), i), OwnerID: 1}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := rdb.XGroupCreateMkStream(ctx, stream, config.QueueGroup, "0").Err(); err != nil && err.Error() != "BUSYGROUP Consumer Group name already exists" {
-		t.Fatal(err)
 	}
 }
 
-// drainJobs takes and acknowledges every waiting job, as workers would.
+// drainJobs takes and acknowledges every waiting job, as workers do.
 func drainJobs(t *testing.T, rdb *redis.Client, gallery string) {
 	t.Helper()
 	ctx := context.Background()
-	stream := config.QueueStream(gallery)
+	q := queue.NewRedis(rdb, gallery, queue.Options{Consumer: "w1"})
 	for {
-		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: config.QueueGroup, Consumer: "w1", Streams: []string{stream, ">"}, Count: 100, Block: -1}).Result()
-		if errors.Is(err, redis.Nil) || (err == nil && len(res[0].Messages) == 0) {
-			return
-		}
+		ds, err := q.Take(ctx, 100, 10*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range res[0].Messages {
-			if err := rdb.XAck(ctx, stream, config.QueueGroup, m.ID).Err(); err != nil {
+		if len(ds) == 0 {
+			return
+		}
+		for _, d := range ds {
+			if err := d.Ack(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		defer rc.Close()
 		q := queue.NewRedis(rc, cfg.GalleryName, qopts)
 		deps.Queue, consumer = q, q
-		prefix := "sortographer:" + cfg.GalleryName + ":"
+		prefix := config.RedisPrefix(cfg.GalleryName)
 		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
 		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
 		deps.ShareLimiter = ratelimit.NewRedis(rc, prefix, shareRule)

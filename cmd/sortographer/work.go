@@ -22,6 +22,7 @@ import (
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/worker"
 )
@@ -31,13 +32,13 @@ func init() { commands["work"] = work }
 // classifierFactories build the classifier that SORTOGRAPHER_CLASSIFIER names. limiter
 // is the Gallery-wide provider pace, for classifiers that retry by themselves. The
 // built-in model registers itself from its own file.
-var classifierFactories = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger, limiter worker.Limiter) (classify.Classifier, error){
+var classifierFactories = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger, limiter ratelimit.Pacer) (classify.Classifier, error){
 	config.ClassifierRekognition: newRekognition,
 }
 
 // newClassifier builds the configured classifier, for `work` and for the workers inside
 // `serve`.
-func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, limiter worker.Limiter) (classify.Classifier, error) {
+func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, limiter ratelimit.Pacer) (classify.Classifier, error) {
 	f, ok := classifierFactories[cfg.Workers.Classifier]
 	if !ok {
 		var known []string
@@ -54,7 +55,7 @@ func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, lim
 	return c, nil
 }
 
-func newRekognition(ctx context.Context, cfg config.Config, _ *slog.Logger, limiter worker.Limiter) (classify.Classifier, error) {
+func newRekognition(ctx context.Context, cfg config.Config, _ *slog.Logger, limiter ratelimit.Pacer) (classify.Classifier, error) {
 	w := cfg.Workers
 	client, err := rekognition.NewClient(ctx, w.RekognitionRegion, w.RekognitionEndpoint)
 	if err != nil {

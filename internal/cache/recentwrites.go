@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sortographer/sortographer/internal/config"
 )
 
 // RecentWrites remembers, for a short window, which users just wrote (uploaded, deleted,
@@ -47,7 +49,7 @@ func NewRedisRecentWrites(rc redis.UniversalClient, gallery string, window, time
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &RedisRecentWrites{
-		rc: rc, prefix: "sortographer:" + gallery + ":wrote:v1:", window: window, timeout: timeout, log: log,
+		rc: rc, prefix: config.RedisPrefix(gallery, "wrote", "v1"), window: window, timeout: timeout, log: log,
 	}
 }
 

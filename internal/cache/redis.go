@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -46,7 +47,7 @@ func NewRedis(rc redis.UniversalClient, gallery string, o Options, log *slog.Log
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Redis{
-		rc: rc, prefix: "sortographer:" + gallery + ":labelcounts:v1:", o: o,
+		rc: rc, prefix: config.RedisPrefix(gallery, "labelcounts", "v1"), o: o,
 		genTTL: max(10*o.TTL, time.Minute), log: log,
 	}
 }

@@ -511,7 +511,17 @@ const (
 
 // QueueStream is the Redis stream holding a Gallery's classification jobs. The Gallery's
 // name is in the key so several Galleries can share one external Redis.
-func QueueStream(gallery string) string { return "sortographer:" + gallery + ":jobs" }
+func QueueStream(gallery string) string { return RedisKey(gallery, "jobs") }
+
+// RedisKey is the Redis key of one of a Gallery's records: sortographer:<gallery>:<parts
+// joined by colons>. Every key the gallery and the operator use comes from here, so
+// several Galleries share one Redis without meeting.
+func RedisKey(gallery string, parts ...string) string {
+	return strings.Join(append([]string{"sortographer", gallery}, parts...), ":")
+}
+
+// RedisPrefix is RedisKey with a trailing colon: the start of a family of keys.
+func RedisPrefix(gallery string, parts ...string) string { return RedisKey(gallery, parts...) + ":" }
 
 // QueueLowStream is the Redis stream holding a Gallery's low-priority jobs
 // (reclassification), read by the same consumer group only when no upload waits. The

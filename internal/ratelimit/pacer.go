@@ -1,4 +1,4 @@
-package worker
+package ratelimit
 
 import (
 	"context"
@@ -12,20 +12,21 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limiter paces something (provider calls, job intake). Wait blocks until n units may
-// go, and returns how long it waited.
-type Limiter interface {
+// Pacer paces something (provider calls, job intake) to a rate: unlike a Limiter, which
+// refuses what is over its limit, it makes the caller wait. Wait blocks until n units
+// may go, and returns how long it waited.
+type Pacer interface {
 	Wait(ctx context.Context, n int) (time.Duration, error)
 }
 
-// NewLocalLimiter paces one process: perSecond units a second, bursts of up to burst.
-func NewLocalLimiter(perSecond float64, burst int) Limiter {
-	return &localLimiter{l: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))}
+// NewLocalPacer paces one process: perSecond units a second, bursts of up to burst.
+func NewLocalPacer(perSecond float64, burst int) Pacer {
+	return &localPacer{l: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))}
 }
 
-type localLimiter struct{ l *rate.Limiter }
+type localPacer struct{ l *rate.Limiter }
 
-func (l *localLimiter) Wait(ctx context.Context, n int) (time.Duration, error) {
+func (l *localPacer) Wait(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
 	n = min(n, l.l.Burst())
 	if err := l.l.WaitN(ctx, n); err != nil {
@@ -53,28 +54,28 @@ redis.call('SET', KEYS[1], string.format('%d', newTat), 'PX', math.ceil((newTat 
 return 0
 `)
 
-// NewRedisLimiter paces every process sharing key on client: perSecond units a second,
+// NewRedisPacer paces every process sharing key on client: perSecond units a second,
 // bursts of up to burst. While Redis does not answer it falls back to pacing this
 // process alone at the same rate (logged once per outage), so a Redis failover slows
 // nothing down but may briefly exceed the Gallery-wide rate.
-func NewRedisLimiter(client redis.UniversalClient, key string, perSecond float64, burst int, log *slog.Logger) Limiter {
+func NewRedisPacer(client redis.UniversalClient, key string, perSecond float64, burst int, log *slog.Logger) Pacer {
 	burst = max(burst, 1)
-	return &redisLimiter{
+	return &redisPacer{
 		client:   client,
 		key:      key,
 		interval: int64(1e6 / perSecond),
 		burst:    burst,
-		fallback: NewLocalLimiter(perSecond, burst),
+		fallback: NewLocalPacer(perSecond, burst),
 		log:      log,
 	}
 }
 
-type redisLimiter struct {
+type redisPacer struct {
 	client   redis.UniversalClient
 	key      string
 	interval int64 // microseconds per unit
 	burst    int
-	fallback Limiter
+	fallback Pacer
 	log      *slog.Logger
 
 	mu       sync.Mutex
@@ -87,13 +88,13 @@ type redisLimiter struct {
 // outageRetry is how long the limiter paces locally after Redis failed.
 const outageRetry = 2 * time.Second
 
-func (l *redisLimiter) inOutage() bool {
+func (l *redisPacer) inOutage() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.degraded && time.Now().Before(l.retryAt)
 }
 
-func (l *redisLimiter) Wait(ctx context.Context, n int) (time.Duration, error) {
+func (l *redisPacer) Wait(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
 	n = min(max(n, 1), l.burst)
 	for {
@@ -125,7 +126,7 @@ func (l *redisLimiter) Wait(ctx context.Context, n int) (time.Duration, error) {
 	}
 }
 
-func (l *redisLimiter) setDegraded(degraded bool, err error) {
+func (l *redisPacer) setDegraded(degraded bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if degraded {

@@ -1,4 +1,4 @@
-package worker_test
+package ratelimit_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/testservers"
-	"github.com/sortographer/sortographer/internal/worker"
 )
 
 // Three workers sharing a 20/s limit through Redis make 20 calls a second between
@@ -25,7 +25,7 @@ func TestRedisLimiterIsGalleryWide(t *testing.T) {
 	for range workers {
 		rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		defer rc.Close()
-		l := worker.NewRedisLimiter(rc, "sortographer:photos:ratelimit:provider", rate, 1, nil)
+		l := ratelimit.NewRedisPacer(rc, "sortographer:photos:ratelimit:provider", rate, 1, nil)
 		for range 4 { // each worker runs 4 jobs at once
 			wg.Go(func() {
 				for {
@@ -49,7 +49,7 @@ func TestRedisLimiterFallsBackWhenRedisIsGone(t *testing.T) {
 	srv := testservers.Redis(t)
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rc.Close()
-	l := worker.NewRedisLimiter(rc, "k", 10, 1, nil)
+	l := ratelimit.NewRedisPacer(rc, "k", 10, 1, nil)
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

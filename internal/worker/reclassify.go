@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/store"
 )
@@ -79,7 +80,7 @@ func (w *worker) lease(ctx context.Context, name string, period time.Duration) b
 	if w.Redis == nil {
 		return true
 	}
-	key := "sortographer:" + w.Config.GalleryName + ":" + name
+	key := config.RedisKey(w.Config.GalleryName, name)
 	ok, err := w.Redis.SetNX(ctx, key, "1", period*9/10).Result()
 	if err != nil {
 		return ctx.Err() == nil // Redis down: run anyway, duplicates are harmless

@@ -27,15 +27,34 @@ import (
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/tracing"
 )
+
+// Store is the part of the database a worker uses (store.Store is one): the jobs'
+// images and their classification, the sweep and the reclassification drain.
+type Store interface {
+	// ImageForJob reads a job's image, and the sweep's.
+	ImageForJob(ctx context.Context, id string) (store.Image, error)
+	RecordAttempt(ctx context.Context, imageID string) (int, error)
+	SetLabels(ctx context.Context, imageID string, c store.Classification) error
+	MarkFailed(ctx context.Context, imageID, reason string) error
+	// StaleQueued finds what the sweep re-enqueues (sweep.go).
+	StaleQueued(ctx context.Context, olderThan time.Duration, limit int) ([]string, error)
+	// The reclassification drain and its jobs (reclassify.go).
+	PendingReclassification(ctx context.Context, staleBefore time.Time, limit int) ([]store.ReclassifyRequest, error)
+	MarkReclassifyEnqueued(ctx context.Context, reqs []store.ReclassifyRequest, at time.Time) error
+	FinishReclassification(ctx context.Context, imageID string, enqueuedAt time.Time) error
+}
+
+var _ Store = store.Store(nil)
 
 // Deps is what a worker needs. Config, Store, Objects, Queue and Classifier are
 // required.
 type Deps struct {
 	Config     config.Config
-	Store      store.Store
+	Store      Store
 	Objects    objects.Store
 	Queue      queue.Consumer
 	Classifier classify.Classifier
@@ -55,7 +74,7 @@ type Deps struct {
 	RecentWrites RecentWrites
 	// ProviderLimiter and IntakeLimiter override the limiters built from Config and
 	// Redis (tests).
-	ProviderLimiter, IntakeLimiter Limiter
+	ProviderLimiter, IntakeLimiter ratelimit.Pacer
 }
 
 // Timing. Variables, not constants, so that tests can make them short.
@@ -98,8 +117,8 @@ type worker struct {
 	log      *slog.Logger
 	m        *metrics
 	producer queue.Producer
-	provider Limiter
-	intake   Limiter
+	provider ratelimit.Pacer
+	intake   ratelimit.Pacer
 	// s3Bucket and s3Prefix are set when the classifier may read originals from S3
 	// itself.
 	s3Bucket, s3Prefix string
@@ -139,9 +158,9 @@ func newWorker(d Deps) (*worker, error) {
 	}
 	if w.intake == nil {
 		if d.Redis != nil {
-			w.intake = NewRedisLimiter(d.Redis, "sortographer:"+gallery+":ratelimit:intake", w.cfg.IntakePerSecond, w.cfg.BatchSize, w.log)
+			w.intake = ratelimit.NewRedisPacer(d.Redis, config.RedisKey(gallery, "ratelimit", "intake"), w.cfg.IntakePerSecond, w.cfg.BatchSize, w.log)
 		} else {
-			w.intake = NewLocalLimiter(w.cfg.IntakePerSecond, w.cfg.BatchSize)
+			w.intake = ratelimit.NewLocalPacer(w.cfg.IntakePerSecond, w.cfg.BatchSize)
 		}
 	}
 	// Rekognition reads S3 objects itself only from AWS's S3, not another S3-compatible
@@ -444,11 +463,11 @@ func (w *worker) input(ctx context.Context, img store.Image) (classify.Image, er
 // worker, or this process's own when rc is nil. Build it once and give it to the
 // classifier too when the classifier retries by itself (Rekognition), so retries are
 // paced with first calls.
-func ProviderLimiter(c config.Config, rc redis.UniversalClient, log *slog.Logger) Limiter {
+func ProviderLimiter(c config.Config, rc redis.UniversalClient, log *slog.Logger) ratelimit.Pacer {
 	if rc == nil {
-		return NewLocalLimiter(c.Workers.ProviderRequestsPerSecond, 1)
+		return ratelimit.NewLocalPacer(c.Workers.ProviderRequestsPerSecond, 1)
 	}
-	return NewRedisLimiter(rc, "sortographer:"+c.GalleryName+":ratelimit:provider", c.Workers.ProviderRequestsPerSecond, 1, log)
+	return ratelimit.NewRedisPacer(rc, config.RedisKey(c.GalleryName, "ratelimit", "provider"), c.Workers.ProviderRequestsPerSecond, 1, log)
 }
 
 // S3Reader is implemented by classifiers that can read some originals from S3

@@ -54,7 +54,7 @@ type API interface {
 	DetectLabels(ctx context.Context, in *rekognition.DetectLabelsInput, optFns ...func(*rekognition.Options)) (*rekognition.DetectLabelsOutput, error)
 }
 
-// Limiter paces provider calls Gallery-wide; worker.Limiter implements it.
+// Limiter paces provider calls Gallery-wide; a ratelimit.Pacer implements it.
 type Limiter interface {
 	Wait(ctx context.Context, n int) (time.Duration, error)
 }

@@ -25,8 +25,9 @@ import (
 
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/rekognition"
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/testservers"
-	"github.com/sortographer/sortographer/internal/worker"
 )
 
 func TestMain(m *testing.M) { testservers.Main(m) }
@@ -367,7 +368,7 @@ func TestThrottlingStormHoldsTheGalleryRate(t *testing.T) {
 	for range 3 { // three worker processes, four jobs at once each
 		rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		defer rc.Close()
-		lim := worker.NewRedisLimiter(rc, "sortographer:photos:ratelimit:provider", rate, 1, nil)
+		lim := ratelimit.NewRedisPacer(rc, config.RedisKey("photos", "ratelimit", "provider"), rate, 1, nil)
 		c := rekognition.New(api, rekognition.Options{Attempts: 6, BaseDelay: 20 * time.Millisecond, RetryLimiter: lim})
 		for range 4 {
 			wg.Go(func() {
