@@ -34,7 +34,8 @@ type Check struct {
 
 // Deps is what the server needs. Store, Objects, Queue, Tokens and Log are required.
 type Deps struct {
-	Store   store.Store
+	// Store is the database (store.go lists what each handler file uses of it).
+	Store   Store
 	Objects objects.Store
 	Queue   queue.Producer
 	Tokens  *auth.Tokens

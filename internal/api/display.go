@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sortographer/sortographer/internal/imaging"
-	"github.com/sortographer/sortographer/internal/objects"
+	"github.com/sortographer/sortographer/internal/photos"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -26,8 +26,8 @@ import (
 // otherwise a JPEG (imaging.DisplayJPEG: upright, sRGB, at most imaging.DisplaySide
 // pixels a side) made from the original on the first request and kept beside the
 // thumbnail (objects.Keys.Display), so a photo is decoded for display at most once.
-// Deleting the image deletes it (deleteImage). …/original always answers the uploaded
-// bytes, for downloading.
+// Deleting the image deletes it (photos.Delete). …/original always answers the
+// uploaded bytes, for downloading.
 //
 // It is made on first view rather than at upload: an upload then decodes once (the
 // thumbnail), and a photo nobody opens full size costs nothing more.
@@ -67,11 +67,6 @@ func accepts(accept, mediaType string) bool {
 // past it the request answers 503 and the browser may try again.
 const displayTimeout = 30 * time.Second
 
-// imageKeys are where the objects of an owner's image live.
-func imageKeys(ownerID int64, imageID string) (objects.Keys, error) {
-	return objects.ImageKeys(strconv.FormatInt(ownerID, 10), imageID)
-}
-
 func (s *Server) display(w http.ResponseWriter, r *http.Request, u store.User) {
 	if img, ok := s.image(w, r, u); ok {
 		s.serveDisplay(w, r, img, ownPhotoCaching, notFound)
@@ -95,7 +90,7 @@ func (s *Server) serveDisplay(w http.ResponseWriter, r *http.Request, img store.
 		s.streamObject(w, r, img, img.ObjectKey, img.ContentType, cacheControl, missing)
 		return
 	}
-	keys, err := imageKeys(img.OwnerID, img.ID)
+	keys, err := photos.Keys(img.OwnerID, img.ID)
 	if err != nil {
 		s.internalError(w, r, "naming the display image", err)
 		return
@@ -166,9 +161,9 @@ func (s *Server) storeDisplay(ctx context.Context, img store.Image, key string) 
 	if err := s.d.Objects.Put(ctx, key, bytes.NewReader(jpg), int64(len(jpg)), imaging.DisplayContentType); err != nil {
 		return nil, fmt.Errorf("store the display image: %w", err)
 	}
-	// The image may have been deleted while this ran, after deleteImage's first pass
-	// over its objects: then this removes what it stored. deleteImage removes the display
-	// image again once the row is gone, for a store that came before that.
+	// The image may have been deleted while this ran: photos.Delete removes the rows,
+	// then the display image, so one stored after that removal finds the row gone here
+	// and removes what it stored, and one stored before it is removed there.
 	_, err = s.d.Store.Image(store.WithPrimaryReads(ctx), img.OwnerID, img.ID)
 	if isNotFound(err) {
 		if err := s.d.Objects.Delete(ctx, key); err != nil {

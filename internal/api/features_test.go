@@ -188,7 +188,7 @@ func withDuplicateCheckBarrier(n int32) option {
 }
 
 type barrierStore struct {
-	store.Store
+	api.Store
 	n, arrived int32
 	all        chan struct{}
 }

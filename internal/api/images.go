@@ -230,38 +230,21 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, u store.User) 
 	writeJSON(w, http.StatusOK, j)
 }
 
-// deleteImage removes the objects first, then the rows: should the second step fail,
-// the image is still listed and deleting it again finishes the job (deleting a missing
-// object succeeds), so nothing is ever orphaned in storage. The display image is removed
-// once more after the rows: one being made meanwhile may have been stored after the
-// first pass (storeDisplay removes one stored after the rows went).
+// deleteImage deletes one of the user's images: its rows, then its objects
+// (photos.Delete decides the order). Once the rows are gone the image is deleted: an
+// object left behind is logged and removed later by the orphan sweep.
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, u store.User) {
 	img, ok := s.image(w, r, u)
 	if !ok {
 		return
 	}
-	keys, err := imageKeys(img.OwnerID, img.ID)
-	if err != nil {
-		s.internalError(w, r, "naming the display image", err)
-		return
-	}
 	ctx, cancel := detached(r.Context())
 	defer cancel()
-	for _, k := range []string{img.ObjectKey, img.ThumbnailKey, keys.Display} {
-		if k == "" {
-			continue
-		}
-		if err := s.d.Objects.Delete(ctx, k); err != nil {
-			s.internalError(w, r, "deleting the photo from storage", err)
-			return
-		}
-	}
-	if _, err := s.d.Store.DeleteImage(ctx, u.ID, img.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// A concurrent delete may have removed the rows since the read above: the image is
+	// gone all the same.
+	if _, err := s.photos().Delete(ctx, u.ID, img.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internalError(w, r, "deleting the image", err)
 		return
-	}
-	if err := s.d.Objects.Delete(ctx, keys.Display); err != nil {
-		s.log(ctx).Error("deleting the display image failed; it is orphaned", "imageId", img.ID, "key", keys.Display, "error", err)
 	}
 	s.log(r.Context()).Info("deleted image", "imageId", img.ID)
 	w.WriteHeader(http.StatusNoContent)

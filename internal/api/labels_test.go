@@ -34,7 +34,7 @@ func (s *countingStore) LabelCounts(ctx context.Context, ownerID int64) ([]store
 // counting the queries that get through.
 func withLabelCache(c cache.LabelCounts, db *countingStore) option {
 	return func(d *api.Deps) {
-		db.Store = d.Store
+		db.Store = d.Store.(store.Store) // the gallery's own: cache.NewStore wraps a whole store
 		d.Store = cache.NewStore(db, c, nil)
 	}
 }

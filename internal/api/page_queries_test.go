@@ -17,7 +17,7 @@ import (
 // pageCallsStore counts the store calls a page of images makes: the listing itself, the
 // signed-in user, and the labels, one image at a time or all at once.
 type pageCallsStore struct {
-	store.Store
+	api.Store
 	users, pages, imageLabels, labelsOfImages atomic.Int64
 }
 

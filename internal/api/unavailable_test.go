@@ -25,7 +25,7 @@ import (
 // TestFailoverToPromotedReplica kills a real writer; this makes each failure happen at
 // a chosen step, which killing a server cannot.
 type lostWriterStore struct {
-	store.Store
+	api.Store
 	mu sync.Mutex
 	// createErr, when set, is what CreateImage answers; with committed it records the
 	// row first, as when the connection breaks between the commit and its reply.

@@ -228,7 +228,7 @@ func TestUploadClientGoneAtDuplicateCheck(t *testing.T) {
 // clientGoneStore holds the first duplicate check until its request is cancelled
 // (10 s at most), then makes it with the cancelled context.
 type clientGoneStore struct {
-	store.Store
+	api.Store
 	arrived chan struct{}
 	once    sync.Once
 }

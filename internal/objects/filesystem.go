@@ -284,7 +284,7 @@ func (f *Filesystem) List(ctx context.Context, prefix string, fn func(Info) erro
 		if err != nil {
 			return notFoundOrErr(err)
 		}
-		infos = append(infos, Info{Key: key, Size: fi.Size()})
+		infos = append(infos, Info{Key: key, Size: fi.Size(), Modified: fi.ModTime()})
 		return nil
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -32,6 +33,9 @@ type Info struct {
 	Key         string
 	Size        int64
 	ContentType string
+	// Modified is when the object was last written; List reports it (the photos'
+	// orphan sweep leaves young objects alone), Get and Head leave it zero.
+	Modified time.Time
 }
 
 // Store keeps objects by key. Implementations are safe for concurrent use.

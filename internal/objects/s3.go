@@ -275,7 +275,7 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(Info) error) error
 		}
 		for _, o := range page.Contents {
 			key := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
-			if err := fn(Info{Key: key, Size: aws.ToInt64(o.Size)}); err != nil {
+			if err := fn(Info{Key: key, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/sortographer/sortographer/internal/testservers"
 )
@@ -356,6 +357,23 @@ func TestStoreList(t *testing.T) {
 		err := s.(Lister).List(context.Background(), "g/", func(Info) error { n++; return stop })
 		if !errors.Is(err, stop) || n != 1 {
 			t.Errorf("List stopping at fn's error: %v after %d calls, want stop after 1", err, n)
+		}
+	})
+}
+
+// List reports when each object was written, to the second (S3's LastModified), which
+// the photos' orphan sweep compares with its grace period.
+func TestStoreListModified(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		before := time.Now().Add(-time.Second)
+		put(t, s, "m/images/1/a/original", []byte("abc"), "image/jpeg")
+		after := time.Now().Add(time.Second)
+		var got []Info
+		if err := s.(Lister).List(context.Background(), "m/", func(i Info) error { got = append(got, i); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Modified.Before(before) || got[0].Modified.After(after) {
+			t.Errorf("List = %+v; want one object modified between %s and %s", got, before, after)
 		}
 	})
 }

@@ -121,13 +121,9 @@ func loadAlbums(ctx context.Context, s *sqlStore, owner int64) (string, int, err
 	if err != nil {
 		return "", 0, fmt.Errorf("list images: %w", err)
 	}
-	present := map[string]bool{}
-	if err := scanPresent(rows, present); err != nil {
+	ids, err := scanAll(rows, scanValue[string])
+	if err != nil {
 		return "", 0, err
-	}
-	ids := make([]string, 0, len(present))
-	for id := range present {
-		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	added := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()

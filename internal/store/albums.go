@@ -82,18 +82,14 @@ func (s *sqlStore) LabelAlbums(ctx context.Context, ownerID int64) ([]LabelAlbum
 	if err != nil {
 		return nil, fmt.Errorf("list label albums: %w", err)
 	}
-	defer rows.Close()
-	albums := []LabelAlbum{}
-	for rows.Next() {
+	albums, err := scanAll(rows, func(row rowScanner) (LabelAlbum, error) {
 		var a LabelAlbum
 		var cover sql.NullString
-		if err := rows.Scan(&a.Label, &a.Images, &cover); err != nil {
-			return nil, fmt.Errorf("list label albums: %w", err)
-		}
+		err := row.Scan(&a.Label, &a.Images, &cover)
 		a.CoverImageID = cover.String
-		albums = append(albums, a)
-	}
-	if err := rows.Err(); err != nil {
+		return a, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list label albums: %w", err)
 	}
 	return albums, nil
@@ -105,7 +101,7 @@ const albumSelect = "SELECT a.id, a.owner_id, a.name, a.created_at, a.updated_at
 	"(SELECT x.image_id FROM album_images x WHERE x.album_id = a.id ORDER BY x.added_at DESC, x.image_id DESC LIMIT 1) " +
 	"FROM albums a"
 
-func scanAlbum(row interface{ Scan(...any) error }) (Album, error) {
+func scanAlbum(row rowScanner) (Album, error) {
 	var a Album
 	var created, updated int64
 	var cover sql.NullString
@@ -138,16 +134,8 @@ func (s *sqlStore) Albums(ctx context.Context, ownerID int64) ([]Album, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list albums: %w", err)
 	}
-	defer rows.Close()
-	albums := []Album{}
-	for rows.Next() {
-		a, err := scanAlbum(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list albums: %w", err)
-		}
-		albums = append(albums, a)
-	}
-	if err := rows.Err(); err != nil {
+	albums, err := scanAll(rows, scanAlbum)
+	if err != nil {
 		return nil, fmt.Errorf("list albums: %w", err)
 	}
 	return albums, nil
@@ -177,24 +165,6 @@ func (s *sqlStore) DeleteAlbum(ctx context.Context, ownerID int64, id string) er
 	// ON DELETE CASCADE removes the album's image memberships and its share links; the
 	// images themselves stay.
 	return s.execOne(ctx, "delete album "+id, "DELETE FROM albums WHERE id = ? AND owner_id = ?", id, ownerID)
-}
-
-// distinctIDs drops repeats and empty ids, keeping the order.
-func distinctIDs(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if id != "" && !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// placeholders is "?, ?, …" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // lockAlbum locks one of owner's albums for the rest of tx, so that changes to its
@@ -249,14 +219,18 @@ func (s *sqlStore) AddToAlbum(ctx context.Context, ownerID int64, albumID string
 		}
 		// Images already in the album keep their place. The album row is locked, so no
 		// other transaction adds the same image meanwhile.
-		present := map[string]bool{}
 		args[0] = albumID
 		rows, err := tx.QueryContext(ctx, s.d.rebind("SELECT image_id FROM album_images WHERE album_id = ? AND image_id IN ("+placeholders(len(want))+")"), args...)
 		if err != nil {
 			return err
 		}
-		if err := scanPresent(rows, present); err != nil {
+		inAlbum, err := scanAll(rows, scanValue[string])
+		if err != nil {
 			return err
+		}
+		present := make(map[string]bool, len(inAlbum))
+		for _, id := range inAlbum {
+			present[id] = true
 		}
 		// Each image gets its own added_at, above every one already in the album (the
 		// clock may step back), and the first given is the newest: the album lists a
@@ -340,26 +314,16 @@ func (s *sqlStore) AlbumImages(ctx context.Context, ownerID int64, albumID strin
 	if err != nil {
 		return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
 	}
-	defer rows.Close()
-	var p Page
-	var lastAdded int64
-	for rows.Next() {
-		var added int64
-		img, err := scanImage(addedAtScanner{rows, &added})
-		if err != nil {
-			return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
-		}
-		if len(p.Images) == limit {
-			p.Next = encodeCursor(cursor{createdAt: lastAdded, id: p.Images[limit-1].ID})
-			break
-		}
-		p.Images = append(p.Images, img)
-		lastAdded = added
-	}
-	if err := rows.Err(); err != nil {
+	listed, err := scanAll(rows, func(row rowScanner) (pageRow, error) {
+		var r pageRow
+		var err error
+		r.img, err = scanImage(addedAtScanner{row, &r.at})
+		return r, err
+	})
+	if err != nil {
 		return Page{}, fmt.Errorf("list album %s: %w", albumID, err)
 	}
-	return p, nil
+	return toPage(listed, limit), nil
 }
 
 // albumPageQuery is AlbumImages' statement for one page (limit+1 rows) after the
@@ -385,11 +349,11 @@ func (s *sqlStore) albumPageQuery(ownerID int64, albumID string, after *cursor, 
 
 // addedAtScanner lets scanImage read a row of image columns followed by added_at.
 type addedAtScanner struct {
-	rows  *sql.Rows
+	row   rowScanner
 	added *int64
 }
 
-func (a addedAtScanner) Scan(dest ...any) error { return a.rows.Scan(append(dest, a.added)...) }
+func (a addedAtScanner) Scan(dest ...any) error { return a.row.Scan(append(dest, a.added)...) }
 
 func (s *sqlStore) AlbumImage(ctx context.Context, ownerID int64, albumID, imageID string) (Image, error) {
 	img, err := scanImage(s.reader(ctx).QueryRowContext(ctx, s.d.rebind("SELECT "+prefixed("i")+
@@ -399,17 +363,4 @@ func (s *sqlStore) AlbumImage(ctx context.Context, ownerID int64, albumID, image
 		return Image{}, fmt.Errorf("get image %s of album %s: %w", imageID, albumID, err)
 	}
 	return img, nil
-}
-
-// scanPresent reads one column of ids into present and closes rows.
-func scanPresent(rows *sql.Rows, present map[string]bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		present[id] = true
-	}
-	return rows.Err()
 }

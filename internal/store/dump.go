@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/sortographer/sortographer/internal/config"
 )
 
 // ErrNotEmpty is returned (wrapped) by Restore when the database already holds a
@@ -70,17 +68,7 @@ func OpenSnapshot(ctx context.Context, s Store) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: connect: %w", err)
 	}
-	var begin []string
-	switch ss.d.name {
-	case config.DriverMySQL:
-		begin = []string{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"}
-	case config.DriverPostgres:
-		begin = []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}
-	default:
-		// The driver's BeginTx would take the write lock (_txlock=immediate).
-		begin = []string{"BEGIN DEFERRED"}
-	}
-	for _, stmt := range begin {
+	for _, stmt := range ss.d.beginSnapshot {
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			discard(conn)
 			return nil, fmt.Errorf("snapshot: %s: %w", stmt, err)
@@ -345,10 +333,8 @@ func (s *sqlStore) load(ctx context.Context, src TableSource) error {
 			return err
 		}
 	}
-	if s.d.name == config.DriverPostgres {
-		// Explicit ids leave the identity's sequence behind; the next sign-up would
-		// collide with a restored user.
-		if _, err := tx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('users', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users"); err != nil {
+	if s.d.advanceUserIDs != "" {
+		if _, err := tx.ExecContext(ctx, s.d.advanceUserIDs); err != nil {
 			return fmt.Errorf("advance the users id sequence: %w", err)
 		}
 	}

@@ -143,17 +143,13 @@ func testMigrationWithDuplicates(t *testing.T, s *sqlStore) {
 	if len(p.Images) != 3 {
 		t.Fatalf("after the migration the user has %d images, want the 3 copies", len(p.Images))
 	}
-	var keyed []string
 	rows, err := s.db.QueryContext(ctx, "SELECT id FROM images WHERE content_key IS NOT NULL")
 	if err != nil {
 		t.Fatal(err)
 	}
-	present := map[string]bool{}
-	if err := scanPresent(rows, present); err != nil {
+	keyed, err := scanAll(rows, scanValue[string])
+	if err != nil {
 		t.Fatal(err)
-	}
-	for id := range present {
-		keyed = append(keyed, id)
 	}
 	if len(keyed) != 1 || keyed[0] != copies[0] {
 		t.Errorf("content keys on %v, want only the oldest copy %s", keyed, copies[0])

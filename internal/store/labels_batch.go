@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 )
@@ -32,27 +31,33 @@ func (s *sqlStore) LabelsOfImages(ctx context.Context, ownerID int64, imageIDs [
 		if err != nil {
 			return nil, fmt.Errorf("get labels of %d images: %w", len(want), err)
 		}
-		if err := scanLabelsInto(rows, out); err != nil {
+		labels, err := scanAll(rows, scanImageLabel)
+		if err != nil {
 			return nil, fmt.Errorf("get labels of %d images: %w", len(want), err)
+		}
+		for _, l := range labels {
+			out[l.imageID] = append(out[l.imageID], l.Label)
 		}
 	}
 	return out, nil
 }
 
-// scanLabelsInto reads rows of (image_id, name, confidence, categories, provider,
-// model) into labels by image, keeping the rows' order, and closes rows.
-func scanLabelsInto(rows *sql.Rows, out map[string][]Label) error {
-	defer rows.Close()
-	for rows.Next() {
-		var imageID, cats string
-		var l Label
-		if err := rows.Scan(&imageID, &l.Name, &l.Confidence, &cats, &l.Provider, &l.Model); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(cats), &l.Categories); err != nil {
-			return fmt.Errorf("label %s of image %s: categories: %w", l.Name, imageID, err)
-		}
-		out[imageID] = append(out[imageID], l)
+// imageLabel is a label with the image it belongs to.
+type imageLabel struct {
+	imageID string
+	Label
+}
+
+// scanImageLabel reads a row of (image_id, name, confidence, categories, provider,
+// model).
+func scanImageLabel(row rowScanner) (imageLabel, error) {
+	var l imageLabel
+	var cats string
+	if err := row.Scan(&l.imageID, &l.Name, &l.Confidence, &cats, &l.Provider, &l.Model); err != nil {
+		return imageLabel{}, err
 	}
-	return rows.Err()
+	if err := json.Unmarshal([]byte(cats), &l.Categories); err != nil {
+		return imageLabel{}, fmt.Errorf("label %s of image %s: categories: %w", l.Name, l.imageID, err)
+	}
+	return l, nil
 }

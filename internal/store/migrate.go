@@ -197,31 +197,21 @@ func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	defer rows.Close()
-	applied := map[int]bool{}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("read schema_migrations: %w", err)
-		}
+	versions, err := scanAll(rows, scanValue[int])
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	applied := make(map[int]bool, len(versions))
+	for _, v := range versions {
 		applied[v] = true
 	}
-	return applied, rows.Err()
+	return applied, nil
 }
 
 // SchemaVersion returns the newest applied migration, 0 when none is.
 func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
-	var exists string
-	switch s.d.name {
-	case config.DriverMySQL:
-		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'"
-	case config.DriverPostgres:
-		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
-	default:
-		exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.d.countSchemaTable).Scan(&n); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	if n == 0 {

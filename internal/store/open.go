@@ -92,6 +92,24 @@ type dialect struct {
 	lock func(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
 	// isDuplicate reports a unique-constraint violation.
 	isDuplicate func(error) bool
+
+	// Planner hints, each measured by BenchmarkScale; empty where the planner needs none.
+	//
+	// cursorIndexHint follows "images" in ListImages past the first page.
+	cursorIndexHint string
+	// labelsFirstJoin joins images to labels in SearchByLabels, keeping labels the
+	// driving table (empty: JOIN).
+	labelsFirstJoin string
+
+	// countSchemaTable counts the schema_migrations tables (0 or 1) of the database the
+	// store uses.
+	countSchemaTable string
+	// beginSnapshot starts a consistent, read-only transaction on a connection that
+	// sees no later commits (OpenSnapshot).
+	beginSnapshot []string
+	// advanceUserIDs moves the users id generator past the ids a restore loaded
+	// explicitly (empty: the database does so by itself).
+	advanceUserIDs string
 }
 
 // Connection pool limits for the server databases. A gallery replica serves requests
@@ -126,6 +144,16 @@ func openMySQL(db config.Database, log *slog.Logger) (*sqlStore, error) {
 		txOptions:   &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 		lock:        mysqlLock(db.Name),
 		isDuplicate: mysqlDuplicate,
+		// MariaDB 10.11 costs the cursor's range on images_owner_created the same as the
+		// owner's whole ref on it, picks the ref and reads every newer row first: 40 ms
+		// 600 pages deep, 0.3 ms with the range.
+		cursorIndexHint: " FORCE INDEX (images_owner_created)",
+		// MariaDB turns the search's EXISTS into a semi-join and, with two labels or
+		// more, starts from a scan of every image, sorting them all: 45 ms at 20,000
+		// images, 0.4 ms with labels first.
+		labelsFirstJoin:  "STRAIGHT_JOIN",
+		countSchemaTable: "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'",
+		beginSnapshot:    []string{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"},
 	}}, nil
 }
 
@@ -144,12 +172,17 @@ func openPostgres(db config.Database, log *slog.Logger) (*sqlStore, error) {
 		return nil, err
 	}
 	return &sqlStore{db: writer, readers: readers, d: dialect{
-		name:        config.DriverPostgres,
-		numbered:    true,
-		forUpdate:   " FOR UPDATE",
-		returningID: true,
-		lock:        postgresLock,
-		isDuplicate: postgresDuplicate,
+		name:             config.DriverPostgres,
+		numbered:         true,
+		forUpdate:        " FOR UPDATE",
+		returningID:      true,
+		lock:             postgresLock,
+		isDuplicate:      postgresDuplicate,
+		countSchemaTable: "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'",
+		beginSnapshot:    []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"},
+		// Explicit ids leave the identity's sequence behind; the next sign-up would
+		// collide with a restored user.
+		advanceUserIDs: "SELECT setval(pg_get_serial_sequence('users', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users",
 	}}, nil
 }
 
@@ -229,9 +262,12 @@ func openSQLite(path string) (*sqlStore, error) {
 		return nil, err
 	}
 	return &sqlStore{db: writer, d: dialect{
-		name:        config.DriverSQLite,
-		lock:        func(context.Context, *sql.Conn) (func(), error) { return func() {}, nil },
-		isDuplicate: sqliteDuplicate,
+		name:             config.DriverSQLite,
+		lock:             func(context.Context, *sql.Conn) (func(), error) { return func() {}, nil },
+		isDuplicate:      sqliteDuplicate,
+		countSchemaTable: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+		// The driver's BeginTx would take the write lock (_txlock=immediate).
+		beginSnapshot: []string{"BEGIN DEFERRED"},
 	}}, nil
 }
 

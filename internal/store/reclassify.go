@@ -81,19 +81,15 @@ func (s *sqlStore) PendingReclassification(ctx context.Context, staleBefore time
 	if err != nil {
 		return nil, fmt.Errorf("list images pending reclassification: %w", err)
 	}
-	defer rows.Close()
-	var out []ReclassifyRequest
-	for rows.Next() {
+	out, err := scanAll(rows, func(row rowScanner) (ReclassifyRequest, error) {
 		var r ReclassifyRequest
 		var at int64
 		var enqueued sql.NullInt64
-		if err := rows.Scan(&r.ImageID, &r.OwnerID, &at, &enqueued); err != nil {
-			return nil, fmt.Errorf("list images pending reclassification: %w", err)
-		}
+		err := row.Scan(&r.ImageID, &r.OwnerID, &at, &enqueued)
 		r.RequestedAt, r.EnqueuedAt = fromMicros(at), fromNullMicros(enqueued)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list images pending reclassification: %w", err)
 	}
 	return out, nil
@@ -140,18 +136,14 @@ func (s *sqlStore) RecentFailures(ctx context.Context, limit int) ([]Failure, er
 	if err != nil {
 		return nil, fmt.Errorf("list recent failures: %w", err)
 	}
-	defer rows.Close()
-	out := []Failure{}
-	for rows.Next() {
+	out, err := scanAll(rows, func(row rowScanner) (Failure, error) {
 		var f Failure
 		var at int64
-		if err := rows.Scan(&f.ImageID, &f.OwnerID, &f.Reason, &at); err != nil {
-			return nil, fmt.Errorf("list recent failures: %w", err)
-		}
+		err := row.Scan(&f.ImageID, &f.OwnerID, &f.Reason, &at)
 		f.At = fromMicros(at)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
+		return f, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list recent failures: %w", err)
 	}
 	return out, nil

@@ -71,7 +71,7 @@ func (sh Share) Expired(now time.Time) bool {
 const shareSelect = "SELECT s.id, s.owner_id, s.image_id, s.album_id, a.name, s.created_at, s.expires_at " +
 	"FROM shares s LEFT JOIN albums a ON a.id = s.album_id"
 
-func scanShare(row interface{ Scan(...any) error }) (Share, error) {
+func scanShare(row rowScanner) (Share, error) {
 	var sh Share
 	var image, album, name sql.NullString
 	var created int64
@@ -131,16 +131,8 @@ func (s *sqlStore) Shares(ctx context.Context, ownerID int64) ([]Share, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list shares: %w", err)
 	}
-	defer rows.Close()
-	shares := []Share{}
-	for rows.Next() {
-		sh, err := scanShare(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list shares: %w", err)
-		}
-		shares = append(shares, sh)
-	}
-	if err := rows.Err(); err != nil {
+	shares, err := scanAll(rows, scanShare)
+	if err != nil {
 		return nil, fmt.Errorf("list shares: %w", err)
 	}
 	return shares, nil

@@ -148,9 +148,8 @@ func (noopObjects) Get(context.Context, string) (io.ReadCloser, objects.Info, er
 	return io.NopCloser(bytes.NewReader([]byte("x"))), objects.Info{}, nil
 }
 
-// noopStore answers the worker's calls from memory; other methods are not called.
+// noopStore answers the worker's calls from memory.
 type noopStore struct {
-	store.Store
 	want int64
 	n    atomic.Int64
 	once sync.Once
@@ -167,6 +166,10 @@ func (s *noopStore) StaleQueued(context.Context, time.Duration, int) ([]string, 
 func (s *noopStore) PendingReclassification(context.Context, time.Time, int) ([]store.ReclassifyRequest, error) {
 	return nil, nil // nothing marked: the drain loop idles
 }
+func (s *noopStore) MarkReclassifyEnqueued(context.Context, []store.ReclassifyRequest, time.Time) error {
+	return nil
+}
+func (s *noopStore) FinishReclassification(context.Context, string, time.Time) error { return nil }
 func (s *noopStore) SetLabels(context.Context, string, store.Classification) error {
 	if s.n.Add(1) == s.want {
 		s.once.Do(func() { close(s.done) })

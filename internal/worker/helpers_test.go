@@ -21,6 +21,7 @@ import (
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/testservers"
+	"github.com/sortographer/sortographer/internal/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -247,7 +248,7 @@ func (f *fixture) checkLabelled(ids []string) {
 // commitLog records every SetLabels that committed, one image id a line, appended by
 // any process.
 type commitLog struct {
-	store.Store
+	worker.Store
 	path string
 }
 
