@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/cache"
 	"github.com/sortographer/sortographer/internal/config"
-	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
@@ -82,24 +80,13 @@ var (
 // and lets in-flight requests (uploads) and jobs finish within
 // SORTOGRAPHER_SHUTDOWN_GRACE.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if err := startImaging(cfg, log); err != nil {
-		return err
-	}
-	flushTraces, err := startTracing(ctx, log)
+	rt, err := startRuntime(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer flushTraces()
-	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer rt.Close()
+	st, obj, rc := rt.store, rt.objects, rt.redis
 	if err := prepareSchema(ctx, st, serveMigrate.enabled(cfg), log); err != nil {
-		return err
-	}
-	obj, err := objects.Open(ctx, cfg)
-	if err != nil {
 		return err
 	}
 	key, err := auth.LoadKey(cfg.Auth.JWTSecret, cfg.DataDir)
@@ -128,15 +115,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Ready:            []api.Check{{Name: "database", Ping: st.Ping}},
 	}
 	var (
-		rc          *redis.Client
 		consumer    queue.Consumer
 		labelCounts cache.LabelCounts
 	)
-	if cfg.Redis.Addr != "" {
-		if rc, err = queue.NewRedisClient(cfg.Redis); err != nil {
-			return err
-		}
-		defer rc.Close()
+	if rc != nil {
 		q := queue.NewRedis(rc, cfg.GalleryName, qopts)
 		deps.Queue, consumer = q, q
 		prefix := config.RedisPrefix(cfg.GalleryName)
@@ -169,10 +151,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer func() { stopWorkers(); workers.Wait() }()
 	if cfg.Workers.InProcess {
-		var redisClient redis.UniversalClient
-		if rc != nil {
-			redisClient = rc
-		}
+		redisClient := rt.redisClient()
 		limiter := worker.ProviderLimiter(cfg, redisClient, log)
 		classifier, err := newClassifier(ctx, cfg, log, limiter)
 		if err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/rekognition"
 	"github.com/sortographer/sortographer/internal/config"
-	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
@@ -85,31 +84,15 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Redis.Addr == "" {
 		return fmt.Errorf("work: %s is not set; without Redis the workers run inside `sortographer serve`", config.EnvRedisAddr)
 	}
-	if err := startImaging(cfg, log); err != nil {
-		return err
-	}
-	flushTraces, err := startTracing(ctx, log)
+	rt, err := startRuntime(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer flushTraces()
-	st, err := store.Open(ctx, cfg.Database, cfg.SQLiteFile(), store.WithLogger(log.With("component", "database")))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer rt.Close()
+	st, obj, rc := rt.store, rt.objects, rt.redis
 	if err := waitForSchema(ctx, st, log); err != nil {
 		return err
 	}
-	obj, err := objects.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	rc, err := queue.NewRedisClient(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
 	q := queue.NewRedis(rc, cfg.GalleryName, queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout})
 
 	reg := prometheus.NewRegistry()
