@@ -79,14 +79,7 @@ func (a *applier) applyUnowned(ctx context.Context, g *galleryv1alpha1.Gallery, 
 
 // write applies u unless the live object already matches it.
 func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (applyResult, error) {
-	hash := hashOf(u.Object)
-	ann := u.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[annotationAppliedHash] = hash
-	u.SetAnnotations(ann)
-
+	stampAppliedHash(u)
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(u.GroupVersionKind())
 	err := a.client.Get(ctx, client.ObjectKeyFromObject(u), live)
@@ -94,7 +87,7 @@ func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (appl
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return unchanged, fmt.Errorf("get %s %s: %w", u.GetKind(), u.GetName(), err)
-	case live.GetAnnotations()[annotationAppliedHash] == hash && isSubset(u.Object, live.Object):
+	case upToDate(u, live):
 		return unchanged, nil
 	}
 	if err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -104,6 +97,26 @@ func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (appl
 		return created, nil
 	}
 	return updated, nil
+}
+
+// stampAppliedHash records in u's annotations the hash of everything else u sets.
+func stampAppliedHash(u *unstructured.Unstructured) {
+	hash := hashOf(u.Object)
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotationAppliedHash] = hash
+	u.SetAnnotations(ann)
+}
+
+// upToDate reports whether live needs no apply of desired (stamped by stampAppliedHash):
+// it carries the same applied hash, so the operator wants nothing new, and every field
+// the operator sets still has its value, so nobody changed one of them since. Fields
+// only others set (kubectl's restartedAt, an HPA's replica count) are not compared.
+func upToDate(desired, live *unstructured.Unstructured) bool {
+	hash := desired.GetAnnotations()[annotationAppliedHash]
+	return hash != "" && live.GetAnnotations()[annotationAppliedHash] == hash && isSubset(desired.Object, live.Object)
 }
 
 // toApplyUnstructured turns a typed object from a builder into the apply configuration:

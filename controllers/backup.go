@@ -29,28 +29,24 @@ const labelJobName = batchv1.JobNameLabel
 // has a new value.
 func (r *GalleryReconciler) reconcileBackup(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
+	backup, drill := specs.BackupCronJobs(g)
 	b := g.Spec.Backup
 	if b == nil {
-		return r.removeAll(ctx, g, named(&batchv1.CronJob{}, g, g.BackupName()), named(&batchv1.CronJob{}, g, g.DrillName()))
+		return r.reconcileChildren(ctx, g, backup, drill)
 	}
-	var objs, gone []client.Object
-	// The schema checks the shape; an hour or a zone that does not exist shows here.
+	// The schema checks the shape; an hour or a zone that does not exist shows here, and
+	// the CronJob is then neither applied nor deleted.
 	if _, err := scheduleInterval(b.Schedule, b.TimeZone, st.now); err != nil {
 		st.invalidSpec = append(st.invalidSpec, "spec.backup.schedule: "+err.Error())
-	} else {
-		objs = append(objs, specs.BackupCronJob(g))
+		backup = specs.Child{}
 	}
-	if d := b.Drill; d == nil {
-		gone = append(gone, named(&batchv1.CronJob{}, g, g.DrillName()))
-	} else if _, err := scheduleInterval(d.Schedule, d.TimeZone, st.now); err != nil {
-		st.invalidSpec = append(st.invalidSpec, "spec.backup.drill.schedule: "+err.Error())
-	} else {
-		objs = append(objs, specs.RestoreDrillCronJob(g))
+	if d := b.Drill; d != nil {
+		if _, err := scheduleInterval(d.Schedule, d.TimeZone, st.now); err != nil {
+			st.invalidSpec = append(st.invalidSpec, "spec.backup.drill.schedule: "+err.Error())
+			drill = specs.Child{}
+		}
 	}
-	if err := r.applyAll(ctx, g, objs...); err != nil {
-		return err
-	}
-	if err := r.removeAll(ctx, g, gone...); err != nil {
+	if err := r.reconcileChildren(ctx, g, backup, drill); err != nil {
 		return err
 	}
 	missing, err := r.missingDestination(ctx, g.Namespace, b.Destination)
@@ -342,19 +338,6 @@ func scheduleInterval(schedule, timeZone string, now time.Time) (time.Duration, 
 	return longest, nil
 }
 
-// Reasons of BackupReady and Restored.
-const (
-	ReasonBackupSucceeded    = "BackupSucceeded"
-	ReasonFirstBackupPending = "FirstBackupPending"
-	ReasonNoBackupYet        = "NoBackupYet"
-	ReasonBackupTooOld       = "BackupTooOld"
-	ReasonBackupFailed       = "BackupFailed"
-	ReasonDrillFailed        = "DrillFailed"
-	ReasonRestoreRunning     = "RestoreRunning"
-	ReasonRestoreFailed      = "RestoreFailed"
-	ReasonRestoreSucceeded   = "RestoreSucceeded"
-)
-
 // statusTime is a time as status keeps it: whole seconds in UTC, so that a time read back
 // from the API server equals the one computed, and a steady state writes nothing.
 func statusTime(t time.Time) metav1.Time { return metav1.NewTime(t.UTC().Truncate(time.Second)) }
@@ -478,7 +461,7 @@ func setBackupCondition(g *galleryv1alpha1.Gallery, st *reconcileState, gen int6
 	typ := galleryv1alpha1.ConditionBackupReady
 	interval, err := scheduleInterval(b.Schedule, b.TimeZone, st.now)
 	if err != nil {
-		set(g, typ, false, ReasonInvalidSpec, "spec.backup.schedule: "+err.Error(), gen)
+		set(g, typ, false, galleryv1alpha1.ReasonInvalidSpec, "spec.backup.schedule: "+err.Error(), gen)
 		return
 	}
 	grace := 2 * interval
@@ -493,29 +476,29 @@ func setBackupCondition(g *galleryv1alpha1.Gallery, st *reconcileState, gen int6
 	}
 	switch {
 	case st.backupDestination != "":
-		set(g, typ, false, ReasonMissingReference, "backups cannot run: "+st.backupDestination, gen)
+		set(g, typ, false, galleryv1alpha1.ReasonMissingReference, "backups cannot run: "+st.backupDestination, gen)
 	case failure != nil && (last == nil || failure.Time.After(last.CompletedAt.Time)):
-		set(g, typ, false, ReasonBackupFailed, fmt.Sprintf("backup Job %s failed at %s: %s", failure.Job, failure.Time.UTC().Format(time.RFC3339), failure.Reason), gen)
+		set(g, typ, false, galleryv1alpha1.ReasonBackupFailed, fmt.Sprintf("backup Job %s failed at %s: %s", failure.Job, failure.Time.UTC().Format(time.RFC3339), failure.Reason), gen)
 	case drill != nil && !drill.Succeeded && (last == nil || !drill.Time.Time.Before(last.CompletedAt.Time)):
 		// The newest backup did not restore: it is no backup at all.
-		set(g, typ, false, ReasonDrillFailed, fmt.Sprintf("the restore drill of backup %s at %s failed: %s", drill.Backup, drill.Time.UTC().Format(time.RFC3339), drill.Message), gen)
+		set(g, typ, false, galleryv1alpha1.ReasonDrillFailed, fmt.Sprintf("the restore drill of backup %s at %s failed: %s", drill.Backup, drill.Time.UTC().Format(time.RFC3339), drill.Message), gen)
 	case last != nil:
 		due := last.CompletedAt.Add(grace)
 		if st.now.Before(due) {
-			set(g, typ, true, ReasonBackupSucceeded, fmt.Sprintf("backup %s completed at %s", last.Name, last.CompletedAt.UTC().Format(time.RFC3339)), gen)
+			set(g, typ, true, galleryv1alpha1.ReasonBackupSucceeded, fmt.Sprintf("backup %s completed at %s", last.Name, last.CompletedAt.UTC().Format(time.RFC3339)), gen)
 			st.requeueSoon(due.Sub(st.now) + time.Second)
 			return
 		}
-		set(g, typ, false, ReasonBackupTooOld, fmt.Sprintf("the newest backup, %s, completed at %s: more than %s (twice the schedule's interval) ago",
+		set(g, typ, false, galleryv1alpha1.ReasonBackupTooOld, fmt.Sprintf("the newest backup, %s, completed at %s: more than %s (twice the schedule's interval) ago",
 			last.Name, last.CompletedAt.UTC().Format(time.RFC3339), grace), gen)
 	default:
 		due := g.CreationTimestamp.Add(grace)
 		if st.now.Before(due) {
-			setCondition(g, typ, metav1.ConditionUnknown, ReasonFirstBackupPending, "no backup has completed yet; the first is due by "+due.UTC().Format(time.RFC3339), gen)
+			setCondition(g, typ, metav1.ConditionUnknown, galleryv1alpha1.ReasonFirstBackupPending, "no backup has completed yet; the first is due by "+due.UTC().Format(time.RFC3339), gen)
 			st.requeueSoon(due.Sub(st.now) + time.Second)
 			return
 		}
-		set(g, typ, false, ReasonNoBackupYet, fmt.Sprintf("no backup has completed in the %s (twice the schedule's interval) since the Gallery was created", grace), gen)
+		set(g, typ, false, galleryv1alpha1.ReasonNoBackupYet, fmt.Sprintf("no backup has completed in the %s (twice the schedule's interval) since the Gallery was created", grace), gen)
 	}
 }
 
@@ -527,12 +510,12 @@ func setRestoredCondition(g *galleryv1alpha1.Gallery, gen int64) {
 	case g.Spec.RestoreFrom == nil:
 		removeCondition(g, typ)
 	case s == nil:
-		set(g, typ, false, ReasonRestoreRunning, "the restore has not started yet", gen)
+		set(g, typ, false, galleryv1alpha1.ReasonRestoreRunning, "the restore has not started yet", gen)
 	case s.Phase == galleryv1alpha1.RestoreSucceeded:
-		set(g, typ, true, ReasonRestoreSucceeded, s.Message, gen)
+		set(g, typ, true, galleryv1alpha1.ReasonRestoreSucceeded, s.Message, gen)
 	case s.Phase == galleryv1alpha1.RestoreFailed:
-		set(g, typ, false, ReasonRestoreFailed, s.Message, gen)
+		set(g, typ, false, galleryv1alpha1.ReasonRestoreFailed, s.Message, gen)
 	default:
-		set(g, typ, false, ReasonRestoreRunning, s.Message, gen)
+		set(g, typ, false, galleryv1alpha1.ReasonRestoreRunning, s.Message, gen)
 	}
 }

@@ -105,7 +105,7 @@ func TestBackupCronJobToAVolume(t *testing.T) {
 	// The live Gallery carries the defaults; BackupReady waits for the first backup.
 	eventually(t, "BackupReady pending", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-		if c == nil || c.Status != metav1.ConditionUnknown || c.Reason != ReasonFirstBackupPending {
+		if c == nil || c.Status != metav1.ConditionUnknown || c.Reason != galleryv1alpha1.ReasonFirstBackupPending {
 			return fmt.Errorf("BackupReady = %+v", c)
 		}
 		return nil
@@ -292,7 +292,7 @@ func TestOnDemandBackupRunsOncePerValueAndFillsStatus(t *testing.T) {
 			return fmt.Errorf("lastSuccessful = %+v", s)
 		}
 		c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonBackupSucceeded {
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != galleryv1alpha1.ReasonBackupSucceeded {
 			return fmt.Errorf("BackupReady = %+v", c)
 		}
 		return nil
@@ -308,7 +308,7 @@ func TestOnDemandBackupRunsOncePerValueAndFillsStatus(t *testing.T) {
 	}, done.Add(time.Minute))
 	eventually(t, "BackupFailed with the reason", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonBackupFailed || !strings.Contains(c.Message, "connection refused") {
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonBackupFailed || !strings.Contains(c.Message, "connection refused") {
 			return fmt.Errorf("BackupReady = %+v", c)
 		}
 		f := mustGet(t, g).Status.Backup.LastFailure
@@ -321,7 +321,7 @@ func TestOnDemandBackupRunsOncePerValueAndFillsStatus(t *testing.T) {
 		t.Errorf("%d backup jobs for two values, want 2", n)
 	}
 	// The Gallery's own readiness does not follow its backups.
-	if c := condition(t, g, galleryv1alpha1.ConditionReady); c != nil && c.Reason == ReasonBackupFailed {
+	if c := condition(t, g, galleryv1alpha1.ConditionReady); c != nil && c.Reason == galleryv1alpha1.ReasonBackupFailed {
 		t.Errorf("Ready = %+v", c)
 	}
 }
@@ -340,7 +340,7 @@ func TestBackupReadyGoesFalseWhenTheNewestBackupIsTooOld(t *testing.T) {
 	}, old)
 	reconcileTimes(t, r, g, 1)
 	c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonBackupTooOld || !strings.Contains(c.Message, "20261202T031500Z") {
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonBackupTooOld || !strings.Contains(c.Message, "20261202T031500Z") {
 		t.Fatalf("BackupReady = %+v", c)
 	}
 }
@@ -397,10 +397,10 @@ func TestRestoreGatesTheServerUntilItSucceeds(t *testing.T) {
 	}
 	eventually(t, "Restored running, Ready false", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionRestored)
-		if c == nil || c.Reason != ReasonRestoreRunning {
+		if c == nil || c.Reason != galleryv1alpha1.ReasonRestoreRunning {
 			return fmt.Errorf("Restored = %+v", c)
 		}
-		if r := condition(t, g, galleryv1alpha1.ConditionReady); r == nil || r.Status != metav1.ConditionFalse || r.Reason != ReasonRestoreRunning {
+		if r := condition(t, g, galleryv1alpha1.ConditionReady); r == nil || r.Status != metav1.ConditionFalse || r.Reason != galleryv1alpha1.ReasonRestoreRunning {
 			return fmt.Errorf("Ready = %+v", r)
 		}
 		return nil
@@ -465,12 +465,12 @@ func TestFailedRestoreShowsTheReasonAndKeepsTheServerDown(t *testing.T) {
 	}, at)
 	eventually(t, "RestoreFailed everywhere", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionRestored)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonRestoreFailed || !strings.Contains(c.Message, "refusing to restore") {
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonRestoreFailed || !strings.Contains(c.Message, "refusing to restore") {
 			return fmt.Errorf("Restored = %+v", c)
 		}
 		live := mustGet(t, g)
 		r := condition(t, g, galleryv1alpha1.ConditionReady)
-		if r == nil || r.Reason != ReasonRestoreFailed || !strings.Contains(r.Message, "Restored") || live.Status.Phase != galleryv1alpha1.PhaseFailed {
+		if r == nil || r.Reason != galleryv1alpha1.ReasonRestoreFailed || !strings.Contains(r.Message, "Restored") || live.Status.Phase != galleryv1alpha1.PhaseFailed {
 			return fmt.Errorf("Ready = %+v, phase %s", r, live.Status.Phase)
 		}
 		return nil
@@ -524,7 +524,7 @@ func TestBackupReadyNamesAMissingDestination(t *testing.T) {
 	g := newGallery(t, ns, withBackupToVolume("not-made-yet"))
 	eventually(t, "BackupReady names the missing claim", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonMissingReference ||
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonMissingReference ||
 			!strings.Contains(c.Message, `"not-made-yet" (spec.backup.destination.volume.claimName)`) {
 			return fmt.Errorf("BackupReady = %+v", c)
 		}
@@ -533,7 +533,7 @@ func TestBackupReadyNamesAMissingDestination(t *testing.T) {
 	backupClaim(t, ns, "not-made-yet")
 	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) { live.Spec.Backup.Retention.Keep = ptr.To[int32](5) })
 	eventually(t, "BackupReady once the claim exists", func() error {
-		if c := condition(t, g, galleryv1alpha1.ConditionBackupReady); c == nil || c.Reason != ReasonFirstBackupPending {
+		if c := condition(t, g, galleryv1alpha1.ConditionBackupReady); c == nil || c.Reason != galleryv1alpha1.ReasonFirstBackupPending {
 			return fmt.Errorf("BackupReady = %+v", c)
 		}
 		return nil
@@ -577,10 +577,10 @@ func TestFailedDrillMakesBackupReadyFalse(t *testing.T) {
 	}, at)
 	reconcileTimes(t, r, g, 1)
 	c := condition(t, g, galleryv1alpha1.ConditionBackupReady)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonDrillFailed || !strings.Contains(c.Message, "original is missing") {
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonDrillFailed || !strings.Contains(c.Message, "original is missing") {
 		t.Fatalf("BackupReady after a failed drill = %+v", c)
 	}
-	if ready := condition(t, g, galleryv1alpha1.ConditionReady); ready != nil && ready.Reason == ReasonDrillFailed {
+	if ready := condition(t, g, galleryv1alpha1.ConditionReady); ready != nil && ready.Reason == galleryv1alpha1.ReasonDrillFailed {
 		t.Errorf("a failed drill reached Ready: %+v", ready)
 	}
 }

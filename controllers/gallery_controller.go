@@ -103,7 +103,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 
 	r.galleryMetrics().reconciling(g)
-	st := &reconcileState{gallery: g, now: r.now()}
+	st := &reconcileState{gallery: g, read: g.DeepCopy(), now: r.now()}
 	st.serverFloor, st.workersFloor = st.scheduleFloors()
 	var passErr error
 	if g.Spec.Suspend {

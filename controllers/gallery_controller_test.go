@@ -163,7 +163,7 @@ func TestMinimalGalleryConvergesAndBecomesReady(t *testing.T) {
 
 	eventually(t, "Ready=False while nothing runs", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionReady)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonComponentsNotReady {
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonComponentsNotReady {
 			return fmt.Errorf("Ready = %+v", c)
 		}
 		return nil
@@ -440,7 +440,7 @@ func TestMissingSecretSetsConditionThenRecovers(t *testing.T) {
 	g := newGallery(t, ns, withExternalDatabase("not-yet"))
 	eventually(t, "MissingReference condition", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionReady)
-		if c == nil || c.Reason != ReasonMissingReference || !strings.Contains(c.Message, `"not-yet"`) {
+		if c == nil || c.Reason != galleryv1alpha1.ReasonMissingReference || !strings.Contains(c.Message, `"not-yet"`) {
 			return fmt.Errorf("Ready = %+v", c)
 		}
 		return nil
@@ -457,7 +457,7 @@ func TestMissingSecretSetsConditionThenRecovers(t *testing.T) {
 			return err
 		}
 		for _, e := range list.Items {
-			if e.Reason == ReasonMissingReference && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "not-yet") {
+			if e.Reason == galleryv1alpha1.ReasonMissingReference && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "not-yet") {
 				return nil
 			}
 		}
@@ -473,7 +473,7 @@ func TestMissingSecretSetsConditionThenRecovers(t *testing.T) {
 	}
 	eventually(t, "server deployment once the secret exists", mustExist(ns, g.ServerName(), &appsv1.Deployment{}))
 	eventually(t, "condition cleared", func() error {
-		if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Reason == ReasonMissingReference {
+		if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Reason == galleryv1alpha1.ReasonMissingReference {
 			return fmt.Errorf("Ready = %+v", c)
 		}
 		return nil

@@ -161,15 +161,15 @@ func TestSetMemoryCondition(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		{"none", nil, metav1.ConditionFalse, ReasonWithinMemoryLimits, "no container was OOM-killed in the last 10 minutes"},
-		{"workers", []oomKill{kill("workers", "photos-workers-abc", "1Gi")}, metav1.ConditionTrue, ReasonOOMKilled,
+		{"none", nil, metav1.ConditionFalse, galleryv1alpha1.ReasonWithinMemoryLimits, "no container was OOM-killed in the last 10 minutes"},
+		{"workers", []oomKill{kill("workers", "photos-workers-abc", "1Gi")}, metav1.ConditionTrue, galleryv1alpha1.ReasonOOMKilled,
 			"1 container was OOM-killed in the last 10 minutes: pod photos-workers-abc container app (workers) at 2026-11-23T08:59:00Z, memory limit 1Gi, restart count 2: raise spec.workers.resources.limits.memory"},
-		{"redis without a limit", []oomKill{kill("redis", "photos-redis-0", "")}, metav1.ConditionTrue, ReasonOOMKilled,
+		{"redis without a limit", []oomKill{kill("redis", "photos-redis-0", "")}, metav1.ConditionTrue, galleryv1alpha1.ReasonOOMKilled,
 			"1 container was OOM-killed in the last 10 minutes: pod photos-redis-0 container app (redis) at 2026-11-23T08:59:00Z, no memory limit (the node ran out of memory), restart count 2: set spec.cache.managed.memory"},
-		{"two components", []oomKill{kill("server", "s", "1Gi"), kill("database", "db-0", "1Gi")}, metav1.ConditionTrue, ReasonOOMKilled,
+		{"two components", []oomKill{kill("server", "s", "1Gi"), kill("database", "db-0", "1Gi")}, metav1.ConditionTrue, galleryv1alpha1.ReasonOOMKilled,
 			"2 containers were OOM-killed in the last 10 minutes: pod s container app (server) at 2026-11-23T08:59:00Z, memory limit 1Gi, restart count 2: raise spec.server.resources.limits.memory; " +
 				"pod db-0 container app (database) at 2026-11-23T08:59:00Z, memory limit 1Gi, restart count 2: raise spec.database.managed.resources.limits.memory"},
-		{"more than listed", many, metav1.ConditionTrue, ReasonOOMKilled, "; and 2 more"},
+		{"more than listed", many, metav1.ConditionTrue, galleryv1alpha1.ReasonOOMKilled, "; and 2 more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &galleryv1alpha1.Gallery{}
@@ -392,7 +392,7 @@ func oomEvents(t *testing.T, ns string) []eventsv1.Event {
 	}
 	var oom []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Reason == ReasonOOMKilled {
+		if e.Reason == galleryv1alpha1.ReasonOOMKilled {
 			oom = append(oom, e)
 		}
 	}
@@ -403,7 +403,7 @@ func TestOOMKilledWorkerShowsInStatusAndClearsWhenReplaced(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns, withWorkerMemoryLimit("1Gi"))
 	eventually(t, "MemoryPressure False", func() error {
-		if c := condition(t, g, galleryv1alpha1.ConditionMemoryPressure); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonWithinMemoryLimits {
+		if c := condition(t, g, galleryv1alpha1.ConditionMemoryPressure); c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonWithinMemoryLimits {
 			return fmt.Errorf("MemoryPressure = %+v", c)
 		}
 		return nil
@@ -414,7 +414,7 @@ func TestOOMKilledWorkerShowsInStatusAndClearsWhenReplaced(t *testing.T) {
 	var msg string
 	eventually(t, "MemoryPressure True with reason OOMKilled", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionMemoryPressure)
-		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonOOMKilled {
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != galleryv1alpha1.ReasonOOMKilled {
 			return fmt.Errorf("MemoryPressure = %+v", c)
 		}
 		msg = c.Message
@@ -425,7 +425,7 @@ func TestOOMKilledWorkerShowsInStatusAndClearsWhenReplaced(t *testing.T) {
 			t.Errorf("MemoryPressure message %q lacks %q", msg, want)
 		}
 	}
-	if c := condition(t, g, galleryv1alpha1.ConditionReady); c != nil && c.Reason != ReasonComponentsNotReady {
+	if c := condition(t, g, galleryv1alpha1.ConditionReady); c != nil && c.Reason != galleryv1alpha1.ReasonComponentsNotReady {
 		t.Errorf("Ready = %+v: MemoryPressure must not change it", c)
 	}
 	eventually(t, "one OOMKilled warning event", func() error {
@@ -526,7 +526,7 @@ func TestOOMKillIsReportedOnceAndClearsAfterTheWindow(t *testing.T) {
 	clock.SetTime(again.Add(oomWindow))
 	reconcileTimes(t, r, g, 1)
 	c := condition(t, g, galleryv1alpha1.ConditionMemoryPressure)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonWithinMemoryLimits {
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != galleryv1alpha1.ReasonWithinMemoryLimits {
 		t.Fatalf("MemoryPressure 10 minutes after the last kill = %+v", c)
 	}
 	if got := drain(recorder); len(got) != 0 {
@@ -593,7 +593,7 @@ func TestOperatorDocsDescribeOOMKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"`" + galleryv1alpha1.ConditionMemoryPressure + "`", "`" + ReasonOOMKilled + "`", "`" + ReasonWithinMemoryLimits + "`",
+		"`" + galleryv1alpha1.ConditionMemoryPressure + "`", "`" + galleryv1alpha1.ReasonOOMKilled + "`", "`" + galleryv1alpha1.ReasonWithinMemoryLimits + "`",
 		windowText(), "`" + memoryLimitField(galleryv1alpha1.ComponentServer) + "`", "`" + memoryLimitField(galleryv1alpha1.ComponentWorkers) + "`",
 		"`" + memoryLimitField(galleryv1alpha1.ComponentRedis) + "`", "`" + memoryLimitField(galleryv1alpha1.ComponentDatabase) + "`",
 	} {

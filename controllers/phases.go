@@ -12,14 +12,8 @@ import (
 	"sort"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,7 +25,10 @@ import (
 // reconcileState carries what one pass learned from phase to phase.
 type reconcileState struct {
 	gallery *galleryv1alpha1.Gallery
-	now     time.Time
+	// read is the Gallery as the pass read it, untouched: the status patch is computed
+	// against it.
+	read *galleryv1alpha1.Gallery
+	now  time.Time
 	// configHash covers the ConfigMap and every Secret value the pods consume.
 	configHash string
 	// blocked says why the pass stopped before touching the pods (a referenced Secret
@@ -132,10 +129,28 @@ func (r *GalleryReconciler) removeAll(ctx context.Context, g *galleryv1alpha1.Ga
 	return nil
 }
 
-func named(obj client.Object, g *galleryv1alpha1.Gallery, name string) client.Object {
-	obj.SetNamespace(g.Namespace)
-	obj.SetName(name)
-	return obj
+// reconcileChildren applies the children the spec asks for, then deletes those it no
+// longer asks for.
+func (r *GalleryReconciler) reconcileChildren(ctx context.Context, g *galleryv1alpha1.Gallery, children ...specs.Child) error {
+	wanted, unwanted := sortChildren(children)
+	if err := r.applyAll(ctx, g, wanted...); err != nil {
+		return err
+	}
+	return r.removeAll(ctx, g, unwanted...)
+}
+
+// sortChildren splits children into what to apply and what to delete, in their order;
+// a child with neither is someone else's.
+func sortChildren(children []specs.Child) (wanted, unwanted []client.Object) {
+	for _, c := range children {
+		switch {
+		case c.Desired != nil:
+			wanted = append(wanted, c.Desired)
+		case c.Ref != nil:
+			unwanted = append(unwanted, c.Ref)
+		}
+	}
+	return wanted, unwanted
 }
 
 // reconcileSecrets creates the generated Secret (once: existing values are never
@@ -290,14 +305,7 @@ func (r *GalleryReconciler) reconcileConfig(ctx context.Context, st *reconcileSt
 }
 
 func (r *GalleryReconciler) reconcileIdentity(ctx context.Context, st *reconcileState) error {
-	g := st.gallery
-	if err := r.applyAll(ctx, g, specs.ServiceAccount(g, galleryv1alpha1.ComponentServer)); err != nil {
-		return err
-	}
-	if g.RunsWorkers() {
-		return r.applyAll(ctx, g, specs.ServiceAccount(g, galleryv1alpha1.ComponentWorkers))
-	}
-	return r.removeAll(ctx, g, named(&corev1.ServiceAccount{}, g, g.WorkersName()))
+	return r.reconcileChildren(ctx, st.gallery, specs.IdentityChildren(st.gallery)...)
 }
 
 func (r *GalleryReconciler) reconcileStorage(ctx context.Context, st *reconcileState) error {
@@ -316,9 +324,7 @@ func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileSta
 	g := st.gallery
 	if g.Spec.Cache.Managed == nil {
 		// Switched to an external Redis: the managed one goes.
-		return r.removeAll(ctx, g,
-			named(&appsv1.StatefulSet{}, g, g.RedisName()), named(&corev1.Service{}, g, g.RedisName()),
-			named(&corev1.ConfigMap{}, g, g.RedisName()))
+		return r.reconcileChildren(ctx, g, specs.ManagedRedisChildren(g, "")...)
 	}
 	// Redis restarts only when its own configuration or its password changes; its queue
 	// is rebuilt from the database if persistence is off.
@@ -354,28 +360,12 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 	if st.holdForRestore() {
 		return nil // nothing serves an empty or half-restored database
 	}
-	serverFloor := st.serverFloor
 	if g.ServerAutoscaled() {
 		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
 			return err
 		}
 	}
-	objs := []client.Object{specs.ServerDeployment(g, st.configHash), specs.ServerService(g)}
-	var gone []client.Object
-	if h := specs.ServerHPA(g, serverFloor); h != nil {
-		objs = append(objs, h)
-	} else {
-		gone = append(gone, named(&autoscalingv2.HorizontalPodAutoscaler{}, g, g.ServerName()))
-	}
-	if p := specs.PodDisruptionBudget(g, galleryv1alpha1.ComponentServer); p != nil {
-		objs = append(objs, p)
-	} else {
-		gone = append(gone, named(&policyv1.PodDisruptionBudget{}, g, g.ServerName()))
-	}
-	if err := r.applyAll(ctx, g, objs...); err != nil {
-		return err
-	}
-	return r.removeAll(ctx, g, gone...)
+	return r.reconcileChildren(ctx, g, specs.ServerChildren(g, st.configHash, st.serverFloor)...)
 }
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
@@ -407,70 +397,16 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 			return err
 		}
 	}
-	var objs, gone []client.Object
-	if d := specs.WorkersDeployment(g, st.configHash, replicas); d != nil {
-		objs = append(objs, d)
-	} else {
-		gone = append(gone, named(&appsv1.Deployment{}, g, g.WorkersName()))
-	}
-	if h := specs.WorkersHPA(g, scaler, floor); h != nil {
-		objs = append(objs, h)
-	} else if scaler != specs.ScaleWorkersKEDA { // KEDA's HPA has the same name and is KEDA's
-		gone = append(gone, named(&autoscalingv2.HorizontalPodAutoscaler{}, g, g.WorkersName()))
-	}
-	if p := specs.PodDisruptionBudget(g, galleryv1alpha1.ComponentWorkers); p != nil {
-		objs = append(objs, p)
-	} else {
-		gone = append(gone, named(&policyv1.PodDisruptionBudget{}, g, g.WorkersName()))
-	}
-	if r.KEDAInstalled {
-		for _, u := range []*unstructured.Unstructured{specs.ScaledObject(g, scaler, floor), specs.TriggerAuthentication(g, scaler)} {
-			if u != nil {
-				objs = append(objs, u)
-			}
-		}
-		if scaler != specs.ScaleWorkersKEDA {
-			gone = append(gone, kedaObject(g, specs.ScaledObjectGVK), kedaObject(g, specs.TriggerAuthenticationGVK))
-		}
-	}
-	if err := r.applyAll(ctx, g, objs...); err != nil {
-		return err
-	}
-	return r.removeAll(ctx, g, gone...)
-}
-
-func kedaObject(g *galleryv1alpha1.Gallery, gvk schema.GroupVersionKind) client.Object {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	return named(u, g, g.WorkersName())
+	return r.reconcileChildren(ctx, g, specs.WorkersChildren(g, st.configHash, replicas, scaler, floor, r.KEDAInstalled)...)
 }
 
 func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileState) error {
-	g := st.gallery
-	if in := specs.Ingress(g); in != nil {
-		return r.applyAll(ctx, g, in)
-	}
-	return r.removeAll(ctx, g, named(&networkingv1.Ingress{}, g, g.IngressName()))
+	return r.reconcileChildren(ctx, st.gallery, specs.IngressChildren(st.gallery)...)
 }
 
 func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	wanted := map[string]bool{}
-	var objs []client.Object
-	for _, p := range specs.NetworkPolicies(g, specs.WorkerScalerFor(g, r.KEDAInstalled)) {
-		objs = append(objs, p)
-		wanted[p.Name] = true
-	}
-	if err := r.applyAll(ctx, g, objs...); err != nil {
-		return err
-	}
-	var gone []client.Object
-	for _, name := range []string{g.Name + "-default-deny", g.ServerName(), g.WorkersName(), g.RedisName(), g.DatabaseName(), g.BackupName()} {
-		if !wanted[name] {
-			gone = append(gone, named(&networkingv1.NetworkPolicy{}, g, name))
-		}
-	}
-	return r.removeAll(ctx, g, gone...)
+	return r.reconcileChildren(ctx, g, specs.NetworkPolicyChildren(g, specs.WorkerScalerFor(g, r.KEDAInstalled))...)
 }
 
 // reconcileMonitoring applies the PodMonitor of the server and workers where the
@@ -479,13 +415,7 @@ func (r *GalleryReconciler) reconcileMonitoring(ctx context.Context, st *reconci
 	if !r.PodMonitorInstalled {
 		return nil
 	}
-	g := st.gallery
-	if pm := specs.PodMonitor(g); pm != nil {
-		return r.applyAll(ctx, g, pm)
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(specs.PodMonitorGVK)
-	return r.removeAll(ctx, g, named(u, g, g.PodMonitorName()))
+	return r.reconcileChildren(ctx, st.gallery, specs.MonitoringChildren(st.gallery)...)
 }
 
 // scheduleFloors are the highest server and worker minimums of the schedule windows

@@ -44,7 +44,7 @@ func statusRelevant(o client.Object) runtime.Object {
 		conds := make([]appsv1.DeploymentCondition, 0, len(s.Conditions))
 		for _, cond := range s.Conditions {
 			kept := appsv1.DeploymentCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason}
-			if cond.Reason == ReasonDeadlineExceeded {
+			if cond.Reason == deploymentTimedOut {
 				kept.Message = cond.Message // the Degraded message quotes it
 			}
 			conds = append(conds, kept)

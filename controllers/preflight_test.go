@@ -83,10 +83,10 @@ func TestPreflightReportsExternalDependencies(t *testing.T) {
 		cache := condition(t, g, galleryv1alpha1.ConditionCache)
 		db := condition(t, g, galleryv1alpha1.ConditionDatabase)
 		storage := condition(t, g, galleryv1alpha1.ConditionStorage)
-		if cache == nil || cache.Status != metav1.ConditionTrue || cache.Reason != ReasonReachable {
+		if cache == nil || cache.Status != metav1.ConditionTrue || cache.Reason != galleryv1alpha1.ReasonReachable {
 			return fmt.Errorf("CacheReady = %+v", cache)
 		}
-		if db == nil || db.Status != metav1.ConditionFalse || db.Reason != ReasonUnreachable || !strings.Contains(db.Message, "connection refused") {
+		if db == nil || db.Status != metav1.ConditionFalse || db.Reason != galleryv1alpha1.ReasonUnreachable || !strings.Contains(db.Message, "connection refused") {
 			return fmt.Errorf("DatabaseReady = %+v", db)
 		}
 		if storage == nil || storage.Status != metav1.ConditionFalse || !strings.Contains(storage.Message, "head bucket photos") {
@@ -114,7 +114,7 @@ func TestPreflightReportsExternalDependencies(t *testing.T) {
 		live.Spec.Server.Replicas = ptrInt32(3)
 	})
 	eventually(t, "database reachable", func() error {
-		if c := condition(t, g, galleryv1alpha1.ConditionDatabase); c == nil || c.Reason != ReasonReachable {
+		if c := condition(t, g, galleryv1alpha1.ConditionDatabase); c == nil || c.Reason != galleryv1alpha1.ReasonReachable {
 			return fmt.Errorf("DatabaseReady = %+v", c)
 		}
 		return nil

@@ -136,7 +136,9 @@ func TestChildChangedIgnoresWhatStatusDoesNotRead(t *testing.T) {
 		}), false},
 		{"deployment: unavailableReplicas", deploy(nil), deploy(func(d *appsv1.Deployment) { d.Status.UnavailableReplicas = 0 }), false},
 		{"deployment: a pod became ready", deploy(nil), deploy(func(d *appsv1.Deployment) { d.Status.ReadyReplicas, d.Status.AvailableReplicas = 2, 2 }), true},
-		{"deployment: the progress deadline passed", deploy(nil), deploy(func(d *appsv1.Deployment) { d.Status.Conditions[0].Reason = ReasonDeadlineExceeded }), true},
+		{"deployment: the progress deadline passed", deploy(nil), deploy(func(d *appsv1.Deployment) {
+			d.Status.Conditions[0].Reason = deploymentTimedOut
+		}), true},
 		{"deployment: spec changed by someone", deploy(nil), deploy(func(d *appsv1.Deployment) { d.Generation = 3 }), true},
 		{"deployment: an annotation the operator set changed", deploy(nil), deploy(func(d *appsv1.Deployment) { d.Annotations[annotationAppliedHash] = "other" }), true},
 		{"claim: resourceVersion only", claim("1", corev1.ClaimPending), claim("2", corev1.ClaimPending), false},

@@ -118,7 +118,7 @@ func TestScheduleInAnUnknownTimeZoneIsReported(t *testing.T) {
 	})
 	eventually(t, "InvalidSpec naming the time zone", func() error {
 		c := condition(t, g, galleryv1alpha1.ConditionReady)
-		if c == nil || c.Reason != ReasonInvalidSpec || !strings.Contains(c.Message, "Mars/Olympus") {
+		if c == nil || c.Reason != galleryv1alpha1.ReasonInvalidSpec || !strings.Contains(c.Message, "Mars/Olympus") {
 			return fmt.Errorf("Ready = %+v", c)
 		}
 		return nil

@@ -21,33 +21,6 @@ import (
 	"github.com/sortographer/sortographer/controllers/specs"
 )
 
-// Condition reasons.
-const (
-	ReasonAvailable          = "Available"
-	ReasonProgressing        = "Progressing"
-	ReasonDeadlineExceeded   = "ProgressDeadlineExceeded"
-	ReasonNotFound           = "NotCreated"
-	ReasonNotUsed            = "NotUsed"
-	ReasonExternal           = "External"
-	ReasonReachable          = "Reachable"
-	ReasonUnreachable        = "Unreachable"
-	ReasonClaimPending       = "ClaimPending"
-	ReasonBound              = "Bound"
-	ReasonWaitingForAddress  = "WaitingForAddress"
-	ReasonAddressAssigned    = "AddressAssigned"
-	ReasonMissingReference   = "MissingReference"
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonSuspended          = "Suspended"
-	ReasonReconcileFailed    = "ReconcileFailed"
-	ReasonAllComponentsReady = "AllComponentsReady"
-	ReasonComponentsNotReady = "ComponentsNotReady"
-	// ReasonOOMKilled (MemoryPressure True, and the warning event): a container of the
-	// Gallery's pods was killed for passing its memory limit.
-	ReasonOOMKilled = "OOMKilled"
-	// ReasonWithinMemoryLimits (MemoryPressure False): no recent OOM kill.
-	ReasonWithinMemoryLimits = "WithinMemoryLimits"
-)
-
 // observed is what the operator read back from the children.
 type observed struct {
 	server, workers *appsv1.Deployment
@@ -134,32 +107,32 @@ func fetch[T client.Object](f *fetcher, name string, obj T) T {
 // after a pass that succeeded.
 func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState, passSucceeded bool) error {
 	g := st.gallery
-	before := g.Status.DeepCopy()
+	before := &st.read.Status
 	computeStatus(g, st, passSucceeded)
 	r.galleryMetrics().observe(g, st.observed)
-	if equality.Semantic.DeepEqual(before, &g.Status) {
+	if !statusChanged(before, &g.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Update(ctx, g); err != nil {
+	if err := r.Client.Status().Patch(ctx, g, statusPatch(st.read)); err != nil {
 		if isConflict(err) {
 			// The cache lags our own last write. Status-only changes do not pass the
 			// Gallery watch's predicate, so nothing else would bring this pass back.
 			st.requeueSoon(time.Second)
 			return nil
 		}
-		return fmt.Errorf("update status: %w", err)
+		return fmt.Errorf("patch status: %w", err)
 	}
 	if st.blocked != "" && !blockedBefore(before, st.blocked) {
-		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonMissingReference, "Reconcile", "%s", st.blocked)
+		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, galleryv1alpha1.ReasonMissingReference, "Reconcile", "%s", st.blocked)
 	}
 	if len(st.invalidSpec) > 0 {
-		if prev := meta.FindStatusCondition(before.Conditions, galleryv1alpha1.ConditionReady); prev == nil || prev.Reason != ReasonInvalidSpec {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonInvalidSpec, "Reconcile", "%s", strings.Join(st.invalidSpec, "; "))
+		if prev := meta.FindStatusCondition(before.Conditions, galleryv1alpha1.ConditionReady); prev == nil || prev.Reason != galleryv1alpha1.ReasonInvalidSpec {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, galleryv1alpha1.ReasonInvalidSpec, "Reconcile", "%s", strings.Join(st.invalidSpec, "; "))
 		}
 	}
 	for _, c := range g.Status.Conditions {
 		prev := meta.FindStatusCondition(before.Conditions, c.Type)
-		if c.Type != galleryv1alpha1.ConditionReady && c.Status == metav1.ConditionFalse && c.Reason == ReasonDeadlineExceeded &&
+		if c.Type != galleryv1alpha1.ConditionReady && c.Status == metav1.ConditionFalse && c.Reason == galleryv1alpha1.ReasonProgressDeadlineExceeded &&
 			(prev == nil || prev.Reason != c.Reason) {
 			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, "Degraded", "Reconcile", "%s: %s", c.Type, c.Message)
 		}
@@ -171,15 +144,31 @@ func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState,
 	}
 	if o := st.observed; o != nil && !o.podsUnread {
 		for _, k := range newOOMKills(o.oomKills, previous) {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonOOMKilled, "Reconcile", "%s", k.String())
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, galleryv1alpha1.ReasonOOMKilled, "Reconcile", "%s", k.String())
 		}
 	}
 	return nil
 }
 
+// statusChanged reports whether the computed status differs from the one read: a steady
+// state writes nothing.
+func statusChanged(before, after *galleryv1alpha1.GalleryStatus) bool {
+	return !equality.Semantic.DeepEqual(before, after)
+}
+
+// statusPatch is a JSON merge patch from the Gallery as the pass read it to the
+// computed one, so only what changed is sent (as Cluster API's and Flux's patch helpers
+// do). It carries the resourceVersion read: a pass that started from a Gallery older
+// than the API server's (the cache lagging the last status write, or a restore that
+// succeeded meanwhile) must not write its stale view over the newer status, so that
+// patch conflicts and the pass runs again.
+func statusPatch(read *galleryv1alpha1.Gallery) client.Patch {
+	return client.MergeFromWithOptions(read, client.MergeFromWithOptimisticLock{})
+}
+
 func blockedBefore(s *galleryv1alpha1.GalleryStatus, msg string) bool {
 	c := meta.FindStatusCondition(s.Conditions, galleryv1alpha1.ConditionReady)
-	return c != nil && c.Reason == ReasonMissingReference && c.Message == msg
+	return c != nil && c.Reason == galleryv1alpha1.ReasonMissingReference && c.Message == msg
 }
 
 // computeStatus is pure: the status follows from the Gallery, the pass and what was
@@ -255,15 +244,20 @@ func removeCondition(g *galleryv1alpha1.Gallery, typ string) {
 	meta.RemoveStatusCondition(&g.Status.Conditions, typ)
 }
 
+// deploymentTimedOut is the Deployment controller's reason on its Progressing condition
+// once spec.progressDeadlineSeconds passed; the component's condition passes it on as
+// ReasonProgressDeadlineExceeded, the same word.
+const deploymentTimedOut = "ProgressDeadlineExceeded"
+
 // deploymentReady reads a Deployment as the rollout status does: the controller saw the
 // latest spec, every replica is updated, and the Deployment is Available.
 func deploymentReady(d *appsv1.Deployment) (bool, string, string) {
 	if d == nil {
-		return false, ReasonNotFound, "the Deployment does not exist yet"
+		return false, galleryv1alpha1.ReasonNotCreated, "the Deployment does not exist yet"
 	}
 	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == ReasonDeadlineExceeded {
-			return false, ReasonDeadlineExceeded, c.Message
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == deploymentTimedOut {
+			return false, galleryv1alpha1.ReasonProgressDeadlineExceeded, c.Message
 		}
 	}
 	want := int32(1)
@@ -271,31 +265,31 @@ func deploymentReady(d *appsv1.Deployment) (bool, string, string) {
 		want = *d.Spec.Replicas
 	}
 	if d.Status.ObservedGeneration < d.Generation {
-		return false, ReasonProgressing, "waiting for the Deployment controller to see the latest spec"
+		return false, galleryv1alpha1.ReasonProgressing, "waiting for the Deployment controller to see the latest spec"
 	}
 	if d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want {
-		return false, ReasonProgressing, fmt.Sprintf("%d of %d pods updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
+		return false, galleryv1alpha1.ReasonProgressing, fmt.Sprintf("%d of %d pods updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
-			return true, ReasonAvailable, fmt.Sprintf("%d pods available", d.Status.AvailableReplicas)
+			return true, galleryv1alpha1.ReasonAvailable, fmt.Sprintf("%d pods available", d.Status.AvailableReplicas)
 		}
 	}
-	return false, ReasonProgressing, "the Deployment is not Available yet"
+	return false, galleryv1alpha1.ReasonProgressing, "the Deployment is not Available yet"
 }
 
 func statefulSetReady(s *appsv1.StatefulSet) (bool, string, string) {
 	if s == nil {
-		return false, ReasonNotFound, "the StatefulSet does not exist yet"
+		return false, galleryv1alpha1.ReasonNotCreated, "the StatefulSet does not exist yet"
 	}
 	want := int32(1)
 	if s.Spec.Replicas != nil {
 		want = *s.Spec.Replicas
 	}
 	if s.Status.ObservedGeneration < s.Generation || s.Status.ReadyReplicas < want || s.Status.UpdatedReplicas < want {
-		return false, ReasonProgressing, fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
+		return false, galleryv1alpha1.ReasonProgressing, fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
 	}
-	return true, ReasonAvailable, fmt.Sprintf("%d pods ready", s.Status.ReadyReplicas)
+	return true, galleryv1alpha1.ReasonAvailable, fmt.Sprintf("%d pods ready", s.Status.ReadyReplicas)
 }
 
 func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
@@ -319,11 +313,11 @@ func scalingLimited(h *autoscalingv2.HorizontalPodAutoscaler) string {
 
 func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
 	if !g.RunsWorkers() {
-		set(g, galleryv1alpha1.ConditionWorkers, true, ReasonNotUsed, "the embedded database classifies inside the server pod", gen)
+		set(g, galleryv1alpha1.ConditionWorkers, true, galleryv1alpha1.ReasonNotUsed, "the embedded database classifies inside the server pod", gen)
 		return
 	}
 	if d != nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
-		set(g, galleryv1alpha1.ConditionWorkers, true, ReasonNotUsed, "workers are scaled to zero", gen)
+		set(g, galleryv1alpha1.ConditionWorkers, true, galleryv1alpha1.ReasonNotUsed, "workers are scaled to zero", gen)
 		return
 	}
 	ok, reason, msg := deploymentReady(d)
@@ -334,11 +328,11 @@ func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *au
 func external(g *galleryv1alpha1.Gallery, typ string, pf preflightResult, err error, what string, gen int64) {
 	switch {
 	case !pf.checked:
-		set(g, typ, true, ReasonExternal, what+" (not checked)", gen)
+		set(g, typ, true, galleryv1alpha1.ReasonExternal, what+" (not checked)", gen)
 	case err != nil:
-		set(g, typ, false, ReasonUnreachable, what+": "+err.Error(), gen)
+		set(g, typ, false, galleryv1alpha1.ReasonUnreachable, what+": "+err.Error(), gen)
 	default:
-		set(g, typ, true, ReasonReachable, what+" answers", gen)
+		set(g, typ, true, galleryv1alpha1.ReasonReachable, what+" answers", gen)
 	}
 }
 
@@ -366,12 +360,12 @@ func setDatabaseCondition(g *galleryv1alpha1.Gallery, s *appsv1.StatefulSet, sql
 
 func claimBound(c *corev1.PersistentVolumeClaim) (bool, string, string) {
 	if c == nil {
-		return false, ReasonNotFound, "the PersistentVolumeClaim does not exist yet"
+		return false, galleryv1alpha1.ReasonNotCreated, "the PersistentVolumeClaim does not exist yet"
 	}
 	if c.Status.Phase != corev1.ClaimBound {
-		return false, ReasonClaimPending, fmt.Sprintf("PersistentVolumeClaim %s is %s", c.Name, phaseOr(c.Status.Phase))
+		return false, galleryv1alpha1.ReasonClaimPending, fmt.Sprintf("PersistentVolumeClaim %s is %s", c.Name, phaseOr(c.Status.Phase))
 	}
-	return true, ReasonBound, fmt.Sprintf("PersistentVolumeClaim %s is bound", c.Name)
+	return true, galleryv1alpha1.ReasonBound, fmt.Sprintf("PersistentVolumeClaim %s is bound", c.Name)
 }
 
 func phaseOr(p corev1.PersistentVolumeClaimPhase) string {
@@ -418,18 +412,18 @@ func orNever(s string) string {
 func setIngressCondition(g *galleryv1alpha1.Gallery, in *networkingv1.Ingress, gen int64) {
 	switch {
 	case g.Spec.Ingress == nil:
-		set(g, galleryv1alpha1.ConditionIngress, true, ReasonNotUsed, "no ingress requested", gen)
+		set(g, galleryv1alpha1.ConditionIngress, true, galleryv1alpha1.ReasonNotUsed, "no ingress requested", gen)
 	case in == nil:
-		set(g, galleryv1alpha1.ConditionIngress, false, ReasonNotFound, "the Ingress does not exist yet", gen)
+		set(g, galleryv1alpha1.ConditionIngress, false, galleryv1alpha1.ReasonNotCreated, "the Ingress does not exist yet", gen)
 	case len(in.Status.LoadBalancer.Ingress) == 0:
-		set(g, galleryv1alpha1.ConditionIngress, false, ReasonWaitingForAddress, "waiting for the ingress controller to assign an address", gen)
+		set(g, galleryv1alpha1.ConditionIngress, false, galleryv1alpha1.ReasonWaitingForAddress, "waiting for the ingress controller to assign an address", gen)
 	default:
 		lb := in.Status.LoadBalancer.Ingress[0]
 		addr := lb.Hostname
 		if addr == "" {
 			addr = lb.IP
 		}
-		set(g, galleryv1alpha1.ConditionIngress, true, ReasonAddressAssigned, "address "+addr, gen)
+		set(g, galleryv1alpha1.ConditionIngress, true, galleryv1alpha1.ReasonAddressAssigned, "address "+addr, gen)
 	}
 }
 
@@ -438,11 +432,11 @@ func setIngressCondition(g *galleryv1alpha1.Gallery, in *networkingv1.Ingress, g
 // own condition.
 func setMemoryCondition(g *galleryv1alpha1.Gallery, kills []oomKill, gen int64) {
 	if len(kills) == 0 {
-		set(g, galleryv1alpha1.ConditionMemoryPressure, false, ReasonWithinMemoryLimits,
+		set(g, galleryv1alpha1.ConditionMemoryPressure, false, galleryv1alpha1.ReasonWithinMemoryLimits,
 			"no container was OOM-killed in the last "+windowText(), gen)
 		return
 	}
-	set(g, galleryv1alpha1.ConditionMemoryPressure, true, ReasonOOMKilled, oomMessage(kills), gen)
+	set(g, galleryv1alpha1.ConditionMemoryPressure, true, galleryv1alpha1.ReasonOOMKilled, oomMessage(kills), gen)
 }
 
 // readyComponents are the conditions Ready requires.
@@ -454,21 +448,21 @@ var readyComponents = []string{
 func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool, gen int64) {
 	switch {
 	case g.Spec.Suspend:
-		set(g, galleryv1alpha1.ConditionReady, false, ReasonSuspended, "reconciliation is suspended (spec.suspend)", gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonSuspended, "reconciliation is suspended (spec.suspend)", gen)
 		return
 	case st.blocked != "":
-		set(g, galleryv1alpha1.ConditionReady, false, ReasonMissingReference, st.blocked, gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonMissingReference, st.blocked, gen)
 		return
 	case !passSucceeded:
-		set(g, galleryv1alpha1.ConditionReady, false, ReasonReconcileFailed, "the last reconciliation failed; see events", gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonReconcileFailed, "the last reconciliation failed; see events", gen)
 		return
 	case len(st.invalidSpec) > 0:
-		set(g, galleryv1alpha1.ConditionReady, false, ReasonInvalidSpec, strings.Join(st.invalidSpec, "; "), gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonInvalidSpec, strings.Join(st.invalidSpec, "; "), gen)
 		return
 	case g.Restoring():
-		reason, msg := ReasonRestoreRunning, "restoring spec.restoreFrom before the server starts; see the Restored condition"
+		reason, msg := galleryv1alpha1.ReasonRestoreRunning, "restoring spec.restoreFrom before the server starts; see the Restored condition"
 		if s := g.Status.Restore; s != nil && s.Phase == galleryv1alpha1.RestoreFailed {
-			reason, msg = ReasonRestoreFailed, "the restore failed, so the server does not start; see the Restored condition: "+s.Message
+			reason, msg = galleryv1alpha1.ReasonRestoreFailed, "the restore failed, so the server does not start; see the Restored condition: "+s.Message
 		}
 		set(g, galleryv1alpha1.ConditionReady, false, reason, msg, gen)
 		return
@@ -480,10 +474,10 @@ func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucce
 		}
 	}
 	if len(notReady) > 0 {
-		set(g, galleryv1alpha1.ConditionReady, false, ReasonComponentsNotReady, fmt.Sprintf("not ready: %v", notReady), gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonComponentsNotReady, fmt.Sprintf("not ready: %v", notReady), gen)
 		return
 	}
-	set(g, galleryv1alpha1.ConditionReady, true, ReasonAllComponentsReady, "every component is ready", gen)
+	set(g, galleryv1alpha1.ConditionReady, true, galleryv1alpha1.ReasonAllComponentsReady, "every component is ready", gen)
 }
 
 func phaseOf(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool) galleryv1alpha1.GalleryPhase {
@@ -498,7 +492,7 @@ func phaseOf(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded bool)
 		return galleryv1alpha1.PhaseReady
 	}
 	for _, c := range g.Status.Conditions {
-		if c.Reason == ReasonDeadlineExceeded {
+		if c.Reason == galleryv1alpha1.ReasonProgressDeadlineExceeded {
 			return galleryv1alpha1.PhaseDegraded
 		}
 	}

@@ -1554,26 +1554,6 @@ const (
 	PhaseFailed      GalleryPhase = "Failed"
 )
 
-// Condition types. Ready summarises the others.
-const (
-	ConditionReady    = "Ready"
-	ConditionServer   = "ServerReady"
-	ConditionWorkers  = "WorkersReady"
-	ConditionCache    = "CacheReady"
-	ConditionDatabase = "DatabaseReady"
-	ConditionStorage  = "StorageReady"
-	ConditionIngress  = "IngressReady"
-	// ConditionMemoryPressure is True while a container of the Gallery's pods was
-	// OOM-killed in the last 10 minutes (reason OOMKilled); it does not affect Ready.
-	ConditionMemoryPressure = "MemoryPressure"
-	// ConditionBackupReady is True while the newest good backup is younger than twice
-	// the schedule's interval; present only with spec.backup. It does not affect Ready.
-	ConditionBackupReady = "BackupReady"
-	// ConditionRestored reports the restore of spec.restoreFrom; present only with it.
-	// Until it is True the Gallery is not Ready and runs no server or workers.
-	ConditionRestored = "Restored"
-)
-
 // GalleryStatus is what the operator last observed.
 type GalleryStatus struct {
 	// observedGeneration is the spec generation the last successful pass applied.

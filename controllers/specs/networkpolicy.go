@@ -15,68 +15,90 @@ import (
 )
 
 // NetworkPolicies deny everything to and from the Gallery's pods, then allow exactly the
-// flows the gallery needs.
-// scaler decides who else reads the queue's length from Redis: the operator's own
-// backlog scaler, or KEDA's operator.
+// flows the gallery needs: the wanted ones of NetworkPolicyChildren.
 func NetworkPolicies(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []*networkingv1.NetworkPolicy {
+	var policies []*networkingv1.NetworkPolicy
+	for _, c := range NetworkPolicyChildren(g, scaler) {
+		if c.Desired != nil {
+			policies = append(policies, c.Desired.(*networkingv1.NetworkPolicy))
+		}
+	}
+	return policies
+}
+
+// NetworkPolicyChildren are every NetworkPolicy a Gallery can have, one per component,
+// each built when the component runs. scaler decides who else reads the queue's length
+// from Redis: the operator's own backlog scaler, or KEDA's operator.
+func NetworkPolicyChildren(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []Child {
 	all := metav1.LabelSelector{MatchLabels: map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.AppName, galleryv1alpha1.LabelInstance: g.Name}}
 	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
-	// The default deny spans every component; it is labelled with the server's, as
-	// every child needs one.
-	policies := []*networkingv1.NetworkPolicy{
-		policy(g, g.Name+"-default-deny", galleryv1alpha1.ComponentServer, all, both, nil, nil),
-	}
 	appEgress := galleryEgress(g)
-	// The server port is open to any source: the ingress controller's namespace and
-	// labels vary by cluster, and an ALB in IP mode connects from VPC addresses that are
-	// no pods at all, so no selector would hold everywhere. The server authenticates every
-	// request, and serves no metrics there.
-	policies = append(policies, policy(g, g.ServerName(), galleryv1alpha1.ComponentServer,
-		metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentServer)}, both,
-		[]networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{port(g.Spec.Server.Port)}}, metricsIngress(g)}, appEgress))
-	if g.RunsWorkers() {
-		// Workers serve health on the server's port and metrics on the metrics port. Only
-		// the kubelet probes health, and NetworkPolicies do not filter a node's own
-		// traffic to its pods, so only the metrics port is opened.
-		policies = append(policies, policy(g, g.WorkersName(), galleryv1alpha1.ComponentWorkers,
-			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentWorkers)}, both,
-			[]networkingv1.NetworkPolicyIngressRule{metricsIngress(g)}, appEgress))
-	}
 	fromApp := []networkingv1.NetworkPolicyPeer{appPeer(g, galleryv1alpha1.ComponentServer)}
 	if g.RunsWorkers() {
 		fromApp = append(fromApp, appPeer(g, galleryv1alpha1.ComponentWorkers))
-	}
-	if RunsBackupJobs(g) {
-		// Backup, restore and drill pods serve nothing; they reach what the app reaches
-		// (the database, the photo bucket) and the backup location.
-		policies = append(policies, policy(g, g.BackupName(), galleryv1alpha1.ComponentBackup,
-			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentBackup)}, both,
-			nil, slices.Concat(appEgress, backupEgress(g, opened(appEgress)))))
 	}
 	fromDatabaseClients := fromApp
 	if RunsBackupJobs(g) {
 		fromDatabaseClients = append(fromDatabaseClients, appPeer(g, galleryv1alpha1.ComponentBackup))
 	}
-	if g.Spec.Cache.Managed != nil {
-		fromRedisClients := fromApp
-		switch scaler {
-		case ScaleWorkersBacklog, ScaleWorkersHPAWithBacklog:
-			fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.OperatorName}))
-		case ScaleWorkersKEDA:
-			fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{"app": "keda-operator"}))
+	// slot is the policy name, built by build when wanted.
+	slot := func(name string, wanted bool, build func(name string) *networkingv1.NetworkPolicy) Child {
+		var p *networkingv1.NetworkPolicy
+		if wanted {
+			p = build(name)
 		}
-		policies = append(policies, policy(g, g.RedisName(), galleryv1alpha1.ComponentRedis,
-			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentRedis)},
-			[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			[]networkingv1.NetworkPolicyIngressRule{{From: fromRedisClients, Ports: []networkingv1.NetworkPolicyPort{port(galleryv1alpha1.RedisPort)}}}, nil))
+		return optional(g, p, &networkingv1.NetworkPolicy{}, name)
 	}
-	if g.Spec.Database.Managed != nil {
-		policies = append(policies, policy(g, g.DatabaseName(), galleryv1alpha1.ComponentDatabase,
-			metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
-			[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			[]networkingv1.NetworkPolicyIngressRule{{From: fromDatabaseClients, Ports: []networkingv1.NetworkPolicyPort{port(MariaDBPort)}}}, nil))
+	return []Child{
+		// The default deny spans every component; it is labelled with the server's, as
+		// every child needs one.
+		slot(g.Name+"-default-deny", true, func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentServer, all, both, nil, nil)
+		}),
+		// The server port is open to any source: the ingress controller's namespace and
+		// labels vary by cluster, and an ALB in IP mode connects from VPC addresses that
+		// are no pods at all, so no selector would hold everywhere. The server
+		// authenticates every request, and serves no metrics there.
+		slot(g.ServerName(), true, func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentServer,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentServer)}, both,
+				[]networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{port(g.Spec.Server.Port)}}, metricsIngress(g)}, appEgress)
+		}),
+		// Workers serve health on the server's port and metrics on the metrics port. Only
+		// the kubelet probes health, and NetworkPolicies do not filter a node's own
+		// traffic to its pods, so only the metrics port is opened.
+		slot(g.WorkersName(), g.RunsWorkers(), func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentWorkers,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentWorkers)}, both,
+				[]networkingv1.NetworkPolicyIngressRule{metricsIngress(g)}, appEgress)
+		}),
+		// Backup, restore and drill pods serve nothing; they reach what the app reaches
+		// (the database, the photo bucket) and the backup location.
+		slot(g.BackupName(), RunsBackupJobs(g), func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentBackup,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentBackup)}, both,
+				nil, slices.Concat(appEgress, backupEgress(g, opened(appEgress))))
+		}),
+		slot(g.RedisName(), g.Spec.Cache.Managed != nil, func(name string) *networkingv1.NetworkPolicy {
+			fromRedisClients := fromApp
+			switch scaler {
+			case ScaleWorkersBacklog, ScaleWorkersHPAWithBacklog:
+				fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.OperatorName}))
+			case ScaleWorkersKEDA:
+				fromRedisClients = append(fromRedisClients, anyNamespacePods(map[string]string{"app": "keda-operator"}))
+			}
+			return policy(g, name, galleryv1alpha1.ComponentRedis,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentRedis)},
+				[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				[]networkingv1.NetworkPolicyIngressRule{{From: fromRedisClients, Ports: []networkingv1.NetworkPolicyPort{port(galleryv1alpha1.RedisPort)}}}, nil)
+		}),
+		slot(g.DatabaseName(), g.Spec.Database.Managed != nil, func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentDatabase,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentDatabase)},
+				[]networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				[]networkingv1.NetworkPolicyIngressRule{{From: fromDatabaseClients, Ports: []networkingv1.NetworkPolicyPort{port(MariaDBPort)}}}, nil)
+		}),
 	}
-	return policies
 }
 
 // metricsIngress opens the metrics port to spec.monitoring.metricsFrom, or to any source
