@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -368,5 +369,27 @@ func TestKubectlExplainDocumentsTheSpec(t *testing.T) {
 		if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), want) {
 			t.Errorf("kubectl explain %s lacks %q:\n%s", path, want, out)
 		}
+	}
+}
+
+// The builders' tests start from testenv.DefaultedGallery; it must be exactly what the
+// API server makes of `spec: {}`, so a default changed in the CRD is seen by every
+// builder test at once rather than typed again beside each.
+func TestDefaultedGalleryIsWhatTheAPIServerReturns(t *testing.T) {
+	ctx := context.Background()
+	u := gallery(t, "{}")
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+	var got galleryv1alpha1.Gallery
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := testenv.DefaultedGallery(u.GetName(), u.GetNamespace())
+	if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
+		gotYAML, _ := yaml.Marshal(got.Spec)
+		wantYAML, _ := yaml.Marshal(want.Spec)
+		t.Errorf("the API server defaults spec: {} to\n%s\ntestenv.DefaultedGallery says\n%s", gotYAML, wantYAML)
 	}
 }
