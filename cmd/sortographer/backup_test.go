@@ -204,17 +204,7 @@ func uploadBytes(t *testing.T, base, token, name string, data []byte) string {
 
 func signIn(t *testing.T, base, email string) string {
 	t.Helper()
-	res, err := http.Post(base+"/api/auth/signin", "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var session struct{ Token string }
-	_ = json.NewDecoder(res.Body).Decode(&session)
-	if session.Token == "" {
-		t.Fatalf("sign in %s after the restore: %s", email, res.Status)
-	}
-	return session.Token
+	return sessionToken(t, base, "/api/auth/signin", email)
 }
 
 // viewOf is everything the users see through the API, by request.

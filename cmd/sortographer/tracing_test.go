@@ -225,7 +225,14 @@ func multipartPhoto(name string, data []byte) (io.Reader, string) {
 // signUpToken signs a new user up at base and returns their session token.
 func signUpToken(t *testing.T, base, email string) string {
 	t.Helper()
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough"}`))
+	return sessionToken(t, base, "/api/auth/signup", email)
+}
+
+// sessionToken posts the test password for email to an auth endpoint (sign-up or
+// sign-in) and returns the session token.
+func sessionToken(t *testing.T, base, path, email string) string {
+	t.Helper()
+	res, err := http.Post(base+path, "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +240,7 @@ func signUpToken(t *testing.T, base, email string) string {
 	var session struct{ Token string }
 	_ = json.NewDecoder(res.Body).Decode(&session)
 	if session.Token == "" {
-		t.Fatalf("sign up %s: %s, no token", email, res.Status)
+		t.Fatalf("%s %s: %s, no token", path, email, res.Status)
 	}
 	return session.Token
 }

@@ -28,11 +28,7 @@ import (
 // sessions only.
 func (r *Replicated) Synchronous(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	if err := r.engine.synchronous(ctx); err != nil {
-		t.Fatalf("make replication synchronous: %v", err)
-	}
+	r.must(t, "make replication synchronous", r.engine.synchronous)
 }
 
 // DurableCommits makes the primary acknowledge a commit of the application account only
@@ -46,11 +42,7 @@ func (r *Replicated) Synchronous(t testing.TB) {
 // gallery opens its connections.
 func (r *Replicated) DurableCommits(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	if err := r.engine.durable(ctx); err != nil {
-		t.Fatalf("make commits durable: %v", err)
-	}
+	r.must(t, "make commits durable", r.engine.durable)
 }
 
 // StopPrimary loses the writer: the primary server and every process it started are

@@ -71,25 +71,28 @@ func (r *Replicated) Config() config.Database {
 	return c
 }
 
+// must runs one of the engine's steps within readyTimeout, failing t with what it was
+// doing.
+func (r *Replicated) must(t testing.TB, what string, step func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if err := step(ctx); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // PauseReplication makes the replica stop applying the primary's changes, so it lags
 // by everything written until ResumeReplication.
 func (r *Replicated) PauseReplication(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	if err := r.engine.pause(ctx); err != nil {
-		t.Fatalf("pause replication: %v", err)
-	}
+	r.must(t, "pause replication", r.engine.pause)
 }
 
 // ResumeReplication undoes PauseReplication.
 func (r *Replicated) ResumeReplication(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	if err := r.engine.resume(ctx); err != nil {
-		t.Fatalf("resume replication: %v", err)
-	}
+	r.must(t, "resume replication", r.engine.resume)
 }
 
 // WaitReplicated waits until the replica has applied everything written on the primary
