@@ -233,3 +233,29 @@ func TestSortChildren(t *testing.T) {
 		t.Errorf("without spec.ingress: applied %v, deleted %v", wanted, unwanted)
 	}
 }
+
+// TestCachedObject: the applier reads through the cache only the kinds CacheOptions
+// scopes by label; a Secret (never cached) or a kind without a Go type goes to the API
+// server, so no read starts an unscoped informer.
+func TestCachedObject(t *testing.T) {
+	a := &applier{scheme: testScheme}
+	for _, tt := range []struct {
+		apiVersion, kind string
+		cached           bool
+	}{
+		{"apps/v1", "Deployment", true},
+		{"v1", "ConfigMap", true},
+		{"autoscaling/v2", "HorizontalPodAutoscaler", true},
+		{"batch/v1", "CronJob", true},
+		{"v1", "Secret", false},
+		{"batch/v1", "Job", false}, // cached, but only the Gallery's pods' selector: created, never applied
+		{specs.ScaledObjectGVK.GroupVersion().String(), specs.ScaledObjectGVK.Kind, false},
+	} {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(tt.apiVersion)
+		u.SetKind(tt.kind)
+		if _, ok := a.cachedObject(u); ok != tt.cached {
+			t.Errorf("%s %s read from the cache = %v, want %v", tt.apiVersion, tt.kind, ok, tt.cached)
+		}
+	}
+}

@@ -32,27 +32,18 @@ import (
 // unrelated Deployments, Services and PVCs in another namespace no longer move the
 // operator's memory; unscoped, they added tens of MiB.
 func CacheOptions(namespaces []string) cache.Options {
-	own := cache.ByObject{Label: managedBySelector}
 	o := cache.Options{
 		// The operator never reads managedFields from the cache: releaseReplicas, which
 		// does, reads through the API reader. They are often half an object's size.
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:                     own,
-			&appsv1.StatefulSet{}:                    own,
-			&corev1.Service{}:                        own,
-			&corev1.ConfigMap{}:                      own,
-			&corev1.ServiceAccount{}:                 own,
-			&corev1.PersistentVolumeClaim{}:          own,
-			&autoscalingv2.HorizontalPodAutoscaler{}: own,
-			&policyv1.PodDisruptionBudget{}:          own,
-			&networkingv1.Ingress{}:                  own,
-			&networkingv1.NetworkPolicy{}:            own,
-			&batchv1.CronJob{}:                       own,
-			&corev1.Pod{}:                            {Label: galleryPodSelector},
+			&corev1.Pod{}: {Label: galleryPodSelector},
 			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
 			&batchv1.Job{}: {Label: galleryPodSelector},
 		},
+	}
+	for _, obj := range cachedChildKinds {
+		o.ByObject[obj] = cache.ByObject{Label: managedBySelector}
 	}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
@@ -61,6 +52,17 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return o
+}
+
+// cachedChildKinds are the kinds of child the operator applies and caches (by its
+// managed-by label): the applier reads their live objects from the cache. A kind the
+// operator applies that is not here (Secrets, KEDA's and the Prometheus Operator's
+// kinds) is read from the API server, never through a cache the client would start for it
+// unscoped.
+var cachedChildKinds = []client.Object{
+	&appsv1.Deployment{}, &appsv1.StatefulSet{}, &corev1.Service{}, &corev1.ConfigMap{},
+	&corev1.ServiceAccount{}, &corev1.PersistentVolumeClaim{}, &autoscalingv2.HorizontalPodAutoscaler{},
+	&policyv1.PodDisruptionBudget{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{}, &batchv1.CronJob{},
 }
 
 // managedBySelector selects what the operator made: every child carries

@@ -56,6 +56,26 @@ type reconcileState struct {
 	// backupDestination says why the backup destination cannot be used (its claim or
 	// credentials Secret is missing); empty when it can.
 	backupDestination string
+	// secrets are the Secrets this pass read, by name. Secrets are not cached
+	// (ClientOptions), so each is read from the API server once a pass, not once for
+	// each phase that hashes it; a change during the pass brings another pass.
+	secrets map[string]*corev1.Secret
+}
+
+// secret reads Secret name of the Gallery's namespace, once a pass (see secrets).
+func (r *GalleryReconciler) secret(ctx context.Context, st *reconcileState, name string) (*corev1.Secret, error) {
+	if s, ok := st.secrets[name]; ok {
+		return s, nil
+	}
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: st.gallery.Namespace, Name: name}, s); err != nil {
+		return nil, err
+	}
+	if st.secrets == nil {
+		st.secrets = map[string]*corev1.Secret{}
+	}
+	st.secrets[name] = s
+	return s, nil
 }
 
 // requeueSoon asks for another pass within d (the earliest request wins).
@@ -158,10 +178,10 @@ func sortChildren(children []specs.Child) (wanted, unwanted []client.Object) {
 // with its key, and hashes their values into configHash.
 func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	if err := r.ensureGeneratedSecret(ctx, g, g.GeneratedSecretName(), specs.GeneratedSecretKeys(g), true); err != nil {
+	if err := r.ensureGeneratedSecret(ctx, st, g.GeneratedSecretName(), specs.GeneratedSecretKeys(g), true); err != nil {
 		return err
 	}
-	if err := r.ensureGeneratedSecret(ctx, g, g.DatabaseSecretName(), specs.DatabaseSecretKeys(g), false); err != nil {
+	if err := r.ensureGeneratedSecret(ctx, st, g.DatabaseSecretName(), specs.DatabaseSecretKeys(g), false); err != nil {
 		return err
 	}
 	h := sha256.New()
@@ -186,24 +206,18 @@ func (r *GalleryReconciler) reconcileSecrets(ctx context.Context, st *reconcileS
 }
 
 // hashSecretValues writes the value of each Secret key refs name into h, reading each
-// Secret once. A missing Secret or key sets st.blocked and returns false: nothing that
-// reads it can start.
+// Secret once a pass. A missing Secret or key sets st.blocked and returns false: nothing
+// that reads it can start.
 func (r *GalleryReconciler) hashSecretValues(ctx context.Context, st *reconcileState, h io.Writer, refs []specs.SecretRef) (bool, error) {
 	g := st.gallery
-	read := map[string]*corev1.Secret{}
 	for _, ref := range refs {
-		s, ok := read[ref.Secret]
-		if !ok {
-			s = &corev1.Secret{}
-			err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: ref.Secret}, s)
-			if apierrors.IsNotFound(err) {
-				st.blocked = fmt.Sprintf("Secret %q, which the spec references, does not exist in namespace %s", ref.Secret, g.Namespace)
-				return false, nil
-			}
-			if err != nil {
-				return false, fmt.Errorf("get secret %s: %w", ref.Secret, err)
-			}
-			read[ref.Secret] = s
+		s, err := r.secret(ctx, st, ref.Secret)
+		if apierrors.IsNotFound(err) {
+			st.blocked = fmt.Sprintf("Secret %q, which the spec references, does not exist in namespace %s", ref.Secret, g.Namespace)
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("get secret %s: %w", ref.Secret, err)
 		}
 		v, ok := s.Data[ref.Key]
 		if !ok {
@@ -231,13 +245,17 @@ func (r *GalleryReconciler) podHash(ctx context.Context, st *reconcileState, bas
 
 // ensureGeneratedSecret makes sure Secret name holds every key in want, generating only
 // the missing ones. owned Secrets go with the Gallery; the database's does not.
-func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galleryv1alpha1.Gallery, name string, want []string, owned bool) error {
+func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, st *reconcileState, name string, want []string, owned bool) error {
+	g := st.gallery
 	if len(want) == 0 {
 		return nil
 	}
-	var live corev1.Secret
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &live)
-	if err != nil && !apierrors.IsNotFound(err) {
+	live := &corev1.Secret{}
+	read, err := r.secret(ctx, st, name)
+	switch {
+	case err == nil:
+		live = read
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("get generated secret: %w", err)
 	}
 	values := map[string][]byte{}
@@ -256,18 +274,16 @@ func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, g *galler
 		}
 		values[k] = v
 	}
+	if !missing && (!owned || metav1IsControlledBy(live, g)) {
+		return nil
+	}
+	delete(st.secrets, name) // what the pass read is no longer what is there
 	if !owned {
-		if !missing {
-			return nil
-		}
 		res, err := r.applier().applyUnowned(ctx, g, specs.DatabaseSecret(g, values))
 		if err == nil && res == created {
 			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created Secret %s (kept when the Gallery is deleted, like the database volume)", name)
 		}
 		return err
-	}
-	if !missing && metav1IsControlledBy(&live, g) {
-		return nil
 	}
 	return r.applyAll(ctx, g, specs.GeneratedSecret(g, values))
 }

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -312,4 +315,88 @@ func TestOneGalleryIsNeverReconciledTwiceAtOnce(t *testing.T) {
 		t.Errorf("at most %d Galleries were reconciled at once, want several with MaxConcurrentReconciles 4", maxTotal)
 	}
 	t.Logf("%d passes, up to %d Galleries at once, each at most %d at once", passes, maxTotal, maxOne)
+}
+
+// TestPassOverUnchangedGalleryReadsOnlySecrets: with the operator's cache, a pass over a
+// Gallery that needs nothing reads its children from the cache and asks the API server
+// only for the Secrets (never cached, ClientOptions), each once. The first pass, which
+// creates the children, asks the API server about each before creating it (the cache
+// may not have seen a child a previous pass made).
+func TestPassOverUnchangedGalleryReadsOnlySecrets(t *testing.T) {
+	ns := newNamespace(t)
+	reads := &objectReads{byResource: map[string]int{}}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = reads.roundTrip(ns)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     testScheme,
+		Cache:      CacheOptions([]string{ns}),
+		Client:     ClientOptions(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: &countingRecorder{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// The suite's reconciler leaves this Gallery alone; this test's manager only caches.
+	g := newGallery(t, ns, ownReconciled)
+	reconcileTimes(t, r, g, 1)
+	first := reads.take()
+	if first["secrets"] == 0 || first["deployments"] != 2 {
+		t.Errorf("first pass read %v from the API server, want each child before creating it", first)
+	}
+	onlySecrets := func(passes int) error {
+		if got := reads.take(); len(got) != 1 || got["secrets"] != 2*passes {
+			return fmt.Errorf("%d passes over an unchanged Gallery read %v from the API server, want only its 2 Secrets, once a pass", passes, got)
+		}
+		return nil
+	}
+	// Once the cache has caught up with the children the first pass made:
+	eventually(t, "a pass that reads only Secrets", func() error {
+		reconcileTimes(t, r, g, 1)
+		return onlySecrets(1)
+	})
+	reconcileTimes(t, r, g, 3)
+	if err := onlySecrets(3); err != nil {
+		t.Error(err)
+	}
+}
+
+// objectReads counts GETs of single objects of one namespace, by resource (informers'
+// lists and watches are not counted).
+type objectReads struct {
+	mu         sync.Mutex
+	byResource map[string]int
+}
+
+func (o *objectReads) roundTrip(ns string) func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			_, rest, ok := strings.Cut(req.URL.Path, "/namespaces/"+ns+"/")
+			if parts := strings.Split(rest, "/"); ok && req.Method == http.MethodGet && len(parts) == 2 {
+				o.mu.Lock()
+				o.byResource[parts[0]]++
+				o.mu.Unlock()
+			}
+			return next.RoundTrip(req)
+		})
+	}
+}
+
+// take returns the counts so far and starts again.
+func (o *objectReads) take() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.byResource
+	o.byResource = map[string]int{}
+	return c
 }

@@ -5,8 +5,8 @@
 #                                           on a fresh cluster: time until every Gallery was
 #                                           reconciled once and until every one is Ready, the
 #                                           floor (the same children applied by parallel
-#                                           `kubectl apply --server-side`), writes and passes
-#                                           per Gallery, steady-state writes and reads, RSS and
+#                                           `kubectl apply --server-side`), writes, reads and
+#                                           passes per Gallery, steady-state writes and reads, RSS and
 #                                           CPU, and a restart's re-sync time and writes
 #   hack/bench-operator.sh unrelated [M]    the operator's RSS with 5 Galleries, before and
 #                                           after M (5000) unrelated Deployments, Services
@@ -140,8 +140,8 @@ scale() {
   cluster_up
   namespaces g
   start_operator
-  local w0 p0
-  w0=$(writes); p0=$(passes)
+  local w0 r0 p0 r
+  w0=$(writes); r0=$(reads); p0=$(passes)
   start=$(now)
   galleries_yaml "$n" g | k apply -f - >/dev/null
   t_once=$(wait_for "reconciled once" "$n" '.status.observedGeneration != null' 900)
@@ -149,7 +149,7 @@ scale() {
   t_ready=$(wait_for "Ready" "$n" '.status.phase == "Ready"' 1200)
   log "N=$n: every Gallery Ready in ${t_ready}s"
   sleep 5
-  w=$(( $(writes) - w0 )); p=$(( $(passes) - p0 ))
+  w=$(( $(writes) - w0 )); r=$(( $(reads) - r0 )); p=$(( $(passes) - p0 ))
   local r1 w1 cpu1
   w1=$(writes); r1=$(reads); cpu1=$(cpu_s)
   sleep "$steady"
@@ -170,8 +170,9 @@ scale() {
   stop_operator
   log "N=$n: floor"
   floor_t=$(floor "$n")
-  printf '| %d | %s s | %s s | %s s | %.1f | %.1f | %d writes, %d reads in %d s (%s CPU-s) | %d MiB (%d MiB after restart) | %s CPU-s | %s s, %d writes |\n' \
+  printf '| %d | %s s | %s s | %s s | %.1f | %.1f | %.1f | %d writes, %d reads in %d s (%s CPU-s) | %d MiB (%d MiB after restart) | %s CPU-s | %s s, %d writes |\n' \
     "$n" "$t_once" "$t_ready" "$floor_t" "$(awk -v a="$w" -v n="$n" 'BEGIN { print a / n }')" \
+    "$(awk -v a="$r" -v n="$n" 'BEGIN { print a / n }')" \
     "$(awk -v a="$p" -v n="$n" 'BEGIN { print a / n }')" "$steady_w" "$steady_r" "$steady" "$steady_cpu" \
     "$rss" "$rss_resync" "$cpu" "$t_resync" "$resync_w"
 }
@@ -211,8 +212,8 @@ fi
 case "${1:-scale}" in
   scale)
     shift || true
-    echo "| Galleries | all reconciled once | all Ready | floor (parallel SSA of the same children) | writes / Gallery | passes / Gallery | steady state | RSS | CPU to converge + steady | restart: re-sync, writes |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| Galleries | all reconciled once | all Ready | floor (parallel SSA of the same children) | writes / Gallery | reads / Gallery | passes / Gallery | steady state | RSS | CPU to converge + steady | restart: re-sync, writes |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     [ $# -gt 0 ] || set -- 100 500
     for n in "$@"; do scale "$n"; done
     ;;
