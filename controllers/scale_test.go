@@ -240,13 +240,7 @@ func TestConvergedGalleryIsNotReconciledAgain(t *testing.T) {
 // that is being processed until Done, and queues it once however many events arrive).
 func TestOneGalleryIsNeverReconciledTwiceAtOnce(t *testing.T) {
 	ns := newNamespace(t)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     testScheme,
-		Cache:      CacheOptions([]string{ns}),
-		Client:     ClientOptions(),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := ctrl.NewManager(env.Config, scopedManagerOptions(ns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,13 +321,7 @@ func TestPassOverUnchangedGalleryReadsOnlySecrets(t *testing.T) {
 	reads := &objectReads{byResource: map[string]int{}}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WrapTransport = reads.roundTrip(ns)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     testScheme,
-		Cache:      CacheOptions([]string{ns}),
-		Client:     ClientOptions(),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := ctrl.NewManager(cfg, scopedManagerOptions(ns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,4 +387,16 @@ func (o *objectReads) take() map[string]int {
 	c := o.byResource
 	o.byResource = map[string]int{}
 	return c
+}
+
+// scopedManagerOptions are the operator's own cache and client settings, watching only
+// ns, for a test's private manager beside the suite's.
+func scopedManagerOptions(ns string) ctrl.Options {
+	return ctrl.Options{
+		Scheme:     testScheme,
+		Cache:      CacheOptions([]string{ns}),
+		Client:     ClientOptions(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	}
 }

@@ -169,7 +169,7 @@ func (r *Restore) Run(ctx context.Context) (report.Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if maps(counts, m.Counts()) {
+	if sameCounts(counts, m.Counts()) {
 		r.Log.Info("the database already holds this backup; nothing to do", "backup", m.Name)
 		rep.Counts = counts
 		rep.CompletedAt = time.Now().UTC()
@@ -209,7 +209,7 @@ func (r *Restore) Run(ctx context.Context) (report.Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if !maps(after, m.Counts()) {
+	if !sameCounts(after, m.Counts()) {
 		return rep, fmt.Errorf("restore %s: the database holds %s after the restore, the backup %s", m.Name, describe(after), describe(m.Counts()))
 	}
 	rep.Counts = after
@@ -314,7 +314,9 @@ func (s fileSource) Rows(ctx context.Context, table string, fn func([]string, []
 	return err
 }
 
-func maps(a, b map[string]int64) bool {
+// sameCounts reports whether a database holds rows, exactly as many in every table as
+// the backup counts.
+func sameCounts(a, b map[string]int64) bool {
 	for _, t := range store.BackupTables {
 		if a[t.Name] != b[t.Name] {
 			return false
