@@ -178,9 +178,15 @@ func TestBackupCronJobToS3ReadsCredentialsByReference(t *testing.T) {
 // ended with report as its termination message, and the Job's final condition.
 func finishJob(t *testing.T, ns, job string, succeeded bool, rep report.Report, at time.Time) {
 	t.Helper()
+	msg, _ := json.Marshal(rep)
+	endJob(t, ns, job, succeeded, galleryv1alpha1.ComponentBackup, string(msg), at)
+}
+
+// endJob ends Job job as finishJob does, its pod's container leaving message.
+func endJob(t *testing.T, ns, job string, succeeded bool, container, msg string, at time.Time) {
+	t.Helper()
 	j := &batchv1.Job{}
 	eventually(t, "job "+job, mustExist(ns, job, j))
-	msg, _ := json.Marshal(rep)
 	tmpl := j.Spec.Template
 	labels := map[string]string{batchv1.JobNameLabel: job}
 	for k, v := range tmpl.Labels {
@@ -191,12 +197,12 @@ func finishJob(t *testing.T, ns, job string, succeeded bool, rep report.Report, 
 		phase, code = corev1.PodFailed, 1
 	}
 	createPod(t, ns, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: job + "-x1y2z", Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: job + "-" + string(j.UID)[:5], Labels: labels},
 		Spec:       tmpl.Spec,
 		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: galleryv1alpha1.ComponentBackup, Image: tmpl.Spec.Containers[0].Image,
+			Name: container, Image: tmpl.Spec.Containers[0].Image,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: code, Message: string(msg), FinishedAt: metav1.NewTime(at), StartedAt: metav1.NewTime(at.Add(-time.Minute)),
+				ExitCode: code, Message: msg, FinishedAt: metav1.NewTime(at), StartedAt: metav1.NewTime(at.Add(-time.Minute)),
 			}},
 		}}},
 	})

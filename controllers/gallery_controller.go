@@ -63,6 +63,11 @@ type GalleryReconciler struct {
 	// Client (tests whose client is uncached).
 	APIReader client.Reader
 
+	// DefaultImages are the images of Galleries that name none (the --gallery-image,
+	// --redis-repository and --mariadb-repository flags); zero means
+	// galleryv1alpha1.BuiltinDefaultImages.
+	DefaultImages galleryv1alpha1.DefaultImages
+
 	// releasedReplicas: see applier.released.
 	releasedReplicas sync.Map
 
@@ -104,6 +109,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	r.galleryMetrics().reconciling(g)
 	st := &reconcileState{gallery: g, read: g.DeepCopy(), now: r.now()}
+	g.WithDefaultImages(r.defaultImages())
 	st.serverFloor, st.workersFloor = st.scheduleFloors()
 	var passErr error
 	if g.Spec.Suspend {
@@ -143,6 +149,13 @@ func (r *GalleryReconciler) galleryMetrics() *galleryMetrics {
 		return operatorMetrics
 	}
 	return r.metrics
+}
+
+func (r *GalleryReconciler) defaultImages() galleryv1alpha1.DefaultImages {
+	if r.DefaultImages == (galleryv1alpha1.DefaultImages{}) {
+		return galleryv1alpha1.BuiltinDefaultImages()
+	}
+	return r.DefaultImages
 }
 
 func (r *GalleryReconciler) now() time.Time {

@@ -350,6 +350,7 @@ func TestHPAOwnsServerReplicas(t *testing.T) {
 	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
 		live.Spec.Server.Image = "example.com/sortographer:v2"
 	})
+	endJob(t, ns, g.MigrationJobName("example.com/sortographer:v2"), true, "migrate", "", time.Now())
 	eventually(t, "image applied, replicas kept", func() error {
 		d, err := get(t, ns, g.ServerName(), &appsv1.Deployment{})
 		if err != nil {

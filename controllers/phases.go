@@ -51,6 +51,8 @@ type reconcileState struct {
 	invalidSpec []string
 	// restore is what this pass learned of spec.restoreFrom's restore (nil: nothing new).
 	restore *galleryv1alpha1.RestoreStatus
+	// upgrade is what the upgrade phase found (nil: it did not run).
+	upgrade *upgradeCheck
 	// backupRequest is the backup-now value this pass started a Job for.
 	backupRequest string
 	// backupDestination says why the backup destination cannot be used (its claim or
@@ -78,6 +80,10 @@ func (r *GalleryReconciler) secret(ctx context.Context, st *reconcileState, name
 	return s, nil
 }
 
+// holdForUpgrade says whether the server's and workers' Deployments stay as they are:
+// a new image's migrations have not succeeded.
+func (st *reconcileState) holdForUpgrade() bool { return st.upgrade != nil && st.upgrade.hold }
+
 // requeueSoon asks for another pass within d (the earliest request wins).
 func (st *reconcileState) requeueSoon(d time.Duration) {
 	if st.requeueAfter == 0 || d < st.requeueAfter {
@@ -101,6 +107,7 @@ func (r *GalleryReconciler) phases() []phase {
 		{"cache", r.reconcileCache},
 		{"database", r.reconcileDatabase},
 		{"restore", r.reconcileRestore},
+		{"upgrade", r.reconcileUpgrade},
 		{"server", r.reconcileServer},
 		{"workers", r.reconcileWorkers},
 		{"ingress", r.reconcileIngress},
@@ -376,6 +383,9 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 	if st.holdForRestore() {
 		return nil // nothing serves an empty or half-restored database
 	}
+	if st.holdForUpgrade() {
+		return nil // the running pods serve until the new image's migrations succeed
+	}
 	if g.ServerAutoscaled() {
 		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
 			return err
@@ -386,7 +396,7 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	if st.holdForRestore() {
+	if st.holdForRestore() || st.holdForUpgrade() {
 		return nil
 	}
 	floor := st.workersFloor

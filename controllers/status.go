@@ -113,7 +113,10 @@ func (r *GalleryReconciler) writeStatus(ctx context.Context, st *reconcileState,
 	if !statusChanged(before, &g.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, g, statusPatch(st.read)); err != nil {
+	// Only the status goes out: st.gallery's spec carries the operator's default images.
+	out := st.read.DeepCopy()
+	out.Status = *g.Status.DeepCopy()
+	if err := r.Client.Status().Patch(ctx, out, statusPatch(st.read)); err != nil {
 		if isConflict(err) {
 			// The cache lags our own last write. Status-only changes do not pass the
 			// Gallery watch's predicate, so nothing else would bring this pass back.
@@ -192,6 +195,14 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 		g.Status.Restore = st.restore
 	}
 	setRestoredCondition(g, gen)
+	setUpgradedCondition(g, st.upgrade, o.server, gen)
+	if o.server != nil || o.redis != nil || o.database != nil {
+		g.Status.Images = imagesInUse(o)
+		g.Status.AppVersion = ""
+		if g.Status.Images != nil && g.Status.Images.Gallery != "" {
+			g.Status.AppVersion = galleryv1alpha1.ImageVersion(g.Status.Images.Gallery)
+		}
+	}
 	setBackupStatus(g, o.backupRuns, st.backupRequest)
 	setBackupCondition(g, st, gen)
 	setReadyCondition(g, st, passSucceeded, gen)
@@ -465,6 +476,10 @@ func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucce
 			reason, msg = galleryv1alpha1.ReasonRestoreFailed, "the restore failed, so the server does not start; see the Restored condition: "+s.Message
 		}
 		set(g, galleryv1alpha1.ConditionReady, false, reason, msg, gen)
+		return
+	case g.Status.Upgrade != nil && g.Status.Upgrade.Phase == galleryv1alpha1.UpgradeFailed:
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonMigrationFailed,
+			"the upgrade to "+g.Status.Upgrade.To+" stopped: its migration failed; see the Upgraded condition", gen)
 		return
 	}
 	var notReady []string

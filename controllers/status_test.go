@@ -360,19 +360,19 @@ func TestComputeStatus(t *testing.T) {
 		conditionCount int
 	}{
 		{"converged", unsavedGallery(), reconcileState{observed: everythingUp, backlog: backlog}, true,
-			galleryv1alpha1.PhaseReady, 3, backlog, "2/2", 8},
+			galleryv1alpha1.PhaseReady, 3, backlog, "2/2", 9},
 		{"nothing observed yet", unsavedGallery(), reconcileState{}, true,
-			galleryv1alpha1.PhaseProgressing, 3, nil, "", 8},
+			galleryv1alpha1.PhaseProgressing, 3, nil, "", 9},
 		{"a failed pass keeps observedGeneration", unsavedGallery(), reconcileState{observed: everythingUp}, false,
-			galleryv1alpha1.PhaseFailed, 0, nil, "2/2", 8},
+			galleryv1alpha1.PhaseFailed, 0, nil, "2/2", 9},
 		{"blocked keeps observedGeneration", unsavedGallery(), reconcileState{observed: everythingUp, blocked: "missing"}, true,
-			galleryv1alpha1.PhaseFailed, 0, nil, "2/2", 8},
+			galleryv1alpha1.PhaseFailed, 0, nil, "2/2", 9},
 		{"suspended keeps observedGeneration", unsavedGallery(withSuspend), reconcileState{observed: everythingUp}, true,
-			galleryv1alpha1.PhaseSuspended, 0, nil, "2/2", 8},
+			galleryv1alpha1.PhaseSuspended, 0, nil, "2/2", 9},
 		{"unread pods leave MemoryPressure out", unsavedGallery(), reconcileState{observed: &observed{podsUnread: true}}, true,
-			galleryv1alpha1.PhaseProgressing, 3, nil, "", 7},
+			galleryv1alpha1.PhaseProgressing, 3, nil, "", 8},
 		{"a backup adds BackupReady", unsavedGallery(withBackupToVolume("backups")), reconcileState{observed: everythingUp, now: t0}, true,
-			galleryv1alpha1.PhaseReady, 3, nil, "2/2", 9},
+			galleryv1alpha1.PhaseReady, 3, nil, "2/2", 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,6 +31,10 @@ const (
 	// ConditionRestored reports the restore of spec.restoreFrom; present only with it.
 	// Until it is True the Gallery is not Ready and runs no server or workers.
 	ConditionRestored = "Restored"
+	// ConditionUpgraded is True when the server and workers run the image the Gallery
+	// asks for. An upgrade runs the new image's migrations in a Job first; a failed
+	// migration makes it and Ready False (MigrationFailed) while the old pods serve.
+	ConditionUpgraded = "Upgraded"
 )
 
 // Reasons of the component conditions (ServerReady, WorkersReady, CacheReady,
@@ -140,4 +144,17 @@ const (
 	ReasonRestoreFailed = "RestoreFailed"
 	// ReasonRestoreSucceeded (True): the backup was restored.
 	ReasonRestoreSucceeded = "RestoreSucceeded"
+)
+
+// Reasons of Upgraded (MigrationFailed also of Ready).
+const (
+	// ReasonUpToDate (True): the server and workers run the image asked for.
+	ReasonUpToDate = "UpToDate"
+	// ReasonMigrating (False): the new image's migration Job runs; the old pods serve.
+	ReasonMigrating = "Migrating"
+	// ReasonRollingOut (False): migrated; the server and workers roll onto the new image.
+	ReasonRollingOut = "RollingOut"
+	// ReasonMigrationFailed (False): the migration Job failed; the message has its
+	// error. The old pods keep serving; deleting the Job retries.
+	ReasonMigrationFailed = "MigrationFailed"
 )

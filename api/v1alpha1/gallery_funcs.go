@@ -3,7 +3,6 @@ package v1alpha1
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 )
 
 // Components of a Gallery, as in the app.kubernetes.io/component label.
@@ -14,6 +13,8 @@ const (
 	ComponentDatabase = "database"
 	// ComponentBackup is the pods of backup, restore and restore-drill Jobs.
 	ComponentBackup = "backup"
+	// ComponentMigrate is the pod of an upgrade's migration Job.
+	ComponentMigrate = "migrate"
 )
 
 // Well-known labels on every child object.
@@ -37,12 +38,6 @@ const (
 	// OperatorName is app.kubernetes.io/name on the operator's own pods; the managed
 	// Redis admits them so the backlog scaler can read the queue length.
 	OperatorName = "sortographer-operator"
-)
-
-// Default images of managed components; the tag is the spec's version.
-const (
-	RedisImageRepository   = "docker.io/library/redis"
-	MariaDBImageRepository = "docker.io/library/mariadb"
 )
 
 // AnnotationBackupNow asks for an on-demand backup: whenever its value differs from
@@ -187,28 +182,22 @@ func (g *Gallery) WorkersImage() string {
 	return g.Spec.Server.Image
 }
 
-// RedisImage is the managed Redis image.
+// RedisImage is the managed Redis image: spec.cache.managed.image, once
+// WithDefaultImages filled it.
 func (g *Gallery) RedisImage() string {
-	m := g.Spec.Cache.Managed
-	if m == nil {
-		return ""
-	}
-	if m.Image != "" {
+	if m := g.Spec.Cache.Managed; m != nil {
 		return m.Image
 	}
-	return fmt.Sprintf("%s:%s-alpine", RedisImageRepository, m.Version)
+	return ""
 }
 
-// MariaDBImage is the managed MariaDB image.
+// MariaDBImage is the managed MariaDB image: spec.database.managed.image, once
+// WithDefaultImages filled it.
 func (g *Gallery) MariaDBImage() string {
-	m := g.Spec.Database.Managed
-	if m == nil {
-		return ""
-	}
-	if m.Image != "" {
+	if m := g.Spec.Database.Managed; m != nil {
 		return m.Image
 	}
-	return fmt.Sprintf("%s:%s", MariaDBImageRepository, m.Version)
+	return ""
 }
 
 // DatabasePort is the port of the database the app connects to.

@@ -20,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.status.server.ready`
 // +kubebuilder:printcolumn:name="Workers",type=string,JSONPath=`.status.workers.ready`
+// +kubebuilder:printcolumn:name="Version",type=string,priority=1,JSONPath=`.status.appVersion`
 // +kubebuilder:printcolumn:name="Last Backup",type=date,priority=1,JSONPath=`.status.backup.lastSuccessful.completedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: child objects such as <name>-server-<hash> must fit Kubernetes' 63-character label limit"
@@ -350,10 +351,14 @@ type RestoreSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.preStopDelaySeconds) || !has(self.terminationGracePeriodSeconds) || self.preStopDelaySeconds < self.terminationGracePeriodSeconds",fieldPath=".preStopDelaySeconds",message="spec.server.preStopDelaySeconds must be less than spec.server.terminationGracePeriodSeconds, or the pod is killed before it stops serving"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxUploadSize) || (quantity(self.maxUploadSize).compareTo(quantity('1Gi')) <= 0 && quantity(self.maxUploadSize).compareTo(quantity('1Ki')) >= 0)",fieldPath=".maxUploadSize",message="spec.server.maxUploadSize must be between 1Ki and 1Gi"
 type ServerSpec struct {
-	// image is the gallery image (server and, unless spec.workers.image is set, workers).
+	// image pins the gallery image (server and, unless spec.workers.image is set,
+	// workers). Empty (the default) runs the operator's own default gallery image, the
+	// one its release was built with (the chart sets it from image.registry and its
+	// appVersion): upgrading the operator then upgrades this Gallery, migrations first.
+	// status.images.gallery shows the image in use. The default of v0.2.0 CRDs,
+	// ghcr.io/sortographer/sortographer:v0.2.0, written into every Gallery created
+	// then, counts as empty; pin that release by digest.
 	// +optional
-	// +kubebuilder:default="ghcr.io/sortographer/sortographer:v0.2.0"
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image,omitempty"`
 
@@ -885,6 +890,9 @@ type CacheSpec struct {
 type RedisEvictionPolicy string
 
 // ManagedRedisSpec is an in-cluster Redis.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || int(self.version.split('.')[0]) > int(oldSelf.version.split('.')[0]) || (int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) && int(self.version.split('.')[1]) >= int(oldSelf.version.split('.')[1]))",fieldPath=".version",message="spec.cache.managed.version cannot go down: a Redis cannot load the data files a newer one wrote; set the version back only on a new Gallery"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || int(self.version.split('.')[0]) - int(oldSelf.version.split('.')[0]) <= 1",fieldPath=".version",message="spec.cache.managed.version moves one major version at a time (each reads the data files of the one before): upgrade to the next major first, let it start, then to the one after"
 type ManagedRedisSpec struct {
 	// version of Redis, used to pick the image tag. Default 7.4.
 	// +optional
@@ -1019,6 +1027,8 @@ type DatabaseSpec struct {
 // ManagedDatabaseSpec is an in-cluster MariaDB.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.storageSize) || !has(oldSelf.storageSize) || quantity(self.storageSize).compareTo(quantity(oldSelf.storageSize)) >= 0",fieldPath=".storageSize",message="spec.database.managed.storageSize can grow but never shrink"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || int(self.version.split('.')[0]) > int(oldSelf.version.split('.')[0]) || (int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) && int(self.version.split('.')[1]) >= int(oldSelf.version.split('.')[1]))",fieldPath=".version",message="spec.database.managed.version cannot go down: MariaDB does not support downgrading its data files; restore a backup into a new Gallery instead"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || int(self.version.split('.')[0]) - int(oldSelf.version.split('.')[0]) <= 1",fieldPath=".version",message="spec.database.managed.version moves one major version at a time (10.11 to 11.4, say: mariadb-upgrade runs at each step): upgrade to the next major first, let it start, then to the one after"
 type ManagedDatabaseSpec struct {
 	// version of MariaDB, used to pick the image tag. Default 11.4 (LTS).
 	// +optional
@@ -1565,7 +1575,8 @@ type GalleryStatus struct {
 	// container of the Gallery's pods was OOM-killed in the last 10 minutes; BackupReady
 	// with spec.backup (reasons BackupSucceeded, FirstBackupPending, NoBackupYet,
 	// BackupTooOld, BackupFailed, DrillFailed, MissingReference); Restored with spec.restoreFrom (RestoreRunning,
-	// RestoreFailed, RestoreSucceeded).
+	// RestoreFailed, RestoreSucceeded); Upgraded (UpToDate, Migrating, RollingOut,
+	// MigrationFailed).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -1603,6 +1614,67 @@ type GalleryStatus struct {
 	// restore is the progress of spec.restoreFrom's restore.
 	// +optional
 	Restore *RestoreStatus `json:"restore,omitempty"`
+
+	// appVersion is the version of the gallery app the server runs: its image's tag, or
+	// its digest when pinned by one.
+	// +optional
+	AppVersion string `json:"appVersion,omitempty"`
+
+	// images are the images the Gallery's pods run now (the pod templates applied).
+	// +optional
+	Images *ImagesStatus `json:"images,omitempty"`
+
+	// upgrade is the app upgrade under way, or the last one that failed: the new
+	// version's migrations run in a Job before its pods replace the old ones. Absent
+	// when the server runs the image the Gallery asks for.
+	// +optional
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+}
+
+// ImagesStatus names the images in use.
+type ImagesStatus struct {
+	// gallery is the server's image.
+	// +optional
+	Gallery string `json:"gallery,omitempty"`
+	// workers is the workers' image (absent without workers).
+	// +optional
+	Workers string `json:"workers,omitempty"`
+	// redis is the managed Redis image.
+	// +optional
+	Redis string `json:"redis,omitempty"`
+	// database is the managed MariaDB image.
+	// +optional
+	Database string `json:"database,omitempty"`
+}
+
+// UpgradePhase is where an app upgrade is.
+// +kubebuilder:validation:Enum=Migrating;RollingOut;Failed
+type UpgradePhase string
+
+// The phases of an app upgrade.
+const (
+	// UpgradeMigrating: the new image's migration Job runs; the old pods serve.
+	UpgradeMigrating UpgradePhase = "Migrating"
+	// UpgradeRollingOut: the schema is migrated and the Deployments roll.
+	UpgradeRollingOut UpgradePhase = "RollingOut"
+	// UpgradeFailed: the migration failed; the old pods keep serving, nothing rolls.
+	UpgradeFailed UpgradePhase = "Failed"
+)
+
+// UpgradeStatus is an app upgrade: from the image the server runs to the one asked for.
+type UpgradeStatus struct {
+	// from is the image the server ran when the upgrade started.
+	From string `json:"from"`
+	// to is the image being rolled out.
+	To string `json:"to"`
+	// phase is Migrating, RollingOut or Failed.
+	Phase UpgradePhase `json:"phase"`
+	// job is the migration Job.
+	// +optional
+	Job string `json:"job,omitempty"`
+	// message says what the migration did, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // BackupStatus is what the backup and drill Jobs reported, read from their pods'

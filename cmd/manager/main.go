@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -27,7 +28,9 @@ func main() {
 		leaderElectNS   string
 		watchNamespaces string
 		tuning          tuning
+		images          galleryv1alpha1.DefaultImages
 	)
+	builtin := galleryv1alpha1.BuiltinDefaultImages()
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
@@ -39,13 +42,21 @@ func main() {
 		"the operator's requests per second to the API server, averaged (a client-side token bucket); 0 sets no client-side limit and leaves queueing to the API server's priority and fairness")
 	flag.IntVar(&tuning.burst, "kube-api-burst", 0,
 		"requests the operator may send at once above --kube-api-qps; 0 means client-go's default (10) when --kube-api-qps is set")
+	// OLM's convention for the images an operator deploys: RELATED_IMAGE_* variables, so
+	// a mirror tool can rewrite them. The chart sets them from image.registry.
+	flag.StringVar(&images.Gallery, "gallery-image", envOr("RELATED_IMAGE_GALLERY", builtin.Gallery),
+		"the gallery image of every Gallery whose spec.server.image is empty: upgrading the operator with a new one upgrades them")
+	flag.StringVar(&images.RedisRepository, "redis-repository", envOr("RELATED_IMAGE_REDIS", builtin.RedisRepository),
+		"repository of the managed Redis image when spec.cache.managed.image is empty; the tag is <version>-alpine")
+	flag.StringVar(&images.MariaDBRepository, "mariadb-repository", envOr("RELATED_IMAGE_MARIADB", builtin.MariaDBRepository),
+		"repository of the managed MariaDB image when spec.database.managed.image is empty; the tag is the version")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, leaderElectNS, watchNamespaces, tuning); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, leaderElectNS, watchNamespaces, tuning, images); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
@@ -58,7 +69,31 @@ type tuning struct {
 	burst      int
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNamespaces string, tuning tuning) error {
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// checkImages refuses references no runtime could pull, at start-up rather than in
+// every Gallery's pods.
+func checkImages(d galleryv1alpha1.DefaultImages) error {
+	if _, err := name.ParseReference(d.Gallery, name.StrictValidation); err != nil {
+		return fmt.Errorf("--gallery-image=%q: %w", d.Gallery, err)
+	}
+	for flagName, repo := range map[string]string{"--redis-repository": d.RedisRepository, "--mariadb-repository": d.MariaDBRepository} {
+		if _, err := name.NewRepository(repo, name.StrictValidation); err != nil {
+			return fmt.Errorf("%s=%q: %w", flagName, repo, err)
+		}
+	}
+	return nil
+}
+
+func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNamespaces string, tuning tuning, images galleryv1alpha1.DefaultImages) error {
+	if err := checkImages(images); err != nil {
+		return err
+	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(galleryv1alpha1.AddToScheme(scheme))
@@ -101,12 +136,14 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		Scheme:                  mgr.GetScheme(),
 		Recorder:                mgr.GetEventRecorder("sortographer-operator"),
 		Preflight:               controllers.NetPreflighter{},
+		DefaultImages:           images,
 		// KEDA and the Prometheus Operator are looked for once: installing either later
 		// needs an operator restart.
 		KEDAInstalled:       controllers.KEDAInstalled(mgr.GetRESTMapper()),
 		PodMonitorInstalled: controllers.PodMonitorInstalled(mgr.GetRESTMapper()),
 	}
 	ctrl.Log.WithName("setup").Info("detected optional kinds", "keda", r.KEDAInstalled, "podMonitor", r.PodMonitorInstalled)
+	ctrl.Log.WithName("setup").Info("default images", "gallery", images.Gallery, "redisRepository", images.RedisRepository, "mariadbRepository", images.MariaDBRepository)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)
 	}

@@ -176,7 +176,7 @@ func TestChildrenFates(t *testing.T) {
 			name:     "network policies of the defaults",
 			children: NetworkPolicyChildren(gallery(), ScaleWorkersFixed),
 			applied: []string{"NetworkPolicy demo-default-deny", "NetworkPolicy demo-server", "NetworkPolicy demo-workers",
-				"NetworkPolicy demo-redis", "NetworkPolicy demo-mariadb"},
+				"NetworkPolicy demo-migrate", "NetworkPolicy demo-redis", "NetworkPolicy demo-mariadb"},
 			deleted: []string{"NetworkPolicy demo-backup"},
 		},
 		{
@@ -184,7 +184,7 @@ func TestChildrenFates(t *testing.T) {
 			children: NetworkPolicyChildren(gallery(withEmbeddedDatabase(), withExternalRedis(), withBackupToVolume("backups", "prod")),
 				ScaleWorkersFixed),
 			applied: []string{"NetworkPolicy demo-default-deny", "NetworkPolicy demo-server", "NetworkPolicy demo-backup"},
-			deleted: []string{"NetworkPolicy demo-workers", "NetworkPolicy demo-redis", "NetworkPolicy demo-mariadb"},
+			deleted: []string{"NetworkPolicy demo-workers", "NetworkPolicy demo-migrate", "NetworkPolicy demo-redis", "NetworkPolicy demo-mariadb"},
 		},
 	}
 	for _, tt := range tests {

@@ -25,7 +25,7 @@ type galleryOption func(*galleryv1alpha1.Gallery)
 
 // gallery is a Gallery as the API server returns it after applying the CRD's defaults
 // (managed Redis and MariaDB, a 20Gi ReadWriteMany photo volume, the builtin classifier,
-// zone spread on), changed by opts in order.
+// zone spread on), changed by opts in order, with the operator's built-in default images.
 func gallery(opts ...galleryOption) *galleryv1alpha1.Gallery {
 	g := testenv.DefaultedGallery(testName, testNamespace)
 	g.UID = "8d0c6a52-5a36-4a3e-9a7e-3f1d9c2b0a11"
@@ -33,6 +33,7 @@ func gallery(opts ...galleryOption) *galleryv1alpha1.Gallery {
 	for _, o := range opts {
 		o(g)
 	}
+	g.WithDefaultImages(galleryv1alpha1.BuiltinDefaultImages()) // as the reconciler does
 	return g
 }
 

@@ -602,16 +602,16 @@ func TestWorkersDeployment(t *testing.T) {
 		name:     "defaults: the server's image, the operator's count",
 		g:        gallery(),
 		replicas: ptr.To[int32](1),
-		image:    "ghcr.io/sortographer/sortographer:v0.2.0",
+		image:    galleryv1alpha1.DefaultGalleryImage,
 	}, {
 		name:  "nil replicas leave the count to the HPA or KEDA",
 		g:     gallery(withWorkersAutoscaling(1, 10), withWorkersCPU(utilization(60, 0))),
-		image: "ghcr.io/sortographer/sortographer:v0.2.0",
+		image: galleryv1alpha1.DefaultGalleryImage,
 	}, {
 		name:     "zero replicas",
 		g:        gallery(),
 		replicas: ptr.To[int32](0),
-		image:    "ghcr.io/sortographer/sortographer:v0.2.0",
+		image:    galleryv1alpha1.DefaultGalleryImage,
 	}, {
 		name: "own image, resources, env and grace",
 		g: gallery(func(g *galleryv1alpha1.Gallery) {

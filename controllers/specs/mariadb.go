@@ -210,6 +210,7 @@ sql_string() {
 	done
 	literal="'$literal'"
 }
+plain_root_password=$root_password
 sql_string "$password"
 password=$literal
 sql_string "$root_password"
@@ -237,6 +238,37 @@ root_password=$literal
 		"CREATE OR REPLACE USER '$probe'@'localhost';"
 } | mariadbd --no-defaults --bootstrap --datadir="$datadir" --tmpdir=/tmp
 echo "bootstrap: database $database, users $user, root and $probe applied"
+
+# mariadb-upgrade whenever the server's version differs from the one that last upgraded
+# the data (mysql_upgrade_info; a new data folder has none), as the official image's
+# entrypoint does when asked to. It needs a running server: one on a private socket, with no
+# network, shut down before the real one starts.
+version=$(mariadbd --no-defaults --version | sed -n 's/.* Ver \([0-9][0-9.]*\).*/\1/p')
+recorded=$(cat "$datadir/mysql_upgrade_info" 2>/dev/null || true)
+recorded=${recorded%%-*}
+if [ "$recorded" != "$version" ]; then
+	echo "bootstrap: the data was last upgraded by MariaDB ${recorded:-(unknown)}; running mariadb-upgrade for $version"
+	sock=/run/mysqld/upgrade.sock
+	mariadbd --no-defaults --datadir="$datadir" --tmpdir=/tmp --skip-networking --skip-name-resolve \
+		--socket="$sock" --pid-file=/run/mysqld/upgrade.pid &
+	server=$!
+	tries=0
+	until mariadb-admin --no-defaults --socket="$sock" -u "$probe" --skip-ssl ping >/dev/null 2>&1; do
+		tries=$((tries + 1))
+		if [ "$tries" -ge 300 ] || ! kill -0 "$server" 2>/dev/null; then
+			echo "bootstrap: the server for mariadb-upgrade did not start" >&2
+			kill "$server" 2>/dev/null || true
+			exit 1
+		fi
+		sleep 1
+	done
+	export MYSQL_PWD="$plain_root_password"
+	mariadb-upgrade --no-defaults --socket="$sock" -u root
+	mariadb-admin --no-defaults --socket="$sock" -u root --skip-ssl shutdown
+	unset MYSQL_PWD
+	wait "$server" || true
+	echo "bootstrap: upgraded to $version"
+fi
 `
 
 // MariaDBService fronts the managed MariaDB.

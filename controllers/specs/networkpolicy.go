@@ -41,6 +41,9 @@ func NetworkPolicyChildren(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []Ch
 	if RunsBackupJobs(g) {
 		fromDatabaseClients = append(fromDatabaseClients, appPeer(g, galleryv1alpha1.ComponentBackup))
 	}
+	if RunsMigrationJobs(g) {
+		fromDatabaseClients = append(fromDatabaseClients, appPeer(g, galleryv1alpha1.ComponentMigrate))
+	}
 	// slot is the policy name, built by build when wanted.
 	slot := func(name string, wanted bool, build func(name string) *networkingv1.NetworkPolicy) Child {
 		var p *networkingv1.NetworkPolicy
@@ -78,6 +81,11 @@ func NetworkPolicyChildren(g *galleryv1alpha1.Gallery, scaler WorkerScaler) []Ch
 			return policy(g, name, galleryv1alpha1.ComponentBackup,
 				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentBackup)}, both,
 				nil, slices.Concat(appEgress, backupEgress(g, opened(appEgress))))
+		}),
+		// An upgrade's migration pod serves nothing and reaches what the server reaches.
+		slot(g.Name+"-migrate", RunsMigrationJobs(g), func(name string) *networkingv1.NetworkPolicy {
+			return policy(g, name, galleryv1alpha1.ComponentMigrate,
+				metav1.LabelSelector{MatchLabels: g.SelectorLabels(galleryv1alpha1.ComponentMigrate)}, both, nil, appEgress)
 		}),
 		slot(g.RedisName(), g.Spec.Cache.Managed != nil, func(name string) *networkingv1.NetworkPolicy {
 			fromRedisClients := fromApp

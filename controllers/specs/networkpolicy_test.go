@@ -31,42 +31,42 @@ func TestNetworkPolicies(t *testing.T) {
 	}{{
 		name:   "offline defaults: managed Redis and MariaDB, volume, builtin classifier",
 		g:      gallery(),
-		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 	}, {
 		name:       "external Redis and MySQL open only their ports",
 		g:          gallery(withExternalRedis(), withExternalDatabase(galleryv1alpha1.DatabaseMySQL)),
-		names:      []string{"demo-default-deny", "demo-server", "demo-workers"},
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate"},
 		toAnywhere: []int32{6379, 3306},
 	}, {
 		name:       "external Postgres on its default port, Redis on a custom one",
 		g:          gallery(withExternalRedis(), withRedisAddress("cache.internal:6380"), withExternalDatabase(galleryv1alpha1.DatabasePostgres)),
-		names:      []string{"demo-default-deny", "demo-server", "demo-workers"},
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate"},
 		toAnywhere: []int32{6380, 5432},
 	}, {
 		name:       "external database on a custom port, managed Redis",
 		g:          gallery(withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withDatabasePort(3307)),
-		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis"},
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis"},
 		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379},
 		toAnywhere: []int32{3307},
 	}, {
 		name:        "S3 opens HTTPS and the Pod Identity agent",
 		g:           gallery(withS3()),
-		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:      map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere:  []int32{443},
 		podIdentity: true,
 	}, {
 		name:        "Rekognition opens HTTPS and the Pod Identity agent",
 		g:           gallery(withRekognition()),
-		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:      map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere:  []int32{443},
 		podIdentity: true,
 	}, {
 		name:        "an S3-compatible store's own port",
 		g:           gallery(withS3(), withS3Endpoint("http://minio.storage.svc:9000")),
-		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:       []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:      map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere:  []int32{443, 9000},
 		podIdentity: true,
@@ -79,33 +79,33 @@ func TestNetworkPolicies(t *testing.T) {
 		name:         "KEDA reads the queue length from Redis",
 		g:            gallery(),
 		scaler:       ScaleWorkersKEDA,
-		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:       map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		redisReaders: map[string]string{"app": "keda-operator"},
 	}, {
 		name:         "the operator's backlog scaler reads the queue length from Redis",
 		g:            gallery(),
 		scaler:       ScaleWorkersBacklog,
-		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:       map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		redisReaders: map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.OperatorName},
 	}, {
 		name:         "the backlog scaler beside an HPA reads it too",
 		g:            gallery(),
 		scaler:       ScaleWorkersHPAWithBacklog,
-		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:        []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:       map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		redisReaders: map[string]string{galleryv1alpha1.LabelName: galleryv1alpha1.OperatorName},
 	}, {
 		name:   "a CPU-only HPA needs no queue reader",
 		g:      gallery(),
 		scaler: ScaleWorkersHPA,
-		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 	}, {
 		name:   "server port follows the spec",
 		g:      gallery(withServerPort(9000)),
-		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 	}, {
 		name: "metrics port and who may scrape it follow the spec",
@@ -113,18 +113,18 @@ func TestNetworkPolicies(t *testing.T) {
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}},
 			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
 		})),
-		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:  []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods: map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 	}, {
 		name:       "tracing opens the collector's port",
 		g:          gallery(withTracing("http://otel-collector.monitoring:4318", nil)),
-		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere: []int32{4318},
 	}, {
 		name:       "tracing to an HTTPS collector opens 443 without AWS",
 		g:          gallery(withTracing("https://otlp.example.com/", nil)),
-		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-redis", "demo-mariadb"},
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
 		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere: []int32{443},
 	}, {
@@ -184,6 +184,17 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 				assertEgress(t, p, tt.g, tt.toPods, tt.toAnywhere, tt.podIdentity)
 			}
+			// An upgrade's migration pod reaches what the server reaches and serves nothing.
+			if p, ok := byName["demo-migrate"]; ok {
+				assertSelectsComponent(t, p, tt.g, galleryv1alpha1.ComponentMigrate)
+				assertPolicyTypes(t, p, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress)
+				if len(p.Spec.Ingress) != 0 {
+					t.Errorf("migrate ingress = %+v, want none", p.Spec.Ingress)
+				}
+				assertEgress(t, p, tt.g, tt.toPods, tt.toAnywhere, tt.podIdentity)
+			} else if RunsMigrationJobs(tt.g) {
+				t.Errorf("no migrate policy for a Gallery whose upgrades migrate in a Job")
+			}
 
 			// Redis and MariaDB admit exactly this Gallery's server and workers, and Redis
 			// also the scaler that reads the queue's length, if any.
@@ -216,8 +227,12 @@ func TestNetworkPolicies(t *testing.T) {
 						from = append(from, componentOf(t, tt.g, peer.PodSelector.MatchLabels))
 					}
 				}
-				if !slices.Equal(from, app) {
-					t.Errorf("%s admits %v, want exactly %v", component, from, app)
+				want := app
+				if component == galleryv1alpha1.ComponentDatabase {
+					want = append(slices.Clone(app), galleryv1alpha1.ComponentMigrate)
+				}
+				if !slices.Equal(from, want) {
+					t.Errorf("%s admits %v, want exactly %v", component, from, want)
 				}
 				wantReaders := []map[string]string{}
 				if backend.readers != nil {
@@ -251,7 +266,7 @@ func assertSelectsComponent(t *testing.T, p *networkingv1.NetworkPolicy, g *gall
 // componentOf names the component a peer's pod selector picks out of this Gallery.
 func componentOf(t *testing.T, g *galleryv1alpha1.Gallery, sel map[string]string) string {
 	t.Helper()
-	for _, c := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers, galleryv1alpha1.ComponentRedis, galleryv1alpha1.ComponentDatabase, galleryv1alpha1.ComponentBackup} {
+	for _, c := range []string{galleryv1alpha1.ComponentServer, galleryv1alpha1.ComponentWorkers, galleryv1alpha1.ComponentRedis, galleryv1alpha1.ComponentDatabase, galleryv1alpha1.ComponentBackup, galleryv1alpha1.ComponentMigrate} {
 		if maps.Equal(sel, g.SelectorLabels(c)) {
 			return c
 		}

@@ -23,7 +23,6 @@ func DefaultedGallery(name, namespace string) *galleryv1alpha1.Gallery {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: galleryv1alpha1.GallerySpec{
 			Server: galleryv1alpha1.ServerSpec{
-				Image:           "ghcr.io/sortographer/sortographer:v0.2.0",
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Resources:       resources("500m", "512Mi", "1Gi"),
 				Port:            8080,

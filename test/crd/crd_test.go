@@ -124,8 +124,10 @@ func checkMinimalDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
 	if s.Storage.Volume == nil || s.Storage.Volume.Size.String() != "20Gi" || s.Storage.Volume.AccessMode != "ReadWriteMany" {
 		t.Errorf("storage default: %+v", s.Storage.Volume)
 	}
-	if s.Server.Image == "" || s.Server.Resources.Requests.Cpu().String() != "500m" || s.Server.Resources.Limits.Memory().String() != "1Gi" {
-		t.Errorf("server default: image=%q resources=%+v", s.Server.Image, s.Server.Resources)
+	// No default image: an unpinned Gallery runs the operator's current default, so
+	// upgrading the operator upgrades it.
+	if s.Server.Image != "" || s.Server.Resources.Requests.Cpu().String() != "500m" || s.Server.Resources.Limits.Memory().String() != "1Gi" {
+		t.Errorf("server default: image=%q (want none) resources=%+v", s.Server.Image, s.Server.Resources)
 	}
 	if s.Workers.Classifier.Provider != galleryv1alpha1.ClassifierBuiltin || s.Workers.Concurrency != 4 || s.Workers.Pacing.IntakePerSecond != 10 {
 		t.Errorf("workers default: %+v", s.Workers)
@@ -288,6 +290,11 @@ func TestChangesThatWouldLoseDataAreRejected(t *testing.T) {
 		{"volume shrinks", `storage: {volume: {size: 50Gi}}`, `storage: {volume: {size: 20Gi}}`, []string{"spec.storage.volume.size", "never shrink"}},
 		{"volume class changed", `storage: {volume: {storageClassName: efs}}`, `storage: {volume: {storageClassName: gp3}}`, []string{"spec.storage.volume.storageClassName", "immutable"}},
 		{"restoreFrom added to an existing gallery", `storage: {volume: {}}`, `restoreFrom: {source: {volume: {claimName: backups}}}`, []string{"spec.restoreFrom", "only be set when the Gallery is created"}},
+		{"managed MariaDB downgraded", `database: {managed: {version: "11.4"}}`, `database: {managed: {version: "10.11"}}`, []string{"spec.database.managed.version", "cannot go down"}},
+		{"managed MariaDB minor downgraded", `database: {managed: {version: "11.4"}}`, `database: {managed: {version: "11.2"}}`, []string{"spec.database.managed.version", "cannot go down"}},
+		{"managed MariaDB two majors up", `database: {managed: {version: "10.11"}}`, `database: {managed: {version: "12.1"}}`, []string{"spec.database.managed.version", "one major version at a time"}},
+		{"managed Redis downgraded", `cache: {managed: {version: "7.4"}}`, `cache: {managed: {version: "7.2"}}`, []string{"spec.cache.managed.version", "cannot go down"}},
+		{"managed Redis two majors up", `cache: {managed: {version: "6.2"}}`, `cache: {managed: {version: "8.0"}}`, []string{"spec.cache.managed.version", "one major version at a time"}},
 		{"restoreFrom changed", `restoreFrom: {source: {volume: {claimName: backups}}, backup: a}`, `restoreFrom: {source: {volume: {claimName: backups}}, backup: b}`, []string{"spec.restoreFrom", "immutable"}},
 	}
 	ctx := context.Background()
@@ -320,6 +327,23 @@ func TestChangesThatWouldLoseDataAreRejected(t *testing.T) {
 	u.Object["spec"] = gallery(t, `storage: {volume: {size: 40Gi}}`).Object["spec"]
 	if err := env.Client.Update(ctx, u); err != nil {
 		t.Fatalf("growing the volume was rejected: %v", err)
+	}
+
+	// Upgrades one major version at a time, and within one, are allowed.
+	for _, step := range []struct{ before, after string }{
+		{`database: {managed: {version: "10.11"}}`, `database: {managed: {version: "11.4"}}`},
+		{`database: {managed: {version: "11.4"}}`, `database: {managed: {version: "11.4.5"}}`},
+		{`cache: {managed: {version: "7.2"}}`, `cache: {managed: {version: "8.0"}}`},
+	} {
+		u := gallery(t, step.before)
+		if err := env.Client.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		u.Object["spec"] = gallery(t, step.after).Object["spec"]
+		if err := env.Client.Update(ctx, u); err != nil {
+			t.Errorf("upgrade %s -> %s rejected: %v", step.before, step.after, err)
+		}
+		_ = env.Client.Delete(ctx, u)
 	}
 }
 
