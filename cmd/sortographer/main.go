@@ -27,6 +27,10 @@ import (
 type command func(ctx context.Context, cfg config.Config, log *slog.Logger) error
 
 // commands are the subcommands by name; each file registers its own from init().
+// version is this build's release, set at link time (the Makefile's image-gallery:
+// -X main.version=$(IMAGE_TAG)); `migrate` records it in the database.
+var version = "dev"
+
 var commands = map[string]command{}
 
 // commandFlags are a subcommand's own flags, parsed before it runs; a file registers

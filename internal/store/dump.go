@@ -23,8 +23,8 @@ type BackupTable struct {
 }
 
 // BackupTables are every table that holds the gallery's data, in the order their
-// foreign keys allow loading them (schema_migrations is not data: a backup records the
-// schema version instead). A migration that adds a table adds it here;
+// foreign keys allow loading them (schema_migrations and app_versions are bookkeeping,
+// not data: a backup records the schema version instead). A migration that adds a table adds it here;
 // TestBackupTablesAreEveryTable checks.
 var BackupTables = []BackupTable{
 	{Name: "users", OrderBy: "id"},
@@ -315,8 +315,10 @@ func (s *sqlStore) dropEmptySchema(ctx context.Context) error {
 			return fmt.Errorf("drop empty table %s: %w", BackupTables[i].Name, err)
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS schema_migrations"); err != nil {
-		return fmt.Errorf("drop schema_migrations: %w", err)
+	for _, bookkeeping := range []string{"app_versions", "schema_migrations"} {
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+bookkeeping); err != nil {
+			return fmt.Errorf("drop %s: %w", bookkeeping, err)
+		}
 	}
 	return nil
 }

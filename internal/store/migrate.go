@@ -24,7 +24,7 @@ var migrationFiles embed.FS
 
 // LatestSchemaVersion is the newest migration this build knows. Versions need not be
 // contiguous: each one not yet recorded is applied, oldest first.
-const LatestSchemaVersion = 3
+const LatestSchemaVersion = 4
 
 type migration struct {
 	version    int
@@ -222,4 +222,52 @@ func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return int(v.Int64), nil
+}
+
+// AppVersion is a gallery version that migrated the database (app_versions).
+type AppVersion struct {
+	Version string
+	// FirstMigrated and LastMigrated are when it first and last ran `migrate`.
+	FirstMigrated, LastMigrated time.Time
+}
+
+// RecordAppVersion notes that version migrated the database now: a new row the first
+// time, the last time otherwise. Two replicas recording at once both succeed.
+func (s *sqlStore) RecordAppVersion(ctx context.Context, version string) error {
+	now := time.Now().UnixMicro()
+	update := s.d.rebind("UPDATE app_versions SET last_migrated_at = ? WHERE version = ?")
+	for range 2 {
+		res, err := s.db.ExecContext(ctx, update, now, version)
+		if err != nil {
+			return fmt.Errorf("record app version %s: %w", version, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			return nil
+		}
+		_, err = s.db.ExecContext(ctx, s.d.rebind("INSERT INTO app_versions (version, first_migrated_at, last_migrated_at) VALUES (?, ?, ?)"), version, now, now)
+		if err == nil {
+			return nil
+		}
+		if !s.d.isDuplicate(err) {
+			return fmt.Errorf("record app version %s: %w", version, err)
+		}
+		// Another replica inserted it first: update its row.
+	}
+	return nil
+}
+
+// AppVersions lists the versions that migrated the database, the first to migrate it
+// first.
+func (s *sqlStore) AppVersions(ctx context.Context) ([]AppVersion, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT version, first_migrated_at, last_migrated_at FROM app_versions ORDER BY first_migrated_at, version")
+	if err != nil {
+		return nil, fmt.Errorf("read app versions: %w", err)
+	}
+	return scanAll(rows, func(r rowScanner) (AppVersion, error) {
+		var v AppVersion
+		var first, last int64
+		err := r.Scan(&v.Version, &first, &last)
+		v.FirstMigrated, v.LastMigrated = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		return v, err
+	})
 }

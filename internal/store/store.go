@@ -173,6 +173,10 @@ type Store interface {
 	// SchemaVersion is the newest migration applied (0 before the first), to compare
 	// with LatestSchemaVersion.
 	SchemaVersion(ctx context.Context) (int, error)
+	// RecordAppVersion notes that this gallery version migrated the database now.
+	RecordAppVersion(ctx context.Context, version string) error
+	// AppVersions are the gallery versions that migrated the database, oldest first.
+	AppVersions(ctx context.Context) ([]AppVersion, error)
 	// Ping checks the database answers, for readiness.
 	Ping(ctx context.Context) error
 	// Close closes the connection pool.

@@ -145,6 +145,34 @@ func TestConcurrentMigrate(t *testing.T) {
 			if err := stores[1].Migrate(ctxFor(t)); err != nil {
 				t.Errorf("migrate again: %v", err)
 			}
+
+			// Each version that migrated is recorded once, with its first and last run;
+			// replicas recording at once all succeed.
+			var recording sync.WaitGroup
+			recordErrs := make([]error, len(stores))
+			for i, s := range stores {
+				recording.Go(func() { recordErrs[i] = s.RecordAppVersion(ctxFor(t), "v0.3.0") })
+			}
+			recording.Wait()
+			for i, err := range recordErrs {
+				if err != nil {
+					t.Errorf("replica %d: record app version: %v", i, err)
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+			if err := stores[0].RecordAppVersion(ctxFor(t), "v0.4.0"); err != nil {
+				t.Fatal(err)
+			}
+			if err := stores[0].RecordAppVersion(ctxFor(t), "v0.3.0"); err != nil {
+				t.Fatal(err)
+			}
+			vs, err := stores[1].AppVersions(ctxFor(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs) != 2 || vs[0].Version != "v0.3.0" || vs[1].Version != "v0.4.0" || !vs[0].LastMigrated.After(vs[0].FirstMigrated) {
+				t.Errorf("app versions = %+v, want v0.3.0 (migrated twice) then v0.4.0", vs)
+			}
 		})
 	}
 }
