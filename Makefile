@@ -24,6 +24,9 @@ HELM_VERSION            ?= v4.3.1
 KUBECONFORM_VERSION     ?= v0.8.0
 # Prometheus and promtool (hack/prometheus.sh): module version v0.316.0 is Prometheus 3.16.0.
 PROMETHEUS_VERSION      ?= 0.316.0
+# The CNCF distribution registry the tests push to (hack/registry.sh). Not exported: the
+# registry reads every REGISTRY_* variable as configuration.
+REGISTRY_VERSION        ?= 3.1.2
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
@@ -33,6 +36,7 @@ KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 K8S_BIN        := $(BIN)/k8s/$(K8S_VERSION)
 PROMTOOL       := $(BIN)/promtool-v$(PROMETHEUS_VERSION)/promtool
 PROMETHEUS     := $(BIN)/prometheus-v$(PROMETHEUS_VERSION)/prometheus
+REGISTRY_BIN   := $(BIN)/registry-v$(REGISTRY_VERSION)/registry
 export K8S_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
 
 # envtest finds kube-apiserver, etcd and kubectl here.
@@ -43,7 +47,7 @@ export PATH := $(K8S_BIN):$(PATH)
 export HELM KUSTOMIZE KUBECONFORM
 
 # Images (make images): references recorded in the OCI archives under dist/images.
-IMAGE_TAG      ?= v0.2.0
+IMAGE_TAG      ?= v0.3.0
 MANAGER_IMAGE  ?= ghcr.io/sortographer/sortographer-operator:$(IMAGE_TAG)
 GALLERY_IMAGE  ?= ghcr.io/sortographer/sortographer:$(IMAGE_TAG)
 
@@ -91,8 +95,8 @@ deps: ## Install the Debian packages the tests and make run need (hack/install-d
 	@hack/install-deps.sh
 
 .PHONY: test
-test: deps node-check k8s-bin node-bin s3-server metrics-server prometheus-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
-	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) go test -count=1 -timeout 30m ./...
+test: deps node-check k8s-bin node-bin s3-server metrics-server prometheus-bin registry-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
+	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) REGISTRY_BIN=$(REGISTRY_BIN) go test -count=1 -timeout 30m ./...
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
 
 FUZZTIME ?= 1m
@@ -137,9 +141,11 @@ install: $(KUSTOMIZE) ## Install the CRD into the current kubeconfig's cluster.
 images: image-manager image-gallery ## Build the operator and gallery images as OCI archives in dist/images (no Docker needed).
 
 .PHONY: image-manager
-image-manager: ## Build dist/images/manager.tar (static binary, CA certificates, user 65532).
+image-manager: ## Build dist/images/manager.tar (this machine's architecture) and manager-arm64.tar (static binary, CA certificates, user 65532); make push joins them in one image index.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/manager ./cmd/manager
 	go run ./hack/imagebuild -o $(ROOT)/dist/images/manager.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/manager -entrypoint /manager
+	CGO_ENABLED=0 GOARCH=arm64 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/linux-arm64/manager ./cmd/manager
+	go run ./hack/imagebuild -arch arm64 -o $(ROOT)/dist/images/manager-arm64.tar -tag $(MANAGER_IMAGE) -binary $(ROOT)/dist/bin/linux-arm64/manager -entrypoint /manager
 
 # libvips' run-time modules the gallery image ships: heif alone, for HEIC/HEIF and AVIF.
 # The app refuses JPEG XL, PDF, slides and ImageMagick's formats by their bytes before
@@ -150,15 +156,29 @@ GALLERY_VIPS_MODULES ?= heif
 
 .PHONY: image-gallery
 image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips and its HEIF module, the built-in model and ONNX Runtime from hack/model.sh).
-	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
+	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
 	go run ./hack/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
 	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
 
 .PHONY: images-base
-images-base: deps ## Build dist/images/{pause,redis,mariadb}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them.
+images-base: deps ## Build dist/images/{pause,redis,mariadb,mariadb-next}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them; mariadb-next.tar (MariaDB 11.8 from Debian trixie, fetched into the cache) is what the upgrade test moves a managed database to.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(ROOT)/dist/bin/pause ./cmd/pause
 	go run ./hack/baseimages -o $(ROOT)/dist/images -pause $(ROOT)/dist/bin/pause
+
+# make push REGISTRY=registry.example.com/sortographer: where the images go (HOST[:PORT][/PATH]).
+# PUSH_INSECURE=1 allows plain HTTP to it. PUSH_COPY="SRC=DST ...": images to copy there
+# too, each SRC (an image or a multi-platform index, e.g. docker.io/library/redis:7.4-alpine)
+# to DST under REGISTRY, for clusters that cannot reach SRC's registry (hack/push).
+REGISTRY      ?=
+PUSH_INSECURE ?=
+PUSH_COPY     ?=
+
+.PHONY: push
+push: ## Push what `make images` built (dist/images/manager*.tar, gallery*.tar; one index per reference for several platforms) to REGISTRY=host/path, and PUSH_COPY's SRC=DST copies; prints each pushed reference@digest.
+	@test -n "$(REGISTRY)" || { echo "make push: set REGISTRY, the registry and path to push to: make push REGISTRY=registry.example.com/sortographer"; exit 1; }
+	@ls dist/images/manager*.tar dist/images/gallery*.tar >/dev/null 2>&1 || { echo "make push: no dist/images/manager*.tar or gallery*.tar: run make images first"; exit 1; }
+	go run ./hack/push -registry $(REGISTRY) $(if $(PUSH_INSECURE),-insecure) $(foreach c,$(PUSH_COPY),-copy $(c)) dist/images/manager*.tar dist/images/gallery*.tar
 
 .PHONY: chart-sync
 chart-sync: ## Copy the generated CRD and RBAC rules into the Helm chart (after make manifests).
@@ -205,6 +225,10 @@ metrics-server: ## Build (or reuse) the pinned metrics-server the end-to-end tes
 .PHONY: prometheus-bin
 prometheus-bin: ## Build (or reuse) the pinned Prometheus and promtool: test/alerts checks the chart's alert rules and dashboard with promtool, test/realnode runs Prometheus.
 	@PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) hack/prometheus.sh >/dev/null
+
+.PHONY: registry-bin
+registry-bin: ## Build (or reuse) the pinned CNCF distribution registry that internal/testservers.Registry runs for the tests that push images (hack/push).
+	@REGISTRY_VERSION=$(REGISTRY_VERSION) hack/registry.sh >/dev/null
 
 .PHONY: node-bin
 node-bin: ## Build (or reuse) what the local cluster's real node runs: kubelet, kube-proxy, containerd, CNI plugins, CoreDNS.

@@ -163,6 +163,9 @@ func TestValuesSchemaRejectsWrongTypes(t *testing.T) {
 		{"replicas=-1", "/replicas"},
 		{"image.pullPolicy=Sometimes", "/image/pullPolicy"},
 		{"image.digest=latest", "/image/digest"},
+		{"image.registry=https://registry.example.com", "/image/registry"},
+		{"galleryImage.digest=v0.3.0", "/galleryImage/digest"},
+		{"managedImages.redisRepository=", "/managedImages/redisRepository"},
 		{"metrics.port=metrics", "/metrics/port"},
 		{"metrics.port=70000", "/metrics/port"},
 		{"crds.install=yes", "/crds/install"},
@@ -409,6 +412,48 @@ func TestOperatorDeployment(t *testing.T) {
 	d := one(t, testenv.Objects(t, mustHelmTemplate(t, "--set", "replicas=2")), "Deployment")
 	if r, _, _ := unstructured.NestedFieldNoCopy(d.Object, "spec", "replicas"); fmt.Sprint(r) != "2" {
 		t.Errorf("replicas=2 rendered %v", r)
+	}
+}
+
+// The registry and a tag or digest per image reach the operator's container image and
+// its RELATED_IMAGE_* variables, the operator's default images.
+func TestImagesFollowTheRegistry(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		name                          string
+		set                           []string
+		operator, gallery, redis, mdb string
+	}{
+		{name: "defaults", operator: "ghcr.io/sortographer/sortographer-operator:v0.3.0",
+			gallery: "ghcr.io/sortographer/sortographer:v0.3.0", redis: "docker.io/library/redis", mdb: "docker.io/library/mariadb"},
+		{name: "one registry for everything", set: []string{"image.registry=registry.example.com:5000/mirror/", "managedImages.registry=registry.example.com:5000/mirror"},
+			operator: "registry.example.com:5000/mirror/sortographer/sortographer-operator:v0.3.0",
+			gallery:  "registry.example.com:5000/mirror/sortographer/sortographer:v0.3.0",
+			redis:    "registry.example.com:5000/mirror/library/redis", mdb: "registry.example.com:5000/mirror/library/mariadb"},
+		{name: "digests and a separate gallery registry", set: []string{"image.digest=" + digest, "galleryImage.registry=apps.example.com", "galleryImage.digest=" + digest, "galleryImage.tag=v9"},
+			operator: "ghcr.io/sortographer/sortographer-operator@" + digest, gallery: "apps.example.com/sortographer/sortographer@" + digest,
+			redis: "docker.io/library/redis", mdb: "docker.io/library/mariadb"},
+		{name: "whole references without a registry", set: []string{"image.registry=", "image.repository=localhost/op", "image.tag=dev", "galleryImage.repository=localhost/app"},
+			operator: "localhost/op:dev", gallery: "localhost/app:v0.3.0", redis: "docker.io/library/redis", mdb: "docker.io/library/mariadb"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var args []string
+			for _, s := range c.set {
+				args = append(args, "--set", s)
+			}
+			ctr := container(t, one(t, testenv.Objects(t, mustHelmTemplate(t, args...)), "Deployment"))
+			env := map[string]string{}
+			list, _ := ctr["env"].([]any)
+			for _, e := range list {
+				m := e.(map[string]any)
+				env[fmt.Sprint(m["name"])] = fmt.Sprint(m["value"])
+			}
+			if ctr["image"] != c.operator || env["RELATED_IMAGE_GALLERY"] != c.gallery ||
+				env["RELATED_IMAGE_REDIS"] != c.redis || env["RELATED_IMAGE_MARIADB"] != c.mdb {
+				t.Errorf("operator %v, gallery %s, redis %s, mariadb %s; want %s, %s, %s, %s", ctr["image"],
+					env["RELATED_IMAGE_GALLERY"], env["RELATED_IMAGE_REDIS"], env["RELATED_IMAGE_MARIADB"], c.operator, c.gallery, c.redis, c.mdb)
+			}
+		})
 	}
 }
 

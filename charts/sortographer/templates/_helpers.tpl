@@ -47,11 +47,34 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "sortographer.image" -}}
-{{- if .Values.image.digest -}}
-{{ .Values.image.repository }}@{{ .Values.image.digest }}
-{{- else -}}
-{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- include "sortographer.reference" (dict "registry" .Values.image.registry "image" .Values.image "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
+
+{{/*
+galleryImage is the operator's default gallery image (RELATED_IMAGE_GALLERY).
+*/}}
+{{- define "sortographer.galleryImage" -}}
+{{- include "sortographer.reference" (dict "registry" (default .Values.image.registry .Values.galleryImage.registry) "image" .Values.galleryImage "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+reference is [registry/]repository then @digest, or :tag (default: appVersion).
+*/}}
+{{- define "sortographer.reference" -}}
+{{- $repo := .image.repository -}}
+{{- if .registry -}}{{- $repo = printf "%s/%s" (trimSuffix "/" .registry) $repo -}}{{- end -}}
+{{- if .image.digest -}}
+{{ $repo }}@{{ .image.digest }}
+{{- else -}}
+{{ $repo }}:{{ default .appVersion .image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+managedRepository is a managed image's repository under managedImages.registry.
+*/}}
+{{- define "sortographer.managedRepository" -}}
+{{- if .registry -}}{{ trimSuffix "/" .registry }}/{{ .repository }}{{- else -}}{{ .repository }}{{- end -}}
 {{- end -}}
 
 {{/*
