@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -184,7 +185,9 @@ func (db *packageDB) packagesOf(r rootfs) ([]installedPackage, error) {
 }
 
 // upstreamVersion is the upstream part of a Debian version: without the epoch
-// ("5:") and the Debian revision ("-1~deb12u10").
+// ("5:"), the Debian revision ("-1~deb12u10") and the mark of a repacked upstream
+// tarball ("+ds", "+dfsg1"), so MariaDB's "1:11.8.9+ds-0+deb13u1" is the 11.8.9 its
+// server reports.
 func upstreamVersion(v string) string {
 	if _, after, ok := strings.Cut(v, ":"); ok {
 		v = after
@@ -192,8 +195,11 @@ func upstreamVersion(v string) string {
 	if i := strings.LastIndex(v, "-"); i > 0 {
 		v = v[:i]
 	}
-	return v
+	return repackSuffix.ReplaceAllString(v, "")
 }
+
+// repackSuffix is how Debian marks an upstream tarball it repacked (files removed).
+var repackSuffix = regexp.MustCompile(`[+~](dfsg|ds|repack)[0-9.]*$`)
 
 // packageList is the packages as "name=version" separated by spaces, apt's syntax.
 func packageList(pkgs []installedPackage) string {

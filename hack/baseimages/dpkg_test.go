@@ -32,6 +32,9 @@ func TestUpstreamVersion(t *testing.T) {
 		{"3.1-20221030-2", "3.1-20221030"}, // the revision is after the last hyphen
 		{"0.5.12", "0.5.12"},               // a native package has no revision
 		{"1:2.5.1", "2.5.1"},
+		{"1:11.8.9+ds-0+deb13u1", "11.8.9"}, // repacked upstream tarballs
+		{"2.4.7+dfsg1-2", "2.4.7"},
+		{"1:1.3.dfsg+really1.3.1-1", "1.3.dfsg+really1.3.1"},
 	} {
 		if got := upstreamVersion(c.debian); got != c.want {
 			t.Errorf("upstreamVersion(%q) = %q, want %q", c.debian, got, c.want)

@@ -19,8 +19,8 @@ import (
 // checks), and the sandbox image containerd is told to pin.
 const (
 	pauseRef   = "registry.k8s.io/pause:3.10"
-	redisRef   = galleryv1alpha1.RedisImageRepository + ":7.4-alpine"
-	mariadbRef = galleryv1alpha1.MariaDBImageRepository + ":11.4"
+	redisRef   = galleryv1alpha1.DefaultRedisRepository + ":7.4-alpine"
+	mariadbRef = galleryv1alpha1.DefaultMariaDBRepository + ":11.4"
 )
 
 // defaultPath is the images' PATH, Debian's for root.
@@ -46,8 +46,9 @@ type packageDirs struct {
 // imageSpec says what one image holds and how it runs.
 type imageSpec struct {
 	file, ref, description string
-	// hostPaths are copied from this machine with what they link to, then every copied
-	// ELF file's shared libraries; all must belong to installed Debian packages.
+	// hostPaths are copied from the root the image is built from (this machine's, or a
+	// staging root of another suite's packages) with what they link to, then every
+	// copied ELF file's shared libraries; all must belong to that root's Debian packages.
 	hostPaths []string
 	packages  []packageDirs // more host paths, from dpkg's file lists
 	// versionPackage's upstream version is the image's org.opencontainers.image.version.
@@ -108,11 +109,46 @@ const mariadbMyCnf = `# MariaDB image built from Debian's packages by Sortograph
 socket = /run/mysqld/mysqld.sock
 `
 
-// mariadbImage is MariaDB from Debian's mariadb-server packages: the server, the
-// commands that initialise, check and administer it, the shell and tools
+// mariadbImage is MariaDB from this machine's (bookworm's) mariadb-server packages: the
+// server, the commands that initialise, check and administer it, the shell and tools
 // mariadb-install-db (a shell script) runs, all at Debian's paths; no entrypoint script
 // (the operator runs mariadb-install-db, mariadbd --bootstrap and mariadbd itself).
 func mariadbImage() imageSpec {
+	return mariadbSpec("mariadb.tar", mariadbRef, "MariaDB from Debian's mariadb-server packages")
+}
+
+// The newer MariaDB, to upgrade a managed database to: a later suite's packages,
+// unpacked into a staging root (bookworm has only 10.11). mariadb-client-compat has
+// mysqlcheck, which trixie moved out of mariadb-client.
+const mariadbNextSuite = "trixie"
+
+var mariadbNextPackages = []string{
+	"mariadb-server-core", "mariadb-client-core", "mariadb-client", "mariadb-client-compat",
+	"dash", "coreutils", "sed", "grep", "mawk", "hostname",
+}
+
+// mariadbNextImage is mariadbImage's layout from mariadbNextSuite's packages in db (the
+// staging root's), tagged with the major.minor of its mariadb-server-core (11.8).
+func mariadbNextImage(db *packageDB) (imageSpec, error) {
+	p, ok := db.packages["mariadb-server-core"]
+	if !ok {
+		return imageSpec{}, fmt.Errorf("%s: no mariadb-server-core unpacked", mariadbNextSuite)
+	}
+	v := strings.Split(upstreamVersion(p.version), ".")
+	if len(v) < 2 {
+		return imageSpec{}, fmt.Errorf("mariadb-server-core version %s has no major.minor", p.version)
+	}
+	ref := galleryv1alpha1.DefaultMariaDBRepository + ":" + v[0] + "." + v[1]
+	return mariadbSpec("mariadb-next.tar", ref,
+		"MariaDB from Debian "+mariadbNextSuite+"'s mariadb-server packages, for upgrade tests"), nil
+}
+
+// mariadbSpec is the MariaDB image's content and configuration, which the same names
+// give on bookworm and trixie: the server, the commands that initialise, check and
+// administer it, the shell and tools mariadb-install-db (a shell script) runs, all at
+// Debian's paths; no entrypoint script (the operator runs mariadb-install-db,
+// mariadbd --bootstrap and mariadbd itself).
+func mariadbSpec(file, ref, description string) imageSpec {
 	paths := append([]string{}, mergedUsr...)
 	paths = append(paths, bin("/usr/sbin", "mariadbd", "mysqld")...)
 	paths = append(paths, bin("/usr/bin",
@@ -123,12 +159,12 @@ func mariadbImage() imageSpec {
 		"mawk")...) // mariadb-install-db --skip-name-resolve runs awk
 	commands := []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/libexec"}
 	return imageSpec{
-		file: "mariadb.tar", ref: mariadbRef,
-		description: "MariaDB from Debian's mariadb-server packages",
-		hostPaths:   paths,
+		file: file, ref: ref, description: description,
+		hostPaths: paths,
 		packages: []packageDirs{
-			// SQL scripts for mariadb-install-db, character sets, error messages.
-			{"mariadb-server-core", []string{"/usr/share/mysql"}},
+			// SQL scripts for mariadb-install-db, character sets, error messages: in
+			// /usr/share/mysql up to 10.11, /usr/share/mariadb from 11.
+			{"mariadb-server-core", []string{"/usr/share/mysql", "/usr/share/mariadb"}},
 			// The shell and the commands mariadb-install-db and an init script use.
 			{"dash", commands}, {"coreutils", commands}, {"sed", commands}, {"grep", commands}, {"hostname", commands},
 		},

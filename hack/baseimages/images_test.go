@@ -53,7 +53,7 @@ func archives(t *testing.T) string {
 			buildErr = fmt.Errorf("build cmd/pause: %w\n%s", err, b)
 			return
 		}
-		buildErr = run(builtDir, pause, pauseRef)
+		buildErr = run(builtDir, pause, pauseRef, "http://deb.debian.org/debian")
 	})
 	if buildErr != nil {
 		t.Fatalf("build the images (hack/install-deps.sh installs the packages): %v", buildErr)

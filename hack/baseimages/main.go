@@ -6,12 +6,13 @@
 //	baseimages -o dist/images -pause dist/bin/pause
 //
 // writes pause.tar (registry.k8s.io/pause:3.10: the static cmd/pause binary),
-// redis.tar (docker.io/library/redis:7.4-alpine) and mariadb.tar
-// (docker.io/library/mariadb:11.4), the last two assembled from the Debian packages
-// installed on this machine (hack/install-deps.sh installs them): the tags are the
-// operator's defaults, so a `spec: {}` Gallery uses them unchanged, while the label
-// org.opencontainers.image.version says what is really inside (Debian bookworm's Redis
-// 7.0 and MariaDB 10.11) and io.sortographer.debian-packages lists the packages.
+// redis.tar (docker.io/library/redis:7.4-alpine), mariadb.tar
+// (docker.io/library/mariadb:11.4) and mariadb-next.tar (below), the middle two
+// assembled from the Debian packages installed on this machine (hack/install-deps.sh
+// installs them): the tags are the operator's defaults, so a `spec: {}` Gallery uses
+// them unchanged, while the label org.opencontainers.image.version says what is really
+// inside (Debian bookworm's Redis 7.0 and MariaDB 10.11) and
+// io.sortographer.debian-packages lists the packages.
 //
 // Each root holds the named commands, what their symlinks point to, and the transitive
 // closure of their shared libraries as the dynamic loader will find them in the image
@@ -21,12 +22,22 @@
 // no entrypoint scripts (the operator's pod specs give the commands). Builds are
 // reproducible: every timestamp is $SOURCE_DATE_EPOCH (default 0), and copied files are
 // root-owned with their permissions.
+//
+// mariadb-next.tar (docker.io/library/mariadb:11.8, the major.minor of what is inside) is
+// the newer MariaDB that upgrade tests move a database to: bookworm has only 10.11, so
+// it comes from Debian trixie's packages, which are not installed but unpacked (debian.go):
+// trixie's signed InRelease (gpgv, debian-archive-keyring) gives its Packages index, the
+// named packages' Depends and Pre-Depends closure is downloaded into
+// ${SORTOGRAPHER_CACHE:-~/.cache/sortographer}/debs/trixie (each .deb checked against the
+// index's SHA256, and kept), and unpacked with a dpkg database into a temporary staging
+// root, which the image is then assembled from as the others are from this machine.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,19 +52,20 @@ func main() {
 	out := flag.String("o", "dist/images", "folder the archives are written to")
 	pauseBinary := flag.String("pause", "", "the static pause binary (CGO_ENABLED=0 go build ./cmd/pause)")
 	pauseReference := flag.String("pause-ref", pauseRef, "reference of the pause image (containerd's pinned sandbox image)")
+	mirror := flag.String("debian-mirror", "http://deb.debian.org/debian", "Debian mirror the packages of mariadb-next.tar come from")
 	flag.Parse()
 	if *pauseBinary == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*out, *pauseBinary, *pauseReference); err != nil {
+	if err := run(*out, *pauseBinary, *pauseReference, *mirror); err != nil {
 		fmt.Fprintln(os.Stderr, "baseimages:", err)
 		os.Exit(1)
 	}
 }
 
-// run builds the three archives into folder out and reports each.
-func run(out, pauseBinary, pauseReference string) error {
+// run builds the four archives into folder out and reports each.
+func run(out, pauseBinary, pauseReference, mirror string) error {
 	start := time.Now()
 	epoch, err := ociarchive.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	if err != nil {
@@ -69,21 +81,58 @@ func run(out, pauseBinary, pauseReference string) error {
 		return err
 	}
 	for _, s := range []imageSpec{pauseImage(binary, pauseReference), redisImage(), mariadbImage()} {
-		t := time.Now()
-		img, annotations, err := build(s, host, db, runtime.GOARCH, epoch)
-		if err != nil {
-			return err
-		}
-		archive := filepath.Join(out, s.file)
-		if err := ociarchive.Write(archive, s.ref, img, annotations); err != nil {
-			return err
-		}
-		if err := report(archive, s.ref, img, time.Since(t)); err != nil {
+		if err := write(out, s, host, db, epoch, time.Now()); err != nil {
 			return err
 		}
 	}
+	if err := writeMariaDBNext(out, mirror, epoch); err != nil {
+		return err
+	}
 	fmt.Printf("built in %.1fs\n", time.Since(start).Seconds())
 	return nil
+}
+
+// writeMariaDBNext builds mariadb-next.tar from mariadbNextSuite's packages, fetched
+// into the cache and unpacked into a temporary staging root; the time it reports
+// includes that.
+func writeMariaDBNext(out, mirror string, epoch time.Time) error {
+	start := time.Now()
+	cache, err := suiteDir(mariadbNextSuite)
+	if err != nil {
+		return err
+	}
+	suite := debianSuite{
+		mirror: mirror, name: mariadbNextSuite, arch: runtime.GOARCH, keyring: debianKeyring, cache: cache,
+		client: &http.Client{Timeout: 10 * time.Minute},
+	}
+	staged, err := suite.stage(mariadbNextPackages, "")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staged.root)
+	db, err := readPackageDB(staged)
+	if err != nil {
+		return err
+	}
+	s, err := mariadbNextImage(db)
+	if err != nil {
+		return err
+	}
+	return write(out, s, staged, db, epoch, start)
+}
+
+// write builds one image from root h (with its package database db), writes its
+// archive into folder out, and reports it with the time since start.
+func write(out string, s imageSpec, h hostTree, db *packageDB, epoch, start time.Time) error {
+	img, annotations, err := build(s, h, db, runtime.GOARCH, epoch)
+	if err != nil {
+		return err
+	}
+	archive := filepath.Join(out, s.file)
+	if err := ociarchive.Write(archive, s.ref, img, annotations); err != nil {
+		return err
+	}
+	return report(archive, s.ref, img, time.Since(start))
 }
 
 // report prints an archive's path, reference, digest, size on disk (the compressed layer

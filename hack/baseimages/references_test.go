@@ -44,6 +44,7 @@ func TestReferencesAreTheGalleryDefaults(t *testing.T) {
 	if err := json.Unmarshal(raw, &g); err != nil {
 		t.Fatal(err)
 	}
+	g.WithDefaultImages(galleryv1alpha1.BuiltinDefaultImages()) // as the operator does
 	if got := g.RedisImage(); got != redisRef {
 		t.Errorf("a spec: {} Gallery's Redis image is %q, the image is tagged %q", got, redisRef)
 	}

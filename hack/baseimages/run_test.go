@@ -188,9 +188,20 @@ func TestRedisImageRuns(t *testing.T) {
 // also dash, coreutils and sed) initialises /var/lib/mysql, mariadbd --bootstrap applies
 // SQL from stdin creating the application's user, mariadbd serves on a port and on the
 // socket in /run/mysqld, mariadb-admin ping and mariadb -e answer over the socket, a
-// client connects over TCP, and SIGTERM stops the server with status 0.
+// client connects over TCP, and SIGTERM stops the server with status 0; in each MariaDB
+// image, bookworm's and trixie's.
 func TestMariaDBImageRuns(t *testing.T) {
-	img, cf := openArchive(t, "mariadb.tar", mariadbRef)
+	t.Run("mariadb.tar", func(t *testing.T) {
+		img, cf := openArchive(t, "mariadb.tar", mariadbRef)
+		testMariaDBImageRuns(t, img, cf)
+	})
+	t.Run("mariadb-next.tar", func(t *testing.T) {
+		img, cf, _ := openMariaDBNext(t)
+		testMariaDBImageRuns(t, img, cf)
+	})
+}
+
+func testMariaDBImageRuns(t *testing.T, img v1.Image, cf *v1.ConfigFile) {
 	c := container{t: t, root: testenv.UnpackImage(t, img), cf: cf}
 
 	install := c.run(nil, "", "/usr/bin/mariadb-install-db", "--datadir=/var/lib/mysql", "--skip-test-db", "--skip-name-resolve")
