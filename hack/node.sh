@@ -3,15 +3,19 @@
 # when REAL_NODE=1): containerd with Debian's runc, the kubelet, kube-proxy (iptables)
 # and CoreDNS, all on this machine, joined to the kwok cluster's API server. Pods
 # scheduled to it run for real, in containers, with their own IPs on a bridge, and
-# resolve Service names. Binaries come from hack/node-bin.sh (the Go module proxy);
-# images from `make images images-base` (no registry is reachable here), imported into
-# containerd.
+# resolve Service names. Binaries come from hack/node-bin.sh (the Go module proxy).
+# Images come from a registry, as on a real cluster: the node runs the CNCF distribution
+# registry (hack/registry.sh) on 127.0.0.1:NODE_REGISTRY_PORT, pushes the archives of
+# `make images images-base` to it (hack/push -keep-path), and containerd pulls from it,
+# both by its own address and as the mirror of ghcr.io, docker.io and registry.k8s.io
+# (no other registry is reachable here).
 #
 # Environment (set by hack/cluster.sh):
 #   NODE_DIR     state folder (containerd's root, the kubelet's, logs, pids)
 #   KUBECONFIG   the cluster's admin kubeconfig
 #   NODE_NAME    default sortographer-node
-#   NODE_IMAGES  OCI archives to import (default: dist/images/*.tar)
+#   NODE_IMAGES  folder of the OCI archives to push to the node's registry (default: dist/images)
+#   NODE_REGISTRY_PORT  the node's registry port on 127.0.0.1 (default 5000)
 #   NODE_ID      names this node's folder of sockets and pod volumes,
 #                /var/lib/sortographer-node/<id> (default: the state folder's parent's name):
 #                a short path, because unix sockets (the kubelet's, containerd's) must be
@@ -32,6 +36,10 @@ node_id=${NODE_ID:-$(basename "$(dirname "${state:-/x}")")}
 short=/var/lib/sortographer-node/$node_id
 kubectl=${KUBECTL:-kubectl}
 pod_cidr=${NODE_POD_CIDR:-10.244.0.0/24}
+registry=127.0.0.1:${NODE_REGISTRY_PORT:-5000}
+# The registries whose images the node's registry mirrors: every image the local cluster
+# runs names one of them, or the node's registry itself.
+mirrored=(ghcr.io docker.io registry.k8s.io)
 bridge=sortographer0
 log() { echo "node: $*" >&2; }
 
@@ -81,6 +89,45 @@ wait_for() { # wait_for WHAT SECONDS COMMAND...
   done
 }
 
+# registry_up starts the node's registry, tells containerd to pull from it (a hosts.toml
+# per mirrored registry, and one for its own address, over plain HTTP), and pushes the
+# image archives to it, each under its reference's repository path.
+registry_up() {
+  local bin host upstream
+  if ! running registry; then
+    bin=$("$root/hack/registry.sh" | tail -n1)
+    write "$state/registry/config.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $state/registry/data}
+  delete: {enabled: true}
+http: {addr: $registry}
+YAML
+    # The registry reads every REGISTRY_* variable as configuration.
+    # shellcheck disable=SC2046
+    start registry env $(compgen -e | grep '^REGISTRY_' | sed 's/^/-u /') OTEL_TRACES_EXPORTER=none \
+      "$bin" serve "$state/registry/config.yml"
+    wait_for registry 30 curl -fsS "http://$registry/v2/"
+  fi
+  for host in "${mirrored[@]}" "$registry"; do
+    mkdir -p "$state/containerd/certs.d/$host"
+    upstream=https://$host
+    [ "$host" = "$registry" ] && upstream=http://$registry
+    write "$state/containerd/certs.d/$host/hosts.toml" <<TOML
+server = "$upstream"
+[host."http://$registry"]
+  capabilities = ["pull", "resolve"]
+TOML
+  done
+  local images=("${NODE_IMAGES:-$root/dist/images}"/*.tar)
+  [ -f "${images[0]}" ] || { log "no image archives in ${NODE_IMAGES:-$root/dist/images}: run make images images-base"; exit 1; }
+  (cd "$root" && go build -o "$state/push" ./hack/push)
+  "$state/push" -registry "$registry" -insecure -keep-path "${images[@]}" >"$state/logs/push.log" 2>&1 ||
+    { tail -n 20 "$state/logs/push.log" >&2; log "pushing the images to $registry failed"; exit 1; }
+  log "pushed $(wc -l <"$state/logs/push.log") images to the node's registry $registry"
+}
+
 up() {
   check
   needs_state
@@ -89,7 +136,7 @@ up() {
   bin=$("$root/hack/node-bin.sh" | tail -n1)
   ip=$(node_ip)
   [ -n "$ip" ] || { log "cannot tell this machine's address (ip route get)"; exit 1; }
-  mkdir -p "$state"/{logs,pids,containerd,kubelet,cni/net.d,cni/ipam,volumes} "$short/kubelet"
+  mkdir -p "$state"/{logs,pids,containerd,kubelet,cni/net.d,cni/ipam,volumes,registry/data} "$short/kubelet"
   export PATH="$bin:$PATH"
 
   # Routing between the bridge and Services, and bridged traffic through iptables so
@@ -121,6 +168,8 @@ state = '$short/containerd'
   address = '$sock.ttrpc'
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = 'registry.k8s.io/pause:3.10'
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '$state/containerd/certs.d'
 [plugins.'io.containerd.cri.v1.runtime']
   # This machine refuses negative oom_score_adj values (the kubelet asks -998 for sandboxes).
   restrict_oom_score_adj = true
@@ -140,14 +189,7 @@ TOML
     wait_for containerd 30 ctr --address "$sock" version
   fi
 
-  # Images: no registry is reachable, so every image a pod uses is imported here.
-  local images=("${NODE_IMAGES:-$root/dist/images}"/*.tar) img out
-  for img in "${images[@]}"; do
-    [ -f "$img" ] || continue
-    if ! out=$(ctr --address "$sock" -n k8s.io images import "$img" 2>&1); then
-      printf '%s\n' "$out" >&2; log "importing $img failed"; exit 1
-    fi
-  done
+  registry_up
 
   # The kubelet and kube-proxy authenticate with the cluster's admin kubeconfig: this is a
   # single-user development cluster.
@@ -170,7 +212,7 @@ clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 staticPodPath: ""
 serializeImagePulls: false
-# Nothing is ever pulled (no registry): never collect the imported images.
+# Images come from the node's registry, which is gone with the node: never collect them.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
@@ -255,6 +297,7 @@ down() {
     done
   fi
   stop containerd
+  stop registry
   for shim in $(pgrep -f -- "-address $sock\$" || true); do
     pkill -9 -P "$shim" 2>/dev/null || true
     kill -9 "$shim" 2>/dev/null || true

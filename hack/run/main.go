@@ -1,7 +1,7 @@
 // Command run is `make run`: a local cluster with a real node (hack/cluster.sh with
 // REAL_NODE=1: containerd, runc, the kubelet, kube-proxy and CoreDNS on this machine), our
-// images and the Redis, MariaDB and pause images built from Debian's packages imported
-// into it, the operator, and the sample `spec: {}` Gallery — its server, workers, Redis and
+// images and the Redis, MariaDB and pause images built from Debian's packages pushed to
+// its registry, which the node pulls from; the operator, and the sample `spec: {}` Gallery — its server, workers, Redis and
 // MariaDB all running for real in containers. The URL it prints is a port-forward to the
 // real server pods. Ctrl-C stops everything and deletes the cluster, so the next
 // `make run` starts fresh.

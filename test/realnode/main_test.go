@@ -1,8 +1,9 @@
 // Package realnode runs the default install for real. It starts a local cluster with a
 // real node (REAL_NODE=1 hack/cluster.sh: containerd, Debian's runc, the kubelet,
-// kube-proxy and CoreDNS on this machine), imports our images and the Redis, MariaDB and
-// pause images built from Debian's packages (make images images-base), installs the Helm
-// chart — the operator runs as a pod from its own image — and checks a `spec: {}` Gallery
+// kube-proxy and CoreDNS on this machine, and a registry the node pulls from), into which
+// it pushed our images and the Redis, MariaDB and pause images built from Debian's
+// packages (make images images-base); installs the Helm chart pointed at that registry —
+// the operator runs as a pod from its own image — and checks a `spec: {}` Gallery
 // end to end: real probes, non-root containers with read-only roots, uploads labelled by a
 // worker pod through the managed Redis into the managed MariaDB, pods killed one at a time,
 // every generated Secret rotated, and a memory limit the kernel enforces. A real Prometheus
@@ -43,7 +44,14 @@ import (
 const (
 	releaseNamespace = "sortographer-system"
 	releaseName      = "sortographer"
+	// nodeRegistry is the node's registry (hack/node.sh), where it pushed every image of
+	// dist/images, and where the chart is told to pull from.
+	nodeRegistry = "127.0.0.1:5000"
 )
+
+// chartImageValues point the chart's images at the node's registry, as an admin points
+// them at theirs after `make push`.
+var chartImageValues = []string{"--set", "image.registry=" + nodeRegistry, "--set", "managedImages.registry=" + nodeRegistry}
 
 // cluster is the real-node cluster every test uses.
 type cluster struct {
@@ -139,17 +147,17 @@ func setUp() (*cluster, error) {
 	if c.client, err = client.New(cfg, client.Options{Scheme: s}); err != nil {
 		return c, fmt.Errorf("client: %w", err)
 	}
-	// The chart as an admin installs it: the operator image (imported, as from a
-	// registry) runs as a pod on the real node.
+	// The chart as an admin installs it: the operator image, pulled from the node's
+	// registry, runs as a pod on the real node.
 	// Helm's caches and settings stay in this run's folder, not the user's home.
 	for _, v := range []string{"HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"} {
 		if err := os.Setenv(v, filepath.Join(c.tmp, strings.ToLower(v))); err != nil {
 			return c, err
 		}
 	}
-	if out, err := runTool(c.helmBin, "", "--kubeconfig", c.kubeconfig, "install", releaseName,
+	if out, err := runTool(c.helmBin, "", append([]string{"--kubeconfig", c.kubeconfig, "install", releaseName,
 		filepath.Join(root, "charts", "sortographer"), "-n", releaseNamespace, "--create-namespace",
-		"--wait", "--timeout", "3m"); err != nil {
+		"--wait", "--timeout", "3m"}, chartImageValues...)...); err != nil {
 		return c, fmt.Errorf("helm install: %w\n%s", err, out)
 	}
 	return c, nil
