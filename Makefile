@@ -138,7 +138,7 @@ install: $(KUSTOMIZE) ## Install the CRD into the current kubeconfig's cluster.
 	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
 
 .PHONY: images
-images: image-manager image-gallery ## Build the operator and gallery images as OCI archives in dist/images (no Docker needed).
+images: image-manager image-gallery image-gallery-arm64 ## Build the operator and gallery images, for linux/amd64 and linux/arm64, as OCI archives in dist/images (no Docker needed).
 
 .PHONY: image-manager
 image-manager: ## Build dist/images/manager.tar (this machine's architecture) and manager-arm64.tar (static binary, CA certificates, user 65532); make push joins them in one image index.
@@ -159,6 +159,29 @@ image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips
 	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
 	go run ./hack/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
+	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
+
+# The gallery for linux/arm64 (Graviton): cross-built by Debian's aarch64 gcc against
+# bookworm's arm64 libvips, which hack/baseimages -sysroot unpacks (with its libraries,
+# and the headers of libvips-dev and libglib2.0-dev alone) into $(SYSROOT_ARM64) without
+# installing anything; the image's libraries come from there too, and ONNX Runtime's
+# arm64 library from the same npm package as amd64's. pkg-config is bypassed: vips.pc
+# requires the .pc files of two dozen -dev packages the build does not need.
+SYSROOT_ARM64        := $(BIN)/sysroot-arm64
+SYSROOT_ARM64_LIBDIR := $(SYSROOT_ARM64)/usr/lib/aarch64-linux-gnu
+GALLERY_ARM64_LIBS   := libvips42 libstdc++6
+GALLERY_ARM64_HEADERS := libvips-dev,libglib2.0-dev
+
+.PHONY: image-gallery-arm64
+image-gallery-arm64: deps ## Build dist/images/gallery-arm64.tar: the gallery cross-built for linux/arm64, with bookworm's arm64 libvips and ONNX Runtime's arm64 library; make push joins it with gallery.tar in one image index.
+	go run ./hack/baseimages -sysroot $(SYSROOT_ARM64) -sysroot-arch arm64 -sysroot-headers $(GALLERY_ARM64_HEADERS) $(GALLERY_ARM64_LIBS)
+	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc PKG_CONFIG=true \
+	  CGO_CFLAGS="-O2 -g -I$(SYSROOT_ARM64)/usr/include -I$(SYSROOT_ARM64)/usr/include/glib-2.0 -I$(SYSROOT_ARM64_LIBDIR)/glib-2.0/include" \
+	  CGO_LDFLAGS="-O2 -g -L$(SYSROOT_ARM64_LIBDIR) -Wl,-rpath-link=$(SYSROOT_ARM64_LIBDIR) -lvips -lgobject-2.0 -lglib-2.0" \
+	  go build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o $(ROOT)/dist/bin/linux-arm64/sortographer ./cmd/sortographer
+	model=$$(hack/model.sh arm64 | tail -n1) || { echo "image-gallery-arm64: hack/model.sh failed; building without the built-in model"; model=""; }; \
+	go run ./hack/imagebuild -arch arm64 -sysroot $(SYSROOT_ARM64) -o $(ROOT)/dist/images/gallery-arm64.tar -tag $(GALLERY_IMAGE) \
+	  -binary $(ROOT)/dist/bin/linux-arm64/sortographer -entrypoint /sortographer \
 	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
 
 .PHONY: images-base

@@ -42,7 +42,11 @@ dry_run=false
 #   "shellcheck"                              make verify checks hack/*.sh and .ci/run with it
 #   jq, curl                                  hack/bench-operator.sh reads the API server and
 #                                             the operator's metrics with them
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl)
+#   gcc-aarch64-linux-gnu                     cross-builds the gallery for linux/arm64
+#                                             (make image-gallery-arm64, cgo with libvips)
+#   qemu-user-static                          qemu-aarch64-static: hack/imagebuild's test runs
+#                                             the arm64 gallery image's binary with it
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu qemu-user-static)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fetches the built-in classifier's files from the npm registry and prints the folder that
-# holds them (bin/model/ in the repository), for SORTOGRAPHER_MODEL_DIR:
+# model.sh [amd64|arm64] — fetches the built-in classifier's files from the npm registry
+# and prints the folder that holds them (bin/model/ in the repository, bin/model-arm64/
+# for arm64), for SORTOGRAPHER_MODEL_DIR:
 #   centernet.json, centernet.bin  the COCO-80 CenterNet TF.js graph model (@vladmandic/human, MIT)
 #   labels.txt                     its 80 label names, taken from the package's dist/ sources
-#   libonnxruntime.so.1            ONNX Runtime for linux/x64 (onnxruntime-node, MIT)
+#   libonnxruntime.so.1            ONNX Runtime for linux/x64, or linux/arm64 (onnxruntime-node, MIT)
 # The packages are unpacked once into ~/.cache/sortographer/model/<versions>/ and reused.
 # `npm pack` + tar, not `npm install`: onnxruntime-node's install script downloads CUDA
 # libraries, which fails offline. Nothing here is committed (bin/ is ignored).
@@ -12,10 +13,19 @@ set -euo pipefail
 HUMAN_VERSION="${HUMAN_VERSION:-3.3.6}"
 ORT_VERSION="${ORT_VERSION:-1.30.0}"
 
+arch="${1:-amd64}"
+case "$arch" in
+  amd64) out_name=model ;;
+  arm64) out_name=model-arm64 ;;
+  *) echo "model.sh: no ONNX Runtime for $arch (amd64 or arm64)" >&2; exit 2 ;;
+esac
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/sortographer/model/human-${HUMAN_VERSION}_onnxruntime-${ORT_VERSION}"
-out="$root/bin/model"
-files=(centernet.json centernet.bin labels.txt libonnxruntime.so.1)
+out="$root/bin/$out_name"
+# The cache holds both architectures' ONNX Runtime: the amd64 one beside the model files,
+# arm64's in arm64/.
+files=(centernet.json centernet.bin labels.txt libonnxruntime.so.1 arm64/libonnxruntime.so.1)
 
 complete() {
   local f
@@ -31,11 +41,12 @@ if ! complete "$cache"; then
   tar -xzf "$work/vladmandic-human-${HUMAN_VERSION}.tgz" -C "$work/human" \
     package/models/centernet.json package/models/centernet.bin package/dist/human.esm.js package/LICENSE
   tar -xzf "$work/onnxruntime-node-${ORT_VERSION}.tgz" -C "$work/ort" \
-    package/bin/napi-v6/linux/x64/libonnxruntime.so.1
-  mkdir -p "$cache.tmp"
+    package/bin/napi-v6/linux/x64/libonnxruntime.so.1 package/bin/napi-v6/linux/arm64/libonnxruntime.so.1
+  mkdir -p "$cache.tmp/arm64"
   cp "$work/human/package/models/centernet.json" "$work/human/package/models/centernet.bin" "$cache.tmp/"
   cp "$work/human/package/LICENSE" "$cache.tmp/LICENSE.human"
   cp "$work/ort/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$cache.tmp/"
+  cp "$work/ort/package/bin/napi-v6/linux/arm64/libonnxruntime.so.1" "$cache.tmp/arm64/"
   # The bundle holds the COCO table as { class: 1, label: "person" }, … in class order.
   grep -oE 'class: *[0-9]+, *label: *"[^"]*"' "$work/human/package/dist/human.esm.js" |
     sed -E 's/.*label: *"([^"]*)".*/\1/' | awk '!seen[$0]++' > "$cache.tmp/labels.txt"
@@ -44,8 +55,10 @@ if ! complete "$cache"; then
   rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
 
-if ! complete "$out" || ! cmp -s "$cache/centernet.bin" "$out/centernet.bin"; then
-  mkdir -p "$out"
-  cp "$cache"/* "$out/"
+lib="$cache/libonnxruntime.so.1"
+[ "$arch" = arm64 ] && lib="$cache/arm64/libonnxruntime.so.1"
+if ! [ -s "$out/centernet.json" ] || ! cmp -s "$cache/centernet.bin" "$out/centernet.bin" || ! cmp -s "$lib" "$out/libonnxruntime.so.1"; then
+  rm -rf "$out" && mkdir -p "$out"
+  cp "$cache"/centernet.json "$cache"/centernet.bin "$cache"/labels.txt "$cache"/LICENSE.human "$lib" "$out/"
 fi
 echo "$out"

@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -52,8 +53,22 @@ func main() {
 	out := flag.String("o", "dist/images", "folder the archives are written to")
 	pauseBinary := flag.String("pause", "", "the static pause binary (CGO_ENABLED=0 go build ./cmd/pause)")
 	pauseReference := flag.String("pause-ref", pauseRef, "reference of the pause image (containerd's pinned sandbox image)")
-	mirror := flag.String("debian-mirror", "http://deb.debian.org/debian", "Debian mirror the packages of mariadb-next.tar come from")
+	mirror := flag.String("debian-mirror", "http://deb.debian.org/debian", "Debian mirror the packages of mariadb-next.tar and -sysroot come from")
+	sysroot := flag.String("sysroot", "", "instead of images, stage this folder as a sysroot of this machine's Debian release for -sysroot-arch: the packages named as arguments with their dependencies, and -sysroot-headers alone")
+	sysrootArch := flag.String("sysroot-arch", "arm64", "the sysroot's Debian architecture")
+	sysrootHeaders := flag.String("sysroot-headers", "", "comma-separated -dev packages the sysroot takes without their dependencies")
 	flag.Parse()
+	if *sysroot != "" {
+		var headers []string
+		if *sysrootHeaders != "" {
+			headers = strings.Split(*sysrootHeaders, ",")
+		}
+		if err := runSysroot(*sysroot, *sysrootArch, *mirror, flag.Args(), headers); err != nil {
+			fmt.Fprintln(os.Stderr, "baseimages:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *pauseBinary == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)

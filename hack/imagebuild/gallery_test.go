@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,26 +22,55 @@ import (
 	"github.com/sortographer/sortographer/internal/testenv"
 )
 
-// galleryArchive is the gallery image `make images` builds (make test builds it first).
-var galleryArchive = filepath.Join(testenv.RepoRoot(), "dist", "images", "gallery.tar")
+// The gallery images `make images` builds (make test builds them first): this machine's
+// architecture's, and linux/arm64's, cross-built (make image-gallery-arm64).
+var (
+	galleryArchive      = filepath.Join(testenv.RepoRoot(), "dist", "images", "gallery.tar")
+	galleryArm64Archive = filepath.Join(testenv.RepoRoot(), "dist", "images", "gallery-arm64.tar")
+)
 
-// TestGalleryImageThumbnailsHEIC: the gallery image as `make images` built it, unpacked
-// into an empty folder, runs `/sortographer thumbnail` chrooted there as the image's
-// user and in its environment, on a HEIC that heif-enc made from a picture half red,
-// half blue. The thumbnail is a JPEG of the right size and colours, so the binary found
-// libvips and every library it links, and libvips loaded its HEIF module
-// (vips-heif.so, which no ldd of the binary lists) and libheif's decoders from the
-// image alone; libvips warned of no module it could not load.
-func TestGalleryImageThumbnailsHEIC(t *testing.T) {
+// qemuAarch64 runs arm64 programs on this machine (qemu-user-static: a static binary,
+// so it runs inside a chroot that holds nothing of this machine's).
+const qemuAarch64 = "/usr/bin/qemu-aarch64-static"
+
+// TestGalleryImageRuns: each gallery image as `make images` built it, unpacked into an
+// empty folder, runs `/sortographer thumbnail` and `/sortographer classify` chrooted
+// there as the image's user and in its environment — the arm64 image's binary through
+// qemu-aarch64-static, copied into the chroot. The thumbnail, of a HEIC that heif-enc
+// made from a picture half red, half blue, is a JPEG of the right size and colours, so
+// the binary found libvips and every library it links, and libvips loaded its HEIF
+// module (vips-heif.so, which no ldd of the binary lists) and libheif's decoders from the
+// image alone, with no warning (VIPS-WARNING); classify labels darknet's dog.jpg "dog" with ONNX
+// Runtime, so the image's libonnxruntime loads and runs the built-in model.
+func TestGalleryImageRuns(t *testing.T) {
 	testenv.NeedRoot(t, "to unpack the image with its owners and chroot into it")
-	if _, err := os.Stat(galleryArchive); err != nil {
+	for _, c := range []struct {
+		archive, arch string
+		emulator      string // runs the entrypoint; "" for none
+	}{
+		{galleryArchive, runtime.GOARCH, ""},
+		{galleryArm64Archive, "arm64", qemuAarch64},
+	} {
+		t.Run(filepath.Base(c.archive), func(t *testing.T) {
+			if c.emulator != "" {
+				if _, err := os.Stat(c.emulator); err != nil {
+					t.Fatalf("%v (hack/install-deps.sh installs qemu-user-static)", err)
+				}
+			}
+			testGalleryImageRuns(t, c.archive, c.arch, c.emulator)
+		})
+	}
+}
+
+func testGalleryImageRuns(t *testing.T, archive, arch, emulator string) {
+	if _, err := os.Stat(archive); err != nil {
 		why := fmt.Sprintf("the gallery image is missing: run make images (make test does): %v", err)
 		if testing.Short() && os.Getenv("CI") == "" {
 			t.Skip(why)
 		}
 		t.Fatal(why)
 	}
-	img, _, err := ociarchive.Read(galleryArchive, t.TempDir())
+	img, _, err := ociarchive.Read(archive, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,28 +78,48 @@ func TestGalleryImageThumbnailsHEIC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cf.Architecture != arch || cf.OS != "linux" {
+		t.Fatalf("%s is for %s/%s, want linux/%s", archive, cf.OS, cf.Architecture, arch)
+	}
 	root := testenv.UnpackImage(t, img)
+	argv := cf.Config.Entrypoint
+	if emulator != "" {
+		b, err := os.ReadFile(emulator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "emulator"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		argv = append([]string{"/emulator"}, argv...)
+	}
+	inImage := func(args ...string) (stdout, stderr string) {
+		t.Helper()
+		uid, gid := imageUser(t, cf.Config.User)
+		cmd := exec.Command(argv[0], append(argv[1:], args...)...)
+		cmd.Dir = cf.Config.WorkingDir
+		cmd.Env = cf.Config.Env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		var out, log bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &log
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sortographer %s in the image: %v\n%s%s", strings.Join(args, " "), err, out.String(), log.String())
+		}
+		// ONNX Runtime's cpuinfo complains of /sys, which a chroot lacks and a container has.
+		if s := strings.ToLower(log.String()); strings.Contains(s, "unable to load") || strings.Contains(s, "vips-warning") {
+			t.Errorf("libvips warned in the image:\n%s", log.String())
+		}
+		return out.String(), log.String()
+	}
 
 	const w, h = 1200, 800
-	heic := halvesHEIC(t, w, h)
-	if err := os.WriteFile(filepath.Join(root, "tmp", "photo.heic"), heic, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "tmp", "photo.heic"), halvesHEIC(t, w, h), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	uid, gid := imageUser(t, cf.Config.User)
-	cmd := exec.Command(cf.Config.Entrypoint[0], "thumbnail", "/tmp/photo.heic", "/tmp/thumb.jpg")
-	cmd.Dir = cf.Config.WorkingDir
-	cmd.Env = cf.Config.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("sortographer thumbnail in the image: %v\n%s", err, out)
-	}
-	if s := strings.ToLower(string(out)); strings.Contains(s, "unable to load") || strings.Contains(s, "warning") {
-		t.Errorf("libvips warned in the image:\n%s", out)
-	}
+	_, log := inImage("thumbnail", "/tmp/photo.heic", "/tmp/thumb.jpg")
 	b, err := os.ReadFile(filepath.Join(root, "tmp", "thumb.jpg"))
 	if err != nil {
-		t.Fatalf("no thumbnail written: %v\n%s", err, out)
+		t.Fatalf("no thumbnail written: %v\n%s", err, log)
 	}
 	thumb, err := jpeg.Decode(bytes.NewReader(b))
 	if err != nil {
@@ -83,6 +135,29 @@ func TestGalleryImageThumbnailsHEIC(t *testing.T) {
 		if got := hue(thumb.At(c.x, 133)); got != c.want {
 			t.Errorf("thumbnail at x=%d is %s (%v), want %s", c.x, got, thumb.At(c.x, 133), c.want)
 		}
+	}
+
+	dog, err := os.ReadFile("/usr/share/darknet/data/dog.jpg")
+	if err != nil {
+		t.Fatalf("%v (hack/install-deps.sh installs darknet)", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp", "dog.jpg"), dog, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, log := inImage("classify", "/tmp/dog.jpg")
+	var classified struct {
+		Engine string
+		Labels []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &classified); err != nil {
+		t.Fatalf("classify printed no JSON: %v\n%s%s", err, out, log)
+	}
+	labels := make([]string, len(classified.Labels))
+	for i, l := range classified.Labels {
+		labels[i] = l.Name
+	}
+	if classified.Engine != "onnxruntime" || !slices.Contains(labels, "dog") {
+		t.Errorf("classify in the image: engine %q, labels %q; want onnxruntime and a dog\n%s", classified.Engine, labels, log)
 	}
 }
 

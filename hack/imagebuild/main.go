@@ -15,8 +15,10 @@
 // through cgo) brings its shared libraries and loader from this machine, found with ldd,
 // as do the libraries in -model-dir. -vips-modules adds libvips' run-time modules (the
 // gallery's HEIC/AVIF support is one, vips-heif.so, which libvips dlopens at start-up and
-// no ldd of the binary finds) with their libraries. `imagebuild -inspect FILE` prints an
-// archive's layers and configuration.
+// no ldd of the binary finds) with their libraries. With -sysroot (an image for another
+// architecture) they come from that folder instead, found by reading each ELF file's
+// loader, DT_NEEDED and RUNPATH as the image's loader will (sysroot.go). `imagebuild
+// -inspect FILE` prints an archive's layers and configuration.
 package main
 
 import (
@@ -63,6 +65,9 @@ type options struct {
 	// vipsModulesDir, the folder this machine's libvips loads them from.
 	vipsModules    []string
 	vipsModulesDir string
+	// sysroot, when set, holds the image architecture's libraries (hack/baseimages
+	// -sysroot): shared libraries and libvips modules come from there, not this machine.
+	sysroot string
 }
 
 type listFlag []string
@@ -89,11 +94,15 @@ func main() {
 	flag.StringVar(&o.arch, "arch", runtime.GOARCH, "image architecture (the binary's)")
 	flag.Var(&env, "env", "KEY=VALUE added to the image's environment (repeatable)")
 	vipsModules := flag.String("vips-modules", "", "comma-separated libvips modules to ship with their libraries, e.g. heif for vips-heif.so; empty for none")
+	flag.StringVar(&o.sysroot, "sysroot", "", "folder with -arch's Debian libraries (hack/baseimages -sysroot) the shared libraries and libvips modules come from; empty for this machine's")
 	flag.Parse()
 	o.env = env
 	if *vipsModules != "" {
 		o.vipsModules = strings.Split(*vipsModules, ",")
 		dir, err := libvipsModulesDir()
+		if o.sysroot != "" {
+			dir, err = sysroot{dir: o.sysroot, arch: o.arch}.vipsModulesDir()
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "imagebuild:", err)
 			os.Exit(1)
@@ -149,9 +158,9 @@ func build(o options) (v1.Image, error) {
 
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "HOME=/home/nonroot"}
 	var data []ociarchive.Entry
-	var needLibs []string // files whose shared libraries the image must carry
+	needLibs := map[string]string{} // files whose shared libraries the image must carry: image path → this machine's
 	if dynamic {
-		needLibs = append(needLibs, o.binary)
+		needLibs[o.entrypoint] = o.binary
 	}
 	if o.modelDir != "" {
 		entries, err := os.ReadDir(o.modelDir)
@@ -169,7 +178,7 @@ func build(o options) (v1.Image, error) {
 			}
 			if strings.HasPrefix(e.Name(), "libonnxruntime") {
 				data = append(data, ociarchive.Entry{Name: path.Join(libDir, e.Name()), Mode: 0o755, Data: b})
-				needLibs = append(needLibs, src)
+				needLibs[path.Join(libDir, e.Name())] = src
 				continue
 			}
 			data = append(data, ociarchive.Entry{Name: path.Join(modelDir, e.Name()), Mode: 0o644, Data: b})
@@ -181,15 +190,21 @@ func build(o options) (v1.Image, error) {
 	}
 	for _, m := range o.vipsModules {
 		// At the same path: libvips looks only in its own configure-time libdir.
-		src := filepath.Join(o.vipsModulesDir, "vips-"+m+".so")
+		name := path.Join(o.vipsModulesDir, "vips-"+m+".so")
+		src := filepath.Join(o.sysroot, filepath.FromSlash(name))
 		if _, err := os.Stat(src); err != nil {
 			return nil, fmt.Errorf("libvips module %s: %w", m, err)
 		}
-		data = append(data, ociarchive.Entry{Name: filepath.ToSlash(src), Mode: 0o644, Src: src})
-		needLibs = append(needLibs, src)
+		data = append(data, ociarchive.Entry{Name: name, Mode: 0o644, Src: src})
+		needLibs[name] = src
 	}
 	if len(needLibs) > 0 {
-		libs, err := sharedLibraries(needLibs)
+		var libs []ociarchive.Entry
+		if o.sysroot != "" {
+			libs, err = sysroot{dir: o.sysroot, arch: o.arch}.libraries(needLibs)
+		} else {
+			libs, err = sharedLibraries(needLibs)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -244,13 +259,11 @@ func libvipsModulesDir() (string, error) {
 		}
 		got[i] = strings.TrimSpace(string(out))
 	}
-	version, libdir := got[0], got[1]
-	major, rest, ok1 := strings.Cut(version, ".")
-	minor, _, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || !path.IsAbs(libdir) {
-		return "", fmt.Errorf("find libvips' modules folder: pkg-config says version %q, libdir %q", version, libdir)
+	dir, err := modulesDir(got[0], got[1])
+	if err != nil {
+		return "", fmt.Errorf("find libvips' modules folder: pkg-config says %w", err)
 	}
-	return path.Join(libdir, "vips-modules-"+major+"."+minor), nil
+	return dir, nil
 }
 
 // isDynamic reports whether an ELF executable needs a loader (has PT_INTERP).
@@ -269,8 +282,8 @@ func isDynamic(p string) (bool, error) {
 }
 
 // sharedLibraries are the libraries (and the loader) that ldd resolves for the given
-// ELF files on this machine, at the same paths in the image.
-func sharedLibraries(elfs []string) ([]ociarchive.Entry, error) {
+// ELF files on this machine (elfs' values), at the same paths in the image.
+func sharedLibraries(elfs map[string]string) ([]ociarchive.Entry, error) {
 	seen := map[string]bool{}
 	var out []ociarchive.Entry
 	for _, e := range elfs {
