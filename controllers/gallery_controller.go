@@ -118,6 +118,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		for _, phase := range r.phases() {
 			if err := phase.run(ctx, st); err != nil {
 				passErr = fmt.Errorf("%s: %w", phase.name, err)
+				st.failure = &phaseFailure{phase: phase.name, err: err}
 				r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, "ReconcileFailed", phase.name, "%s", passErr.Error())
 				break
 			}

@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -579,4 +580,50 @@ func TestGitOpsOwnedSpecIsNeverWrittenByTheOperator(t *testing.T) {
 			t.Errorf("the operator owns fields of the Gallery outside status: %s", mf.FieldsV1.GetRawString())
 		}
 	}
+}
+
+// TestFailedApplyShowsTheAPIServersReason: when the API server refuses a child (here a
+// ResourceQuota that allows no Deployments in the namespace), Ready and the component's
+// condition say which phase failed and why, in the API server's words; once the quota
+// goes, the Gallery converges.
+func TestFailedApplyShowsTheAPIServersReason(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	hard := corev1.ResourceList{"count/deployments.apps": resource.MustParse("0")}
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "no-deployments", Namespace: ns}, Spec: corev1.ResourceQuotaSpec{Hard: hard}}
+	if err := k8s.Create(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
+	// What the quota controller (not running under envtest) would record.
+	quota.Status = corev1.ResourceQuotaStatus{Hard: hard, Used: corev1.ResourceList{"count/deployments.apps": resource.MustParse("0")}}
+	if err := k8s.Status().Update(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
+	g := newGallery(t, ns)
+	eventually(t, "Ready says the server's Deployment exceeded the quota", func() error {
+		ready, server := condition(t, g, galleryv1alpha1.ConditionReady), condition(t, g, galleryv1alpha1.ConditionServer)
+		for _, c := range []*metav1.Condition{ready, server} {
+			if c == nil || c.Reason != galleryv1alpha1.ReasonReconcileFailed ||
+				!strings.Contains(c.Message, "reconciling the server failed") || !strings.Contains(c.Message, "exceeded quota: no-deployments") {
+				return fmt.Errorf("Ready = %+v, ServerReady = %+v", ready, server)
+			}
+		}
+		return nil
+	})
+	if p := mustGet(t, g).Status.Phase; p != galleryv1alpha1.PhaseFailed {
+		t.Errorf("phase %s, want Failed", p)
+	}
+
+	if err := k8s.Delete(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "server deployment once the quota is gone", mustExist(ns, g.ServerName(), &appsv1.Deployment{}))
+	eventually(t, "the failure cleared", func() error {
+		for _, typ := range []string{galleryv1alpha1.ConditionReady, galleryv1alpha1.ConditionServer} {
+			if c := condition(t, g, typ); c == nil || c.Reason == galleryv1alpha1.ReasonReconcileFailed {
+				return fmt.Errorf("%s = %+v", typ, c)
+			}
+		}
+		return nil
+	})
 }

@@ -62,6 +62,26 @@ type reconcileState struct {
 	// (ClientOptions), so each is read from the API server once a pass, not once for
 	// each phase that hashes it; a change during the pass brings another pass.
 	secrets map[string]*corev1.Secret
+	// failure is the phase that failed this pass and why (nil: none did).
+	failure *phaseFailure
+}
+
+// phaseFailure is a failed phase, for status: Ready, and the condition of the component
+// the phase makes, carry its error.
+type phaseFailure struct {
+	phase string
+	err   error
+}
+
+// phaseConditions are the component conditions of the phases that make one component's
+// children.
+var phaseConditions = map[string]string{
+	"storage":  galleryv1alpha1.ConditionStorage,
+	"cache":    galleryv1alpha1.ConditionCache,
+	"database": galleryv1alpha1.ConditionDatabase,
+	"server":   galleryv1alpha1.ConditionServer,
+	"workers":  galleryv1alpha1.ConditionWorkers,
+	"ingress":  galleryv1alpha1.ConditionIngress,
 }
 
 // secret reads Secret name of the Gallery's namespace, once a pass (see secrets).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -205,6 +206,7 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 	}
 	setBackupStatus(g, o.backupRuns, st.backupRequest)
 	setBackupCondition(g, st, gen)
+	setFailedComponentCondition(g, st.failure, gen)
 	setReadyCondition(g, st, passSucceeded, gen)
 
 	g.Status.URL = specs.URL(g)
@@ -450,6 +452,39 @@ func setMemoryCondition(g *galleryv1alpha1.Gallery, kills []oomKill, gen int64) 
 	set(g, galleryv1alpha1.ConditionMemoryPressure, true, galleryv1alpha1.ReasonOOMKilled, oomMessage(kills), gen)
 }
 
+// maxFailureMessage bounds the error a condition carries: the API server's message for a
+// child names the object, the field and the reason in far less; a webhook's may ramble.
+const maxFailureMessage = 400
+
+// failureMessage says which phase failed and why, in the API server's words (shortened
+// to maxFailureMessage), for Ready and the phase's component condition.
+func failureMessage(f *phaseFailure) string {
+	if f == nil {
+		return "the last reconciliation failed"
+	}
+	msg := f.err.Error()
+	if len(msg) > maxFailureMessage {
+		cut := maxFailureMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return "reconciling the " + f.phase + " failed: " + msg
+}
+
+// setFailedComponentCondition puts a failed phase's error on the condition of the
+// component it makes, in place of what the component's children (unchanged by the
+// failed apply) say.
+func setFailedComponentCondition(g *galleryv1alpha1.Gallery, f *phaseFailure, gen int64) {
+	if f == nil {
+		return
+	}
+	if t, ok := phaseConditions[f.phase]; ok {
+		set(g, t, false, galleryv1alpha1.ReasonReconcileFailed, failureMessage(f), gen)
+	}
+}
+
 // readyComponents are the conditions Ready requires.
 var readyComponents = []string{
 	galleryv1alpha1.ConditionServer, galleryv1alpha1.ConditionWorkers, galleryv1alpha1.ConditionCache,
@@ -465,7 +500,7 @@ func setReadyCondition(g *galleryv1alpha1.Gallery, st *reconcileState, passSucce
 		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonMissingReference, st.blocked, gen)
 		return
 	case !passSucceeded:
-		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonReconcileFailed, "the last reconciliation failed; see events", gen)
+		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonReconcileFailed, failureMessage(st.failure), gen)
 		return
 	case len(st.invalidSpec) > 0:
 		set(g, galleryv1alpha1.ConditionReady, false, galleryv1alpha1.ReasonInvalidSpec, strings.Join(st.invalidSpec, "; "), gen)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -286,8 +287,8 @@ func TestSetReadyCondition(t *testing.T) {
 			metav1.ConditionFalse, galleryv1alpha1.ReasonSuspended, "spec.suspend"},
 		{"a missing reference", unsavedGallery(allComponentsTrue), reconcileState{blocked: `Secret "db" does not exist`}, true,
 			metav1.ConditionFalse, galleryv1alpha1.ReasonMissingReference, `Secret "db" does not exist`},
-		{"a failed pass", unsavedGallery(allComponentsTrue), reconcileState{}, false,
-			metav1.ConditionFalse, galleryv1alpha1.ReasonReconcileFailed, "see events"},
+		{"a failed pass", unsavedGallery(allComponentsTrue), reconcileState{failure: &phaseFailure{"server", errors.New(`apply Deployment photos-server: deployments.apps "photos-server" is forbidden: exceeded quota: q`)}}, false,
+			metav1.ConditionFalse, galleryv1alpha1.ReasonReconcileFailed, `reconciling the server failed: apply Deployment photos-server: deployments.apps "photos-server" is forbidden: exceeded quota: q`},
 		{"an invalid spec", unsavedGallery(allComponentsTrue), reconcileState{invalidSpec: []string{"spec.backup.schedule: bad", "spec.autoscaling.schedules: worse"}}, true,
 			metav1.ConditionFalse, galleryv1alpha1.ReasonInvalidSpec, "spec.backup.schedule: bad; spec.autoscaling.schedules: worse"},
 		{"restoring", unsavedGallery(allComponentsTrue, withRestoreFrom("b1")), reconcileState{}, true,
@@ -534,5 +535,49 @@ func TestVersioningNote(t *testing.T) {
 		if got := versioningNote(tt.status); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("versioningNote(%q) = %q, want it to start %q", tt.status, got, tt.want)
 		}
+	}
+}
+
+// TestFailedPhaseConditions: a failed phase's error reaches Ready and the condition of
+// the component the phase makes, whatever that component's children say, shortened at a
+// character boundary; a phase that makes no one component touches only Ready.
+func TestFailedPhaseConditions(t *testing.T) {
+	long := strings.Repeat("é", maxFailureMessage) // two bytes each
+	for _, tt := range []struct {
+		name      string
+		failure   *phaseFailure
+		condition string // that carries the error besides Ready; "" for none
+		message   string
+	}{
+		{"server", &phaseFailure{"server", errors.New("exceeded quota")}, galleryv1alpha1.ConditionServer, "reconciling the server failed: exceeded quota"},
+		{"database", &phaseFailure{"database", errors.New("x")}, galleryv1alpha1.ConditionDatabase, "reconciling the database failed: x"},
+		{"network policies", &phaseFailure{"network policies", errors.New("y")}, "", "reconciling the network policies failed: y"},
+		{"a long message", &phaseFailure{"workers", errors.New(long)}, galleryv1alpha1.ConditionWorkers,
+			"reconciling the workers failed: " + long[:maxFailureMessage] + "…"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := unsavedGallery()
+			everythingUp := &observed{
+				server:   &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}},
+				workers:  &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}},
+				redis:    &appsv1.StatefulSet{Status: appsv1.StatefulSetStatus{Replicas: 1, ReadyReplicas: 1}},
+				database: &appsv1.StatefulSet{Status: appsv1.StatefulSetStatus{Replicas: 1, ReadyReplicas: 1}},
+			}
+			computeStatus(g, &reconcileState{gallery: g, observed: everythingUp, failure: tt.failure}, false)
+			ready := meta.FindStatusCondition(g.Status.Conditions, galleryv1alpha1.ConditionReady)
+			if ready == nil || ready.Reason != galleryv1alpha1.ReasonReconcileFailed || ready.Message != tt.message {
+				t.Errorf("Ready = %+v, want ReconcileFailed %q", ready, tt.message)
+			}
+			if !utf8.ValidString(ready.Message) {
+				t.Errorf("Ready's message is not UTF-8: %q", ready.Message)
+			}
+			for _, typ := range readyComponents {
+				c := meta.FindStatusCondition(g.Status.Conditions, typ)
+				failed := c != nil && c.Reason == galleryv1alpha1.ReasonReconcileFailed
+				if want := typ == tt.condition; failed != want || (want && (c.Status != metav1.ConditionFalse || c.Message != tt.message)) {
+					t.Errorf("%s = %+v; carries the failure: %v, want %v", typ, c, failed, want)
+				}
+			}
+		})
 	}
 }

@@ -104,7 +104,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSuspended (False): spec.suspend stops reconciliation.
 	ReasonSuspended = "Suspended"
-	// ReasonReconcileFailed (False): the last pass failed; its events say why.
+	// ReasonReconcileFailed (False): the last pass failed applying a child; the message
+	// names the phase and gives the API server's reason, shortened (on Ready, and on the
+	// condition of the component the phase makes).
 	ReasonReconcileFailed = "ReconcileFailed"
 )
 
