@@ -426,11 +426,16 @@ type ServerSpec struct {
 	// +kubebuilder:validation:Maximum=600
 	PreStopDelaySeconds int64 `json:"preStopDelaySeconds,omitempty"`
 
-	// env is extra environment for the server container, after the operator's own.
+	// env is extra environment for the server container, after the operator's own. The
+	// operator's own settings (SORTOGRAPHER_*, made from the spec) cannot be set here,
+	// but for the tuning the spec does not cover: SORTOGRAPHER_DECODE_MEMORY,
+	// SORTOGRAPHER_DATABASE_READER_MAX_LAG, SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW
+	// and SORTOGRAPHER_ONNXRUNTIME_LIB.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !e.name.startsWith('SORTOGRAPHER_') || e.name in ['SORTOGRAPHER_DECODE_MEMORY', 'SORTOGRAPHER_DATABASE_READER_MAX_LAG', 'SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW', 'SORTOGRAPHER_ONNXRUNTIME_LIB'])",message="spec.server.env: a SORTOGRAPHER_* variable is a setting the operator makes from the spec, and would replace it: set the spec field instead. Of them only SORTOGRAPHER_DECODE_MEMORY, SORTOGRAPHER_DATABASE_READER_MAX_LAG, SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW and SORTOGRAPHER_ONNXRUNTIME_LIB may be set here",reason=FieldValueForbidden
 	Env []corev1.EnvVar `json:"env,omitempty"`
 }
 
@@ -532,11 +537,13 @@ type WorkersSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	TerminationGracePeriodSeconds int64 `json:"terminationGracePeriodSeconds,omitempty"`
 
-	// env is extra environment for the worker container, after the operator's own.
+	// env is extra environment for the worker container, after the operator's own, with
+	// the same rule as spec.server.env for SORTOGRAPHER_* names.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !e.name.startsWith('SORTOGRAPHER_') || e.name in ['SORTOGRAPHER_DECODE_MEMORY', 'SORTOGRAPHER_DATABASE_READER_MAX_LAG', 'SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW', 'SORTOGRAPHER_ONNXRUNTIME_LIB'])",message="spec.workers.env: a SORTOGRAPHER_* variable is a setting the operator makes from the spec, and would replace it: set the spec field instead. Of them only SORTOGRAPHER_DECODE_MEMORY, SORTOGRAPHER_DATABASE_READER_MAX_LAG, SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW and SORTOGRAPHER_ONNXRUNTIME_LIB may be set here",reason=FieldValueForbidden
 	Env []corev1.EnvVar `json:"env,omitempty"`
 }
 
@@ -1024,6 +1031,14 @@ type DatabaseSpec struct {
 	// embedded keeps a SQLite file on a volume of the (single) server pod.
 	// +optional
 	Embedded *EmbeddedDatabaseSpec `json:"embedded,omitempty"`
+}
+
+// AdminSettingsEnv are the SORTOGRAPHER_* settings spec.server.env and spec.workers.env
+// may carry: tuning the operator never sets. The schema refuses every other
+// SORTOGRAPHER_* name (the rule on those fields lists the same names).
+var AdminSettingsEnv = []string{
+	"SORTOGRAPHER_DECODE_MEMORY", "SORTOGRAPHER_DATABASE_READER_MAX_LAG",
+	"SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW", "SORTOGRAPHER_ONNXRUNTIME_LIB",
 }
 
 // ManagedDatabaseSpec is an in-cluster MariaDB.

@@ -196,6 +196,8 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"schedule above the server's maximum", `autoscaling: {server: {maxReplicas: 6}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 8}]}`, []string{"spec.autoscaling.schedules", "serverMinReplicas must not exceed spec.autoscaling.server.maxReplicas"}},
 		{"schedule above the default maximum", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 11}]}`, []string{"spec.autoscaling.schedules", "serverMinReplicas must not exceed"}},
 		{"schedule above the workers' maximum", `autoscaling: {workers: {maxReplicas: 3}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, workersMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules", "workersMinReplicas must not exceed spec.autoscaling.workers.maxReplicas"}},
+		{"server env sets the listen address", `server: {env: [{name: TZ, value: UTC}, {name: SORTOGRAPHER_LISTEN_ADDR, value: ":9999"}]}`, []string{"spec.server.env", "Forbidden", "a setting the operator makes from the spec"}},
+		{"workers env sets the classifier", `workers: {env: [{name: SORTOGRAPHER_CLASSIFIER, value: rekognition}, {name: SORTOGRAPHER_LOG_LEVEL, value: debug}]}`, []string{"spec.workers.env", "Forbidden", "only SORTOGRAPHER_DECODE_MEMORY"}},
 		{"schedule with bad duration", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: "a while", serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules[0].duration"}},
 		{"schedule names repeat", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 4}, {name: rush, start: "0 8 * * 1", duration: 1h, serverMinReplicas: 5}]}`, []string{"spec.autoscaling.schedules[1]", "Duplicate value"}},
 		{"unknown classifier", `workers: {classifier: {provider: magic}}`, []string{"spec.workers.classifier.provider", "Unsupported value"}},
@@ -418,5 +420,22 @@ func TestDefaultedGalleryIsWhatTheAPIServerReturns(t *testing.T) {
 		gotYAML, _ := yaml.Marshal(got.Spec)
 		wantYAML, _ := yaml.Marshal(want.Spec)
 		t.Errorf("the API server defaults spec: {} to\n%s\ntestenv.DefaultedGallery says\n%s", gotYAML, wantYAML)
+	}
+}
+
+// TestAdminSettingsEnvIsAccepted: the SORTOGRAPHER_* tuning the operator never sets
+// (galleryv1alpha1.AdminSettingsEnv, which controllers/specs checks against what it
+// sets) passes the env rule, with other variables beside it, in the server's and the
+// workers' env.
+func TestAdminSettingsEnvIsAccepted(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range galleryv1alpha1.AdminSettingsEnv {
+		t.Run(name, func(t *testing.T) {
+			u := gallery(t, fmt.Sprintf(`{server: {env: [{name: TZ, value: UTC}, {name: %s, value: "1"}]}, workers: {env: [{name: %s, value: "1"}]}}`, name, name))
+			if err := env.Client.Create(ctx, u); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			_ = env.Client.Delete(ctx, u)
+		})
 	}
 }
