@@ -196,6 +196,7 @@ type BackupSpec struct {
 	// 256Mi memory, limit 1Gi memory.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"100m",memory:"256Mi"},limits:{memory:"1Gi"}}
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(k, !(k in self.requests) || !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",message="spec.backup.resources: a cpu, memory or ephemeral-storage request above its limit (requests.memory 2Gi with limits.memory 1Gi, say) is refused for the pod: raise the limit or lower the request"
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// drill schedules a restore drill in the CronJob <gallery>-drill: the newest backup
@@ -381,6 +382,7 @@ type ServerSpec struct {
 	// limit 1Gi memory (the ECS task size this replaces).
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"500m",memory:"512Mi"},limits:{memory:"1Gi"}}
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(k, !(k in self.requests) || !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",message="spec.server.resources: a cpu, memory or ephemeral-storage request above its limit (requests.memory 2Gi with limits.memory 1Gi, say) is refused for the pod: raise the limit or lower the request"
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// port the server listens on inside the pod (non-root, so 1024 or above). Default 8080.
@@ -505,6 +507,7 @@ type WorkersSpec struct {
 	// limit 1Gi memory.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(k, !(k in self.requests) || !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",message="spec.workers.resources: a cpu, memory or ephemeral-storage request above its limit (requests.memory 2Gi with limits.memory 1Gi, say) is refused for the pod: raise the limit or lower the request"
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// concurrency is how many jobs one worker pod handles at once. Default 4.
@@ -1074,6 +1077,7 @@ type ManagedDatabaseSpec struct {
 	// limit 1Gi memory.
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(k, !(k in self.requests) || !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",message="spec.database.managed.resources: a cpu, memory or ephemeral-storage request above its limit (requests.memory 2Gi with limits.memory 1Gi, say) is refused for the pod: raise the limit or lower the request"
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
