@@ -363,6 +363,7 @@ type ServerSpec struct {
 	// then, counts as empty; pin that release by digest.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?:(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?[.])+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?::[0-9]+)?/|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9]+/|[a-zA-Z0-9-]*[A-Z][a-zA-Z0-9-]*/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$')",message="spec.server.image is not an image reference a container runtime can pull: no spaces, the repository path in lower case (a first part with capitals, a dot or a port is a registry host), then an optional :tag and @sha256:digest; e.g. registry.example.com/team/sortographer:v0.3.0"
 	Image string `json:"image,omitempty"`
 
 	// imagePullPolicy for the gallery image. Default IfNotPresent.
@@ -493,6 +494,7 @@ type WorkersSpec struct {
 	// image overrides spec.server.image for the workers. Default: the server's image.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?:(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?[.])+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?::[0-9]+)?/|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9]+/|[a-zA-Z0-9-]*[A-Z][a-zA-Z0-9-]*/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$')",message="spec.workers.image is not an image reference a container runtime can pull: no spaces, the repository path in lower case (a first part with capitals, a dot or a port is a registry host), then an optional :tag and @sha256:digest; e.g. registry.example.com/team/sortographer:v0.3.0"
 	Image string `json:"image,omitempty"`
 
 	// replicas is the fixed number of worker pods when spec.autoscaling.workers is
@@ -917,6 +919,7 @@ type ManagedRedisSpec struct {
 	// docker.io/library/redis:<version>-alpine.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?:(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?[.])+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?::[0-9]+)?/|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9]+/|[a-zA-Z0-9-]*[A-Z][a-zA-Z0-9-]*/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$')",message="spec.cache.managed.image is not an image reference a container runtime can pull: no spaces, the repository path in lower case (a first part with capitals, a dot or a port is a registry host), then an optional :tag and @sha256:digest; e.g. registry.example.com/team/sortographer:v0.3.0"
 	Image string `json:"image,omitempty"`
 
 	// memory is the container's memory limit; Redis' maxmemory is set to 80% of it.
@@ -1060,6 +1063,7 @@ type ManagedDatabaseSpec struct {
 	// image overrides the MariaDB image. Default docker.io/library/mariadb:<version>.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?:(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?[.])+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?::[0-9]+)?/|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9]+/|[a-zA-Z0-9-]*[A-Z][a-zA-Z0-9-]*/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$')",message="spec.database.managed.image is not an image reference a container runtime can pull: no spaces, the repository path in lower case (a first part with capitals, a dot or a port is a registry host), then an optional :tag and @sha256:digest; e.g. registry.example.com/team/sortographer:v0.3.0"
 	Image string `json:"image,omitempty"`
 
 	// storageSize of the data volume. Default 10Gi. It can grow, never shrink.

@@ -5,15 +5,18 @@ package crd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/distribution/reference"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -440,6 +443,62 @@ func TestAdminSettingsEnvIsAccepted(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			}
 			_ = env.Client.Delete(ctx, u)
+		})
+	}
+}
+
+// TestImageReferencesAreCheckedAtAdmission: spec.server.image (and the workers', the
+// managed Redis' and MariaDB's) accepts the references that distribution/reference,
+// the grammar containerd and the kubelet parse them with, accepts — registries with
+// ports, localhost, digests — and refuses, naming the field, what it refuses.
+func TestImageReferencesAreCheckedAtAdmission(t *testing.T) {
+	digest := "@sha256:" + strings.Repeat("ab", 32)
+	ctx := context.Background()
+	for _, c := range []struct {
+		ref  string
+		pull bool
+	}{
+		{"ghcr.io/sortographer/sortographer:v0.3.0", true},
+		{"127.0.0.1:5000/sortographer/sortographer:v0.3.0", true},
+		{"registry:5000/team/app" + digest, true},
+		{"localhost/app", true},
+		{"Registry.Example.COM/team/app:Tag_1.0-rc", true},
+		{"docker.io/library/redis:7.4-alpine" + digest, true},
+		{"mariadb", true},
+		{"ghcr.io/Sortographer/sortographer:v0.3.0", false}, // capitals in the repository
+		{"Sortographer/sortographer", true}, // capitals make the first part a registry host
+		{"sortographer/Sortographer", false},
+		{"ghcr.io/sortographer/sortographer :v0.3.0", false}, // a space
+		{" ghcr.io/sortographer/sortographer", false},
+		{"ghcr.io/sortographer/sortographer:", false},
+		{"ghcr.io/sortographer/sortographer@sha256:abc", false}, // a short digest
+		{"ghcr.io/sortographer//sortographer", false},
+		{"ghcr.io/sortographer/sortographer:-tag", false},
+	} {
+		t.Run(c.ref, func(t *testing.T) {
+			if _, err := reference.ParseNormalizedNamed(c.ref); (err == nil) != c.pull {
+				t.Fatalf("distribution/reference parses %q: %v, want it to succeed: %v (the table is wrong)", c.ref, err, c.pull)
+			}
+			for _, field := range []string{"server", "workers", "cache.managed", "database.managed"} {
+				spec := map[string]any{"image": c.ref}
+				for _, part := range slices.Backward(strings.Split(field, ".")) {
+					spec = map[string]any{part: spec}
+				}
+				b, _ := json.Marshal(spec)
+				u := gallery(t, string(b))
+				err := env.Client.Create(ctx, u)
+				if err == nil {
+					_ = env.Client.Delete(ctx, u)
+				}
+				switch {
+				case c.pull && err != nil:
+					t.Errorf("spec.%s.image refused: %v", field, err)
+				case !c.pull && err == nil:
+					t.Errorf("spec.%s.image accepted", field)
+				case !c.pull && !strings.Contains(err.Error(), "spec."+field+".image is not an image reference a container runtime can pull"):
+					t.Errorf("spec.%s.image refused without naming the field: %v", field, err)
+				}
+			}
 		})
 	}
 }
