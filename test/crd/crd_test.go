@@ -466,7 +466,7 @@ func TestImageReferencesAreCheckedAtAdmission(t *testing.T) {
 		{"docker.io/library/redis:7.4-alpine" + digest, true},
 		{"mariadb", true},
 		{"ghcr.io/Sortographer/sortographer:v0.3.0", false}, // capitals in the repository
-		{"Sortographer/sortographer", true}, // capitals make the first part a registry host
+		{"Sortographer/sortographer", true},                 // capitals make the first part a registry host
 		{"sortographer/Sortographer", false},
 		{"ghcr.io/sortographer/sortographer :v0.3.0", false}, // a space
 		{" ghcr.io/sortographer/sortographer", false},
