@@ -253,3 +253,16 @@ func (g *Gallery) Restoring() bool {
 	}
 	return g.Status.Restore == nil || g.Status.Restore.Phase != RestoreSucceeded
 }
+
+// NodeSelectorLabels is spec.placement.nodeSelector as a pod's nodeSelector; nil when
+// empty.
+func (p PlacementSpec) NodeSelectorLabels() map[string]string {
+	if len(p.NodeSelector) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(p.NodeSelector))
+	for k, v := range p.NodeSelector {
+		out[k] = string(v)
+	}
+	return out
+}

@@ -1423,12 +1423,20 @@ type SharingSpec struct {
 // +kubebuilder:validation:Enum=ScheduleAnyway;DoNotSchedule
 type WhenUnsatisfiable string
 
+// LabelValue is a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.',
+// starting and ending with a letter or digit, or empty.
+//
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
+type LabelValue string
+
 // PlacementSpec says where pods run and how they survive disruption.
 type PlacementSpec struct {
 	// nodeSelector applies to every pod of the Gallery.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="spec.placement.nodeSelector: every key must be a label key (an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit), e.g. kubernetes.io/arch"
+	NodeSelector map[string]LabelValue `json:"nodeSelector,omitempty"`
 
 	// tolerations apply to every pod of the Gallery.
 	// +optional

@@ -63,7 +63,7 @@ func ContainerSecurityContext() *corev1.SecurityContext {
 // class, zone spread) and the image pull secrets on a pod spec of one component.
 func ApplyPlacement(g *galleryv1alpha1.Gallery, component string, pod *corev1.PodSpec) {
 	p := g.Spec.Placement
-	pod.NodeSelector = p.NodeSelector
+	pod.NodeSelector = p.NodeSelectorLabels()
 	pod.Tolerations = p.Tolerations
 	pod.Affinity = p.Affinity
 	pod.PriorityClassName = p.PriorityClassName

@@ -459,7 +459,7 @@ func TestGalleryPodPlacement(t *testing.T) {
 	}}}
 	placed := func(g *galleryv1alpha1.Gallery) {
 		p := &g.Spec.Placement
-		p.NodeSelector = map[string]string{"node.kubernetes.io/pool": "gallery"}
+		p.NodeSelector = map[string]galleryv1alpha1.LabelValue{"node.kubernetes.io/pool": "gallery"}
 		p.Tolerations = tolerations
 		p.Affinity = affinity
 		p.PriorityClassName = "gallery-high"
@@ -498,7 +498,7 @@ func TestGalleryPodPlacement(t *testing.T) {
 			} {
 				pod := d.Spec.Template.Spec
 				p := tt.g.Spec.Placement
-				if !maps.Equal(pod.NodeSelector, p.NodeSelector) || !equality.Semantic.DeepEqual(pod.Tolerations, p.Tolerations) ||
+				if !maps.Equal(pod.NodeSelector, p.NodeSelectorLabels()) || !equality.Semantic.DeepEqual(pod.Tolerations, p.Tolerations) ||
 					!equality.Semantic.DeepEqual(pod.Affinity, p.Affinity) || pod.PriorityClassName != p.PriorityClassName {
 					t.Errorf("%s: placement = %v %v %v %q, want the spec's", component, pod.NodeSelector, pod.Tolerations, pod.Affinity, pod.PriorityClassName)
 				}

@@ -29,7 +29,7 @@ func purityShapes() map[string]*galleryv1alpha1.Gallery {
 			withImagePullSecret("registry"), withMaxUnavailable(intstr.FromString("25%")),
 			func(g *galleryv1alpha1.Gallery) {
 				p := &g.Spec.Placement
-				p.NodeSelector = map[string]string{"pool": "gallery"}
+				p.NodeSelector = map[string]galleryv1alpha1.LabelValue{"pool": "gallery"}
 				p.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 				p.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
 				p.PriorityClassName = "high"

@@ -205,6 +205,10 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"workers cpu request above its limit, as numbers", `workers: {resources: {requests: {cpu: 2}, limits: {cpu: 1500m}}}`, []string{"spec.workers.resources", "request above its limit"}},
 		{"MariaDB request above its limit", `database: {managed: {resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}}`, []string{"spec.database.managed.resources", "request above its limit"}},
 		{"backup request above its limit", `backup: {schedule: "@daily", destination: {volume: {claimName: backups}}, resources: {requests: {memory: 3Gi}, limits: {memory: 2Gi}}}`, []string{"spec.backup.resources", "request above its limit"}},
+		{"node selector key with a space", `placement: {nodeSelector: {"node pool": gallery}}`, []string{"spec.placement.nodeSelector", "every key must be a label key"}},
+		{"node selector key too long", `placement: {nodeSelector: {"` + strings.Repeat("k", 64) + `": gallery}}`, []string{"spec.placement.nodeSelector", "every key must be a label key"}},
+		{"node selector value with a slash", `placement: {nodeSelector: {kubernetes.io/arch: "arm/64"}}`, []string{"spec.placement.nodeSelector.kubernetes.io/arch", "should match"}},
+		{"node selector value too long", `placement: {nodeSelector: {pool: "` + strings.Repeat("v", 64) + `"}}`, []string{"spec.placement.nodeSelector.pool", "Too long"}},
 		{"schedule with bad duration", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: "a while", serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules[0].duration"}},
 		{"schedule names repeat", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 4}, {name: rush, start: "0 8 * * 1", duration: 1h, serverMinReplicas: 5}]}`, []string{"spec.autoscaling.schedules[1]", "Duplicate value"}},
 		{"unknown classifier", `workers: {classifier: {provider: magic}}`, []string{"spec.workers.classifier.provider", "Unsupported value"}},
@@ -430,12 +434,19 @@ func TestDefaultedGalleryIsWhatTheAPIServerReturns(t *testing.T) {
 	}
 }
 
-// TestAdminSettingsEnvIsAccepted: the SORTOGRAPHER_* tuning the operator never sets
-// (galleryv1alpha1.AdminSettingsEnv, which controllers/specs checks against what it
-// sets) passes the env rule, with other variables beside it, in the server's and the
-// workers' env.
-func TestAdminSettingsEnvIsAccepted(t *testing.T) {
+// TestValuesNearTheRulesAreAccepted: what the rules must let through is accepted — label
+// keys with and without a prefix and an empty label value in nodeSelector, and the
+// SORTOGRAPHER_* tuning the operator never sets (galleryv1alpha1.AdminSettingsEnv, which
+// controllers/specs checks against what it sets), with other variables beside it, in
+// the server's and the workers' env.
+func TestValuesNearTheRulesAreAccepted(t *testing.T) {
 	ctx := context.Background()
+	// Label keys with and without a prefix, and an empty value, pass the nodeSelector rules.
+	u := gallery(t, `{placement: {nodeSelector: {kubernetes.io/arch: arm64, node.example.com/pool-1: gallery_a.b, pool: ""}}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatalf("a valid nodeSelector refused: %v", err)
+	}
+	_ = env.Client.Delete(ctx, u)
 	for _, name := range galleryv1alpha1.AdminSettingsEnv {
 		t.Run(name, func(t *testing.T) {
 			u := gallery(t, fmt.Sprintf(`{server: {env: [{name: TZ, value: UTC}, {name: %s, value: "1"}]}, workers: {env: [{name: %s, value: "1"}]}}`, name, name))
