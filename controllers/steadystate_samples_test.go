@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -170,22 +169,7 @@ func TestSteadyStateMakesZeroWritesForEverySample(t *testing.T) {
 				}
 			}
 
-			recorder := &countingRecorder{}
-			counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, Recorder: recorder, Preflight: NetPreflighter{Timeout: time.Second}}
-			before, _ := counted.Client.(*countedClient).counter.snapshot()
-			for range 20 {
-				if _, err := counted.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(g)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			after, byPath := counted.Client.(*countedClient).counter.snapshot()
-			if after != before {
-				t.Errorf("20 reconciles of the settled %s made %d writes: %v\nstatus before: %+v\nafter: %+v", g.Name, after-before, byPath, last, mustGet(t, g).Status)
-			}
-			if n := recorder.n.Load(); n != 0 {
-				t.Errorf("20 reconciles of the settled %s recorded %d events", g.Name, n)
-			}
-			t.Logf("%s (phase %s): 20 reconciles, %d writes, %d events", g.Name, last.Phase, after-before, recorder.n.Load())
+			assertNoWrites(t, g, &GalleryReconciler{Scheme: testScheme, Preflight: NetPreflighter{Timeout: time.Second}})
 		})
 	}
 }

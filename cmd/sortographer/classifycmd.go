@@ -12,7 +12,6 @@ import (
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/builtin"
 	"github.com/sortographer/sortographer/internal/config"
-	"github.com/sortographer/sortographer/internal/imaging"
 )
 
 var classifyFlags = flag.NewFlagSet("classify", flag.ContinueOnError)
@@ -52,14 +51,9 @@ func classifyCommand(ctx context.Context, cfg config.Config, log *slog.Logger) e
 	if err := startImaging(cfg, log); err != nil {
 		return err
 	}
-	f, err := os.Open(in)
+	data, info, err := readPhoto(in, cfg.MaxUploadBytes)
 	if err != nil {
-		return fmt.Errorf("open photo: %w", err)
-	}
-	defer f.Close()
-	data, info, err := imaging.Inspect(f, cfg.MaxUploadBytes)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", in, err)
+		return err
 	}
 	c, err := newClassifier(ctx, cfg, log, nil)
 	if err != nil {

@@ -30,14 +30,9 @@ func thumbnail(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := startImaging(cfg, log); err != nil {
 		return err
 	}
-	f, err := os.Open(in)
+	data, info, err := readPhoto(in, cfg.MaxUploadBytes)
 	if err != nil {
-		return fmt.Errorf("open photo: %w", err)
-	}
-	defer f.Close()
-	data, info, err := imaging.Inspect(f, cfg.MaxUploadBytes)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", in, err)
+		return err
 	}
 	thumb, err := imaging.Thumbnail(ctx, data, info)
 	if err != nil {
@@ -49,4 +44,19 @@ func thumbnail(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("made thumbnail", "in", in, "out", out, "contentType", info.ContentType(),
 		"width", info.Width, "height", info.Height, "bytes", len(thumb))
 	return nil
+}
+
+// readPhoto reads the photo in file name by the steps an upload takes: at most maxBytes,
+// the format told by the content, the header checked before any pixel is decoded.
+func readPhoto(name string, maxBytes int64) ([]byte, imaging.Info, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, imaging.Info{}, fmt.Errorf("open photo: %w", err)
+	}
+	defer f.Close()
+	data, info, err := imaging.Inspect(f, maxBytes)
+	if err != nil {
+		return nil, imaging.Info{}, fmt.Errorf("inspect %s: %w", name, err)
+	}
+	return data, info, nil
 }

@@ -201,17 +201,7 @@ func TestImageContents(t *testing.T) {
 			if !reflect.DeepEqual(top, c.topLevel) {
 				t.Errorf("top level %q, want %q", top, c.topLevel)
 			}
-			for p, w := range c.paths {
-				h, ok := headers[p]
-				if !ok {
-					t.Errorf("%s missing", p)
-					continue
-				}
-				kind := map[byte]string{tar.TypeReg: "file", tar.TypeDir: "dir", tar.TypeSymlink: "-> " + h.Linkname}[h.Typeflag]
-				if got := (want{kind, h.Mode, h.Uid, h.Gid}); got != w {
-					t.Errorf("%s is %v, want %v", p, got, w)
-				}
-			}
+			checkHeaders(t, headers, c.paths)
 			got := cf.Config
 			got.Labels = nil
 			if !reflect.DeepEqual(got, c.config) {
@@ -363,5 +353,22 @@ func TestPauseMustBeStatic(t *testing.T) {
 	_, err = assemble(pauseImage(dynamic, pauseRef), hostTree{root: "/"}, nil, systemLibraryDirs[runtime.GOARCH])
 	if err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
 		t.Errorf("assemble with a dynamic pause binary: error %v, want one that says to build it static", err)
+	}
+}
+
+// checkHeaders checks that each path of wants is in the layer's headers with the kind,
+// mode and owner given.
+func checkHeaders(t *testing.T, headers map[string]*tar.Header, wants map[string]want) {
+	t.Helper()
+	for p, w := range wants {
+		h, ok := headers[p]
+		if !ok {
+			t.Errorf("%s missing", p)
+			continue
+		}
+		kind := map[byte]string{tar.TypeReg: "file", tar.TypeDir: "dir", tar.TypeSymlink: "-> " + h.Linkname}[h.Typeflag]
+		if got := (want{kind, h.Mode, h.Uid, h.Gid}); got != w {
+			t.Errorf("%s is %v, want %v", p, got, w)
+		}
 	}
 }
