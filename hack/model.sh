@@ -21,7 +21,8 @@ case "$arch" in
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/sortographer/model/human-${HUMAN_VERSION}_onnxruntime-${ORT_VERSION}"
+# Named for its layout: an older model.sh (a previous release's build) keeps its own.
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/sortographer/model/human-${HUMAN_VERSION}_onnxruntime-${ORT_VERSION}_amd64-arm64"
 out="$root/bin/$out_name"
 # The cache holds both architectures' ONNX Runtime: the amd64 one beside the model files,
 # arm64's in arm64/.
@@ -42,23 +43,39 @@ if ! complete "$cache"; then
     package/models/centernet.json package/models/centernet.bin package/dist/human.esm.js package/LICENSE
   tar -xzf "$work/onnxruntime-node-${ORT_VERSION}.tgz" -C "$work/ort" \
     package/bin/napi-v6/linux/x64/libonnxruntime.so.1 package/bin/napi-v6/linux/arm64/libonnxruntime.so.1
-  mkdir -p "$cache.tmp/arm64"
-  cp "$work/human/package/models/centernet.json" "$work/human/package/models/centernet.bin" "$cache.tmp/"
-  cp "$work/human/package/LICENSE" "$cache.tmp/LICENSE.human"
-  cp "$work/ort/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$cache.tmp/"
-  cp "$work/ort/package/bin/napi-v6/linux/arm64/libonnxruntime.so.1" "$cache.tmp/arm64/"
+  # Unpacked beside the cache and moved in whole: a model.sh running at the same time
+  # sees the cache complete or absent, never half written.
+  mkdir -p "$(dirname "$cache")"
+  tmp="$(mktemp -d "$cache.tmp-XXXXXX")"
+  trap 'rm -rf "$work" "$tmp"' EXIT
+  mkdir -p "$tmp/arm64"
+  cp "$work/human/package/models/centernet.json" "$work/human/package/models/centernet.bin" "$tmp/"
+  cp "$work/human/package/LICENSE" "$tmp/LICENSE.human"
+  cp "$work/ort/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$tmp/"
+  cp "$work/ort/package/bin/napi-v6/linux/arm64/libonnxruntime.so.1" "$tmp/arm64/"
   # The bundle holds the COCO table as { class: 1, label: "person" }, … in class order.
   grep -oE 'class: *[0-9]+, *label: *"[^"]*"' "$work/human/package/dist/human.esm.js" |
-    sed -E 's/.*label: *"([^"]*)".*/\1/' | awk '!seen[$0]++' > "$cache.tmp/labels.txt"
-  n="$(wc -l < "$cache.tmp/labels.txt")"
+    sed -E 's/.*label: *"([^"]*)".*/\1/' | awk '!seen[$0]++' > "$tmp/labels.txt"
+  n="$(wc -l < "$tmp/labels.txt")"
   [ "$n" -eq 80 ] || { echo "model.sh: expected 80 labels in human.esm.js, found $n" >&2; exit 1; }
-  rm -rf "$cache" && mv "$cache.tmp" "$cache"
+  # An incomplete cache (an interrupted copy) is set aside first; if another model.sh
+  # moved its own in meanwhile, that one stays and this one is dropped.
+  if [ -e "$cache" ] && ! complete "$cache"; then
+    mv "$cache" "$tmp.old" && rm -rf "$tmp.old"
+  fi
+  mv -T "$tmp" "$cache" 2>/dev/null || true
+  complete "$cache" || { echo "model.sh: the cache $cache is incomplete" >&2; exit 1; }
 fi
 
 lib="$cache/libonnxruntime.so.1"
 [ "$arch" = arm64 ] && lib="$cache/arm64/libonnxruntime.so.1"
-if ! [ -s "$out/centernet.json" ] || ! cmp -s "$cache/centernet.bin" "$out/centernet.bin" || ! cmp -s "$lib" "$out/libonnxruntime.so.1"; then
-  rm -rf "$out" && mkdir -p "$out"
-  cp "$cache"/centernet.json "$cache"/centernet.bin "$cache"/labels.txt "$cache"/LICENSE.human "$lib" "$out/"
-fi
+# Each file is copied under a temporary name and renamed into place: the tests of
+# several packages run this at once, and one must never read another's half-copied file.
+mkdir -p "$out"
+for src in "$cache"/centernet.json "$cache"/centernet.bin "$cache"/labels.txt "$cache"/LICENSE.human "$lib"; do
+  dst="$out/$(basename "$src")"
+  if ! cmp -s "$src" "$dst"; then
+    cp "$src" "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
+  fi
+done
 echo "$out"

@@ -30,6 +30,12 @@ git -C "$root" archive "$PREVIOUS_RELEASE" | tar -x -C "$work"
 # Its own Makefile's image targets, with this clone's model cache and tools on PATH.
 make -C "$work" --no-print-directory image-manager image-gallery >"$work/build.log" 2>&1 ||
   { tail -n 30 "$work/build.log" >&2; log "building the previous release failed"; exit 1; }
+# Its image-gallery goes on without the built-in model when hack/model.sh fails (npm
+# unreachable, say); such an image cannot classify, and must not be kept.
+if grep -q "^image-gallery: hack/model.sh failed" "$work/build.log"; then
+  grep -B5 "^image-gallery: hack/model.sh failed" "$work/build.log" >&2
+  log "the previous release's gallery image was built without its model"; exit 1
+fi
 rm -rf "$out"
 mkdir -p "$out"
 cp "$work/dist/images/manager.tar" "$work/dist/images/gallery.tar" "$out/"
