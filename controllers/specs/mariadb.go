@@ -240,11 +240,12 @@ root_password=$literal
 echo "bootstrap: database $database, users $user, root and $probe applied"
 
 # mariadb-upgrade whenever the server's version differs from the one that last upgraded
-# the data (mysql_upgrade_info; a new data folder has none), as the official image's
+# the data (mariadb_upgrade_info from MariaDB 11, mysql_upgrade_info before; a new data
+# folder has neither), as the official image's
 # entrypoint does when asked to. It needs a running server: one on a private socket, with no
 # network, shut down before the real one starts.
 version=$(mariadbd --no-defaults --version | sed -n 's/.* Ver \([0-9][0-9.]*\).*/\1/p')
-recorded=$(cat "$datadir/mysql_upgrade_info" 2>/dev/null || true)
+recorded=$(cat "$datadir/mariadb_upgrade_info" 2>/dev/null || cat "$datadir/mysql_upgrade_info" 2>/dev/null || true)
 recorded=${recorded%%-*}
 if [ "$recorded" != "$version" ]; then
 	echo "bootstrap: the data was last upgraded by MariaDB ${recorded:-(unknown)}; running mariadb-upgrade for $version"

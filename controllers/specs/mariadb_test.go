@@ -129,7 +129,7 @@ func assertMariaDBCommands(t *testing.T, init, server corev1.Container) {
 		"CREATE OR REPLACE USER '$probe'@'localhost';",
 		"datadir=/var/lib/mysql\n",
 		// A version change upgrades the system tables before the server starts.
-		`cat "$datadir/mysql_upgrade_info"`,
+		`cat "$datadir/mariadb_upgrade_info" 2>/dev/null || cat "$datadir/mysql_upgrade_info"`,
 		`mariadb-upgrade --no-defaults --socket="$sock" -u root`,
 		"--skip-networking",
 	} {
