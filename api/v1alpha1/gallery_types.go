@@ -23,6 +23,7 @@ import (
 // +kubebuilder:printcolumn:name="Version",type=string,priority=1,JSONPath=`.status.appVersion`
 // +kubebuilder:printcolumn:name="Last Backup",type=date,priority=1,JSONPath=`.status.backup.lastSuccessful.completedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, and no dots: it names the Gallery's Services (DNS labels on every Kubernetes version) as well as its other children"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: child objects such as <name>-server-<hash> must fit Kubernetes' 63-character label limit"
 type Gallery struct {
 	metav1.TypeMeta   `json:",inline"`

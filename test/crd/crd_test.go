@@ -291,6 +291,32 @@ func TestNameLongerThan40IsRejected(t *testing.T) {
 	}
 }
 
+// TestNamesThatMakeNoServiceNameAreRejected: a name Kubernetes accepts for the Gallery
+// (a DNS subdomain) but not for its Services (a DNS label that starts with a letter, on
+// every version the chart supports: 1.30 and later) is refused, naming the rule; a
+// 40-character label is accepted.
+func TestNamesThatMakeNoServiceNameAreRejected(t *testing.T) {
+	for _, name := range []string{"photos.prod", "1photos", "9"} {
+		u := gallery(t, validBase)
+		u.SetName(name)
+		err := env.Client.Create(context.Background(), u)
+		if err == nil {
+			_ = env.Client.Delete(context.Background(), u)
+			t.Errorf("%q accepted", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "metadata.name must be lower-case letters, digits and '-', starting with a letter") {
+			t.Errorf("%q: want the Service-name rule, got %v", name, err)
+		}
+	}
+	u := gallery(t, validBase)
+	u.SetName("p" + strings.Repeat("-0", 19) + "z")
+	if err := env.Client.Create(context.Background(), u); err != nil {
+		t.Fatalf("a 40-character label refused: %v", err)
+	}
+	_ = env.Client.Delete(context.Background(), u)
+}
+
 func TestChangesThatWouldLoseDataAreRejected(t *testing.T) {
 	cases := []struct {
 		name          string
