@@ -462,15 +462,32 @@ func failureMessage(f *phaseFailure) string {
 	if f == nil {
 		return "the last reconciliation failed"
 	}
-	msg := f.err.Error()
-	if len(msg) > maxFailureMessage {
-		cut := maxFailureMessage
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut] + "…"
+	return "reconciling the " + f.phase + " failed: " + keepHead(f.err.Error(), maxFailureMessage)
+}
+
+// keepHead is s cut to at most n bytes at a character boundary, with "…" after it when
+// anything was cut.
+func keepHead(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return "reconciling the " + f.phase + " failed: " + msg
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// keepTail is the end of s within n bytes, starting at a character boundary, with "…"
+// before it when anything was cut (an error's cause is its last line).
+func keepTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	start := len(s) - n
+	for start < len(s) && !utf8.RuneStart(s[start]) {
+		start++
+	}
+	return "…" + s[start:]
 }
 
 // setFailedComponentCondition puts a failed phase's error on the condition of the

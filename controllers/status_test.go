@@ -581,3 +581,24 @@ func TestFailedPhaseConditions(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepHeadAndTail: a cut never splits a character, and "…" marks it.
+func TestKeepHeadAndTail(t *testing.T) {
+	for _, tt := range []struct {
+		s          string
+		n          int
+		head, tail string
+	}{
+		{"short", 10, "short", "short"},
+		{"abcdef", 3, "abc…", "…def"},
+		{"ééé", 3, "é…", "…é"}, // é is two bytes: 3 bytes hold one whole
+		{"aé", 2, "a…", "…é"},
+	} {
+		if got := keepHead(tt.s, tt.n); got != tt.head {
+			t.Errorf("keepHead(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.head)
+		}
+		if got := keepTail(tt.s, tt.n); got != tt.tail {
+			t.Errorf("keepTail(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.tail)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func (r *GalleryReconciler) reconcileUpgrade(ctx context.Context, st *reconcileS
 		check.hold = true
 		check.upgrade.Phase = galleryv1alpha1.UpgradeFailed
 		check.upgrade.Message = fmt.Sprintf("the migration Job %s failed (%s), so nothing rolled and the pods of %s keep serving; fix the cause and delete the Job to retry, or set the previous image: %s",
-			job.Name, run.why, running, shorten(migrationOutput(pods, false), maxMessage))
+			job.Name, run.why, running, keepTail(migrationOutput(pods, false), maxMessage))
 	default:
 		check.hold = true
 		check.upgrade.Phase, check.upgrade.Message = galleryv1alpha1.UpgradeMigrating, "migrating the database for "+want
@@ -184,14 +184,6 @@ func migrationOutput(pods []corev1.Pod, running bool) string {
 	return out
 }
 
-// shorten keeps the end of s (an error's cause is its last line) within n bytes.
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
 // setUpgradedCondition reports the upgrade: status.upgrade as the phase left it, cleared
 // once the server runs the new image everywhere; Upgraded follows it.
 func setUpgradedCondition(g *galleryv1alpha1.Gallery, check *upgradeCheck, server *appsv1.Deployment, gen int64) {
@@ -200,8 +192,7 @@ func setUpgradedCondition(g *galleryv1alpha1.Gallery, check *upgradeCheck, serve
 		g.Status.Upgrade = check.upgrade
 	}
 	u := g.Status.Upgrade
-	if u != nil && u.Phase == galleryv1alpha1.UpgradeRollingOut && server != nil &&
-		containerImage(server.Spec.Template.Spec, galleryv1alpha1.ComponentServer) == u.To {
+	if u != nil && u.Phase == galleryv1alpha1.UpgradeRollingOut && server != nil && imageOf(server) == u.To {
 		if ok, _, _ := deploymentReady(server); ok {
 			g.Status.Upgrade, u = nil, nil
 		}
