@@ -99,9 +99,12 @@ func main() {
 	o.env = env
 	if *vipsModules != "" {
 		o.vipsModules = strings.Split(*vipsModules, ",")
-		dir, err := libvipsModulesDir()
+		var dir string
+		var err error
 		if o.sysroot != "" {
 			dir, err = sysroot{dir: o.sysroot, arch: o.arch}.vipsModulesDir()
+		} else {
+			dir, err = libvipsModulesDir() // this machine's pkg-config, only for its own libvips
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "imagebuild:", err)
