@@ -2,106 +2,73 @@ package controllers
 
 import (
 	"context"
-	"errors"
+	"crypto/x509"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/preflight"
 )
 
-// Preflighter checks, from the operator, that a Gallery's external dependencies answer:
-// an unreachable RDS endpoint or a missing bucket shows as a condition on the Gallery
-// instead of as crash-looping pods.
+// Preflighter proves, from the operator, that a Gallery's external servers let the
+// gallery in: an RDS endpoint that refuses the password or a missing bucket shows as a
+// condition with its reason instead of as crash-looping pods. Each check's error
+// carries its reason (preflight.ReasonOf).
 type Preflighter interface {
-	// Reachable dials host:port.
-	Reachable(ctx context.Context, address string) error
-	// BucketReachable sends HeadBucket for the Gallery's bucket, then reads its
-	// versioning: Enabled, Suspended, "" (never turned on) or, when the operator may not
-	// read it, "unknown (<reason>)". creds, when not nil, are static credentials
-	// (S3-compatible stores); otherwise the operator's credential chain is used (IRSA /
-	// Pod Identity on the operator's ServiceAccount).
-	BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) (versioning string, err error)
+	// Redis sends AUTH (with TLS when set) and PING, as the gallery's client does.
+	Redis(ctx context.Context, c config.Redis, ca []byte) error
+	// Database logs in to the writer and each reader with the configured TLS mode and
+	// runs SELECT 1.
+	Database(ctx context.Context, db config.Database, ca []byte) error
+	// Bucket sends HeadBucket for the photo bucket, then reads its versioning: Enabled,
+	// Suspended, "" (never turned on) or, when the operator may not read it, "unknown
+	// (<reason>)". creds, when not nil, are static credentials (S3-compatible stores);
+	// otherwise the operator's credential chain is used (IRSA / Pod Identity on the
+	// operator's ServiceAccount).
+	Bucket(ctx context.Context, s config.Storage, creds *aws.Credentials) (versioning string, err error)
 }
 
-// NetPreflighter is the real Preflighter.
+// NetPreflighter is the real Preflighter (package preflight).
 type NetPreflighter struct {
-	// Timeout bounds each check. Default 3s.
+	// Timeout bounds each check. Default 5s.
 	Timeout time.Duration
 }
 
-func (p NetPreflighter) timeout() time.Duration {
+func (p NetPreflighter) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	if p.Timeout <= 0 {
-		return 3 * time.Second
+		return context.WithTimeout(ctx, 5*time.Second)
 	}
-	return p.Timeout
+	return context.WithTimeout(ctx, p.Timeout)
 }
 
-// Reachable dials address over TCP.
-func (p NetPreflighter) Reachable(ctx context.Context, address string) error {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+// Redis runs preflight.Redis.
+func (p NetPreflighter) Redis(ctx context.Context, c config.Redis, ca []byte) error {
+	ctx, cancel := p.bounded(ctx)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", address)
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", address, err)
-	}
-	return conn.Close()
+	return preflight.Redis(ctx, c, ca)
 }
 
-// BucketReachable sends HeadBucket and GetBucketVersioning through aws-sdk-go-v2.
-func (p NetPreflighter) BucketReachable(ctx context.Context, s *galleryv1alpha1.S3StorageSpec, creds *aws.Credentials) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+// Database runs preflight.Database.
+func (p NetPreflighter) Database(ctx context.Context, db config.Database, ca []byte) error {
+	ctx, cancel := p.bounded(ctx)
 	defer cancel()
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1)}
-	if s.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(s.Region))
-	}
-	if creds != nil {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.StaticCredentialsProvider{Value: *creds}))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return "", fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if s.Endpoint != "" {
-			o.BaseEndpoint = aws.String(s.Endpoint)
-		}
-		o.UsePathStyle = s.ForcePathStyle
-	})
-	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-		return "", fmt.Errorf("head bucket %s: %w", s.Bucket, err)
-	}
-	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(s.Bucket)})
-	if err != nil {
-		// Reading versioning needs s3:GetBucketVersioning, which the photo role may
-		// lack: the bucket still works.
-		var ae smithy.APIError
-		if errors.As(err, &ae) {
-			return "unknown (" + ae.ErrorCode() + ")", nil
-		}
-		return "unknown", nil
-	}
-	return string(v.Status), nil
+	return preflight.Database(ctx, db, ca)
+}
+
+// Bucket runs preflight.Bucket.
+func (p NetPreflighter) Bucket(ctx context.Context, s config.Storage, creds *aws.Credentials) (string, error) {
+	ctx, cancel := p.bounded(ctx)
+	defer cancel()
+	return preflight.Bucket(ctx, s, creds)
 }
 
 // preflightResult is what the checks found; nil fields were not checked.
 type preflightResult struct {
 	cache, database, storage error
-	// versioning is the photo bucket's versioning status (see BucketReachable).
+	// versioning is the photo bucket's versioning status (see Preflighter.Bucket).
 	versioning string
 	checked    bool
 }
@@ -115,24 +82,29 @@ func (r *GalleryReconciler) reconcilePreflight(ctx context.Context, st *reconcil
 	}
 	g := st.gallery
 	res := preflightResult{checked: true}
-	if e := g.Spec.Cache.External; e != nil {
-		res.cache = r.Preflight.Reachable(ctx, e.Address)
-	}
-	if e := g.Spec.Database.External; e != nil {
-		port := strconv.Itoa(int(g.DatabasePort()))
-		var errs []error
-		for _, h := range append([]string{e.Host}, e.ReaderHosts...) {
-			errs = append(errs, r.Preflight.Reachable(ctx, net.JoinHostPort(h, port)))
+	if g.Spec.Cache.External != nil {
+		c, ca, err := r.externalRedis(ctx, st)
+		if err == nil {
+			err = r.Preflight.Redis(ctx, c, ca)
 		}
-		res.database = errors.Join(errs...)
+		res.cache = err
+	}
+	if g.Spec.Database.External != nil {
+		db, ca, err := r.externalDatabase(ctx, st)
+		if err == nil {
+			err = r.Preflight.Database(ctx, db, ca)
+		}
+		res.database = err
 	}
 	if s := g.Spec.Storage.S3; s != nil {
-		creds, err := r.s3Credentials(ctx, g)
-		if err != nil {
-			res.storage = err
-		} else {
-			res.versioning, res.storage = r.Preflight.BucketReachable(ctx, s, creds)
+		creds, err := r.s3Credentials(ctx, st)
+		if err == nil {
+			res.versioning, err = r.Preflight.Bucket(ctx, config.Storage{
+				Backend: config.StorageS3, S3Bucket: s.Bucket, S3Region: s.Region,
+				S3Endpoint: s.Endpoint, S3PathStyle: s.ForcePathStyle,
+			}, creds)
 		}
+		res.storage = err
 	}
 	st.preflight = res
 	if res.cache != nil || res.database != nil || res.storage != nil {
@@ -141,14 +113,98 @@ func (r *GalleryReconciler) reconcilePreflight(ctx context.Context, st *reconcil
 	return nil
 }
 
-func (r *GalleryReconciler) s3Credentials(ctx context.Context, g *galleryv1alpha1.Gallery) (*aws.Credentials, error) {
-	name := g.Spec.Storage.S3.CredentialsSecret
+// secretKey reads one key of a Secret the spec names; field says where, for the
+// message when it is missing.
+func (r *GalleryReconciler) secretKey(ctx context.Context, st *reconcileState, name, key, field string) ([]byte, error) {
+	s, err := r.secret(ctx, st, name)
+	if err != nil {
+		return nil, &preflight.Error{Reason: galleryv1alpha1.ReasonMissingReference, Err: fmt.Errorf("read Secret %s (%s): %w", name, field, err)}
+	}
+	v, ok := s.Data[key]
+	if !ok {
+		return nil, &preflight.Error{Reason: galleryv1alpha1.ReasonMissingReference, Err: fmt.Errorf("key %s is missing from Secret %s (%s)", key, name, field)}
+	}
+	return v, nil
+}
+
+// caBundle reads a CA bundle the spec names and checks that it holds a certificate.
+func (r *GalleryReconciler) caBundle(ctx context.Context, st *reconcileState, ref *galleryv1alpha1.SecretKeyRef, field string) ([]byte, error) {
+	pem, err := r.secretKey(ctx, st, ref.Name, ref.Key, field)
+	if err != nil {
+		return nil, err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return nil, &preflight.Error{Reason: galleryv1alpha1.ReasonCheckFailed, Err: fmt.Errorf("key %s of Secret %s (%s) holds no PEM certificate", ref.Key, ref.Name, field)}
+	}
+	return pem, nil
+}
+
+// externalRedis is the external Redis as the gallery's pods see it (internal/config),
+// with its password and CA bundle read from their Secrets.
+func (r *GalleryReconciler) externalRedis(ctx context.Context, st *reconcileState) (config.Redis, []byte, error) {
+	e := st.gallery.Spec.Cache.External
+	c := config.Redis{Addr: e.Address, Username: e.Username, DB: int(e.DB)}
+	if ref := e.PasswordSecretRef; ref != nil {
+		pw, err := r.secretKey(ctx, st, ref.Name, ref.Key, "spec.cache.external.passwordSecretRef")
+		if err != nil {
+			return c, nil, err
+		}
+		c.Password = string(pw)
+	}
+	var ca []byte
+	if t := e.TLS; t != nil && t.Enabled {
+		c.TLS, c.TLSServerName = true, t.ServerName
+		if ref := t.CASecretRef; ref != nil {
+			var err error
+			if ca, err = r.caBundle(ctx, st, ref, "spec.cache.external.tls.caSecretRef"); err != nil {
+				return c, nil, err
+			}
+		}
+	}
+	return c, ca, nil
+}
+
+// externalDatabase is the external database as the gallery's pods see it, with its
+// account and CA bundle read from their Secrets.
+func (r *GalleryReconciler) externalDatabase(ctx context.Context, st *reconcileState) (config.Database, []byte, error) {
+	g := st.gallery
+	e := g.Spec.Database.External
+	db := config.Database{
+		Driver: string(e.Engine), Host: e.Host, ReaderHosts: e.ReaderHosts,
+		Port: int(g.DatabasePort()), Name: e.Name, TLSMode: string(e.TLSMode),
+	}
+	const credentials = "spec.database.external.credentialsSecret"
+	user, err := r.secretKey(ctx, st, e.CredentialsSecret.Name, e.CredentialsSecret.UsernameKey, credentials)
+	if err != nil {
+		return db, nil, err
+	}
+	pw, err := r.secretKey(ctx, st, e.CredentialsSecret.Name, e.CredentialsSecret.PasswordKey, credentials)
+	if err != nil {
+		return db, nil, err
+	}
+	db.User, db.Password = string(user), string(pw)
+	var ca []byte
+	if ref := e.CASecretRef; ref != nil && db.TLSMode != "disable" {
+		if ca, err = r.caBundle(ctx, st, ref, "spec.database.external.caSecretRef"); err != nil {
+			return db, nil, err
+		}
+	}
+	return db, ca, nil
+}
+
+func (r *GalleryReconciler) s3Credentials(ctx context.Context, st *reconcileState) (*aws.Credentials, error) {
+	name := st.gallery.Spec.Storage.S3.CredentialsSecret
 	if name == "" {
 		return nil, nil
 	}
-	var s corev1.Secret
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &s); err != nil {
-		return nil, fmt.Errorf("read S3 credentials secret %s: %w", name, err)
+	const field = "spec.storage.s3.credentialsSecret"
+	id, err := r.secretKey(ctx, st, name, "accessKeyId", field)
+	if err != nil {
+		return nil, err
 	}
-	return &aws.Credentials{AccessKeyID: string(s.Data["accessKeyId"]), SecretAccessKey: string(s.Data["secretAccessKey"])}, nil
+	secret, err := r.secretKey(ctx, st, name, "secretAccessKey", field)
+	if err != nil {
+		return nil, err
+	}
+	return &aws.Credentials{AccessKeyID: string(id), SecretAccessKey: string(secret)}, nil
 }

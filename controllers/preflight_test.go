@@ -2,8 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -12,125 +12,98 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/internal/testservers"
 )
 
-// listen opens a real TCP listener that accepts and closes connections.
-func listen(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-	return l.Addr().String()
-}
-
-// closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-func TestPreflightReportsExternalDependencies(t *testing.T) {
+// The preflight proves access with the gallery's own settings, and each way it fails
+// shows as its own reason on the component's condition: a Redis password that is
+// wrong, a database account that needs TLS, a bucket that does not exist. Real
+// servers: redis-server with requirepass, MariaDB with a REQUIRE SSL account, versitygw.
+// Fixing each (the Secret, tlsMode, the bucket) turns its condition Reachable.
+func TestPreflightReportsWhyAccessFails(t *testing.T) {
+	redis := testservers.RedisWith(t, testservers.RedisOptions{Password: "right-Passw0rd"})
+	db := testservers.MariaDBRequiringTLS(t)
+	s3srv := testservers.S3(t)
 	ns := newNamespace(t)
-	creds := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
-		Data:       map[string][]byte{"username": []byte("app"), "password": []byte("pw")},
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: ns}, Data: map[string][]byte{"password": []byte("wrong-Passw0rd")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns}, Data: map[string][]byte{"username": []byte(db.User), "password": []byte(db.Password)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "db-ca", Namespace: ns}, Data: map[string][]byte{"ca.pem": db.CA}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: ns}, Data: map[string][]byte{"accessKeyId": []byte(s3srv.AccessKey), "secretAccessKey": []byte(s3srv.SecretKey)}},
+	} {
+		if err := k8s.Create(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := k8s.Create(context.Background(), creds); err != nil {
-		t.Fatal(err)
-	}
-	s3creds := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: ns},
-		Data:       map[string][]byte{"accessKeyId": []byte("test"), "secretAccessKey": []byte("test-secret")},
-	}
-	if err := k8s.Create(context.Background(), s3creds); err != nil {
-		t.Fatal(err)
-	}
-	redisAddr := listen(t)
-	dbHost, dbPort, _ := net.SplitHostPort(closedPort(t))
-	s3Endpoint := "http://" + closedPort(t)
-	port := mustAtoi32(t, dbPort)
+	port := int32(db.Port)
 	g := newGallery(t, ns, func(g *galleryv1alpha1.Gallery) {
-		g.Spec.Cache = galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{Address: redisAddr}}
+		g.Spec.Cache = galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{
+			Address:           redis.Addr(),
+			PasswordSecretRef: &galleryv1alpha1.SecretKeyRef{Name: "redis", Key: "password"},
+		}}
 		g.Spec.Database = galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{
-			Engine: galleryv1alpha1.DatabaseMySQL, Host: dbHost, Port: &port,
-			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: "db"},
+			Engine: galleryv1alpha1.DatabaseMySQL, Host: db.Host, Port: &port, Name: db.Name,
+			CredentialsSecret: galleryv1alpha1.CredentialsSecretRef{Name: "db", UsernameKey: "username", PasswordKey: "password"},
+			TLSMode:           "disable",
+			CASecretRef:       &galleryv1alpha1.SecretKeyRef{Name: "db-ca", Key: "ca.pem"},
 		}}
 		g.Spec.Storage = galleryv1alpha1.StorageSpec{S3: &galleryv1alpha1.S3StorageSpec{
-			Bucket: "photos", Region: "us-east-1", Endpoint: s3Endpoint, ForcePathStyle: true, CredentialsSecret: "s3",
+			Bucket: "photos-missing", Region: s3srv.Region, Endpoint: s3srv.Endpoint, ForcePathStyle: true, CredentialsSecret: "s3",
 		}}
 	})
-	eventually(t, "preflight conditions", func() error {
-		cache := condition(t, g, galleryv1alpha1.ConditionCache)
-		db := condition(t, g, galleryv1alpha1.ConditionDatabase)
-		storage := condition(t, g, galleryv1alpha1.ConditionStorage)
-		if cache == nil || cache.Status != metav1.ConditionTrue || cache.Reason != galleryv1alpha1.ReasonReachable {
-			return fmt.Errorf("CacheReady = %+v", cache)
+	want := func(typ, reason, says string) error {
+		c := condition(t, g, typ)
+		if c == nil || c.Reason != reason || !strings.Contains(c.Message, says) {
+			return fmt.Errorf("%s = %+v, want %s saying %q", typ, c, reason, says)
 		}
-		if db == nil || db.Status != metav1.ConditionFalse || db.Reason != galleryv1alpha1.ReasonUnreachable || !strings.Contains(db.Message, "connection refused") {
-			return fmt.Errorf("DatabaseReady = %+v", db)
-		}
-		if storage == nil || storage.Status != metav1.ConditionFalse || !strings.Contains(storage.Message, "head bucket photos") {
-			return fmt.Errorf("StorageReady = %+v", storage)
+		if (c.Status == metav1.ConditionTrue) != (reason == galleryv1alpha1.ReasonReachable) {
+			return fmt.Errorf("%s status %s with reason %s", typ, c.Status, reason)
 		}
 		return nil
-	})
-	// The database comes up: the retry (30 s) is too slow for a test, so a spec change
-	// forces the next pass.
-	l, err := net.Listen("tcp", net.JoinHostPort(dbHost, dbPort))
-	if err != nil {
-		t.Fatalf("reopen the database port: %v", err)
 	}
-	defer func() { _ = l.Close() }()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
-		live.Spec.Server.Replicas = ptrInt32(3)
+	eventually(t, "a reason for each failure", func() error {
+		return errors.Join(
+			want(galleryv1alpha1.ConditionCache, galleryv1alpha1.ReasonAuthenticationFailed, "refused the credentials"),
+			want(galleryv1alpha1.ConditionDatabase, galleryv1alpha1.ReasonTLSMismatch, "only over TLS"),
+			want(galleryv1alpha1.ConditionStorage, galleryv1alpha1.ReasonNotFound, "photos-missing does not exist"),
+		)
 	})
-	eventually(t, "database reachable", func() error {
-		if c := condition(t, g, galleryv1alpha1.ConditionDatabase); c == nil || c.Reason != galleryv1alpha1.ReasonReachable {
-			return fmt.Errorf("DatabaseReady = %+v", c)
-		}
-		return nil
-	})
-}
+	if c := condition(t, g, galleryv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready = %+v with three dependencies refusing, want False", c)
+	}
 
-func mustAtoi32(t *testing.T, s string) int32 {
-	t.Helper()
-	var n int32
-	if _, err := fmt.Sscan(s, &n); err != nil {
+	// The admin fixes all three: the password Secret, the TLS mode, the bucket.
+	updateSecret(t, ns, "redis", "password", "right-Passw0rd")
+	if _, err := s3srv.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("photos-missing")}); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	updateGallery(t, g, func(live *galleryv1alpha1.Gallery) {
+		live.Spec.Database.External.TLSMode = "verify-full"
+	})
+	eventually(t, "every dependency Reachable", func() error {
+		return errors.Join(
+			want(galleryv1alpha1.ConditionCache, galleryv1alpha1.ReasonReachable, "answers"),
+			want(galleryv1alpha1.ConditionDatabase, galleryv1alpha1.ReasonReachable, "answers"),
+			want(galleryv1alpha1.ConditionStorage, galleryv1alpha1.ReasonReachable, "answers"),
+		)
+	})
 }
 
-func ptrInt32(n int32) *int32 { return &n }
+// updateSecret sets one key of a Secret.
+func updateSecret(t *testing.T, ns, name, key, value string) {
+	t.Helper()
+	var s corev1.Secret
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Data[key] = []byte(value)
+	if err := k8s.Update(context.Background(), &s); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // With S3 storage, StorageReady says whether the photo bucket keeps versions: the photo
 // backup of an S3 Gallery (backups list its photos rather than copy them). Checked

@@ -20,6 +20,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/preflight"
 )
 
 // observed is what the operator read back from the children.
@@ -343,7 +344,7 @@ func external(g *galleryv1alpha1.Gallery, typ string, pf preflightResult, err er
 	case !pf.checked:
 		set(g, typ, true, galleryv1alpha1.ReasonExternal, what+" (not checked)", gen)
 	case err != nil:
-		set(g, typ, false, galleryv1alpha1.ReasonUnreachable, what+": "+err.Error(), gen)
+		set(g, typ, false, preflight.ReasonOf(err), what+": "+err.Error(), gen)
 	default:
 		set(g, typ, true, galleryv1alpha1.ReasonReachable, what+" answers", gen)
 	}

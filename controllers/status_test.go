@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/preflight"
 )
 
 // unsavedGallery is a Gallery that exists only in memory, at generation 3.
@@ -170,7 +171,7 @@ func TestComponentConditions(t *testing.T) {
 		{Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue, Reason: "TooManyReplicas", Message: "the desired replica count is more than the maximum replica count"},
 	}}}
 	zero := deploymentOf(0, 0, 0, true)
-	unreachable := errors.New("dial tcp: connection refused")
+	unreachable := &preflight.Error{Reason: galleryv1alpha1.ReasonUnreachable, Err: errors.New("dial tcp: connection refused")}
 	external := func(g *galleryv1alpha1.Gallery) {
 		g.Spec.Cache = galleryv1alpha1.CacheSpec{External: &galleryv1alpha1.ExternalRedisSpec{Address: "cache:6379"}}
 		g.Spec.Database = galleryv1alpha1.DatabaseSpec{External: &galleryv1alpha1.ExternalDatabaseSpec{Engine: galleryv1alpha1.DatabasePostgres, Host: "db"}}

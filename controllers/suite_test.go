@@ -24,6 +24,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/internal/testenv"
+	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 // The suite runs the real reconciler in a real manager against a real kube-apiserver.
@@ -114,14 +115,15 @@ func runSuite(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("manager: %w", err)
 	}
 	suiteManager = mgr
-	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{Timeout: time.Second}}
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	code := m.Run()
+	// Run stops the shared MariaDB and PostgreSQL servers the tests started.
+	code := testservers.Run(m)
 	cancel()
 	if err := <-done; err != nil {
 		return code, fmt.Errorf("manager: %w", err)

@@ -64,10 +64,33 @@ const (
 const (
 	// ReasonExternal (True): the dependency is external and was not checked.
 	ReasonExternal = "External"
-	// ReasonReachable (True): the dependency answered the preflight check.
+	// ReasonReachable (True): the dependency let the operator in as the gallery will
+	// connect: Redis answered AUTH and PING, the database a login and SELECT 1 with the
+	// configured TLS mode, S3 HeadBucket with the gallery's credentials.
 	ReasonReachable = "Reachable"
-	// ReasonUnreachable (False): the preflight check failed; the message has the error.
+	// ReasonUnreachable (False): nothing answered at the address (refused, timed out,
+	// no such host); the message has the error.
 	ReasonUnreachable = "Unreachable"
+	// ReasonAuthenticationFailed (False): the server answered and refused the
+	// credentials (a wrong password or user, an S3 key it does not know or a signature
+	// that does not match).
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonTLSMismatch (False): one side speaks TLS and the other does not: the server
+	// wants TLS (tls / tlsMode is off) or does not offer it (it is on); the message says
+	// which.
+	ReasonTLSMismatch = "TLSMismatch"
+	// ReasonCertificateRejected (False): TLS is on at both ends and the server's
+	// certificate does not chain to the CA bundle (caSecretRef, or the system roots) or
+	// does not name the host.
+	ReasonCertificateRejected = "CertificateRejected"
+	// ReasonAccessDenied (False): logged in, but not allowed: the database user may not
+	// use the database, or the S3 credentials may not read the bucket.
+	ReasonAccessDenied = "AccessDenied"
+	// ReasonNotFound (False): logged in, and the database or bucket does not exist.
+	ReasonNotFound = "NotFound"
+	// ReasonCheckFailed (False): the check failed for another reason; the message has
+	// the error.
+	ReasonCheckFailed = "CheckFailed"
 )
 
 // Reasons of the conditions that report a PersistentVolumeClaim (DatabaseReady of the

@@ -16,6 +16,24 @@ import (
 // NewRedisClient connects to the Redis that c describes (it does not dial yet). It
 // errors when c.Addr is empty: that configuration runs without Redis.
 func NewRedisClient(c config.Redis) (*redis.Client, error) {
+	var ca []byte
+	if c.TLS && c.CAFile != "" {
+		var err error
+		if ca, err = os.ReadFile(c.CAFile); err != nil {
+			return nil, fmt.Errorf("read redis CA file: %w", err)
+		}
+	}
+	opts, err := RedisOptions(c, ca)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opts), nil
+}
+
+// RedisOptions are the client options for the Redis that c describes, trusting the CA
+// bundle ca (PEM; nil: the system roots) when c.TLS is set. The operator's preflight
+// connects with them too, so its check proves the gallery's connection.
+func RedisOptions(c config.Redis, ca []byte) (*redis.Options, error) {
 	if c.Addr == "" {
 		return nil, errors.New("redis: no address configured")
 	}
@@ -31,17 +49,13 @@ func NewRedisClient(c config.Redis) (*redis.Client, error) {
 	}
 	if c.TLS {
 		t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName}
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read redis CA file: %w", err)
-			}
+		if len(ca) > 0 {
 			t.RootCAs = x509.NewCertPool()
-			if !t.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("read redis CA file %s: no PEM certificates", c.CAFile)
+			if !t.RootCAs.AppendCertsFromPEM(ca) {
+				return nil, errors.New("the redis CA bundle holds no PEM certificates")
 			}
 		}
 		opts.TLSConfig = t
 	}
-	return redis.NewClient(opts), nil
+	return opts, nil
 }

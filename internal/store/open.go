@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,13 +15,12 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/dbconn"
 )
 
 // Open connects to the database db describes and checks that it answers. sqliteFile is
@@ -121,15 +117,34 @@ const (
 	dialTimeout     = 10 * time.Second
 )
 
+// connectorFunc connects to one server of the configured database (the writer or a
+// reader).
+type connectorFunc func(host string, port int, timeout time.Duration) (driver.Connector, error)
+
+// serverConnector reads db's CA bundle once and returns how to connect to its servers.
+func serverConnector(db config.Database) (connectorFunc, error) {
+	ca, err := dbconn.ReadCA(db)
+	if err != nil {
+		return nil, err
+	}
+	return func(host string, port int, timeout time.Duration) (driver.Connector, error) {
+		return dbconn.Connector(db, ca, host, port, timeout)
+	}, nil
+}
+
 func openMySQL(db config.Database, log *slog.Logger) (*sqlStore, error) {
-	connector, err := mysqlConnector(db, db.Host, portOr(db.Port, 3306), dialTimeout)
+	connect, err := serverConnector(db)
+	if err != nil {
+		return nil, err
+	}
+	connector, err := connect(db.Host, portOr(db.Port, 3306), dialTimeout)
 	if err != nil {
 		return nil, err
 	}
 	writer := sql.OpenDB(connector)
 	poolServer(writer)
 	readers, err := openReaders(db, log, 3306, "", connector, func(host string, port int) (driver.Connector, error) {
-		return mysqlConnector(db, host, port, readerDialTimeout)
+		return connect(host, port, readerDialTimeout)
 	})
 	if err != nil {
 		_ = writer.Close()
@@ -158,14 +173,18 @@ func openMySQL(db config.Database, log *slog.Logger) (*sqlStore, error) {
 }
 
 func openPostgres(db config.Database, log *slog.Logger) (*sqlStore, error) {
-	connector, err := postgresConnector(db, db.Host, portOr(db.Port, 5432), dialTimeout)
+	connect, err := serverConnector(db)
+	if err != nil {
+		return nil, err
+	}
+	connector, err := connect(db.Host, portOr(db.Port, 5432), dialTimeout)
 	if err != nil {
 		return nil, err
 	}
 	writer := sql.OpenDB(connector)
 	poolServer(writer)
 	readers, err := openReaders(db, log, 5432, postgresLagQuery, connector, func(host string, port int) (driver.Connector, error) {
-		return postgresConnector(db, host, port, readerDialTimeout)
+		return connect(host, port, readerDialTimeout)
 	})
 	if err != nil {
 		_ = writer.Close()
@@ -184,60 +203,6 @@ func openPostgres(db config.Database, log *slog.Logger) (*sqlStore, error) {
 		// collide with a restored user.
 		advanceUserIDs: "SELECT setval(pg_get_serial_sequence('users', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM users",
 	}}, nil
-}
-
-// mysqlConnector connects to one MySQL/MariaDB server (the writer or a reader) with
-// db's account, database and TLS settings.
-func mysqlConnector(db config.Database, host string, port int, timeout time.Duration) (driver.Connector, error) {
-	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, host)
-	if err != nil {
-		return nil, err
-	}
-	c := mysql.NewConfig()
-	c.Net = "tcp"
-	c.Addr = net.JoinHostPort(host, strconv.Itoa(port))
-	c.DBName = db.Name
-	c.User = db.User
-	c.Passwd = db.Password
-	c.TLS = tlsConf
-	c.Timeout = timeout
-	// After a failover the old writer may become a read-only replica; rejecting its
-	// connections makes the pool reconnect to the new writer instead of failing writes.
-	// (Readers are read-only by design and only read.)
-	c.RejectReadOnly = true
-	// UPDATE reports matched rows, not changed ones, so "no such image" is told apart
-	// from "already so".
-	c.ClientFoundRows = true
-	connector, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, fmt.Errorf("configure mysql connection: %w", err)
-	}
-	return connector, nil
-}
-
-// postgresConnector connects to one PostgreSQL server (the writer or a reader) with
-// db's account, database and TLS settings.
-func postgresConnector(db config.Database, host string, port int, timeout time.Duration) (driver.Connector, error) {
-	tlsConf, err := tlsConfig(db.TLSMode, db.CAFile, host)
-	if err != nil {
-		return nil, err
-	}
-	// The URL form escapes every part; TLS is set below from our own configuration,
-	// so pgx's sslmode handling (and its fallbacks) stays out of the way.
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(db.User, db.Password),
-		Host:     net.JoinHostPort(host, strconv.Itoa(port)),
-		Path:     "/" + db.Name,
-		RawQuery: url.Values{"sslmode": {"disable"}, "application_name": {"sortographer"}}.Encode(),
-	}
-	pc, err := pgx.ParseConfig(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("configure postgres connection: %w", err)
-	}
-	pc.TLSConfig = tlsConf
-	pc.ConnectTimeout = timeout
-	return stdlib.GetConnector(*pc), nil
 }
 
 func openSQLite(path string) (*sqlStore, error) {
@@ -284,64 +249,6 @@ func portOr(port, def int) int {
 		return def
 	}
 	return port
-}
-
-// tlsConfig builds the client TLS configuration for a TLS mode:
-//   - disable: no TLS;
-//   - require: encrypted, and when a CA file is given the server's certificate must
-//     chain to it (any host name), as libpq's require does with a root certificate;
-//   - verify-full: the certificate must chain to the CA file (or the system roots) and
-//     name host.
-func tlsConfig(mode, caFile, host string) (*tls.Config, error) {
-	var roots *x509.CertPool
-	if caFile != "" && mode != "disable" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("read database CA file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("read database CA file %s: no PEM certificates", caFile)
-		}
-	}
-	switch mode {
-	case "", "disable":
-		return nil, nil
-	case "require":
-		c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // require means encrypted, not verified
-		if roots != nil {
-			c.VerifyPeerCertificate = verifyChain(roots)
-		}
-		return c, nil
-	case "verify-full":
-		return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: roots}, nil
-	default:
-		return nil, fmt.Errorf("unknown TLS mode %q", mode)
-	}
-}
-
-// verifyChain checks that the server's certificate chains to roots, whatever host it
-// names.
-func verifyChain(roots *x509.CertPool) func([][]byte, [][]*x509.Certificate) error {
-	return func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
-			return errors.New("database server sent no certificate")
-		}
-		certs := make([]*x509.Certificate, len(raw))
-		for i, b := range raw {
-			c, err := x509.ParseCertificate(b)
-			if err != nil {
-				return fmt.Errorf("parse database server certificate: %w", err)
-			}
-			certs[i] = c
-		}
-		inter := x509.NewCertPool()
-		for _, c := range certs[1:] {
-			inter.AddCert(c)
-		}
-		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
-	}
 }
 
 func mysqlDuplicate(err error) bool {

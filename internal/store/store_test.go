@@ -651,35 +651,3 @@ func TestEveryDialectHasEveryMigration(t *testing.T) {
 		}
 	}
 }
-
-func TestTLSConfig(t *testing.T) {
-	for _, tc := range []struct {
-		mode       string
-		wantNil    bool
-		wantVerify bool
-	}{
-		{"disable", true, false},
-		{"require", false, false},
-		{"verify-full", false, true},
-	} {
-		c, err := tlsConfig(tc.mode, "", "db.example.com")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.mode, err)
-		}
-		if (c == nil) != tc.wantNil {
-			t.Fatalf("%s: config %v, want nil %v", tc.mode, c, tc.wantNil)
-		}
-		if c != nil && c.InsecureSkipVerify == tc.wantVerify {
-			t.Errorf("%s: InsecureSkipVerify %v", tc.mode, c.InsecureSkipVerify)
-		}
-		if tc.wantVerify && c.ServerName != "db.example.com" {
-			t.Errorf("%s: server name %q", tc.mode, c.ServerName)
-		}
-	}
-	if _, err := tlsConfig("verify-full", filepath.Join(t.TempDir(), "missing.pem"), "h"); err == nil {
-		t.Error("missing CA file: want an error")
-	}
-	if _, err := tlsConfig("sometimes", "", "h"); err == nil {
-		t.Error("unknown mode: want an error")
-	}
-}

@@ -20,6 +20,10 @@ type Database struct {
 	Name     string
 	User     string
 	Password string
+	// CA is the PEM certificate of the CA that signed the server's TLS certificate (for
+	// 127.0.0.1). The servers offer TLS to every account and require it of the accounts
+	// MariaDBRequiringTLS and PostgresRequiringTLS make.
+	CA []byte
 }
 
 // Config is the gallery's database configuration for this database (no TLS).

@@ -29,6 +29,8 @@ type mariaDBServer struct {
 	port  int
 	proc  *process
 	admin *sql.DB
+	// tls is the certificate the server offers to clients that ask for TLS.
+	tls serverTLS
 }
 
 var sharedMariaDB sharedServer[*mariaDBServer]
@@ -36,6 +38,19 @@ var sharedMariaDB sharedServer[*mariaDBServer]
 // MariaDB returns a fresh database on the test binary's MariaDB server, starting the
 // server on first use. The package's TestMain must call Main.
 func MariaDB(t testing.TB) Database {
+	t.Helper()
+	return mariaDBDatabase(t, false)
+}
+
+// MariaDBRequiringTLS is MariaDB with an account of its own that the server lets in only
+// over TLS (REQUIRE SSL): without TLS the login is refused as a wrong password would be.
+// The server's certificate names 127.0.0.1 and chains to Database.CA.
+func MariaDBRequiringTLS(t testing.TB) Database {
+	t.Helper()
+	return mariaDBDatabase(t, true)
+}
+
+func mariaDBDatabase(t testing.TB, requireTLS bool) Database {
 	t.Helper()
 	skipIfShort(t)
 	srv, err := sharedMariaDB.get(startMariaDB)
@@ -55,14 +70,34 @@ func MariaDB(t testing.TB) Database {
 			t.Errorf("drop mariadb database %s: %v", name, err)
 		}
 	})
-	return Database{
+	d := Database{
 		Driver:   config.DriverMySQL,
 		Host:     "127.0.0.1",
 		Port:     srv.port,
 		Name:     name,
 		User:     appUser,
 		Password: appPassword,
+		CA:       srv.tls.CA,
 	}
+	if requireTLS {
+		d.User = name + "_tls"
+		for _, stmt := range []string{
+			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s' REQUIRE SSL", d.User, appPassword),
+			fmt.Sprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'", name, d.User),
+		} {
+			if _, err := srv.admin.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("create mariadb TLS account: %v", err)
+			}
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+			defer cancel()
+			if _, err := srv.admin.ExecContext(ctx, "DROP USER IF EXISTS '"+d.User+"'@'%'"); err != nil {
+				t.Errorf("drop mariadb account %s: %v", d.User, err)
+			}
+		})
+	}
+	return d
 }
 
 func startMariaDB() (*mariaDBServer, error) {
@@ -100,6 +135,9 @@ func startMariaDB() (*mariaDBServer, error) {
 	if err := os.Mkdir(tmpDir, 0o700); err != nil {
 		return nil, err
 	}
+	if srv.tls, err = newServerTLS(dir, nil); err != nil {
+		return nil, err
+	}
 	if err := run("mariadb-install-db", nil, filepath.Join(dir, "install.log"), installDB,
 		"--no-defaults",
 		"--datadir="+dataDir,
@@ -130,6 +168,9 @@ func startMariaDB() (*mariaDBServer, error) {
 			"--skip-name-resolve",
 			"--skip-log-bin",
 			"--performance-schema=0",
+			"--ssl-ca=" + srv.tls.CAFile,
+			"--ssl-cert=" + srv.tls.CertFile,
+			"--ssl-key=" + srv.tls.KeyFile,
 			"--max-connections=500",
 			// Durability does not matter for a throwaway server; speed does.
 			"--innodb-buffer-pool-size=128M",

@@ -24,13 +24,31 @@ type postgresServer struct {
 	port  int
 	proc  *process
 	admin *sql.DB
+	// tls is the certificate the server offers to clients that ask for TLS.
+	tls serverTLS
 }
+
+// tlsOnlyRole is the group whose members pg_hba.conf lets in only over TLS.
+const tlsOnlyRole = "tls_only"
 
 var sharedPostgres sharedServer[*postgresServer]
 
 // Postgres returns a fresh database on the test binary's PostgreSQL server, starting the
 // server on first use. The package's TestMain must call Main.
 func Postgres(t testing.TB) Database {
+	t.Helper()
+	return postgresDatabase(t, false)
+}
+
+// PostgresRequiringTLS is PostgreSQL with an account of its own, owning the database,
+// that pg_hba.conf lets in only over TLS ("no encryption" otherwise). The server's
+// certificate names 127.0.0.1 and chains to Database.CA.
+func PostgresRequiringTLS(t testing.TB) Database {
+	t.Helper()
+	return postgresDatabase(t, true)
+}
+
+func postgresDatabase(t testing.TB, requireTLS bool) Database {
 	t.Helper()
 	skipIfShort(t)
 	srv, err := sharedPostgres.get(startPostgres)
@@ -40,7 +58,21 @@ func Postgres(t testing.TB) Database {
 	name := nextDatabaseName()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	if _, err := srv.admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %q OWNER %q`, name, appUser)); err != nil {
+	owner := appUser
+	if requireTLS {
+		owner = name + "_tls"
+		if _, err := srv.admin.ExecContext(ctx, fmt.Sprintf(`CREATE ROLE %q LOGIN PASSWORD '%s' IN ROLE %q`, owner, appPassword, tlsOnlyRole)); err != nil {
+			t.Fatalf("create postgres TLS account: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+			defer cancel()
+			if _, err := srv.admin.ExecContext(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %q`, owner)); err != nil {
+				t.Errorf("drop postgres account %s: %v", owner, err)
+			}
+		})
+	}
+	if _, err := srv.admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %q OWNER %q`, name, owner)); err != nil {
 		t.Fatalf("create postgres database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -56,8 +88,9 @@ func Postgres(t testing.TB) Database {
 		Host:     "127.0.0.1",
 		Port:     srv.port,
 		Name:     name,
-		User:     appUser,
+		User:     owner,
 		Password: appPassword,
+		CA:       srv.tls.CA,
 	}
 }
 
@@ -154,6 +187,21 @@ func startPostgres() (*postgresServer, error) {
 		return nil, err
 	}
 
+	// TLS is on for whoever asks; the members of tlsOnlyRole must ask. The first
+	// matching line wins, so the rule goes before initdb's.
+	if srv.tls, err = newServerTLS(dir, cred); err != nil {
+		return nil, err
+	}
+	hba := filepath.Join(dataDir, "pg_hba.conf")
+	rules, err := os.ReadFile(hba)
+	if err != nil {
+		return nil, err
+	}
+	rules = append([]byte("hostnossl all +"+tlsOnlyRole+" 127.0.0.1/32 reject\n"), rules...)
+	if err := os.WriteFile(hba, rules, 0o600); err != nil {
+		return nil, err
+	}
+
 	// The log file is created by us, before the server starts, so it is ours to read
 	// whichever user the server runs as.
 	srv.proc = &process{name: "postgres", bin: postgres, logPath: filepath.Join(dir, "postgres.log"), cred: cred, stopSignal: syscall.SIGINT}
@@ -167,6 +215,9 @@ func startPostgres() (*postgresServer, error) {
 			"-c", "listen_addresses=127.0.0.1",
 			"-c", "unix_socket_directories=" + dir,
 			"-c", "max_connections=300",
+			"-c", "ssl=on",
+			"-c", "ssl_cert_file=" + srv.tls.CertFile,
+			"-c", "ssl_key_file=" + srv.tls.KeyFile,
 			// Durability does not matter for a throwaway server; speed does.
 			"-c", "fsync=off",
 			"-c", "synchronous_commit=off",
@@ -199,8 +250,13 @@ func startPostgres() (*postgresServer, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	if _, err := srv.admin.ExecContext(ctx, fmt.Sprintf(`CREATE ROLE %q LOGIN PASSWORD '%s'`, appUser, appPassword)); err != nil {
-		return nil, fmt.Errorf("set up postgres account: %w", err)
+	for _, stmt := range []string{
+		fmt.Sprintf(`CREATE ROLE %q LOGIN PASSWORD '%s'`, appUser, appPassword),
+		fmt.Sprintf(`CREATE ROLE %q NOLOGIN`, tlsOnlyRole),
+	} {
+		if _, err := srv.admin.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("set up postgres accounts: %w", err)
+		}
 	}
 	return srv, nil
 }

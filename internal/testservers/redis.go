@@ -3,6 +3,8 @@ package testservers
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -25,11 +27,28 @@ type RedisServer struct {
 	dir  string
 	port int
 	proc *process
+	opts RedisOptions
+	tls  *serverTLS
+}
+
+// RedisOptions are how a RedisServer guards itself.
+type RedisOptions struct {
+	// Password is the default user's password (requirepass). Empty: none.
+	Password string
+	// TLS serves TLS only, with a certificate for 127.0.0.1 from a CA of the server's
+	// own (CA).
+	TLS bool
 }
 
 // Redis starts a redis-server for this test and stops it, removing its data, when the
 // test ends.
 func Redis(t testing.TB) *RedisServer {
+	t.Helper()
+	return RedisWith(t, RedisOptions{})
+}
+
+// RedisWith starts a redis-server guarded as opts says.
+func RedisWith(t testing.TB, opts RedisOptions) *RedisServer {
 	t.Helper()
 	skipIfShort(t)
 	bin, err := findBinary("redis-server", "/usr/bin", "/usr/local/bin")
@@ -40,11 +59,18 @@ func Redis(t testing.TB) *RedisServer {
 	if err != nil {
 		t.Fatalf("start redis: %v", err)
 	}
-	r := &RedisServer{t: t, dir: dir}
+	r := &RedisServer{t: t, dir: dir, opts: opts}
 	t.Cleanup(func() {
 		r.proc.stop()
 		_ = os.RemoveAll(dir)
 	})
+	if opts.TLS {
+		certs, err := newServerTLS(dir, nil)
+		if err != nil {
+			t.Fatalf("start redis: %v", err)
+		}
+		r.tls = &certs
+	}
 	r.proc = &process{name: "redis-server", bin: bin, logPath: filepath.Join(dir, "redis.log"), stopSignal: syscall.SIGTERM}
 	for attempt := 1; ; attempt++ {
 		if r.port, err = freePort(); err != nil {
@@ -63,13 +89,22 @@ func Redis(t testing.TB) *RedisServer {
 func (r *RedisServer) start() error {
 	r.proc.args = []string{
 		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(r.port),
 		"--dir", r.dir,
 		"--protected-mode", "no",
 		"--save", "",
 		"--appendonly", "yes",
 		"--appendfsync", "always",
 		"--logfile", "",
+	}
+	if r.tls != nil {
+		r.proc.args = append(r.proc.args, "--port", "0", "--tls-port", strconv.Itoa(r.port),
+			"--tls-cert-file", r.tls.CertFile, "--tls-key-file", r.tls.KeyFile,
+			"--tls-ca-cert-file", r.tls.CAFile, "--tls-auth-clients", "no")
+	} else {
+		r.proc.args = append(r.proc.args, "--port", strconv.Itoa(r.port))
+	}
+	if r.opts.Password != "" {
+		r.proc.args = append(r.proc.args, "--requirepass", r.opts.Password)
 	}
 	if err := r.proc.start(); err != nil {
 		return err
@@ -79,6 +114,14 @@ func (r *RedisServer) start() error {
 		return err
 	}
 	return nil
+}
+
+// CA is the PEM certificate of the CA that signed the server's certificate (TLS only).
+func (r *RedisServer) CA() []byte {
+	if r.tls == nil {
+		return nil
+	}
+	return r.tls.CA
 }
 
 // Addr is the server's host:port.
@@ -115,8 +158,7 @@ func (r *RedisServer) Flush() {
 // ("-ERR ..."), an integer (":1") or a bulk string's contents. That is all the harness
 // needs, and it spares the package a client library.
 func (r *RedisServer) command(ctx context.Context, args ...string) (string, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", r.Addr())
+	conn, err := r.dial(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -124,6 +166,32 @@ func (r *RedisServer) command(ctx context.Context, args ...string) (string, erro
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
 	}
+	rd := bufio.NewReader(conn)
+	if r.opts.Password != "" {
+		reply, err := roundTrip(conn, rd, "AUTH", r.opts.Password)
+		if err != nil {
+			return "", err
+		}
+		if reply != "+OK" {
+			return "", fmt.Errorf("AUTH replied %q", reply)
+		}
+	}
+	return roundTrip(conn, rd, args...)
+}
+
+func (r *RedisServer) dial(ctx context.Context) (net.Conn, error) {
+	if r.tls == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", r.Addr())
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(r.tls.CA)
+	d := tls.Dialer{Config: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	return d.DialContext(ctx, "tcp", r.Addr())
+}
+
+// roundTrip writes one command and reads its reply (see command).
+func roundTrip(conn net.Conn, rd *bufio.Reader, args ...string) (string, error) {
 	var req strings.Builder
 	fmt.Fprintf(&req, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -132,7 +200,6 @@ func (r *RedisServer) command(ctx context.Context, args ...string) (string, erro
 	if _, err := conn.Write([]byte(req.String())); err != nil {
 		return "", err
 	}
-	rd := bufio.NewReader(conn)
 	line, err := rd.ReadString('\n')
 	if err != nil {
 		return "", err
