@@ -440,7 +440,7 @@ type ServerSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(e, !e.name.startsWith('SORTOGRAPHER_') || e.name in ['SORTOGRAPHER_DECODE_MEMORY', 'SORTOGRAPHER_DATABASE_READER_MAX_LAG', 'SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW', 'SORTOGRAPHER_ONNXRUNTIME_LIB'])",message="spec.server.env: a SORTOGRAPHER_* variable is a setting the operator makes from the spec, and would replace it: set the spec field instead. Of them only SORTOGRAPHER_DECODE_MEMORY, SORTOGRAPHER_DATABASE_READER_MAX_LAG, SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW and SORTOGRAPHER_ONNXRUNTIME_LIB may be set here",reason=FieldValueForbidden
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	Env []EnvVar `json:"env,omitempty"`
 }
 
 // ProbesSpec tunes the server's probes.
@@ -550,7 +550,7 @@ type WorkersSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(e, !e.name.startsWith('SORTOGRAPHER_') || e.name in ['SORTOGRAPHER_DECODE_MEMORY', 'SORTOGRAPHER_DATABASE_READER_MAX_LAG', 'SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW', 'SORTOGRAPHER_ONNXRUNTIME_LIB'])",message="spec.workers.env: a SORTOGRAPHER_* variable is a setting the operator makes from the spec, and would replace it: set the spec field instead. Of them only SORTOGRAPHER_DECODE_MEMORY, SORTOGRAPHER_DATABASE_READER_MAX_LAG, SORTOGRAPHER_DATABASE_READ_YOUR_WRITES_WINDOW and SORTOGRAPHER_ONNXRUNTIME_LIB may be set here",reason=FieldValueForbidden
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	Env []EnvVar `json:"env,omitempty"`
 }
 
 // ClassifierProvider names what labels the photos.
@@ -1443,11 +1443,11 @@ type PlacementSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
-	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	Tolerations []Toleration `json:"tolerations,omitempty"`
 
 	// affinity applies to every pod of the Gallery.
 	// +optional
-	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	Affinity *Affinity `json:"affinity,omitempty"`
 
 	// zoneSpread spreads server and worker pods across topology.kubernetes.io/zone.
 	// +optional

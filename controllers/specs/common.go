@@ -64,8 +64,8 @@ func ContainerSecurityContext() *corev1.SecurityContext {
 func ApplyPlacement(g *galleryv1alpha1.Gallery, component string, pod *corev1.PodSpec) {
 	p := g.Spec.Placement
 	pod.NodeSelector = p.NodeSelectorLabels()
-	pod.Tolerations = p.Tolerations
-	pod.Affinity = p.Affinity
+	pod.Tolerations = galleryv1alpha1.CoreTolerations(p.Tolerations)
+	pod.Affinity = p.Affinity.Core()
 	pod.PriorityClassName = p.PriorityClassName
 	pod.ImagePullSecrets = g.Spec.ImagePullSecrets
 	if p.ZoneSpread.Enabled == nil || *p.ZoneSpread.Enabled {

@@ -167,7 +167,7 @@ func ServerDeployment(g *galleryv1alpha1.Gallery, configHash string) *appsv1.Dep
 	c := &pod.Spec.Containers[0]
 	c.Resources = s.Resources
 	// An admin's own GOMEMLIMIT in spec.server.env wins, as any variable of theirs.
-	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(s.Resources)...), s.Env)
+	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(s.Resources)...), galleryv1alpha1.CoreEnv(s.Env))
 	c.StartupProbe = httpProbe(LivenessPath, s.Probes.Startup)
 	c.LivenessProbe = httpProbe(LivenessPath, s.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, s.Probes.Readiness)
@@ -211,7 +211,7 @@ func WorkersDeployment(g *galleryv1alpha1.Gallery, configHash string, replicas *
 	pod := galleryPod(g, galleryv1alpha1.ComponentWorkers, g.WorkersImage(), []string{"work"}, configHash)
 	c := &pod.Spec.Containers[0]
 	c.Resources = w.Resources
-	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(w.Resources)...), w.Env)
+	c.Env = withAdminEnv(append(c.Env, goMemLimitEnv(w.Resources)...), galleryv1alpha1.CoreEnv(w.Env))
 	c.LivenessProbe = httpProbe(LivenessPath, g.Spec.Server.Probes.Liveness)
 	c.ReadinessProbe = httpProbe(ReadinessPath, g.Spec.Server.Probes.Readiness)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(w.TerminationGracePeriodSeconds)

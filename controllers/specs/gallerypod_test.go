@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -201,7 +202,9 @@ func TestServerDeploymentMigrate(t *testing.T) {
 	for name, g := range map[string]*galleryv1alpha1.Gallery{
 		"defaults": gallery(),
 		"embedded with a custom model and extra env": gallery(withEmbeddedDatabase(), withCustomModelClaim("models"),
-			func(g *galleryv1alpha1.Gallery) { g.Spec.Server.Env = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}} }),
+			func(g *galleryv1alpha1.Gallery) {
+				g.Spec.Server.Env = []galleryv1alpha1.EnvVar{{Name: "TZ", Value: "UTC"}}
+			}),
 		"external services with CAs": gallery(withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withDatabaseCA("rds-ca", "ca.pem"),
 			withExternalRedis(), withRedisCA("cache-ca", "ca.crt"), withS3(), withS3Credentials("s3-creds")),
 	} {
@@ -306,7 +309,7 @@ func TestServerDeploymentShutdown(t *testing.T) {
 }
 
 func TestServerDeploymentExtraEnv(t *testing.T) {
-	extra := []corev1.EnvVar{
+	extra := []galleryv1alpha1.EnvVar{
 		{Name: "TZ", Value: "Europe/London"},
 		{Name: "SORTOGRAPHER_LOG_LEVEL", Value: "debug"},
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -317,7 +320,7 @@ func TestServerDeploymentExtraEnv(t *testing.T) {
 	if len(c.Env) != operator+len(extra) {
 		t.Fatalf("env = %d entries, want %d of the operator's then %d extra", len(c.Env), operator, len(extra))
 	}
-	if !equality.Semantic.DeepEqual(c.Env[operator:], extra) {
+	if !equality.Semantic.DeepEqual(c.Env[operator:], galleryv1alpha1.CoreEnv(extra)) {
 		t.Errorf("env ends with %+v, want the spec's %+v after the operator's", c.Env[operator:], extra)
 	}
 	for i, r := range SecretEnv(g) {
@@ -451,12 +454,47 @@ func assertSecretVolume(t *testing.T, pod corev1.PodSpec, name, secret, key stri
 }
 
 func TestGalleryPodPlacement(t *testing.T) {
-	tolerations := []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gallery", Effect: corev1.TaintEffectNoSchedule}}
-	affinity := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
-			Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"arm64"},
-		}}}},
-	}}}
+	// The spec's own types, and the pod fields they must become.
+	tolerations := []galleryv1alpha1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gallery", Effect: corev1.TaintEffectNoSchedule}}
+	wantTolerations := []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gallery", Effect: corev1.TaintEffectNoSchedule}}
+	affinity := &galleryv1alpha1.Affinity{
+		NodeAffinity: &galleryv1alpha1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &galleryv1alpha1.NodeSelector{
+			NodeSelectorTerms: []galleryv1alpha1.NodeSelectorTerm{{MatchExpressions: []galleryv1alpha1.NodeSelectorRequirement{{
+				Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"arm64"},
+			}}}},
+		}},
+		PodAntiAffinity: &galleryv1alpha1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []galleryv1alpha1.WeightedPodAffinityTerm{{
+			Weight: 50, PodAffinityTerm: galleryv1alpha1.PodAffinityTerm{
+				TopologyKey: "kubernetes.io/hostname",
+				LabelSelector: &galleryv1alpha1.LabelSelector{
+					MatchLabels:      map[string]galleryv1alpha1.LabelValue{"app": "batch"},
+					MatchExpressions: []galleryv1alpha1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []galleryv1alpha1.LabelValue{"heavy"}}},
+				},
+			},
+		}}},
+	}
+	wantAffinity := &corev1.Affinity{
+		NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+				Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"arm64"},
+			}}}},
+		}},
+		PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 50, PodAffinityTerm: corev1.PodAffinityTerm{
+				TopologyKey: "kubernetes.io/hostname",
+				LabelSelector: &metav1.LabelSelector{
+					MatchLabels:      map[string]string{"app": "batch"},
+					MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"heavy"}}},
+				},
+			},
+		}}},
+	}
+	if got := galleryv1alpha1.CoreTolerations(tolerations); !equality.Semantic.DeepEqual(got, wantTolerations) {
+		t.Errorf("tolerations become %+v, want %+v", got, wantTolerations)
+	}
+	if got := affinity.Core(); !equality.Semantic.DeepEqual(got, wantAffinity) {
+		t.Errorf("affinity becomes %+v, want %+v", got, wantAffinity)
+	}
 	placed := func(g *galleryv1alpha1.Gallery) {
 		p := &g.Spec.Placement
 		p.NodeSelector = map[string]galleryv1alpha1.LabelValue{"node.kubernetes.io/pool": "gallery"}
@@ -498,8 +536,8 @@ func TestGalleryPodPlacement(t *testing.T) {
 			} {
 				pod := d.Spec.Template.Spec
 				p := tt.g.Spec.Placement
-				if !maps.Equal(pod.NodeSelector, p.NodeSelectorLabels()) || !equality.Semantic.DeepEqual(pod.Tolerations, p.Tolerations) ||
-					!equality.Semantic.DeepEqual(pod.Affinity, p.Affinity) || pod.PriorityClassName != p.PriorityClassName {
+				if !maps.Equal(pod.NodeSelector, p.NodeSelectorLabels()) || !equality.Semantic.DeepEqual(pod.Tolerations, galleryv1alpha1.CoreTolerations(p.Tolerations)) ||
+					!equality.Semantic.DeepEqual(pod.Affinity, p.Affinity.Core()) || pod.PriorityClassName != p.PriorityClassName {
 					t.Errorf("%s: placement = %v %v %v %q, want the spec's", component, pod.NodeSelector, pod.Tolerations, pod.Affinity, pod.PriorityClassName)
 				}
 				if !slices.Equal(pod.ImagePullSecrets, tt.g.Spec.ImagePullSecrets) {
@@ -537,10 +575,10 @@ func TestGoMemLimit(t *testing.T) {
 	adminEnv := func(server, workers string) galleryOption {
 		return func(g *galleryv1alpha1.Gallery) {
 			if server != "" {
-				g.Spec.Server.Env = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}, {Name: EnvGoMemLimit, Value: server}}
+				g.Spec.Server.Env = []galleryv1alpha1.EnvVar{{Name: "TZ", Value: "UTC"}, {Name: EnvGoMemLimit, Value: server}}
 			}
 			if workers != "" {
-				g.Spec.Workers.Env = []corev1.EnvVar{{Name: EnvGoMemLimit, Value: workers}}
+				g.Spec.Workers.Env = []galleryv1alpha1.EnvVar{{Name: EnvGoMemLimit, Value: workers}}
 			}
 		}
 	}
@@ -619,9 +657,9 @@ func TestWorkersDeployment(t *testing.T) {
 			w.Image = "ghcr.io/sortographer/sortographer:v0.2.0-gpu"
 			w.Resources = resources("2", "4Gi", "8Gi")
 			w.Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1")
-			w.Env = []corev1.EnvVar{{Name: "OMP_NUM_THREADS", Value: "2"}}
+			w.Env = []galleryv1alpha1.EnvVar{{Name: "OMP_NUM_THREADS", Value: "2"}}
 			w.TerminationGracePeriodSeconds = 300
-			g.Spec.Server.Env = []corev1.EnvVar{{Name: "SERVER_ONLY", Value: "1"}}
+			g.Spec.Server.Env = []galleryv1alpha1.EnvVar{{Name: "SERVER_ONLY", Value: "1"}}
 		}),
 		replicas: ptr.To[int32](12),
 		image:    "ghcr.io/sortographer/sortographer:v0.2.0-gpu",
@@ -652,7 +690,7 @@ func TestWorkersDeployment(t *testing.T) {
 				t.Errorf("resources = %+v, want the workers' %+v", c.Resources, w.Resources)
 			}
 			operator := len(SecretEnv(tt.g)) + 1 // and GOMEMLIMIT (TestGoMemLimit)
-			if len(c.Env) != operator+len(w.Env) || !equality.Semantic.DeepEqual(c.Env[operator:], w.Env) {
+			if len(c.Env) != operator+len(w.Env) || !equality.Semantic.DeepEqual(c.Env[operator:], galleryv1alpha1.CoreEnv(w.Env)) {
 				t.Errorf("env = %+v, want the operator's then %+v", c.Env, w.Env)
 			}
 			if ptr.Deref(pod.TerminationGracePeriodSeconds, -1) != w.TerminationGracePeriodSeconds {

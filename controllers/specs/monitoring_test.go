@@ -257,7 +257,7 @@ func otelKeys(m map[string]string) []string {
 // The admin's env wins over the operator's OpenTelemetry defaults, and no variable is
 // named twice (server-side apply refuses a container that does).
 func TestAdminEnvOverridesTracingDefaults(t *testing.T) {
-	own := []corev1.EnvVar{{Name: EnvOTELTracesSampler, Value: "always_on"}, {Name: "TZ", Value: "UTC"}}
+	own := []galleryv1alpha1.EnvVar{{Name: EnvOTELTracesSampler, Value: "always_on"}, {Name: "TZ", Value: "UTC"}}
 	g := gallery(withTracing("http://collector:4318", nil), func(g *galleryv1alpha1.Gallery) {
 		g.Spec.Server.Env = own
 		g.Spec.Workers.Env = own
@@ -281,7 +281,7 @@ func TestAdminEnvOverridesTracingDefaults(t *testing.T) {
 		if e := envNamed(c, EnvOTELTracesSamplerArg); e == nil || e.Value != "0.1" {
 			t.Errorf("%s sampler arg = %+v, want the operator's 0.1 (the admin did not set it)", name, e)
 		}
-		if !equality.Semantic.DeepEqual(c.Env[len(c.Env)-len(own):], own) {
+		if !equality.Semantic.DeepEqual(c.Env[len(c.Env)-len(own):], galleryv1alpha1.CoreEnv(own)) {
 			t.Errorf("%s env ends with %+v, want the admin's %+v", name, c.Env[len(c.Env)-len(own):], own)
 		}
 	}

@@ -30,12 +30,12 @@ func purityShapes() map[string]*galleryv1alpha1.Gallery {
 			func(g *galleryv1alpha1.Gallery) {
 				p := &g.Spec.Placement
 				p.NodeSelector = map[string]galleryv1alpha1.LabelValue{"pool": "gallery"}
-				p.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
-				p.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
+				p.Tolerations = []galleryv1alpha1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+				p.Affinity = &galleryv1alpha1.Affinity{PodAntiAffinity: &galleryv1alpha1.PodAffinity{}}
 				p.PriorityClassName = "high"
 				p.ServiceAccountAnnotations = map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}
-				g.Spec.Server.Env = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}}
-				g.Spec.Workers.Env = []corev1.EnvVar{{Name: "OMP_NUM_THREADS", Value: "2"}}
+				g.Spec.Server.Env = []galleryv1alpha1.EnvVar{{Name: "TZ", Value: "UTC"}}
+				g.Spec.Workers.Env = []galleryv1alpha1.EnvVar{{Name: "OMP_NUM_THREADS", Value: "2"}}
 				g.Spec.Ingress.ClassName = ptr.To("alb")
 				g.Spec.Ingress.Annotations = map[string]string{"alb.ingress.kubernetes.io/scheme": "internal"}
 			}),
@@ -45,12 +45,12 @@ func purityShapes() map[string]*galleryv1alpha1.Gallery {
 			withTracing("http://otel-collector.monitoring:4318", ptr.To[int32](25)),
 			withMetricsFrom(networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"name": "monitoring"}}}),
 			func(g *galleryv1alpha1.Gallery) {
-				g.Spec.Server.Env = []corev1.EnvVar{{Name: "OTEL_TRACES_SAMPLER", Value: "always_on"}}
+				g.Spec.Server.Env = []galleryv1alpha1.EnvVar{{Name: "OTEL_TRACES_SAMPLER", Value: "always_on"}}
 			}),
 		"not scraped": gallery(withoutPodMonitor()),
 		"backed up to a volume, drilled": gallery(withEmbeddedDatabase(), withBackupToVolume("backups", "prod"), withDrill("@weekly", ""),
 			withImagePullSecret("registry"), func(g *galleryv1alpha1.Gallery) {
-				g.Spec.Placement.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}}
+				g.Spec.Placement.Affinity = &galleryv1alpha1.Affinity{PodAffinity: &galleryv1alpha1.PodAffinity{}}
 			}),
 		"backed up to S3, restored": gallery(withS3(), withBackupToS3("backups", "http://minio:9000", "creds"), withRestoreFrom("old", "")),
 	}

@@ -17,8 +17,10 @@ import (
 	"testing"
 
 	"github.com/distribution/reference"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -209,6 +211,26 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"node selector key too long", `placement: {nodeSelector: {"` + strings.Repeat("k", 64) + `": gallery}}`, []string{"spec.placement.nodeSelector", "every key must be a label key"}},
 		{"node selector value with a slash", `placement: {nodeSelector: {kubernetes.io/arch: "arm/64"}}`, []string{"spec.placement.nodeSelector.kubernetes.io/arch", "should match"}},
 		{"node selector value too long", `placement: {nodeSelector: {pool: "` + strings.Repeat("v", 64) + `"}}`, []string{"spec.placement.nodeSelector.pool", "Too long"}},
+		{"env name with a space", `server: {env: [{name: "MY VAR", value: x}]}`, []string{"spec.server.env[0].name", "should match"}},
+		{"env name starting with a digit", `workers: {env: [{name: 1THREADS, value: "2"}]}`, []string{"spec.workers.env[0].name", "should match"}},
+		{"env with value and valueFrom", `server: {env: [{name: TOKEN, value: x, valueFrom: {secretKeyRef: {name: s, key: k}}}]}`, []string{"spec.server.env[0]", "set value or valueFrom, not both"}},
+		{"toleration without a key, operator Equal", `placement: {tolerations: [{operator: Equal, value: gallery, effect: NoSchedule}]}`, []string{"spec.placement.tolerations[0]", "must have operator Exists"}},
+		{"toleration Exists with a value", `placement: {tolerations: [{key: dedicated, operator: Exists, value: gallery}]}`, []string{"spec.placement.tolerations[0]", "operator Exists has no value"}},
+		{"toleration seconds without NoExecute", `placement: {tolerations: [{key: dedicated, operator: Exists, effect: NoSchedule, tolerationSeconds: 60}]}`, []string{"spec.placement.tolerations[0]", "effect NoExecute only"}},
+		{"toleration with an unknown effect", `placement: {tolerations: [{key: dedicated, operator: Exists, effect: NoRun}]}`, []string{"spec.placement.tolerations[0].effect", "Unsupported value"}},
+		{"toleration with a bad key", `placement: {tolerations: [{key: "dedicated pool", operator: Exists}]}`, []string{"spec.placement.tolerations[0].key", "should match"}},
+		{"toleration value not a label value", `placement: {tolerations: [{key: dedicated, value: "a/b", effect: NoSchedule}]}`, []string{"spec.placement.tolerations[0].value", "should match"}},
+		{"node affinity without terms", `placement: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: []}}}}`, []string{"nodeSelectorTerms", "at least 1"}},
+		{"node affinity In without values", `placement: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/arch, operator: In}]}]}}}}`, []string{"matchExpressions[0]", "need at least one value"}},
+		{"node affinity Exists with values", `placement: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: gpu, operator: Exists, values: ["1"]}]}]}}}}`, []string{"matchExpressions[0]", "take no values"}},
+		{"node affinity Gt not a number", `placement: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: cores, operator: Gt, values: [many]}]}]}}}}`, []string{"matchExpressions[0]", "exactly one value, an integer"}},
+		{"node affinity on a field other than the name", `placement: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchFields: [{key: spec.unschedulable, operator: In, values: ["true"]}]}]}}}}`, []string{"matchFields[0].key", "Unsupported value"}},
+		{"preferred node affinity weight 0", `placement: {affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, preference: {matchExpressions: [{key: zone, operator: Exists}]}}]}}}`, []string{"preferredDuringSchedulingIgnoredDuringExecution[0].weight", "greater than or equal to 1"}},
+		{"pod anti-affinity without a topology key", `placement: {affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {app: gallery}}}]}}}`, []string{"topologyKey", "Required value"}},
+		{"pod affinity weight above 100", `placement: {affinity: {podAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 101, podAffinityTerm: {topologyKey: kubernetes.io/hostname}}]}}}`, []string{"weight", "less than or equal to 100"}},
+		{"pod affinity selector with a bad operator", `placement: {affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: kubernetes.io/hostname, labelSelector: {matchExpressions: [{key: app, operator: Gt, values: ["1"]}]}}]}}}`, []string{"matchExpressions[0].operator", "Unsupported value"}},
+		{"pod affinity selector label value with a slash", `placement: {affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {app: "a/b"}}}]}}}`, []string{"matchLabels.app", "should match"}},
+		{"pod affinity namespace not a DNS label", `placement: {affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: kubernetes.io/hostname, namespaces: [Photos]}]}}}`, []string{"namespaces[0]", "should match"}},
 		{"schedule with bad duration", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: "a while", serverMinReplicas: 4}]}`, []string{"spec.autoscaling.schedules[0].duration"}},
 		{"schedule names repeat", `autoscaling: {server: {}, schedules: [{name: rush, start: "0 7 * * 1", duration: 1h, serverMinReplicas: 4}, {name: rush, start: "0 8 * * 1", duration: 1h, serverMinReplicas: 5}]}`, []string{"spec.autoscaling.schedules[1]", "Duplicate value"}},
 		{"unknown classifier", `workers: {classifier: {provider: magic}}`, []string{"spec.workers.classifier.provider", "Unsupported value"}},
@@ -482,6 +504,54 @@ func TestValuesNearTheRulesAreAccepted(t *testing.T) {
 			_ = env.Client.Delete(ctx, u)
 		})
 	}
+}
+
+// TestPlacementTheGalleryAcceptsMakesValidPods: tolerations, affinity and env at the
+// edges of the Gallery's rules are accepted, and what the operator makes of them (the
+// same conversion its builders use) is accepted by the API server in a pod: the
+// Gallery's rules are no looser than the pod's.
+func TestPlacementTheGalleryAcceptsMakesValidPods(t *testing.T) {
+	ctx := context.Background()
+	u := gallery(t, `{
+  placement: {
+    tolerations: [
+      {operator: Exists},
+      {key: dedicated, value: gallery, effect: NoSchedule},
+      {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 30}],
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [
+          {matchExpressions: [{key: kubernetes.io/arch, operator: In, values: [amd64, arm64]}, {key: cores, operator: Gt, values: ["3"]}]},
+          {matchFields: [{key: metadata.name, operator: NotIn, values: [node-1]}]}]},
+        preferredDuringSchedulingIgnoredDuringExecution: [{weight: 100, preference: {matchExpressions: [{key: spot, operator: DoesNotExist}]}}]},
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: kubernetes.io/hostname,
+          labelSelector: {matchLabels: {app.kubernetes.io/name: sortographer}, matchExpressions: [{key: tier, operator: NotIn, values: [batch]}]},
+          namespaces: [photos], namespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}}}]}}},
+  server: {env: [{name: TZ, value: UTC}, {name: my.app-setting_1, value: x}, {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatalf("valid placement refused: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+	var g galleryv1alpha1.Gallery
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &g); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "placed", Namespace: u.GetNamespace()},
+		Spec: corev1.PodSpec{
+			Tolerations: galleryv1alpha1.CoreTolerations(g.Spec.Placement.Tolerations),
+			Affinity:    g.Spec.Placement.Affinity.Core(),
+			Containers:  []corev1.Container{{Name: "c", Image: "gallery:v1", Env: galleryv1alpha1.CoreEnv(g.Spec.Server.Env)}},
+		},
+	}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatalf("the API server refuses a pod with the placement the Gallery accepted: %v", err)
+	}
+	if len(pod.Spec.Tolerations) != 3 || pod.Spec.Affinity.PodAntiAffinity == nil || len(pod.Spec.Containers[0].Env) != 3 {
+		t.Errorf("pod placement = %+v %+v, want all of the Gallery's", pod.Spec.Tolerations, pod.Spec.Affinity)
+	}
+	_ = env.Client.Delete(ctx, pod)
 }
 
 // TestImageReferencesAreCheckedAtAdmission: spec.server.image (and the workers', the
