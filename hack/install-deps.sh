@@ -44,9 +44,12 @@ dry_run=false
 #                                             the operator's metrics with them
 #   gcc-aarch64-linux-gnu                     cross-builds the gallery for linux/arm64
 #                                             (make image-gallery-arm64, cgo with libvips)
+#   libc6-dev-arm64-cross                     arm64 libc headers for that build: only a
+#                                             recommendation of the compiler, which
+#                                             --no-install-recommends leaves out
 #   qemu-user-static                          qemu-aarch64-static: hack/imagebuild's test runs
 #                                             the arm64 gallery image's binary with it
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu qemu-user-static)
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 
 missing=()
 for p in "${packages[@]}"; do
