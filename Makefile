@@ -12,6 +12,9 @@ export GOFLAGS ?= -buildvcs=false
 
 ## Pinned versions.
 K8S_VERSION             ?= 1.37.2
+# The oldest Kubernetes the chart supports (kubeVersion in charts/sortographer/Chart.yaml):
+# make test runs the controllers' envtest suite and the CRD tests on its API server too.
+K8S_OLDEST_VERSION      ?= 1.30.14
 ETCD_VERSION            ?= 3.6.16
 KWOK_VERSION            ?= 0.8.0
 # metrics-server beside the e2e cluster (hack/metrics-server.sh).
@@ -34,10 +37,11 @@ KUSTOMIZE      := $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 K8S_BIN        := $(BIN)/k8s/$(K8S_VERSION)
+K8S_OLDEST_BIN := $(BIN)/k8s/$(K8S_OLDEST_VERSION)-apiserver
 PROMTOOL       := $(BIN)/promtool-v$(PROMETHEUS_VERSION)/promtool
 PROMETHEUS     := $(BIN)/prometheus-v$(PROMETHEUS_VERSION)/prometheus
 REGISTRY_BIN   := $(BIN)/registry-v$(REGISTRY_VERSION)/registry
-export K8S_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
+export K8S_VERSION K8S_OLDEST_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
 
 # envtest finds kube-apiserver, etcd and kubectl here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
@@ -95,8 +99,9 @@ deps: ## Install the Debian packages the tests and make run need (hack/install-d
 	@hack/install-deps.sh
 
 .PHONY: test
-test: deps node-check k8s-bin node-bin s3-server metrics-server prometheus-bin registry-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest, real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
+test: deps node-check k8s-bin k8s-oldest-bin node-bin s3-server metrics-server prometheus-bin registry-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest (on the pinned and the oldest supported Kubernetes), real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
 	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) REGISTRY_BIN=$(REGISTRY_BIN) go test -count=1 -timeout 30m ./...
+	KUBEBUILDER_ASSETS=$(K8S_OLDEST_BIN) go test -count=1 -timeout 15m ./controllers/ ./test/crd/
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
 
 FUZZTIME ?= 1m
@@ -260,6 +265,10 @@ node-bin: ## Build (or reuse) what the local cluster's real node runs: kubelet, 
 .PHONY: k8s-bin
 k8s-bin: ## Build (or reuse) the pinned Kubernetes binaries; prints their folder.
 	@hack/k8s-bin.sh
+
+.PHONY: k8s-oldest-bin
+k8s-oldest-bin: ## Build (or reuse) the oldest supported Kubernetes' kube-apiserver, beside the pinned etcd; prints the folder.
+	@hack/k8s-oldest-bin.sh
 
 $(CONTROLLER_GEN):
 	hack/go-install.sh $@ sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION)

@@ -73,7 +73,7 @@ func TestBacklogScalerSetsWorkersFromTheQueue(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled, withExternalRedisAt(srv.Addr()), withBacklogScaling(false))
 	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, Clock: clock}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, Clock: clock}
 
 	queueJobs(t, rdb, g.Name, 35)
 	reconcileTimes(t, r, g, 1)
@@ -130,7 +130,7 @@ func TestBacklogRaisesTheWorkersHPAMinimum(t *testing.T) {
 
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled, withExternalRedisAt(srv.Addr()), withBacklogScaling(true))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}}
 	queueJobs(t, rdb, g.Name, 55)
 	reconcileTimes(t, r, g, 1)
 
@@ -164,7 +164,7 @@ func TestBacklogScalerCountsReclassification(t *testing.T) {
 
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled, withExternalRedisAt(srv.Addr()), withBacklogScaling(false))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}}
 	// The gallery's own queue writes the jobs, so the operator reads what the server writes.
 	q := queue.NewRedis(rdb, g.Name, queue.Options{Consumer: "worker-1"})
 	enqueue := func(p queue.Priority, n int) {

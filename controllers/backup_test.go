@@ -217,9 +217,11 @@ func endJob(t *testing.T, ns, job string, succeeded bool, container, msg string,
 		if succeeded {
 			live.Status.Succeeded = 1
 			live.Status.CompletionTime = &end
-			live.Status.Conditions = []batchv1.JobCondition{
-				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: end},
-				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: end},
+			live.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: end}}
+			if serverMinor >= 31 {
+				// From 1.31 the API wants the job controller's SuccessCriteriaMet before
+				// Complete; 1.30 refuses it on a Job that is not Indexed.
+				live.Status.Conditions = append([]batchv1.JobCondition{{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: end}}, live.Status.Conditions...)
 			}
 		} else {
 			live.Status.Failed = 3
@@ -336,7 +338,7 @@ func TestBackupReadyGoesFalseWhenTheNewestBackupIsTooOld(t *testing.T) {
 	ns := newNamespace(t)
 	backupClaim(t, ns, "gallery-backups")
 	g := newGallery(t, ns, ownReconciled, withBackupToVolume("gallery-backups"))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}}
 	reconcileTimes(t, r, g, 1)
 	annotate(t, g, galleryv1alpha1.AnnotationBackupNow, "now")
 	reconcileTimes(t, r, g, 1)
@@ -514,7 +516,7 @@ func TestSteadyStateWithBackupsMakesZeroWrites(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 	recorder := &countingRecorder{}
-	counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, Recorder: recorder}
+	counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: recorder}
 	before, _ := counted.Client.(*countedClient).counter.snapshot()
 	reconcileTimes(t, counted, g, 10)
 	after, byPath := counted.Client.(*countedClient).counter.snapshot()
@@ -554,7 +556,7 @@ func TestFailedDrillMakesBackupReadyFalse(t *testing.T) {
 	g := newGallery(t, ns, ownReconciled, withBackupToVolume("gallery-backups"), func(g *galleryv1alpha1.Gallery) {
 		g.Spec.Backup.Drill = &galleryv1alpha1.BackupDrillSpec{Schedule: "0 5 * * 0"}
 	})
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}}
 	reconcileTimes(t, r, g, 1)
 	annotate(t, g, galleryv1alpha1.AnnotationBackupNow, "one")
 	reconcileTimes(t, r, g, 1)

@@ -50,6 +50,11 @@ type GalleryReconciler struct {
 	// (detected at start-up): then each Gallery gets a PodMonitor unless its spec turns
 	// it off.
 	PodMonitorInstalled bool
+	// HPAToleranceUnsupported is whether the API server drops an HPA's scale-down
+	// tolerance (HPAToleranceServed, at start-up; Kubernetes before 1.35 unless the
+	// feature gate is on): then the HPAs leave it out, and ServerReady and WorkersReady
+	// say scaleInUtilization is not applied.
+	HPAToleranceUnsupported bool
 	// Backlog reads the queue backlog for the operator's own scaler; nil means Redis.
 	Backlog BacklogReader
 	// RedisAddrOverride, when set, gives the address the operator dials for a managed
@@ -108,7 +113,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 
 	r.galleryMetrics().reconciling(g)
-	st := &reconcileState{gallery: g, read: g.DeepCopy(), now: r.now()}
+	st := &reconcileState{gallery: g, read: g.DeepCopy(), now: r.now(), hpaToleranceUnsupported: r.HPAToleranceUnsupported}
 	g.WithDefaultImages(r.defaultImages())
 	st.serverFloor, st.workersFloor = st.scheduleFloors()
 	var passErr error

@@ -393,7 +393,7 @@ func TestSteadyStateMakesZeroWrites(t *testing.T) {
 
 	// Reconcile the unchanged Gallery 20 times with the same reconciler the manager runs,
 	// counting what reaches the API server.
-	assertNoWrites(t, g, &GalleryReconciler{Scheme: testScheme})
+	assertNoWrites(t, g, &GalleryReconciler{Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported})
 }
 
 // assertNoWrites reconciles the Gallery 20 times with r (its Client and Recorder

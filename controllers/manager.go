@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -8,6 +11,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
@@ -100,4 +105,27 @@ func PodMonitorInstalled(mapper meta.RESTMapper) bool { return served(mapper, sp
 func served(mapper meta.RESTMapper, gvk schema.GroupVersionKind) bool {
 	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	return err == nil
+}
+
+// HPAToleranceServed reports whether the API server keeps an HPA's
+// spec.behavior.{scaleUp,scaleDown}.tolerance (feature HPAConfigurableTolerance: alpha
+// in 1.33, on by default from 1.35). Older servers drop it, or refuse it in an apply;
+// either way the operator would re-apply the HPA on every pass. It asks by creating, as
+// a dry run, an HPA with a tolerance in namespace and reading it back.
+func HPAToleranceServed(ctx context.Context, c client.Client, namespace string) (bool, error) {
+	probe := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "sortographer-probe-", Namespace: namespace},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "probe"},
+			MaxReplicas:    2,
+			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleDown: &autoscalingv2.HPAScalingRules{Tolerance: resource.NewMilliQuantity(500, resource.DecimalSI)},
+			},
+		},
+	}
+	if err := c.Create(ctx, probe, client.DryRunAll); err != nil {
+		return false, fmt.Errorf("dry-run an HPA with a tolerance in namespace %s: %w", namespace, err)
+	}
+	b := probe.Spec.Behavior
+	return b != nil && b.ScaleDown != nil && b.ScaleDown.Tolerance != nil, nil
 }

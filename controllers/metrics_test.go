@@ -123,7 +123,7 @@ func TestOperatorMetricsFollowTheStatus(t *testing.T) {
 	g := newGallery(t, ns, ownReconciled)
 	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	m, reg := ownMetrics(t)
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, Clock: clocktesting.NewFakePassiveClock(at), metrics: m}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, Clock: clocktesting.NewFakePassiveClock(at), metrics: m}
 	reconcileTimes(t, r, g, 2)
 
 	assertStatusSeries(t, reg, g)
@@ -224,7 +224,7 @@ func TestApplyFailureCountsItsKind(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled)
 	m, reg := ownMetrics(t)
-	r := &GalleryReconciler{Client: failingApply(t, "NetworkPolicy"), Scheme: testScheme, Recorder: &countingRecorder{}, metrics: m}
+	r := &GalleryReconciler{Client: failingApply(t, "NetworkPolicy"), Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, metrics: m}
 	for i := range 2 {
 		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: keyOf(g)}); err == nil || !strings.Contains(err.Error(), "injected apply failure") {
 			t.Fatalf("pass %d: err = %v, want the injected failure", i+1, err)

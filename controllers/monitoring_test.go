@@ -49,7 +49,7 @@ func TestPodMonitorFollowsTheSpecWhereServed(t *testing.T) {
 		g.Spec.Monitoring.PodMonitor.Labels = map[string]string{"release": "prometheus"}
 	})
 	m, _ := ownMetrics(t)
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, PodMonitorInstalled: true, metrics: m}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, PodMonitorInstalled: true, metrics: m}
 	reconcileTimes(t, r, g, 1)
 
 	pm, err := podMonitorOf(t, g)
@@ -85,7 +85,7 @@ func TestNoPodMonitorWhereTheKindIsNotServed(t *testing.T) {
 	g := newGallery(t, ns, ownReconciled)
 	m, _ := ownMetrics(t)
 	// The CRD exists in the suite, but the operator did not find it at start-up.
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, metrics: m}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, metrics: m}
 	reconcileTimes(t, r, g, 2)
 	if _, err := podMonitorOf(t, g); !apierrors.IsNotFound(err) {
 		t.Errorf("a PodMonitor was made without the kind detected (err=%v)", err)

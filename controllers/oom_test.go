@@ -448,7 +448,7 @@ func TestOOMKilledWorkerShowsInStatusAndClearsWhenReplaced(t *testing.T) {
 
 	// Nothing changed: reconciling again writes nothing and sends no event.
 	recorder := &countingRecorder{}
-	counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, Recorder: recorder}
+	counted := &GalleryReconciler{Client: countingClient(t), Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: recorder}
 	reconcileTimes(t, counted, g, 10)
 	if n, byPath := counted.Client.(*countedClient).counter.snapshot(); n != 0 {
 		t.Errorf("10 reconciles with an unchanged OOM kill made %d writes: %v", n, byPath)
@@ -479,7 +479,7 @@ func TestOOMKillIsReportedOnceAndClearsAfterTheWindow(t *testing.T) {
 	g := newGallery(t, ns, ownReconciled, withWorkerMemoryLimit("1Gi"))
 	clock := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second))
 	recorder := events.NewFakeRecorder(100)
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: recorder, Clock: clock}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: recorder, Clock: clock}
 	reconcileTimes(t, r, g, 1)
 	drain(recorder) // the Created events
 

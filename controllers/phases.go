@@ -64,6 +64,8 @@ type reconcileState struct {
 	secrets map[string]*corev1.Secret
 	// failure is the phase that failed this pass and why (nil: none did).
 	failure *phaseFailure
+	// hpaToleranceUnsupported is GalleryReconciler.HPAToleranceUnsupported.
+	hpaToleranceUnsupported bool
 }
 
 // phaseFailure is a failed phase, for status: Ready, and the condition of the component
@@ -411,7 +413,7 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 			return err
 		}
 	}
-	return r.reconcileChildren(ctx, g, specs.ServerChildren(g, st.configHash, st.serverFloor)...)
+	return r.reconcileChildren(ctx, g, specs.ServerChildren(g, st.configHash, st.serverFloor, !st.hpaToleranceUnsupported)...)
 }
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
@@ -443,7 +445,7 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 			return err
 		}
 	}
-	return r.reconcileChildren(ctx, g, specs.WorkersChildren(g, st.configHash, replicas, scaler, floor, r.KEDAInstalled)...)
+	return r.reconcileChildren(ctx, g, specs.WorkersChildren(g, st.configHash, replicas, scaler, floor, !st.hpaToleranceUnsupported, r.KEDAInstalled)...)
 }
 
 func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileState) error {

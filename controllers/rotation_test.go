@@ -91,7 +91,7 @@ func changeSecret(t *testing.T, ns, name string, change func(*corev1.Secret)) {
 func TestRotatedPasswordRollsItsConsumers(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled)
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}}
 	reconcileTimes(t, r, g, 2)
 
 	for _, tt := range []struct {

@@ -325,7 +325,7 @@ func TestPassOverUnchangedGalleryReadsOnlySecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: &countingRecorder{}}
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: &countingRecorder{}, HPAToleranceUnsupported: hpaToleranceUnsupported}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -47,7 +47,7 @@ func reconcileTimes(t *testing.T, r *GalleryReconciler, g *galleryv1alpha1.Galle
 func TestWithKEDAWorkersScaleOnAScaledObject(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns, ownReconciled, withBacklogScaling(true))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, KEDAInstalled: true}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, KEDAInstalled: true}
 	reconcileTimes(t, r, g, 2)
 
 	so := &unstructured.Unstructured{}

@@ -72,7 +72,7 @@ func TestScheduleRaisesTheServerMinimumAndRequeuesAtTheBoundary(t *testing.T) {
 		}
 	})
 	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, Recorder: &countingRecorder{}, Clock: clock}
+	r := &GalleryReconciler{Client: k8s, Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Recorder: &countingRecorder{}, Clock: clock}
 	minOf := func() int32 {
 		h := &autoscalingv2.HorizontalPodAutoscaler{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: g.ServerName()}, h); err != nil {

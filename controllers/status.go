@@ -184,8 +184,8 @@ func computeStatus(g *galleryv1alpha1.Gallery, st *reconcileState, passSucceeded
 		o = &observed{}
 	}
 	gen := g.Generation
-	setServerCondition(g, o.server, o.serverHPA, gen)
-	setWorkersCondition(g, o.workers, o.workersHPA, gen)
+	setServerCondition(g, o.server, o.serverHPA, !st.hpaToleranceUnsupported, gen)
+	setWorkersCondition(g, o.workers, o.workersHPA, !st.hpaToleranceUnsupported, gen)
 	setCacheCondition(g, o.redis, st.preflight, gen)
 	setDatabaseCondition(g, o.database, o.sqlite, st.preflight, gen)
 	setStorageCondition(g, o.photos, st.preflight, gen)
@@ -306,8 +306,13 @@ func statefulSetReady(s *appsv1.StatefulSet) (bool, string, string) {
 	return true, galleryv1alpha1.ReasonAvailable, fmt.Sprintf("%d pods ready", s.Status.ReadyReplicas)
 }
 
-func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
+// setServerCondition reports the server Deployment, and on it what limits its HPA;
+// tolerance is whether the API server keeps the HPA's scale-down tolerance.
+func setServerCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, tolerance bool, gen int64) {
 	ok, reason, msg := deploymentReady(d)
+	if p := g.Spec.Autoscaling; h != nil && p != nil && p.Server != nil {
+		msg += specs.ScaleInUnexpressed(p.Server.CPU, p.Server.Memory, tolerance)
+	}
 	set(g, galleryv1alpha1.ConditionServer, ok, reason, msg+scalingLimited(h), gen)
 }
 
@@ -325,7 +330,7 @@ func scalingLimited(h *autoscalingv2.HorizontalPodAutoscaler) string {
 	return ""
 }
 
-func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, gen int64) {
+func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *autoscalingv2.HorizontalPodAutoscaler, tolerance bool, gen int64) {
 	if !g.RunsWorkers() {
 		set(g, galleryv1alpha1.ConditionWorkers, true, galleryv1alpha1.ReasonNotUsed, "the embedded database classifies inside the server pod", gen)
 		return
@@ -335,6 +340,9 @@ func setWorkersCondition(g *galleryv1alpha1.Gallery, d *appsv1.Deployment, h *au
 		return
 	}
 	ok, reason, msg := deploymentReady(d)
+	if p := g.Spec.Autoscaling; h != nil && p != nil && p.Workers != nil {
+		msg += specs.ScaleInUnexpressed(p.Workers.CPU, p.Workers.Memory, tolerance)
+	}
 	set(g, galleryv1alpha1.ConditionWorkers, ok, reason, msg+scalingLimited(h), gen)
 }
 

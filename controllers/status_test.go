@@ -187,16 +187,23 @@ func TestComponentConditions(t *testing.T) {
 		msgPart string
 	}{
 		{"server available, its HPA limited", unsavedGallery(), func(g *galleryv1alpha1.Gallery, gen int64) {
-			setServerCondition(g, deploymentOf(2, 2, 2, true), limited, gen)
+			setServerCondition(g, deploymentOf(2, 2, 2, true), limited, true, gen)
 		}, galleryv1alpha1.ConditionServer, metav1.ConditionTrue, galleryv1alpha1.ReasonAvailable, "2 pods available; the autoscaler is limited (TooManyReplicas)"},
+		{"server autoscaled with scale-in on a server without HPA tolerance", unsavedGallery(), func(g *galleryv1alpha1.Gallery, gen int64) {
+			in := int32(40)
+			g.Spec.Autoscaling = &galleryv1alpha1.AutoscalingSpec{Server: &galleryv1alpha1.ScalingPolicy{
+				CPU: &galleryv1alpha1.UtilizationTarget{TargetUtilization: 70, ScaleInUtilization: &in},
+			}}
+			setServerCondition(g, deploymentOf(2, 2, 2, true), &autoscalingv2.HorizontalPodAutoscaler{}, false, gen)
+		}, galleryv1alpha1.ConditionServer, metav1.ConditionTrue, galleryv1alpha1.ReasonAvailable, "scaleInUtilization is not applied: this Kubernetes does not keep"},
 		{"workers of an embedded database", unsavedGallery(withEmbeddedDatabase), func(g *galleryv1alpha1.Gallery, gen int64) {
-			setWorkersCondition(g, nil, nil, gen)
+			setWorkersCondition(g, nil, nil, true, gen)
 		}, galleryv1alpha1.ConditionWorkers, metav1.ConditionTrue, galleryv1alpha1.ReasonNotUsed, "classifies inside the server pod"},
 		{"workers scaled to zero", unsavedGallery(), func(g *galleryv1alpha1.Gallery, gen int64) {
-			setWorkersCondition(g, zero, nil, gen)
+			setWorkersCondition(g, zero, nil, true, gen)
 		}, galleryv1alpha1.ConditionWorkers, metav1.ConditionTrue, galleryv1alpha1.ReasonNotUsed, "workers are scaled to zero"},
 		{"workers not created", unsavedGallery(), func(g *galleryv1alpha1.Gallery, gen int64) {
-			setWorkersCondition(g, nil, nil, gen)
+			setWorkersCondition(g, nil, nil, true, gen)
 		}, galleryv1alpha1.ConditionWorkers, metav1.ConditionFalse, galleryv1alpha1.ReasonNotCreated, "does not exist yet"},
 		{"managed cache ready", unsavedGallery(), func(g *galleryv1alpha1.Gallery, gen int64) {
 			setCacheCondition(g, readySet(), preflightResult{}, gen)

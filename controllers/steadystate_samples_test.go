@@ -169,7 +169,7 @@ func TestSteadyStateMakesZeroWritesForEverySample(t *testing.T) {
 				}
 			}
 
-			assertNoWrites(t, g, &GalleryReconciler{Scheme: testScheme, Preflight: NetPreflighter{Timeout: time.Second}})
+			assertNoWrites(t, g, &GalleryReconciler{Scheme: testScheme, HPAToleranceUnsupported: hpaToleranceUnsupported, Preflight: NetPreflighter{Timeout: time.Second}})
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -115,7 +118,17 @@ func runSuite(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("manager: %w", err)
 	}
 	suiteManager = mgr
-	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{}}
+	if serverMinor, err = minorVersion(env.Config); err != nil {
+		return 0, err
+	}
+	// As cmd/manager does: ask the API server whether HPAs keep a tolerance.
+	served, err := HPAToleranceServed(context.Background(), k8s, "default")
+	if err != nil {
+		return 0, err
+	}
+	hpaToleranceUnsupported = !served
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{},
+		HPAToleranceUnsupported: hpaToleranceUnsupported}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
@@ -129,6 +142,30 @@ func runSuite(m *testing.M) (int, error) {
 		return code, fmt.Errorf("manager: %w", err)
 	}
 	return code, nil
+}
+
+// serverMinor is the suite's API server's minor version: the suite runs on the oldest
+// supported Kubernetes as well as the pinned one (make test).
+var serverMinor int
+
+// hpaToleranceUnsupported is what HPAToleranceServed found on the suite's API server;
+// every reconciler a test makes takes it, as cmd/manager's does.
+var hpaToleranceUnsupported bool
+
+func minorVersion(cfg *rest.Config) (int, error) {
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return 0, err
+	}
+	v, err := d.ServerVersion()
+	if err != nil {
+		return 0, fmt.Errorf("read the API server's version: %w", err)
+	}
+	minor, err := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
+	if err != nil {
+		return 0, fmt.Errorf("the API server's minor version %q: %w", v.Minor, err)
+	}
+	return minor, nil
 }
 
 func zapLevel() zapcore.Level {

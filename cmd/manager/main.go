@@ -2,16 +2,19 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -143,6 +146,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		PodMonitorInstalled: controllers.PodMonitorInstalled(mgr.GetRESTMapper()),
 	}
 	ctrl.Log.WithName("setup").Info("detected optional kinds", "keda", r.KEDAInstalled, "podMonitor", r.PodMonitorInstalled)
+	r.HPAToleranceUnsupported = !hpaToleranceServed(mgr.GetClient(), probeNamespace(namespaces, leaderElectNS))
 	ctrl.Log.WithName("setup").Info("default images", "gallery", images.Gallery, "redisRepository", images.RedisRepository, "mariadbRepository", images.MariaDBRepository)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)
@@ -154,4 +158,36 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// hpaToleranceServed asks the API server whether it keeps an HPA's tolerance
+// (controllers.HPAToleranceServed). When it cannot ask (no right to create HPAs in the
+// namespace), it assumes not: the HPAs then leave the field out, which every version
+// accepts, and status says scaleInUtilization is not applied.
+func hpaToleranceServed(c client.Client, namespace string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := ctrl.Log.WithName("setup")
+	served, err := controllers.HPAToleranceServed(ctx, c, namespace)
+	if err != nil {
+		log.Info("could not ask whether HPAs keep a scale-down tolerance; leaving it out", "namespace", namespace, "error", err.Error())
+		return false
+	}
+	log.Info("detected HPA scale-down tolerance", "served", served)
+	return served
+}
+
+// probeNamespace is a namespace the operator may create (dry-run) HPAs in: the first
+// watched one, else its own.
+func probeNamespace(watched []string, leaderElectNS string) string {
+	if len(watched) > 0 {
+		return watched[0]
+	}
+	if leaderElectNS != "" {
+		return leaderElectNS
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "default"
 }

@@ -87,13 +87,13 @@ func ManagedRedisChildren(g *galleryv1alpha1.Gallery, configHash string) []Child
 }
 
 // ServerChildren are the server's Deployment and Service, its HPA when it is
-// autoscaled and its PodDisruptionBudget when it has one. configHash and minFloor are
-// ServerDeployment's and ServerHPA's.
-func ServerChildren(g *galleryv1alpha1.Gallery, configHash string, minFloor int32) []Child {
+// autoscaled and its PodDisruptionBudget when it has one. configHash, minFloor and
+// tolerance are ServerDeployment's and ServerHPA's.
+func ServerChildren(g *galleryv1alpha1.Gallery, configHash string, minFloor int32, tolerance bool) []Child {
 	return []Child{
 		optional(g, ServerDeployment(g, configHash), &appsv1.Deployment{}, g.ServerName()),
 		optional(g, ServerService(g), &corev1.Service{}, g.ServerName()),
-		optional(g, ServerHPA(g, minFloor), &autoscalingv2.HorizontalPodAutoscaler{}, g.ServerName()),
+		optional(g, ServerHPA(g, minFloor, tolerance), &autoscalingv2.HorizontalPodAutoscaler{}, g.ServerName()),
 		optional(g, PodDisruptionBudget(g, galleryv1alpha1.ComponentServer), &policyv1.PodDisruptionBudget{}, g.ServerName()),
 	}
 }
@@ -101,12 +101,12 @@ func ServerChildren(g *galleryv1alpha1.Gallery, configHash string, minFloor int3
 // WorkersChildren are the workers' Deployment, HPA and PodDisruptionBudget, and, where
 // KEDA's CRDs are installed, their ScaledObject and TriggerAuthentication. With KEDA
 // scaling the workers, an HPA or TriggerAuthentication the operator does not build is
-// left alone: KEDA's HPA has the workers' name. configHash, replicas, scaler and minFloor
-// are the builders'.
-func WorkersChildren(g *galleryv1alpha1.Gallery, configHash string, replicas *int32, scaler WorkerScaler, minFloor int32, kedaInstalled bool) []Child {
+// left alone: KEDA's HPA has the workers' name. configHash, replicas, scaler, minFloor
+// and tolerance are the builders'.
+func WorkersChildren(g *galleryv1alpha1.Gallery, configHash string, replicas *int32, scaler WorkerScaler, minFloor int32, tolerance, kedaInstalled bool) []Child {
 	children := []Child{
 		optional(g, WorkersDeployment(g, configHash, replicas), &appsv1.Deployment{}, g.WorkersName()),
-		leftToKEDA(scaler, optional(g, WorkersHPA(g, scaler, minFloor), &autoscalingv2.HorizontalPodAutoscaler{}, g.WorkersName())),
+		leftToKEDA(scaler, optional(g, WorkersHPA(g, scaler, minFloor, tolerance), &autoscalingv2.HorizontalPodAutoscaler{}, g.WorkersName())),
 		optional(g, PodDisruptionBudget(g, galleryv1alpha1.ComponentWorkers), &policyv1.PodDisruptionBudget{}, g.WorkersName()),
 	}
 	if kedaInstalled {

@@ -17,14 +17,14 @@ func childTables(g *galleryv1alpha1.Gallery) map[string][]Child {
 	tables := map[string][]Child{
 		"IdentityChildren":     IdentityChildren(g),
 		"ManagedRedisChildren": ManagedRedisChildren(g, "h"),
-		"ServerChildren":       ServerChildren(g, "h", 2),
+		"ServerChildren":       ServerChildren(g, "h", 2, true),
 		"IngressChildren":      IngressChildren(g),
 		"MonitoringChildren":   MonitoringChildren(g),
 		"BackupCronJobs":       {backup, drill},
 	}
 	for _, keda := range []bool{false, true} {
 		scaler := WorkerScalerFor(g, keda)
-		tables[fmt.Sprintf("WorkersChildren, KEDA %v", keda)] = WorkersChildren(g, "h", nil, scaler, 2, keda)
+		tables[fmt.Sprintf("WorkersChildren, KEDA %v", keda)] = WorkersChildren(g, "h", nil, scaler, 2, true, keda)
 		tables[fmt.Sprintf("NetworkPolicyChildren, KEDA %v", keda)] = NetworkPolicyChildren(g, scaler)
 	}
 	return tables
@@ -116,31 +116,31 @@ func TestChildrenFates(t *testing.T) {
 		},
 		{
 			name:     "fixed server",
-			children: ServerChildren(gallery(), "h", 0),
+			children: ServerChildren(gallery(), "h", 0, true),
 			applied:  []string{"Deployment demo-server", "Service demo-server", "PodDisruptionBudget demo-server"},
 			deleted:  []string{"HorizontalPodAutoscaler demo-server"},
 		},
 		{
 			name:     "autoscaled server without a PDB",
-			children: ServerChildren(gallery(withServerAutoscaling(2, 10), withoutPodDisruptionBudget()), "h", 0),
+			children: ServerChildren(gallery(withServerAutoscaling(2, 10), withoutPodDisruptionBudget()), "h", 0, true),
 			applied:  []string{"Deployment demo-server", "Service demo-server", "HorizontalPodAutoscaler demo-server"},
 			deleted:  []string{"PodDisruptionBudget demo-server"},
 		},
 		{
 			name:     "fixed workers, no KEDA",
-			children: WorkersChildren(gallery(), "h", nil, ScaleWorkersFixed, 0, false),
+			children: WorkersChildren(gallery(), "h", nil, ScaleWorkersFixed, 0, true, false),
 			applied:  []string{"Deployment demo-workers", "PodDisruptionBudget demo-workers"},
 			deleted:  []string{"HorizontalPodAutoscaler demo-workers"},
 		},
 		{
 			name:     "fixed workers, KEDA installed: its objects of an earlier spec go",
-			children: WorkersChildren(gallery(), "h", nil, ScaleWorkersFixed, 0, true),
+			children: WorkersChildren(gallery(), "h", nil, ScaleWorkersFixed, 0, true, true),
 			applied:  []string{"Deployment demo-workers", "PodDisruptionBudget demo-workers"},
 			deleted:  []string{"HorizontalPodAutoscaler demo-workers", "ScaledObject demo-workers", "TriggerAuthentication demo-workers"},
 		},
 		{
 			name:      "KEDA scales the workers: its HPA is left alone",
-			children:  WorkersChildren(gallery(withWorkersAutoscaling(1, 10)), "h", nil, ScaleWorkersKEDA, 0, true),
+			children:  WorkersChildren(gallery(withWorkersAutoscaling(1, 10)), "h", nil, ScaleWorkersKEDA, 0, true, true),
 			applied:   []string{"Deployment demo-workers", "PodDisruptionBudget demo-workers", "ScaledObject demo-workers", "TriggerAuthentication demo-workers"},
 			leftAlone: 1,
 		},
@@ -148,13 +148,13 @@ func TestChildrenFates(t *testing.T) {
 			name: "KEDA scales the workers of a Redis without password: no TriggerAuthentication made or deleted",
 			children: WorkersChildren(gallery(withWorkersAutoscaling(1, 10), withExternalRedis(), func(g *galleryv1alpha1.Gallery) {
 				g.Spec.Cache.External.PasswordSecretRef = nil
-			}), "h", nil, ScaleWorkersKEDA, 0, true),
+			}), "h", nil, ScaleWorkersKEDA, 0, true, true),
 			applied:   []string{"Deployment demo-workers", "PodDisruptionBudget demo-workers", "ScaledObject demo-workers"},
 			leftAlone: 2,
 		},
 		{
 			name:     "embedded: no workers at all",
-			children: WorkersChildren(gallery(withEmbeddedDatabase()), "h", nil, ScaleWorkersFixed, 0, false),
+			children: WorkersChildren(gallery(withEmbeddedDatabase()), "h", nil, ScaleWorkersFixed, 0, true, false),
 			deleted:  []string{"Deployment demo-workers", "HorizontalPodAutoscaler demo-workers", "PodDisruptionBudget demo-workers"},
 		},
 		{

@@ -11,8 +11,10 @@ import (
 
 // ServerHPA scales the server Deployment. minFloor is the highest minimum of the
 // schedules open now (0 when none); the reconciler works it out from the clock, so this
-// stays pure. Nil when the server is not autoscaled.
-func ServerHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
+// stays pure. tolerance says whether the API server keeps the HPA's scale-down tolerance
+// (HPAToleranceServed): without it, scaleInUtilization cannot be expressed and the HPA
+// keeps its default. Nil when the server is not autoscaled.
+func ServerHPA(g *galleryv1alpha1.Gallery, minFloor int32, tolerance bool) *autoscalingv2.HorizontalPodAutoscaler {
 	if !g.ServerAutoscaled() {
 		return nil
 	}
@@ -24,16 +26,16 @@ func ServerHPA(g *galleryv1alpha1.Gallery, minFloor int32) *autoscalingv2.Horizo
 			StabilizationWindowSeconds: ptr.To(p.ScaleDownStabilizationSeconds),
 			SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
 			Policies:                   []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: p.ScaleDownMaxPodsPerMinute, PeriodSeconds: 60}},
-			Tolerance:                  scaleDownTolerance(p.CPU, p.Memory),
+			Tolerance:                  scaleDownTolerance(tolerance, p.CPU, p.Memory),
 		},
 	}
 	return h
 }
 
 // WorkersHPA scales the workers on CPU and memory. minFloor is the highest of the
-// schedules' minimum and, without KEDA, what the queue backlog needs. Nil unless the
-// scaler is an HPA (with KEDA, KEDA makes its own).
-func WorkersHPA(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int32) *autoscalingv2.HorizontalPodAutoscaler {
+// schedules' minimum and, without KEDA, what the queue backlog needs; tolerance is
+// ServerHPA's. Nil unless the scaler is an HPA (with KEDA, KEDA makes its own).
+func WorkersHPA(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int32, tolerance bool) *autoscalingv2.HorizontalPodAutoscaler {
 	if scaler != ScaleWorkersHPA && scaler != ScaleWorkersHPAWithBacklog {
 		return nil
 	}
@@ -42,7 +44,7 @@ func WorkersHPA(g *galleryv1alpha1.Gallery, scaler WorkerScaler, minFloor int32)
 	h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{
 		ScaleDown: &autoscalingv2.HPAScalingRules{
 			StabilizationWindowSeconds: ptr.To(p.ScaleDownStabilizationSeconds),
-			Tolerance:                  scaleDownTolerance(p.CPU, p.Memory),
+			Tolerance:                  scaleDownTolerance(tolerance, p.CPU, p.Memory),
 		},
 	}
 	return h
@@ -82,8 +84,11 @@ func hpa(g *galleryv1alpha1.Gallery, name, component string, minReplicas, maxRep
 // tolerance = 1 - X/T = (T-X)/T (70% out, 40% in → 0.429). It is rounded up to the
 // thousandth in integers, so the HPA never scales in above X. With several metrics the
 // largest tolerance wins: no metric scales in earlier than its admin asked. Nil keeps
-// the HPA's default (10%).
-func scaleDownTolerance(targets ...*galleryv1alpha1.UtilizationTarget) *resource.Quantity {
+// the HPA's default (10%), as does a server that does not keep the field (served false).
+func scaleDownTolerance(served bool, targets ...*galleryv1alpha1.UtilizationTarget) *resource.Quantity {
+	if !served {
+		return nil
+	}
 	milli := int64(-1)
 	for _, t := range targets {
 		if t == nil || t.ScaleInUtilization == nil {
@@ -96,4 +101,14 @@ func scaleDownTolerance(targets ...*galleryv1alpha1.UtilizationTarget) *resource
 		return nil
 	}
 	return resource.NewMilliQuantity(milli, resource.DecimalSI)
+}
+
+// ScaleInUnexpressed says, for status, why the HPA of a component cannot honour the
+// Gallery's scaleInUtilization: the API server does not keep the scale-down tolerance.
+// Empty when there is nothing to say.
+func ScaleInUnexpressed(p *galleryv1alpha1.UtilizationTarget, q *galleryv1alpha1.UtilizationTarget, tolerance bool) string {
+	if tolerance || (scaleDownTolerance(true, p, q) == nil) {
+		return ""
+	}
+	return "; scaleInUtilization is not applied: this Kubernetes does not keep an HPA's behavior.scaleDown.tolerance (HPAConfigurableTolerance, on by default from 1.35), so the HPA scales in at its default 10% below the target"
 }

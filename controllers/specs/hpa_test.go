@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"strings"
 	"testing"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -102,7 +103,7 @@ func TestServerHPA(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := ServerHPA(tt.g, tt.floor)
+			h := ServerHPA(tt.g, tt.floor, true)
 			if h == nil {
 				t.Fatal("no server HPA")
 			}
@@ -125,7 +126,7 @@ func TestServerHPABehavior(t *testing.T) {
 		"defaults": {gallery(withServerAutoscaling(2, 10)), 0, 300, 1},
 		"custom":   {g, 30, 600, 3},
 	} {
-		b := ServerHPA(tt.g, 0).Spec.Behavior
+		b := ServerHPA(tt.g, 0, true).Spec.Behavior
 		if b.ScaleUp == nil || ptr.Deref(b.ScaleUp.StabilizationWindowSeconds, -1) != tt.up {
 			t.Errorf("%s: scale-up = %+v, want stabilization %ds", name, b.ScaleUp, tt.up)
 		}
@@ -149,7 +150,7 @@ func TestServerHPANotAutoscaled(t *testing.T) {
 		"workers only":            gallery(withWorkersAutoscaling(1, 10)),
 		"embedded (no autoscale)": gallery(withEmbeddedDatabase()),
 	} {
-		if h := ServerHPA(g, 5); h != nil {
+		if h := ServerHPA(g, 5, true); h != nil {
 			t.Errorf("%s: server HPA %s, want none", name, h.Name)
 		}
 	}
@@ -195,7 +196,7 @@ func TestWorkersHPA(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := WorkersHPA(tt.g, tt.scaler, tt.floor)
+			h := WorkersHPA(tt.g, tt.scaler, tt.floor, true)
 			if h == nil {
 				t.Fatal("no workers HPA")
 			}
@@ -214,11 +215,11 @@ func TestWorkersHPA(t *testing.T) {
 func TestWorkersHPAOtherScalers(t *testing.T) {
 	g := gallery(withWorkersAutoscaling(1, 10), withWorkersCPU(utilization(60, 0)))
 	for _, s := range []WorkerScaler{ScaleWorkersFixed, ScaleWorkersKEDA, ScaleWorkersBacklog} {
-		if h := WorkersHPA(g, s, 3); h != nil {
+		if h := WorkersHPA(g, s, 3, true); h != nil {
 			t.Errorf("scaler %s: workers HPA %s, want none", s, h.Name)
 		}
 	}
-	if h := WorkersHPA(gallery(), ScaleWorkersFixed, 0); h != nil {
+	if h := WorkersHPA(gallery(), ScaleWorkersFixed, 0, true); h != nil {
 		t.Error("fixed workers have an HPA")
 	}
 }
@@ -244,11 +245,44 @@ func TestScaleDownTolerance(t *testing.T) {
 		{"one without scale-in is skipped", []*galleryv1alpha1.UtilizationTarget{utilization(60, 0), utilization(80, 20)}, "750m"},
 	} {
 		got := ""
-		if q := scaleDownTolerance(tt.targets...); q != nil {
+		if q := scaleDownTolerance(true, tt.targets...); q != nil {
 			got = q.String()
 		}
 		if got != tt.want {
 			t.Errorf("%s: tolerance = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// On an API server that does not keep the scale-down tolerance, the HPAs leave it out
+// (else every pass would re-apply them), and the status note says scaleInUtilization is
+// not applied; with the field served, or without a scaleInUtilization, nothing is said.
+func TestScaleDownToleranceUnsupported(t *testing.T) {
+	g := gallery(withServerAutoscaling(2, 10), withWorkersAutoscaling(1, 10), func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Autoscaling.Server.CPU = utilization(70, 40)
+		g.Spec.Autoscaling.Workers.CPU = utilization(80, 20)
+	})
+	for served, want := range map[bool]bool{true: true, false: false} {
+		s := ServerHPA(g, 0, served).Spec.Behavior.ScaleDown.Tolerance
+		w := WorkersHPA(g, WorkerScalerFor(g, false), 0, served).Spec.Behavior.ScaleDown.Tolerance
+		if (s != nil) != want || (w != nil) != want {
+			t.Errorf("served %v: server tolerance %v, workers %v; want set %v", served, s, w, want)
+		}
+	}
+	for _, tt := range []struct {
+		name     string
+		cpu, mem *galleryv1alpha1.UtilizationTarget
+		served   bool
+		wantNote bool
+	}{
+		{"served", utilization(70, 40), nil, true, false},
+		{"unsupported, scale-in asked", utilization(70, 40), nil, false, true},
+		{"unsupported, scale-in asked on memory", utilization(70, 0), utilization(80, 20), false, true},
+		{"unsupported, no scale-in asked", utilization(70, 0), nil, false, false},
+	} {
+		note := ScaleInUnexpressed(tt.cpu, tt.mem, tt.served)
+		if (note != "") != tt.wantNote || (note != "" && !strings.Contains(note, "scaleInUtilization is not applied")) {
+			t.Errorf("%s: note %q, want one %v", tt.name, note, tt.wantNote)
 		}
 	}
 }

@@ -79,9 +79,9 @@ func TestBuildersArePure(t *testing.T) {
 		"ServerService":               func(g *galleryv1alpha1.Gallery) any { return ServerService(g) },
 		"WorkersDeployment":           func(g *galleryv1alpha1.Gallery) any { return WorkersDeployment(g, "h", ptr.To[int32](3)) },
 		"WorkersDeployment, no count": func(g *galleryv1alpha1.Gallery) any { return WorkersDeployment(g, "h", nil) },
-		"ServerHPA":                   func(g *galleryv1alpha1.Gallery) any { return ServerHPA(g, 3) },
+		"ServerHPA":                   func(g *galleryv1alpha1.Gallery) any { return ServerHPA(g, 3, true) },
 		"WorkersHPA": func(g *galleryv1alpha1.Gallery) any {
-			return WorkersHPA(g, WorkerScalerFor(g, false), 2)
+			return WorkersHPA(g, WorkerScalerFor(g, false), 2, true)
 		},
 		"PodDisruptionBudget server": func(g *galleryv1alpha1.Gallery) any {
 			return PodDisruptionBudget(g, galleryv1alpha1.ComponentServer)
