@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -67,6 +68,8 @@ const (
 	nsGitOps  = "e2e-gitops"
 	nsDoomed  = "e2e-doomed"
 	nsUpgrade = "e2e-upgrade"
+	// nsTeam is the namespace-scoped release's own; it watches nsWatched only.
+	nsTeam, nsWatched, nsUnwatched = "sortographer-team", "e2e-team-a", "e2e-team-b"
 )
 
 // figures are the durations measured on the way, printed at the end.
@@ -102,6 +105,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("HPAScaleOut", testScaleOut)
 	t.Run("LeaderFailoverAndRestart", testFailover)
 	t.Run("Deletion", testDeletion)
+	t.Run("NamespaceScoped", testNamespaceScoped)
 	t.Run("HelmUpgradeAddsCRDField", testHelmUpgrade)
 }
 
@@ -638,6 +642,60 @@ func testDeletion(t *testing.T) {
 		return errors.New("namespace still there")
 	})
 	record(t, "delete namespace with a gallery", time.Since(start))
+}
+
+// testNamespaceScoped: a second release of the chart with rbac.scope=namespace and
+// watchNamespaces, run as that release's ServiceAccount (Roles in the watched namespace,
+// nothing cluster-wide): a Gallery in the watched namespace becomes Ready; one beside it
+// in another namespace is left alone; the operator's log has no forbidden request.
+func testNamespaceScoped(t *testing.T) {
+	if current != nil {
+		current.stop(t) // one operator per Gallery: the cluster-wide one steps aside
+	}
+	createNamespace(t, nsWatched)
+	createNamespace(t, nsUnwatched)
+	const release = "sortographer-team"
+	helm(t, "install", release, "charts/sortographer", "-n", nsTeam, "--create-namespace",
+		"--set", "crds.install=false", "--set", "rbac.scope=namespace", "--set", "watchNamespaces={"+nsWatched+"}",
+		"--wait", "--timeout=2m")
+	sa := release + "-operator"
+	as := "--as=system:serviceaccount:" + nsTeam + ":" + sa
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"patch", "deployments.apps", "-n", nsWatched}, "yes"},
+		{[]string{"update", "galleries.sortographer.io/status", "-n", nsWatched}, "yes"},
+		{[]string{"get", "galleries.sortographer.io", "-n", nsUnwatched}, "no"},
+		{[]string{"list", "galleries.sortographer.io", "--all-namespaces"}, "no"},
+		{[]string{"create", "leases.coordination.k8s.io", "-n", nsTeam}, "yes"},
+	} {
+		out, _ := kubectlErr("", append([]string{"auth", "can-i", as}, tc.args...)...)
+		if got := strings.TrimSpace(out); got != tc.want {
+			t.Errorf("namespaced operator can-i %v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+
+	op := startOperatorAs(t, "team", nsTeam, sa, env.managerBin,
+		"--leader-elect", "--leader-election-namespace="+nsTeam, "--watch-namespaces="+nsWatched)
+	applyGallery(t, nsUnwatched, spreadGallery("ignored"))
+	applyGallery(t, nsWatched, spreadGallery("team"))
+	start := time.Now()
+	waitReady(t, nsWatched, "team")
+	record(t, "namespace-scoped operator: gallery apply -> Ready", time.Since(start))
+	if g := getGallery(t, nsUnwatched, "ignored"); g.Status.ObservedGeneration != 0 || len(g.Status.Conditions) != 0 || len(g.Finalizers) != 0 {
+		t.Errorf("the Gallery outside the watched namespace was reconciled: status %+v, finalizers %v", g.Status, g.Finalizers)
+	}
+	if children := strings.Fields(kubectl(t, "", "get", childKinds, "-n", nsUnwatched, "-l", galleryv1alpha1.LabelGallery+"=ignored", "-o", "name")); len(children) != 0 {
+		t.Errorf("children made outside the watched namespace: %v", children)
+	}
+	kubectl(t, "", "delete", "-n", nsWatched, "gallery/team", "--wait", "--timeout=60s")
+	op.stop(t)
+	if log, _ := os.ReadFile(op.log); bytes.Contains(bytes.ToLower(log), []byte("forbidden")) {
+		t.Errorf("the namespace-scoped operator was refused a request; its log:\n%s", op.logTail())
+	}
+	kubectl(t, "", "delete", "-n", nsUnwatched, "gallery/ignored", "--wait", "--timeout=30s")
+	helm(t, "uninstall", release, "-n", nsTeam, "--wait", "--timeout=2m")
 }
 
 const crdName = "galleries.sortographer.io"

@@ -175,7 +175,14 @@ func startReleasedOperator(t *testing.T, name string) *operator {
 
 func startOperatorBinary(t *testing.T, name, bin string, args ...string) *operator {
 	t.Helper()
-	kubeconfig := serviceAccountKubeconfig(t)
+	return startOperatorAs(t, name, releaseNamespace, serviceAccount, bin, args...)
+}
+
+// startOperatorAs starts an operator process with the rights of ServiceAccount sa of
+// namespace ns (a chart release's).
+func startOperatorAs(t *testing.T, name, ns, sa, bin string, args ...string) *operator {
+	t.Helper()
+	kubeconfig := serviceAccountKubeconfig(t, ns, sa, name)
 	o := &operator{name: name, log: filepath.Join(env.tmp, "operator-"+name+".log"), done: make(chan struct{})}
 	f, err := os.Create(o.log)
 	if err != nil {
@@ -239,9 +246,9 @@ func (o *operator) logTail() string {
 
 // serviceAccountKubeconfig is a kubeconfig for the cluster with a token of the chart's
 // ServiceAccount: the operator gets exactly the chart's RBAC, no more.
-func serviceAccountKubeconfig(t *testing.T) string {
+func serviceAccountKubeconfig(t *testing.T, ns, sa, operatorName string) string {
 	t.Helper()
-	token := strings.TrimSpace(kubectl(t, "", "create", "token", serviceAccount, "-n", releaseNamespace, "--duration=2h"))
+	token := strings.TrimSpace(kubectl(t, "", "create", "token", sa, "-n", ns, "--duration=2h"))
 	server := kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
 	ca := kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
 	if server == "" || ca == "" || token == "" {
@@ -254,7 +261,7 @@ users: [{name: operator, user: {token: %q}}]
 contexts: [{name: e2e, context: {cluster: e2e, user: operator}}]
 current-context: e2e
 `, server, ca, token)
-	path := filepath.Join(env.tmp, "operator.kubeconfig")
+	path := filepath.Join(env.tmp, "operator-"+operatorName+".kubeconfig")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
