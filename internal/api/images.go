@@ -19,6 +19,8 @@ type labelJSON struct {
 	Name       string   `json:"name"`
 	Confidence float64  `json:"confidence"`
 	Categories []string `json:"categories,omitempty"`
+	// DerivedFrom is the label this broader word comes from ("cat" for "animal").
+	DerivedFrom string `json:"derivedFrom,omitempty"`
 }
 
 type imageJSON struct {
@@ -64,7 +66,7 @@ func toImageJSON(img store.Image, labels []store.Label) imageJSON {
 		DisplayURL:   "/api/images/" + img.ID + "/display",
 	}
 	for _, l := range labels {
-		j.Labels = append(j.Labels, labelJSON{Name: l.Name, Confidence: l.Confidence, Categories: l.Categories})
+		j.Labels = append(j.Labels, labelJSON{Name: l.Name, Confidence: l.Confidence, Categories: l.Categories, DerivedFrom: l.DerivedFrom})
 	}
 	return j
 }

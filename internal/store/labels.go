@@ -44,8 +44,8 @@ func (s *sqlStore) SetLabels(ctx context.Context, imageID string, c Classificati
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO labels (image_id, name, owner_id, image_created_at, confidence, categories, provider, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-				imageID, l.Name, ownerID, created, l.Confidence, string(cats), l.Provider, l.Model); err != nil {
+			if _, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO labels (image_id, name, owner_id, image_created_at, confidence, categories, provider, model, derived_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+				imageID, l.Name, ownerID, created, l.Confidence, string(cats), l.Provider, l.Model, l.DerivedFrom); err != nil {
 				return err
 			}
 		}
@@ -60,7 +60,8 @@ func (s *sqlStore) SetLabels(ctx context.Context, imageID string, c Classificati
 }
 
 // normaliseLabels lower-cases names and keeps one label per name, the most confident,
-// as classifiers sometimes repeat a name under different parents.
+// as classifiers sometimes repeat a name under different parents; then adds each
+// parent that is not a label itself as a derived label (withParents).
 func normaliseLabels(c Classification) []Label {
 	byName := map[string]Label{}
 	for _, l := range c.Labels {
@@ -85,17 +86,46 @@ func normaliseLabels(c Classification) []Label {
 	for _, l := range byName {
 		out = append(out, l)
 	}
+	out = withParents(out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
+// withParents adds, for each parent of the labels that is not a label already, one
+// derived label: from the most confident child (the first name on a tie), with its
+// confidence, provider and model.
+func withParents(labels []Label) []Label {
+	seen := make(map[string]bool, len(labels))
+	for _, l := range labels {
+		seen[l.Name] = true
+	}
+	derived := map[string]Label{}
+	for _, l := range labels {
+		for _, p := range l.Categories {
+			p = normaliseLabel(p)
+			if p == "" || seen[p] {
+				continue
+			}
+			prev, ok := derived[p]
+			if ok && (prev.Confidence > l.Confidence || (prev.Confidence == l.Confidence && prev.DerivedFrom < l.Name)) {
+				continue
+			}
+			derived[p] = Label{Name: p, Confidence: l.Confidence, Categories: []string{}, Provider: l.Provider, Model: l.Model, DerivedFrom: l.Name}
+		}
+	}
+	for _, l := range derived {
+		labels = append(labels, l)
+	}
+	return labels
+}
+
 // labelColumns are what scanLabel reads.
-const labelColumns = "name, confidence, categories, provider, model"
+const labelColumns = "name, confidence, categories, provider, model, derived_from"
 
 func scanLabel(row rowScanner) (Label, error) {
 	var l Label
 	var cats string
-	if err := row.Scan(&l.Name, &l.Confidence, &cats, &l.Provider, &l.Model); err != nil {
+	if err := row.Scan(&l.Name, &l.Confidence, &cats, &l.Provider, &l.Model, &l.DerivedFrom); err != nil {
 		return Label{}, err
 	}
 	if err := json.Unmarshal([]byte(cats), &l.Categories); err != nil {
@@ -115,7 +145,7 @@ func (s *sqlStore) ImageLabels(ctx context.Context, ownerID int64, imageID strin
 	if err != nil {
 		return nil, fmt.Errorf("get labels of image %s: %w", imageID, err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+labelColumns+" FROM labels WHERE image_id = ? AND owner_id = ? ORDER BY confidence DESC, name"),
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+labelColumns+" FROM labels WHERE image_id = ? AND owner_id = ? ORDER BY confidence DESC, derived_from, name"),
 		imageID, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("get labels of image %s: %w", imageID, err)

@@ -26,8 +26,8 @@ func (s *sqlStore) LabelsOfImages(ctx context.Context, ownerID int64, imageIDs [
 		}
 		// owner_id is copied from the image into each label, so the condition on it
 		// alone keeps another user's images out.
-		rows, err := db.QueryContext(ctx, s.d.rebind("SELECT image_id, name, confidence, categories, provider, model FROM labels "+
-			"WHERE owner_id = ? AND image_id IN ("+placeholders(len(chunk))+") ORDER BY image_id, confidence DESC, name"), args...)
+		rows, err := db.QueryContext(ctx, s.d.rebind("SELECT image_id, name, confidence, categories, provider, model, derived_from FROM labels "+
+			"WHERE owner_id = ? AND image_id IN ("+placeholders(len(chunk))+") ORDER BY image_id, confidence DESC, derived_from, name"), args...)
 		if err != nil {
 			return nil, fmt.Errorf("get labels of %d images: %w", len(want), err)
 		}
@@ -49,11 +49,11 @@ type imageLabel struct {
 }
 
 // scanImageLabel reads a row of (image_id, name, confidence, categories, provider,
-// model).
+// model, derived_from).
 func scanImageLabel(row rowScanner) (imageLabel, error) {
 	var l imageLabel
 	var cats string
-	if err := row.Scan(&l.imageID, &l.Name, &l.Confidence, &cats, &l.Provider, &l.Model); err != nil {
+	if err := row.Scan(&l.imageID, &l.Name, &l.Confidence, &cats, &l.Provider, &l.Model, &l.DerivedFrom); err != nil {
 		return imageLabel{}, err
 	}
 	if err := json.Unmarshal([]byte(cats), &l.Categories); err != nil {

@@ -52,11 +52,13 @@ func testLabelsOfImagesOrder(t *testing.T, s *sqlStore) {
 		}
 		return out
 	}
-	if n := names(got[first.ID]); !reflect.DeepEqual(n, []string{"zebra", "mango", "apple"}) {
-		t.Errorf("first image's labels %v, want zebra, mango, apple", n)
+	// A label's parents follow it (derived, with its confidence); "cat" gives the
+	// parents it shares with "dog", the names tying.
+	if n := names(got[first.ID]); !reflect.DeepEqual(n, []string{"zebra", "animal", "mango", "apple", "food", "fruit"}) {
+		t.Errorf("first image's labels %v, want zebra, animal, mango, apple, food, fruit", n)
 	}
-	if n := names(got[second.ID]); !reflect.DeepEqual(n, []string{"cat", "dog", "beach"}) {
-		t.Errorf("second image's labels %v (id named twice), want cat, dog, beach", n)
+	if n := names(got[second.ID]); !reflect.DeepEqual(n, []string{"cat", "dog", "animal", "pet", "beach"}) {
+		t.Errorf("second image's labels %v (id named twice), want cat, dog, animal, pet, beach", n)
 	}
 	if l, ok := got[bare.ID]; ok {
 		t.Errorf("unlabelled image has an entry: %v", l)

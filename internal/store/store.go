@@ -260,6 +260,10 @@ type Label struct {
 	Categories []string
 	Provider   string
 	Model      string
+	// DerivedFrom is the label this one is a parent of ("cat" for "animal"), stored
+	// so that a search for the broader word finds the image; empty for a label the
+	// classifier gave itself. A derived label has its child's confidence.
+	DerivedFrom string
 }
 
 // LabelCount is how many of a user's images carry a label.

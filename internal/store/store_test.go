@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +56,7 @@ func TestStore(t *testing.T) {
 		{name: "ListImagesPagesByKeyset", test: testPagination},
 		{name: "SearchByTwoLabels", test: testSearchTwoLabels},
 		{name: "LabelCounts", test: testLabelCounts},
+		{name: "ParentsAreSearchable", test: testParentsAreSearchable},
 		{name: "SetLabelsIsIdempotent", test: testSetLabelsIdempotent},
 		{name: "SetLabelsOnDeletedImageWritesNothing", test: testSetLabelsDeleted},
 		{name: "DeleteRemovesLabels", test: testDeleteRemovesLabels},
@@ -214,7 +216,7 @@ func labelled(t *testing.T, s Store, img Image, names ...string) {
 	t.Helper()
 	c := Classification{Provider: "builtin", Model: "mobilenet"}
 	for i, n := range names {
-		c.Labels = append(c.Labels, Label{Name: n, Confidence: 90 - float64(i), Categories: []string{"thing"}})
+		c.Labels = append(c.Labels, Label{Name: n, Confidence: 90 - float64(i)})
 	}
 	if err := s.SetLabels(ctxFor(t), img.ID, c); err != nil {
 		t.Fatalf("set labels %v on %s: %v", names, img.ID, err)
@@ -426,6 +428,89 @@ func testLabelCounts(t *testing.T, s *sqlStore) {
 	}
 }
 
+// A label's parents become labels of the image derived from it, so a search for the
+// broader word ("animal", "pet") finds every photo under it, alone or with another
+// label, and counts and label albums see it; a parent the classifier also gave
+// directly stays the classifier's.
+func testParentsAreSearchable(t *testing.T, s *sqlStore) {
+	ctx := ctxFor(t)
+	a := user(t, s, "a@example.com")
+	cat, dog, car := image(t, s, a, base), image(t, s, a, base.Add(time.Second)), image(t, s, a, base.Add(2*time.Second))
+	set := func(img Image, labels ...Label) {
+		t.Helper()
+		if err := s.SetLabels(ctx, img.ID, Classification{Provider: "rekognition", Model: "detect-labels", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(cat, Label{Name: "Cat", Confidence: 97, Categories: []string{"Animal", "Pet", "Mammal"}},
+		Label{Name: "Kitten", Confidence: 99, Categories: []string{"Animal", "Cat"}})
+	set(dog, Label{Name: "Dog", Confidence: 95, Categories: []string{"Animal", "Pet"}},
+		Label{Name: "Animal", Confidence: 80, Categories: []string{}})
+	set(car, Label{Name: "Car", Confidence: 90, Categories: []string{"Vehicle", "Transportation"}})
+
+	for _, tc := range []struct {
+		terms []string
+		want  []string
+	}{
+		{[]string{"animal"}, []string{dog.ID, cat.ID}},
+		{[]string{"pet"}, []string{dog.ID, cat.ID}},
+		{[]string{"vehicle"}, []string{car.ID}},
+		{[]string{"pet", "kitten"}, []string{cat.ID}},
+		{[]string{"mammal", "dog"}, nil},
+	} {
+		p, err := s.SearchByLabels(ctx, a.ID, tc.terms, PageRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(p.Images); !reflect.DeepEqual(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+			t.Errorf("search %v = %v, want %v", tc.terms, got, tc.want)
+		}
+	}
+
+	labels, err := s.ImageLabels(ctx, a.ID, cat.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		name, from string
+		conf       float64
+	}
+	var got []row
+	for _, l := range labels {
+		got = append(got, row{l.Name, l.DerivedFrom, l.Confidence})
+	}
+	// "animal" from the more confident kitten; "cat" is the classifier's own label, not
+	// derived from kitten; each derived label carries its child's confidence. The
+	// classifier's labels come first where confidences tie.
+	want := []row{{"kitten", "", 99}, {"animal", "kitten", 99}, {"cat", "", 97}, {"mammal", "cat", 97}, {"pet", "cat", 97}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("labels of the cat photo = %v, want %v", got, want)
+	}
+	if labels, err := s.ImageLabels(ctx, a.ID, dog.ID); err != nil || len(labels) != 3 || labels[2].Name != "animal" || labels[2].DerivedFrom != "" {
+		t.Errorf("labels of the dog photo = %+v, %v; want animal as the classifier's own (80)", labels, err)
+	}
+	batch, err := s.LabelsOfImages(ctx, a.ID, []string{cat.ID})
+	if err != nil || !reflect.DeepEqual(batch[cat.ID], labels0(t, s, a.ID, cat.ID)) {
+		t.Errorf("LabelsOfImages = %+v, %v; want what ImageLabels reads", batch[cat.ID], err)
+	}
+	counts, err := s.LabelCounts(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(counts, LabelCount{"animal", 2}) || !slices.Contains(counts, LabelCount{"vehicle", 1}) {
+		t.Errorf("label counts = %v, want animal 2 and vehicle 1 among them", counts)
+	}
+}
+
+func labels0(t *testing.T, s *sqlStore, owner int64, id string) []Label {
+	t.Helper()
+	l, err := s.ImageLabels(ctxFor(t), owner, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
 	ctx := ctxFor(t)
 	a := user(t, s, "a@example.com")
@@ -447,12 +532,14 @@ func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
 	}
 	want := []Label{
 		{Name: "dog", Confidence: 97.5, Categories: []string{"animal", "pet"}, Provider: "rekognition", Model: "v3"},
+		{Name: "animal", Confidence: 97.5, Categories: []string{}, Provider: "rekognition", Model: "v3", DerivedFrom: "dog"},
+		{Name: "pet", Confidence: 97.5, Categories: []string{}, Provider: "rekognition", Model: "v3", DerivedFrom: "dog"},
 		{Name: "grass", Confidence: 80, Categories: []string{}, Provider: "rekognition", Model: "v3"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("labels after two deliveries = %+v, want %+v", got, want)
 	}
-	if counts, _ := s.LabelCounts(ctx, a.ID); !reflect.DeepEqual(counts, []LabelCount{{"dog", 1}, {"grass", 1}}) {
+	if counts, _ := s.LabelCounts(ctx, a.ID); !reflect.DeepEqual(counts, []LabelCount{{"animal", 1}, {"dog", 1}, {"grass", 1}, {"pet", 1}}) {
 		t.Errorf("label counts after two deliveries = %v, want each once", counts)
 	}
 	stored, err := s.Image(ctx, a.ID, img.ID)
@@ -468,8 +555,8 @@ func testSetLabelsIdempotent(t *testing.T, s *sqlStore) {
 	if err := s.SetLabels(ctx, img.ID, late); !errors.Is(err, ErrAlreadyLabelled) {
 		t.Errorf("late duplicate: SetLabels = %v, want ErrAlreadyLabelled", err)
 	}
-	if n := countLabelRows(t, s, img.ID); n != 2 {
-		t.Errorf("label rows after a late duplicate = %d, want the 2 first written", n)
+	if n := countLabelRows(t, s, img.ID); n != 4 {
+		t.Errorf("label rows after a late duplicate = %d, want the 4 first written (2 and their 2 parents)", n)
 	}
 	// A reclassification replaces the labels rather than adding to them.
 	re := Classification{Provider: "builtin", Model: "mobilenet", Reclassify: true, Labels: []Label{{Name: "cat", Confidence: 90}}}

@@ -207,6 +207,8 @@ func TestBrowser(t *testing.T) {
 	do("wait for labels", chromedp.WaitVisible(`#grid li.card[data-status="labelled"] .labels li`))
 	if l := text("#grid li.card .labels"); !strings.Contains(l, "dog") || !strings.Contains(l, "bicycle") {
 		t.Errorf("card labels %q, want dog and bicycle", l)
+	} else if strings.Contains(l, "animal") || strings.Contains(l, "vehicle") {
+		t.Errorf("card labels %q show a derived label; cards show what the model saw", l)
 	}
 
 	// Search with the search box: a label it has, then one it has not.
@@ -229,6 +231,19 @@ func TestBrowser(t *testing.T) {
 	if l := text("#image-labels"); !strings.Contains(l, "dog") || !strings.Contains(l, "%") {
 		t.Errorf("image page labels %q", l)
 	}
+	// The broader words of what the model saw follow, each saying where it comes from,
+	// and a search for one finds the photo.
+	if l := text("#image-labels"); !strings.Contains(l, "animal (from dog)") {
+		t.Errorf("image page labels %q, want animal (from dog) among them", l)
+	}
+	if !eval(`[...document.querySelectorAll("#image-labels li.derived")].some((li) => li.textContent === "animal (from dog)")`) {
+		t.Error("animal (from dog) is not shown as a derived label")
+	}
+	do("search animal",
+		chromedp.SetValue("#search-input", "animal"),
+		chromedp.SendKeys("#search-input", kb.Enter),
+		poll(`location.pathname === "/labels/animal" && document.querySelectorAll("#grid li.card").length === 1`),
+	)
 	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
 		t.Error("the image page scrolls sideways on a phone-sized screen")
 	}

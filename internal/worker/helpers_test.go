@@ -238,9 +238,11 @@ func (f *fixture) checkLabelled(ids []string) {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if img.Status != store.StatusLabelled || len(labels) != 1 || labels[0].Name != wantColour(i) ||
-			len(labels[0].Categories) != 1 || labels[0].Categories[0] != "colour" || img.Provider != "test" {
-			f.t.Errorf("image %d (%s): status %s (%s), labels %+v; want labelled %s", i, id, img.Status, img.FailureReason, labels, wantColour(i))
+		// The colour, and its parent "colour" derived from it.
+		if img.Status != store.StatusLabelled || len(labels) != 2 || labels[0].Name != wantColour(i) ||
+			len(labels[0].Categories) != 1 || labels[0].Categories[0] != "colour" || img.Provider != "test" ||
+			labels[1].Name != "colour" || labels[1].DerivedFrom != wantColour(i) {
+			f.t.Errorf("image %d (%s): status %s (%s), labels %+v; want labelled %s (and colour from it)", i, id, img.Status, img.FailureReason, labels, wantColour(i))
 		}
 	}
 }

@@ -227,7 +227,7 @@ func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classi
 	var labels []classify.Label
 	for i, s := range scores {
 		if conf := 100 * float64(s); conf >= c.minScore && c.labels[i] != "" {
-			labels = append(labels, classify.Label{Name: c.labels[i], Confidence: conf})
+			labels = append(labels, classify.Label{Name: c.labels[i], Confidence: conf, Parents: Parents(c.labels[i])})
 		}
 	}
 	sort.SliceStable(labels, func(i, j int) bool { return labels[i].Confidence > labels[j].Confidence })

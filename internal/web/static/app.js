@@ -145,13 +145,13 @@ function card(img) {
   li.dataset.status = img.status;
   const a = el("a", { className: "thumb", href: "/images/" + img.id });
   a.dataset.link = "";
-  a.append(el("img", { src: img.thumbnailUrl, alt: img.labels.map((l) => l.name).join(", ") || "photo", loading: "lazy" }));
+  a.append(el("img", { src: img.thumbnailUrl, alt: img.labels.filter((l) => !l.derivedFrom).map((l) => l.name).join(", ") || "photo", loading: "lazy" }));
   const info = el("div", { className: "info" }, statusBadge(img));
   if (img.status === "queued" && img.queuePosition !== null && img.queuePosition !== undefined) {
     info.append(" ", el("span", { className: "muted", textContent: "#" + (img.queuePosition + 1) + " in queue" }));
   }
   const labels = el("ul", { className: "labels" });
-  for (const l of img.labels.slice(0, 4)) labels.append(el("li", {}, labelLink(l.name)));
+  for (const l of img.labels.filter((l) => !l.derivedFrom).slice(0, 4)) labels.append(el("li", {}, labelLink(l.name)));
   info.append(labels);
   li.append(a, info);
   return li;
@@ -227,7 +227,7 @@ async function imageView(id) {
   }
   show("image-view");
   showDisplay($("image-full"), img);
-  $("image-full").alt = img.labels.map((l) => l.name).join(", ") || "photo";
+  $("image-full").alt = img.labels.filter((l) => !l.derivedFrom).map((l) => l.name).join(", ") || "photo";
   $("image-original").href = img.originalUrl;
   $("image-original").download = downloadName(img);
   $("image-status").className = "status " + img.status;
@@ -240,7 +240,12 @@ async function imageView(id) {
   $("image-meta").textContent = meta.join(" · ");
   const labels = $("image-labels");
   labels.replaceChildren();
-  for (const l of img.labels) labels.append(el("li", {}, labelLink(l.name, l.name + " " + Math.round(l.confidence) + "%")));
+  // What the classifier saw, then the broader words each one brings (a search for them
+  // finds this photo too).
+  for (const l of img.labels.filter((l) => !l.derivedFrom)) labels.append(el("li", {}, labelLink(l.name, l.name + " " + Math.round(l.confidence) + "%")));
+  for (const l of img.labels.filter((l) => l.derivedFrom)) {
+    labels.append(el("li", { className: "derived", title: "a broader word for " + l.derivedFrom }, labelLink(l.name, l.name + " (from " + l.derivedFrom + ")")));
+  }
   $("image-delete").onclick = async () => {
     if (!confirm("Delete this photo?")) return;
     try {
