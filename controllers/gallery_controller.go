@@ -75,6 +75,9 @@ type GalleryReconciler struct {
 
 	// releasedReplicas: see applier.released.
 	releasedReplicas sync.Map
+	// preflightMemos are each Gallery's last preflight (preflightMemo), by name;
+	// forgotten when the Gallery goes.
+	preflightMemos sync.Map
 
 	stabilizer backlogStabilizer
 	// metrics are where the Gallery's metrics go; nil means the process' own, in
@@ -104,11 +107,13 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, g); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.galleryMetrics().forget(req.NamespacedName)
+			r.preflightMemos.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !g.DeletionTimestamp.IsZero() {
 		r.galleryMetrics().forget(req.NamespacedName)
+		r.preflightMemos.Delete(req.NamespacedName)
 		return ctrl.Result{}, nil // owner references remove every child
 	}
 

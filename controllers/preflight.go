@@ -2,11 +2,15 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/internal/config"
@@ -73,6 +77,11 @@ type preflightResult struct {
 	checked    bool
 }
 
+// failed reports whether any check failed.
+func (p preflightResult) failed() bool {
+	return p.cache != nil || p.database != nil || p.storage != nil
+}
+
 // preflightRetry is how soon a failed check is tried again.
 const preflightRetry = 30 * time.Second
 
@@ -80,45 +89,105 @@ func (r *GalleryReconciler) reconcilePreflight(ctx context.Context, st *reconcil
 	if r.Preflight == nil {
 		return nil
 	}
-	g := st.gallery
-	res := preflightResult{checked: true}
-	if g.Spec.Cache.External != nil {
-		c, ca, err := r.externalRedis(ctx, st)
-		if err == nil {
-			err = r.Preflight.Redis(ctx, c, ca)
+	in := r.preflightInputs(ctx, st)
+	key := in.key(st.gallery.Generation)
+	if m, ok := r.preflightMemos.Load(client.ObjectKeyFromObject(st.gallery)); ok {
+		if memo := m.(preflightMemo); memo.key == key && st.now.Sub(memo.at) < preflightRetry {
+			st.preflight = memo.res
+			if memo.res.failed() {
+				st.requeueSoon(preflightRetry - st.now.Sub(memo.at))
+			}
+			return nil
 		}
-		res.cache = err
 	}
-	if g.Spec.Database.External != nil {
-		db, ca, err := r.externalDatabase(ctx, st)
-		if err == nil {
-			err = r.Preflight.Database(ctx, db, ca)
-		}
-		res.database = err
+	res := preflightResult{checked: true, cache: in.redisErr, database: in.databaseErr, storage: in.bucketErr}
+	if in.redis != nil && in.redisErr == nil {
+		res.cache = r.Preflight.Redis(ctx, *in.redis, in.redisCA)
 	}
-	if s := g.Spec.Storage.S3; s != nil {
-		creds, err := r.s3Credentials(ctx, st)
-		if err == nil {
-			res.versioning, err = r.Preflight.Bucket(ctx, config.Storage{
-				Backend: config.StorageS3, S3Bucket: s.Bucket, S3Region: s.Region,
-				S3Endpoint: s.Endpoint, S3PathStyle: s.ForcePathStyle,
-			}, creds)
-		}
-		res.storage = err
+	if in.database != nil && in.databaseErr == nil {
+		res.database = r.Preflight.Database(ctx, *in.database, in.databaseCA)
+	}
+	if in.bucket != nil && in.bucketErr == nil {
+		res.versioning, res.storage = r.Preflight.Bucket(ctx, *in.bucket, in.bucketCreds)
 	}
 	st.preflight = res
-	if res.cache != nil || res.database != nil || res.storage != nil {
+	r.preflightMemos.Store(client.ObjectKeyFromObject(st.gallery), preflightMemo{key: key, at: st.now, res: res})
+	if res.failed() {
 		st.requeueSoon(preflightRetry)
 	}
 	return nil
+}
+
+// preflightMemo is a Gallery's last preflight: its result stands, for preflightRetry,
+// while the Gallery's generation and every value the checks used stay the same. Passes
+// come with every status change of a child; without it each would log in to the
+// Gallery's Redis and database again (and ask STS for credentials under IRSA).
+type preflightMemo struct {
+	key [sha256.Size]byte
+	at  time.Time
+	res preflightResult
+}
+
+// preflightInputs are what the checks of one Gallery use: the external servers as the
+// gallery's pods see them, with the values read from their Secrets (or why they could
+// not be read). nil: not external.
+type preflightInputs struct {
+	redis       *config.Redis
+	redisCA     []byte
+	redisErr    error
+	database    *config.Database
+	databaseCA  []byte
+	databaseErr error
+	bucket      *config.Storage
+	bucketCreds *aws.Credentials
+	bucketErr   error
+}
+
+func (r *GalleryReconciler) preflightInputs(ctx context.Context, st *reconcileState) preflightInputs {
+	g := st.gallery
+	var in preflightInputs
+	if g.Spec.Cache.External != nil {
+		c, ca, err := r.externalRedis(ctx, st)
+		in.redis, in.redisCA, in.redisErr = &c, ca, err
+	}
+	if g.Spec.Database.External != nil {
+		db, ca, err := r.externalDatabase(ctx, st)
+		in.database, in.databaseCA, in.databaseErr = &db, ca, err
+	}
+	if s := g.Spec.Storage.S3; s != nil {
+		creds, err := r.s3Credentials(ctx, st)
+		in.bucket = &config.Storage{
+			Backend: config.StorageS3, S3Bucket: s.Bucket, S3Region: s.Region, S3Prefix: s.Prefix,
+			S3Endpoint: s.Endpoint, S3PathStyle: s.ForcePathStyle,
+		}
+		in.bucketCreds, in.bucketErr = creds, err
+	}
+	return in
+}
+
+// key digests the inputs and the Gallery's generation: a Secret's new value or a spec
+// change makes the next pass check again. Only the digest is kept.
+func (in preflightInputs) key(generation int64) [sha256.Size]byte {
+	errText := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	b, _ := json.Marshal([]any{generation, in.redis, in.redisCA, errText(in.redisErr), in.database, in.databaseCA,
+		errText(in.databaseErr), in.bucket, in.bucketCreds, errText(in.bucketErr)})
+	return sha256.Sum256(b)
 }
 
 // secretKey reads one key of a Secret the spec names; field says where, for the
 // message when it is missing.
 func (r *GalleryReconciler) secretKey(ctx context.Context, st *reconcileState, name, key, field string) ([]byte, error) {
 	s, err := r.secret(ctx, st, name)
-	if err != nil {
+	if apierrors.IsNotFound(err) {
 		return nil, &preflight.Error{Reason: galleryv1alpha1.ReasonMissingReference, Err: fmt.Errorf("read Secret %s (%s): %w", name, field, err)}
+	}
+	if err != nil {
+		return nil, &preflight.Error{Reason: galleryv1alpha1.ReasonCheckFailed, Err: fmt.Errorf("read Secret %s (%s): %w", name, field, err)}
 	}
 	v, ok := s.Data[key]
 	if !ok {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -118,16 +115,14 @@ func runSuite(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("manager: %w", err)
 	}
 	suiteManager = mgr
-	if serverMinor, err = minorVersion(env.Config); err != nil {
-		return 0, err
-	}
+	serverMinor = env.ServerMinor
 	// As cmd/manager does: ask the API server whether HPAs keep a tolerance.
 	served, err := HPAToleranceServed(context.Background(), k8s, "default")
 	if err != nil {
 		return 0, err
 	}
 	hpaToleranceUnsupported = !served
-	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{},
+	r := &GalleryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("sortographer-operator"), Preflight: NetPreflighter{Timeout: 2 * time.Second},
 		HPAToleranceUnsupported: hpaToleranceUnsupported}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return 0, err
@@ -151,22 +146,6 @@ var serverMinor int
 // hpaToleranceUnsupported is what HPAToleranceServed found on the suite's API server;
 // every reconciler a test makes takes it, as cmd/manager's does.
 var hpaToleranceUnsupported bool
-
-func minorVersion(cfg *rest.Config) (int, error) {
-	d, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return 0, err
-	}
-	v, err := d.ServerVersion()
-	if err != nil {
-		return 0, fmt.Errorf("read the API server's version: %w", err)
-	}
-	minor, err := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
-	if err != nil {
-		return 0, fmt.Errorf("the API server's minor version %q: %w", v.Minor, err)
-	}
-	return minor, nil
-}
 
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE") != "" {

@@ -25,6 +25,8 @@ type LabelKey string
 // digit), which every supported Kubernetes accepts.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.value) && size(self.value) > 0 && has(self.valueFrom))",message="set value or valueFrom, not both"
+// +kubebuilder:validation:XValidation:rule="self.name != '.' && !self.name.startsWith('..')",message="an environment variable may not be named '.' or start with '..'"
+// +kubebuilder:validation:XValidation:rule="!has(self.valueFrom) || [has(self.valueFrom.fieldRef), has(self.valueFrom.resourceFieldRef), has(self.valueFrom.configMapKeyRef), has(self.valueFrom.secretKeyRef)].filter(x, x).size() == 1",message="valueFrom takes exactly one of fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef"
 type EnvVar struct {
 	// name of the variable.
 	// +required
@@ -56,13 +58,15 @@ func CoreEnv(env []EnvVar) []corev1.EnvVar {
 
 // Toleration lets pods run on nodes with a matching taint (corev1.Toleration).
 //
-// +kubebuilder:validation:XValidation:rule="has(self.key) || (has(self.operator) && self.operator == 'Exists')",message="a toleration without a key must have operator Exists (it then tolerates every taint)"
+// +kubebuilder:validation:XValidation:rule="(has(self.key) && size(self.key) > 0) || (has(self.operator) && self.operator == 'Exists')",message="a toleration without a key must have operator Exists (it then tolerates every taint)"
 // +kubebuilder:validation:XValidation:rule="!(has(self.operator) && self.operator == 'Exists' && has(self.value) && size(self.value) > 0)",message="a toleration with operator Exists has no value"
 // +kubebuilder:validation:XValidation:rule="!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",message="tolerationSeconds applies to effect NoExecute only"
 type Toleration struct {
 	// key is the taint key; empty with operator Exists matches every taint.
 	// +optional
-	Key LabelKey `json:"key,omitempty"`
+	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:Pattern=`^(([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`
+	Key string `json:"key,omitempty"`
 
 	// operator is Equal (the default: key and value match) or Exists (the key matches).
 	// +optional
@@ -92,7 +96,7 @@ func CoreTolerations(t []Toleration) []corev1.Toleration {
 	out := make([]corev1.Toleration, len(t))
 	for i, x := range t {
 		out[i] = corev1.Toleration{
-			Key: string(x.Key), Operator: x.Operator, Value: string(x.Value), Effect: x.Effect,
+			Key: x.Key, Operator: x.Operator, Value: string(x.Value), Effect: x.Effect,
 			TolerationSeconds: x.TolerationSeconds,
 		}
 	}
@@ -248,6 +252,20 @@ type PodAffinityTerm struct {
 	// namespaceSelector picks the namespaces by label.
 	// +optional
 	NamespaceSelector *LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// matchLabelKeys are label keys whose values, taken from the incoming pod, are
+	// added to labelSelector (Kubernetes 1.31 and later; older servers drop it).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	MatchLabelKeys []LabelKey `json:"matchLabelKeys,omitempty"`
+
+	// mismatchLabelKeys are label keys whose values, taken from the incoming pod, must
+	// differ (Kubernetes 1.31 and later; older servers drop it).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	MismatchLabelKeys []LabelKey `json:"mismatchLabelKeys,omitempty"`
 }
 
 // WeightedPodAffinityTerm is corev1.WeightedPodAffinityTerm.
@@ -356,7 +374,20 @@ func (t PodAffinityTerm) core() corev1.PodAffinityTerm {
 		Namespaces:        t.Namespaces,
 		TopologyKey:       string(t.TopologyKey),
 		NamespaceSelector: t.NamespaceSelector.core(),
+		MatchLabelKeys:    labelKeys(t.MatchLabelKeys),
+		MismatchLabelKeys: labelKeys(t.MismatchLabelKeys),
 	}
+}
+
+func labelKeys(keys []LabelKey) []string {
+	if keys == nil {
+		return nil
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = string(k)
+	}
+	return out
 }
 
 func (s *LabelSelector) core() *metav1.LabelSelector {

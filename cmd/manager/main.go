@@ -6,13 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -146,7 +149,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		PodMonitorInstalled: controllers.PodMonitorInstalled(mgr.GetRESTMapper()),
 	}
 	ctrl.Log.WithName("setup").Info("detected optional kinds", "keda", r.KEDAInstalled, "podMonitor", r.PodMonitorInstalled)
-	r.HPAToleranceUnsupported = !hpaToleranceServed(mgr.GetClient(), probeNamespace(namespaces, leaderElectNS))
+	r.HPAToleranceUnsupported = !hpaToleranceServed(mgr.GetClient(), cfg, probeNamespace(namespaces, leaderElectNS))
 	ctrl.Log.WithName("setup").Info("default images", "gallery", images.Gallery, "redisRepository", images.RedisRepository, "mariadbRepository", images.MariaDBRepository)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up gallery controller: %w", err)
@@ -162,19 +165,40 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 
 // hpaToleranceServed asks the API server whether it keeps an HPA's tolerance
 // (controllers.HPAToleranceServed). When it cannot ask (no right to create HPAs in the
-// namespace), it assumes not: the HPAs then leave the field out, which every version
-// accepts, and status says scaleInUtilization is not applied.
-func hpaToleranceServed(c client.Client, namespace string) bool {
+// namespace, an admission policy, a quota), it goes by the server's version: on by
+// default from 1.35.
+func hpaToleranceServed(c client.Client, cfg *rest.Config, namespace string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log := ctrl.Log.WithName("setup")
 	served, err := controllers.HPAToleranceServed(ctx, c, namespace)
-	if err != nil {
-		log.Info("could not ask whether HPAs keep a scale-down tolerance; leaving it out", "namespace", namespace, "error", err.Error())
-		return false
+	if err == nil {
+		log.Info("detected HPA scale-down tolerance", "served", served)
+		return served
 	}
-	log.Info("detected HPA scale-down tolerance", "served", served)
+	served, verr := toleranceByVersion(cfg)
+	log.Info("could not ask whether HPAs keep a scale-down tolerance; going by the server's version",
+		"namespace", namespace, "error", err.Error(), "served", served, "versionError", fmt.Sprint(verr))
 	return served
+}
+
+// toleranceByVersion says whether the API server's version keeps an HPA's tolerance by
+// default (1.35 and later); false when the version cannot be read.
+func toleranceByVersion(cfg *rest.Config) (bool, error) {
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, err
+	}
+	v, err := d.ServerVersion()
+	if err != nil {
+		return false, err
+	}
+	major, err1 := strconv.Atoi(strings.TrimRight(v.Major, "+"))
+	minor, err2 := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
+	if err1 != nil || err2 != nil {
+		return false, fmt.Errorf("server version %s.%s", v.Major, v.Minor)
+	}
+	return major > 1 || minor >= 35, nil
 }
 
 // probeNamespace is a namespace the operator may create (dry-run) HPAs in: the first

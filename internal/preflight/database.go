@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -19,46 +20,51 @@ import (
 )
 
 // Database logs in to db's writer and to each reader as the gallery will (account,
-// database, TLS mode, trusting ca) and runs SELECT 1 on each. The error joins one
-// *Error per server that failed, each naming its host.
+// database, TLS mode, trusting ca) and runs SELECT 1 on each, the servers at once so a
+// writer that never answers does not use up the readers' time. The error joins one
+// *Error per server that failed, each naming its host, the writer first.
 func Database(ctx context.Context, db config.Database, ca []byte) error {
 	port := db.Port
 	if port == 0 {
 		port = dbconn.DefaultPort(db.Driver)
 	}
-	var errs []error
-	for _, host := range append([]string{db.Host}, db.ReaderHosts...) {
+	hosts := append([]string{db.Host}, db.ReaderHosts...)
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, host := range hosts {
 		h, p := host, port
 		if hh, pp, err := net.SplitHostPort(host); err == nil {
 			if n, err := strconv.Atoi(pp); err == nil {
 				h, p = hh, n
 			}
 		}
-		if err := databaseServer(ctx, db, ca, h, p); err != nil {
-			errs = append(errs, err)
-		}
+		wg.Go(func() { errs[i] = databaseServer(ctx, db, ca, h, p) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// databaseServer checks one server: a login and SELECT 1, and when a plain-text login
+// is refused, whether one over TLS would pass.
 func databaseServer(ctx context.Context, db config.Database, ca []byte, host string, port int) error {
 	address := net.JoinHostPort(host, strconv.Itoa(port))
 	err := selectOne(ctx, db, ca, host, port)
 	if err == nil {
 		return nil
 	}
-	reason, wrapped := databaseReason(db, err)
+	reason, says := databaseReason(db, err)
 	if reason == galleryv1alpha1.ReasonAuthenticationFailed && (db.TLSMode == "" || db.TLSMode == "disable") {
 		// MariaDB refuses a REQUIRE SSL account over plain text as it refuses a wrong
-		// password; PostgreSQL's hostssl-only rules differ only in the message. Trying
-		// once more with TLS tells the two apart.
+		// password, and PostgreSQL's message for a hostssl-only account is the one for
+		// no matching pg_hba.conf line at all. Trying once more with TLS tells them
+		// apart.
 		withTLS := db
 		withTLS.TLSMode = "require"
 		if selectOne(ctx, withTLS, nil, host, port) == nil {
 			return failf(galleryv1alpha1.ReasonTLSMismatch, err, "%s %s lets this account in only over TLS; set spec.database.external.tlsMode to require or verify-full", db.Driver, address)
 		}
 	}
-	return &Error{Reason: reason, Err: fmt.Errorf("%s %s: %s", db.Driver, address, wrapped)}
+	return failf(reason, err, "%s %s: %s", db.Driver, address, says)
 }
 
 // selectOne opens one connection to host:port and runs SELECT 1.
@@ -84,8 +90,9 @@ func selectOne(ctx context.Context, db config.Database, ca []byte, host string, 
 	return nil
 }
 
-// databaseReason names why a login or SELECT 1 failed, and says it for an admin.
-func databaseReason(db config.Database, err error) (reason, message string) {
+// databaseReason names why a login or SELECT 1 failed, and what to do about it (the
+// error itself follows the advice in the message).
+func databaseReason(db config.Database, err error) (reason, advice string) {
 	tlsOn := db.TLSMode != "" && db.TLSMode != "disable"
 	var (
 		myErr *mysql.MySQLError
@@ -93,41 +100,38 @@ func databaseReason(db config.Database, err error) (reason, message string) {
 	)
 	switch {
 	case errors.Is(err, mysql.ErrNoTLS), tlsOn && strings.Contains(err.Error(), "server refused TLS connection"):
-		return galleryv1alpha1.ReasonTLSMismatch, "the server does not offer TLS; set spec.database.external.tlsMode to disable or enable TLS on the server: " + err.Error()
+		return galleryv1alpha1.ReasonTLSMismatch, "the server does not offer TLS; set spec.database.external.tlsMode to disable or enable TLS on the server"
 	case errors.As(err, &myErr):
 		switch myErr.Number {
 		case 1045: // ER_ACCESS_DENIED_ERROR
-			return galleryv1alpha1.ReasonAuthenticationFailed, "the server refused the user name or password: " + err.Error()
+			return galleryv1alpha1.ReasonAuthenticationFailed, "the server refused the user name or password"
 		case 1044, 1142, 1227: // ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR
-			return galleryv1alpha1.ReasonAccessDenied, "the user may not use the database: " + err.Error()
+			return galleryv1alpha1.ReasonAccessDenied, "the user may not use the database"
 		case 1049: // ER_BAD_DB_ERROR
-			return galleryv1alpha1.ReasonNotFound, "the database does not exist: " + err.Error()
+			return galleryv1alpha1.ReasonNotFound, "the database does not exist"
 		case 3159, 4036: // ER_SECURE_TRANSPORT_REQUIRED (MySQL, MariaDB)
-			return galleryv1alpha1.ReasonTLSMismatch, "the server accepts only TLS connections; set spec.database.external.tlsMode to require or verify-full: " + err.Error()
+			return galleryv1alpha1.ReasonTLSMismatch, "the server accepts only TLS connections; set spec.database.external.tlsMode to require or verify-full"
 		}
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "28P01": // invalid_password
-			return galleryv1alpha1.ReasonAuthenticationFailed, "the server refused the user name or password: " + err.Error()
+			return galleryv1alpha1.ReasonAuthenticationFailed, "the server refused the user name or password"
 		case "28000": // invalid_authorization_specification: no pg_hba.conf line lets the login in
-			if !tlsOn && strings.Contains(pgErr.Message, "no encryption") {
-				return galleryv1alpha1.ReasonTLSMismatch, "the server lets this account in only over TLS; set spec.database.external.tlsMode to require or verify-full: " + err.Error()
-			}
-			return galleryv1alpha1.ReasonAuthenticationFailed, "the server refused the login: " + err.Error()
+			return galleryv1alpha1.ReasonAuthenticationFailed, "no pg_hba.conf line lets this login in from here"
 		case "3D000": // invalid_catalog_name
-			return galleryv1alpha1.ReasonNotFound, "the database does not exist: " + err.Error()
+			return galleryv1alpha1.ReasonNotFound, "the database does not exist"
 		case "42501": // insufficient_privilege
-			return galleryv1alpha1.ReasonAccessDenied, "the user may not use the database: " + err.Error()
+			return galleryv1alpha1.ReasonAccessDenied, "the user may not use the database"
 		}
 	}
 	if reason, ok := transportReason(err); ok {
 		switch reason {
 		case galleryv1alpha1.ReasonCertificateRejected:
-			return reason, "the server's certificate is not trusted (caSecretRef, or the system roots) or does not name the host: " + err.Error()
+			return reason, "the server's certificate is not trusted (caSecretRef, or the system roots) or does not name the host"
 		case galleryv1alpha1.ReasonTLSMismatch:
-			return reason, "the server does not speak TLS; set spec.database.external.tlsMode to disable or enable TLS on the server: " + err.Error()
+			return reason, "the server does not speak TLS; set spec.database.external.tlsMode to disable or enable TLS on the server"
 		}
-		return reason, err.Error()
+		return reason, "nothing answered"
 	}
-	return galleryv1alpha1.ReasonCheckFailed, err.Error()
+	return galleryv1alpha1.ReasonCheckFailed, "the check failed"
 }

@@ -11,9 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +42,7 @@ func ReasonOf(err error) string {
 // checkTimeout bounds each network step of a check (dial, handshake, one reply).
 const checkTimeout = 3 * time.Second
 
+// fail is a failed check with its reason.
 func fail(reason string, err error) error { return &Error{Reason: reason, Err: err} }
 
 // failf is fail with a message that wraps err.
@@ -80,16 +79,10 @@ func transportReason(err error) (reason string, ok bool) {
 	return "", false
 }
 
+// isTimeout reports a network timeout anywhere in err's chain.
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// hungUp reports the server closing the connection under a client that spoke first:
-// what a TLS-only server does with a plain-text greeting.
-func hungUp(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || (err != nil && strings.Contains(err.Error(), "connection reset by peer"))
 }
 
 // speaksTLS reports whether the server at address completes a TLS handshake (with any

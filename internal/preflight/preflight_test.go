@@ -148,4 +148,14 @@ func TestBucketReasons(t *testing.T) {
 		_, err := Bucket(checkContext(t), tc.storage, tc.creds)
 		wantReason(t, tc.name, err, tc.reason, tc.says...)
 	}
+	// No Secret and nothing in the operator's credential chain: said before anything
+	// is sent to S3, not as a missing bucket or an unreachable metadata service.
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	_, err := Bucket(checkContext(t), srv.Config(bucket), nil)
+	wantReason(t, "no credentials anywhere", err, galleryv1alpha1.ReasonAuthenticationFailed, "found no AWS credentials", "credentialsSecret")
 }

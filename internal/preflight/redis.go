@@ -20,6 +20,11 @@ import (
 // c's user and password, TLS trusting ca when c.TLS is set), sends PING and expects
 // PONG.
 func Redis(ctx context.Context, c config.Redis, ca []byte) error {
+	if !c.TLS && !speaksPlainRedis(ctx, c.Addr) && speaksTLS(ctx, c.Addr) {
+		// Asked before logging in, so the password never goes out in plain text to a
+		// server that expects TLS.
+		return fail(galleryv1alpha1.ReasonTLSMismatch, fmt.Errorf("redis at %s speaks TLS only; turn on spec.cache.external.tls", c.Addr))
+	}
 	opts, err := queue.RedisOptions(c, ca)
 	if err != nil {
 		return fail(galleryv1alpha1.ReasonCheckFailed, err)
@@ -41,6 +46,7 @@ func Redis(ctx context.Context, c config.Redis, ca []byte) error {
 	return redisFailure(ctx, c, err)
 }
 
+// redisFailure names why the PING with credentials failed.
 func redisFailure(ctx context.Context, c config.Redis, err error) error {
 	msg := err.Error()
 	switch {
@@ -49,9 +55,6 @@ func redisFailure(ctx context.Context, c config.Redis, err error) error {
 		return failf(galleryv1alpha1.ReasonAuthenticationFailed, err, "redis refused the credentials")
 	case redis.IsPermissionError(err):
 		return failf(galleryv1alpha1.ReasonAccessDenied, err, "redis let the user in but not run PING")
-	}
-	if !c.TLS && hungUp(err) && speaksTLS(ctx, c.Addr) {
-		return failf(galleryv1alpha1.ReasonTLSMismatch, err, "redis at %s speaks TLS only; turn on spec.cache.external.tls", c.Addr)
 	}
 	if c.TLS && isTimeout(err) && speaksPlainRedis(ctx, c.Addr) {
 		// A plain-text server reads our ClientHello as the start of a command and waits

@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,7 +29,11 @@ type Env struct {
 	Kubeconfig string
 	// BinDir holds kube-apiserver, etcd and kubectl.
 	BinDir string
-	env    *envtest.Environment
+	// ServerMinor is the API server's minor version: make test runs the envtest suites
+	// on the oldest supported Kubernetes as well as the pinned one, and a test that
+	// meets a feature of later versions asks it.
+	ServerMinor int
+	env         *envtest.Environment
 }
 
 // RepoRoot is the repository's top folder, found from this source file.
@@ -85,7 +92,28 @@ func Start(extraCRDs ...string) (*Env, error) {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
 	_ = f.Close()
-	return &Env{Config: cfg, Client: c, Kubeconfig: f.Name(), BinDir: assets, env: e}, nil
+	minor, err := serverMinor(cfg)
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	return &Env{Config: cfg, Client: c, Kubeconfig: f.Name(), BinDir: assets, ServerMinor: minor, env: e}, nil
+}
+
+func serverMinor(cfg *rest.Config) (int, error) {
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return 0, err
+	}
+	v, err := d.ServerVersion()
+	if err != nil {
+		return 0, fmt.Errorf("read the API server's version: %w", err)
+	}
+	minor, err := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
+	if err != nil {
+		return 0, fmt.Errorf("the API server's minor version %q: %w", v.Minor, err)
+	}
+	return minor, nil
 }
 
 // Stop stops the control plane and removes the kubeconfig.
