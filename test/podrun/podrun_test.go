@@ -216,14 +216,17 @@ func TestGeneratedPodsRunAndAnswerHealth(t *testing.T) {
 		var img struct {
 			Status string
 			Labels []struct {
-				Name       string
-				Confidence float64
+				Name        string
+				Confidence  float64
+				DerivedFrom string
 			}
 		}
 		getJSON(t, base+"/api/images/"+id, token, &img)
 		if img.Status == "labelled" {
-			if len(img.Labels) != 2 || img.Labels[0].Name != "dog" || img.Labels[1].Name != "bicycle" {
-				t.Fatalf("labels = %+v, want dog and bicycle, normalised", img.Labels)
+			// Normalised, best first, and Rekognition's parent of the dog derived from it.
+			if len(img.Labels) != 3 || img.Labels[0].Name != "dog" || img.Labels[1].Name != "animal" ||
+				img.Labels[1].DerivedFrom != "dog" || img.Labels[2].Name != "bicycle" {
+				t.Fatalf("labels = %+v, want dog, animal (from dog) and bicycle, normalised", img.Labels)
 			}
 			break
 		}
