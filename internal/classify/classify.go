@@ -47,3 +47,25 @@ type Classifier interface {
 	Provider() string
 	Model() string
 }
+
+// Text is the writing a TextReader found in a photo.
+type Text struct {
+	// Content is the text as read, lines joined by "\n", whitespace within a line
+	// collapsed to single spaces; empty when the photo has no legible text.
+	Content string
+	// Confidence is the reader's mean confidence over what it kept, 0–100.
+	Confidence float64
+}
+
+// TextReader reads the words in a photo (optical character recognition): Tesseract
+// offline, or Rekognition's DetectText. Workers run it after labelling, paced by the
+// same provider budget, and the gallery makes what it reads searchable.
+type TextReader interface {
+	// ReadText returns the text found with at least the configured confidence. A
+	// failure retrying cannot fix wraps ErrPermanent.
+	ReadText(ctx context.Context, img Image) (Text, error)
+	// Provider and Model are recorded with the text ("tesseract", "eng+kor";
+	// "rekognition", "detect-text").
+	Provider() string
+	Model() string
+}
