@@ -2,9 +2,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -27,11 +24,11 @@ import (
 // (KEDA's default polling interval is 30 s).
 const backlogPollInterval = 15 * time.Second
 
-// RedisEndpoint is how to reach a Gallery's Redis.
+// RedisEndpoint is how to reach a Gallery's Redis: its settings as the gallery's pods
+// get them, and the CA bundle when TLS names one.
 type RedisEndpoint struct {
-	Addr, Username, Password string
-	DB                       int
-	TLS                      *tls.Config
+	Redis config.Redis
+	CA    []byte
 }
 
 // BacklogReader reads how many jobs of a Gallery are waiting or in a worker's hands.
@@ -48,10 +45,13 @@ type RedisBacklog struct{}
 
 // Backlog implements BacklogReader.
 func (RedisBacklog) Backlog(ctx context.Context, g *galleryv1alpha1.Gallery, ep RedisEndpoint) (int64, error) {
-	c := redis.NewClient(&redis.Options{
-		Addr: ep.Addr, Username: ep.Username, Password: ep.Password, DB: ep.DB, TLSConfig: ep.TLS,
-		DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, MaxRetries: 1,
-	})
+	opts, err := queue.RedisOptions(ep.Redis, ep.CA)
+	if err != nil {
+		return 0, fmt.Errorf("redis of gallery %s: %w", g.Name, err)
+	}
+	// A pass waits for this: shorter than the gallery's own timeouts, one retry.
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 3*time.Second, 3*time.Second, 3*time.Second, 1
+	c := redis.NewClient(opts)
 	defer func() { _ = c.Close() }()
 	return queue.NewRedis(c, g.Name, queue.Options{Consumer: "sortographer-operator"}).Depth(ctx)
 }
@@ -100,7 +100,7 @@ func (r *GalleryReconciler) backlogNeed(ctx context.Context, st *reconcileState,
 	g := st.gallery
 	p := g.Spec.Autoscaling.Workers
 	st.requeueSoon(backlogPollInterval)
-	ep, err := r.redisEndpoint(ctx, g)
+	ep, err := r.redisEndpoint(ctx, st)
 	if err == nil {
 		var backlog int64
 		backlog, err = r.backlog().Backlog(ctx, g, ep)
@@ -124,29 +124,18 @@ func (r *GalleryReconciler) backlog() BacklogReader {
 	return r.Backlog
 }
 
-// redisEndpoint is the Gallery's Redis as the operator reaches it: the managed Service's
-// cluster DNS name, or the external address, with the password from its Secret.
-func (r *GalleryReconciler) redisEndpoint(ctx context.Context, g *galleryv1alpha1.Gallery) (RedisEndpoint, error) {
-	ep := RedisEndpoint{Addr: fmt.Sprintf("%s.%s.svc:%d", g.RedisName(), g.Namespace, galleryv1alpha1.RedisPort)}
-	if r.RedisAddrOverride != nil {
-		ep.Addr = r.RedisAddrOverride(g)
+// redisEndpoint is the Gallery's Redis as the operator reaches it: the external one as
+// the preflight reads it (externalRedis, so the two cannot disagree on TLS or the CA), or
+// the managed Service's cluster DNS name with the generated password.
+func (r *GalleryReconciler) redisEndpoint(ctx context.Context, st *reconcileState) (RedisEndpoint, error) {
+	g := st.gallery
+	if g.Spec.Cache.External != nil {
+		c, ca, err := r.externalRedis(ctx, st)
+		return RedisEndpoint{Redis: c, CA: ca}, err
 	}
-	if e := g.Spec.Cache.External; e != nil {
-		ep.Addr, ep.Username, ep.DB = e.Address, e.Username, int(e.DB)
-		if e.TLS != nil && e.TLS.Enabled {
-			ep.TLS = &tls.Config{ServerName: e.TLS.ServerName, MinVersion: tls.VersionTLS12}
-			if ca := e.TLS.CASecretRef; ca != nil {
-				pem, err := r.secretValue(ctx, g.Namespace, ca.Name, ca.Key)
-				if err != nil {
-					return ep, err
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return ep, errors.New("redis CA secret holds no PEM certificate")
-				}
-				ep.TLS.RootCAs = pool
-			}
-		}
+	ep := RedisEndpoint{Redis: config.Redis{Addr: fmt.Sprintf("%s.%s.svc:%d", g.RedisName(), g.Namespace, galleryv1alpha1.RedisPort)}}
+	if r.RedisAddrOverride != nil {
+		ep.Redis.Addr = r.RedisAddrOverride(g)
 	}
 	for _, ref := range specs.SecretEnv(g) {
 		if ref.Env == config.EnvRedisPassword {
@@ -154,7 +143,7 @@ func (r *GalleryReconciler) redisEndpoint(ctx context.Context, g *galleryv1alpha
 			if err != nil {
 				return ep, err
 			}
-			ep.Password = string(pw)
+			ep.Redis.Password = string(pw)
 		}
 	}
 	return ep, nil

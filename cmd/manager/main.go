@@ -6,14 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,12 +22,14 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers"
+	"github.com/sortographer/sortographer/internal/kubeversion"
 )
 
 func main() {
 	var (
 		metricsAddr     string
 		probeAddr       string
+		pprofAddr       string
 		leaderElect     bool
 		leaderElectNS   string
 		watchNamespaces string
@@ -39,6 +39,7 @@ func main() {
 	builtin := galleryv1alpha1.BuiltinDefaultImages()
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address Go's pprof endpoints (/debug/pprof/) bind to, for profiling the operator's memory and CPU (empty: off)")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas reconciles")
 	flag.StringVar(&leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's own; required outside a cluster)")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "comma-separated namespaces to watch (empty: all)")
@@ -62,7 +63,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, leaderElectNS, watchNamespaces, tuning, images); err != nil {
+	if err := run(metricsAddr, probeAddr, pprofAddr, leaderElect, leaderElectNS, watchNamespaces, tuning, images); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
@@ -96,7 +97,7 @@ func checkImages(d galleryv1alpha1.DefaultImages) error {
 	return nil
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNamespaces string, tuning tuning, images galleryv1alpha1.DefaultImages) error {
+func run(metricsAddr, probeAddr, pprofAddr string, leaderElect bool, leaderElectNS, watchNamespaces string, tuning tuning, images galleryv1alpha1.DefaultImages) error {
 	if err := checkImages(images); err != nil {
 		return err
 	}
@@ -127,6 +128,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, leaderElectNS, watchNa
 		Client:                        controllers.ClientOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "sortographer.io",
 		LeaderElectionNamespace:       leaderElectNS,
@@ -185,20 +187,11 @@ func hpaToleranceServed(c client.Client, cfg *rest.Config, namespace string) boo
 // toleranceByVersion says whether the API server's version keeps an HPA's tolerance by
 // default (1.35 and later); false when the version cannot be read.
 func toleranceByVersion(cfg *rest.Config) (bool, error) {
-	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	minor, err := kubeversion.Minor(cfg)
 	if err != nil {
 		return false, err
 	}
-	v, err := d.ServerVersion()
-	if err != nil {
-		return false, err
-	}
-	major, err1 := strconv.Atoi(strings.TrimRight(v.Major, "+"))
-	minor, err2 := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
-	if err1 != nil || err2 != nil {
-		return false, fmt.Errorf("server version %s.%s", v.Major, v.Minor)
-	}
-	return major > 1 || minor >= 35, nil
+	return minor >= 35, nil
 }
 
 // probeNamespace is a namespace the operator may create (dry-run) HPAs in: the first

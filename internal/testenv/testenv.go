@@ -9,16 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+	"github.com/sortographer/sortographer/internal/kubeversion"
 )
 
 // Env is a running control plane.
@@ -92,28 +90,12 @@ func Start(extraCRDs ...string) (*Env, error) {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
 	_ = f.Close()
-	minor, err := serverMinor(cfg)
+	minor, err := kubeversion.Minor(cfg)
 	if err != nil {
 		_ = e.Stop()
 		return nil, err
 	}
 	return &Env{Config: cfg, Client: c, Kubeconfig: f.Name(), BinDir: assets, ServerMinor: minor, env: e}, nil
-}
-
-func serverMinor(cfg *rest.Config) (int, error) {
-	d, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return 0, err
-	}
-	v, err := d.ServerVersion()
-	if err != nil {
-		return 0, fmt.Errorf("read the API server's version: %w", err)
-	}
-	minor, err := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
-	if err != nil {
-		return 0, fmt.Errorf("the API server's minor version %q: %w", v.Minor, err)
-	}
-	return minor, nil
 }
 
 // Stop stops the control plane and removes the kubeconfig.
