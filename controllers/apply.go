@@ -41,6 +41,48 @@ type applier struct {
 	apiReader client.Reader
 	// released remembers the Deployment generations whose replicas are already released.
 	released *sync.Map
+	// verified remembers, for each child the cache keeps slim (slimmedKind), the
+	// generation last found up to date with an applied hash: verifiedKey → verifiedChild.
+	verified *sync.Map
+}
+
+// verifiedKey is one child of one Gallery.
+type verifiedKey struct {
+	gallery    types.NamespacedName
+	kind, name string
+}
+
+// verifiedChild is a child's generation that was read from the API server, or written,
+// up to date with the applied hash.
+type verifiedChild struct {
+	uid        types.UID
+	generation int64
+	hash       string
+}
+
+func childKey(g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) verifiedKey {
+	return verifiedKey{gallery: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}, kind: u.GetKind(), name: u.GetName()}
+}
+
+// remember records live, just read or written, as up to date with u's applied hash.
+func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Unstructured) {
+	if a.verified == nil || live.GetUID() == "" {
+		return
+	}
+	if obj, ok := a.cachedObject(u); !ok || !slimmedKind(obj) {
+		return // the cache itself tells whether the child is up to date
+	}
+	a.verified.Store(childKey(g, u), verifiedChild{uid: live.GetUID(), generation: live.GetGeneration(), hash: u.GetAnnotations()[annotationAppliedHash]})
+}
+
+// forgetVerified drops what verified holds for a Gallery that is gone.
+func forgetVerified(verified *sync.Map, gallery types.NamespacedName) {
+	verified.Range(func(k, _ any) bool {
+		if k.(verifiedKey).gallery == gallery {
+			verified.Delete(k)
+		}
+		return true
+	})
 }
 
 // applyResult says what apply did.
@@ -70,7 +112,7 @@ func (a *applier) applyUnowned(ctx context.Context, g *galleryv1alpha1.Gallery, 
 		return unchanged, err
 	}
 	a.metrics.applying(g, u.GetKind())
-	res, err := a.write(ctx, u)
+	res, err := a.write(ctx, g, u)
 	if err != nil {
 		a.metrics.applyFailed(g, u.GetKind())
 	}
@@ -88,9 +130,9 @@ func (a *applier) applyUnowned(ctx context.Context, g *galleryv1alpha1.Gallery, 
 // second "created" event would follow. A pass over an unchanged Gallery went from 25
 // reads to 2, its Secrets (TestPassOverUnchangedGalleryReadsOnlySecrets; docs/operator.md,
 // Scale).
-func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (applyResult, error) {
+func (a *applier) write(ctx context.Context, g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) (applyResult, error) {
 	stampAppliedHash(u)
-	if a.cachedUpToDate(ctx, u) {
+	if a.cachedUpToDate(ctx, g, u) {
 		return unchanged, nil
 	}
 	live := &unstructured.Unstructured{}
@@ -101,11 +143,13 @@ func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (appl
 	case err != nil:
 		return unchanged, fmt.Errorf("get %s %s: %w", u.GetKind(), u.GetName(), err)
 	case upToDate(u, live):
+		a.remember(g, u, live)
 		return unchanged, nil
 	}
 	if err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return unchanged, fmt.Errorf("apply %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
+	a.remember(g, u, u) // u holds the server's answer now, with what was applied
 	if apierrors.IsNotFound(err) {
 		return created, nil
 	}
@@ -115,7 +159,7 @@ func (a *applier) write(ctx context.Context, u *unstructured.Unstructured) (appl
 // cachedUpToDate reports whether the cache holds u's child already up to date (see
 // upToDate). false means only that the cache cannot tell: the kind is not cached, the
 // child is not in the cache, or it differs.
-func (a *applier) cachedUpToDate(ctx context.Context, u *unstructured.Unstructured) bool {
+func (a *applier) cachedUpToDate(ctx context.Context, g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) bool {
 	obj, ok := a.cachedObject(u)
 	if !ok {
 		return false
@@ -132,7 +176,25 @@ func (a *applier) cachedUpToDate(ctx context.Context, u *unstructured.Unstructur
 	}
 	live := &unstructured.Unstructured{Object: m}
 	live.SetGroupVersionKind(u.GroupVersionKind()) // typed objects from a client carry no TypeMeta
+	if slimmedKind(obj) {
+		// The cache has the metadata but not the spec: the spec is as it was when this
+		// generation was last found up to date.
+		v, ok := a.verifiedChild(g, u)
+		return ok && v.uid == obj.GetUID() && v.generation == obj.GetGeneration() &&
+			v.hash == u.GetAnnotations()[annotationAppliedHash] && isSubset(u.Object["metadata"], live.Object["metadata"])
+	}
 	return upToDate(u, live)
+}
+
+func (a *applier) verifiedChild(g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) (verifiedChild, bool) {
+	if a.verified == nil {
+		return verifiedChild{}, false
+	}
+	v, ok := a.verified.Load(childKey(g, u))
+	if !ok {
+		return verifiedChild{}, false
+	}
+	return v.(verifiedChild), true
 }
 
 // cachedObject is an empty typed object of u's kind when the manager caches that kind.

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,6 +76,8 @@ type GalleryReconciler struct {
 
 	// releasedReplicas: see applier.released.
 	releasedReplicas sync.Map
+	// verifiedChildren: see applier.verified.
+	verifiedChildren sync.Map
 	// preflightMemos are each Gallery's last preflight (preflightMemo), by name;
 	// forgotten when the Gallery goes.
 	preflightMemos sync.Map
@@ -106,14 +109,12 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	g := &galleryv1alpha1.Gallery{}
 	if err := r.Client.Get(ctx, req.NamespacedName, g); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.galleryMetrics().forget(req.NamespacedName)
-			r.preflightMemos.Delete(req.NamespacedName)
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !g.DeletionTimestamp.IsZero() {
-		r.galleryMetrics().forget(req.NamespacedName)
-		r.preflightMemos.Delete(req.NamespacedName)
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // owner references remove every child
 	}
 
@@ -153,6 +154,13 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{RequeueAfter: st.requeueAfter}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// forget drops what the reconciler remembers of a Gallery that is gone or going.
+func (r *GalleryReconciler) forget(key types.NamespacedName) {
+	r.galleryMetrics().forget(key)
+	r.preflightMemos.Delete(key)
+	forgetVerified(&r.verifiedChildren, key)
 }
 
 func (r *GalleryReconciler) galleryMetrics() *galleryMetrics {

@@ -635,3 +635,45 @@ func TestFailedApplyShowsTheAPIServersReason(t *testing.T) {
 		return nil
 	})
 }
+
+// The cache keeps Deployments and StatefulSets without their pod templates
+// (slimDeployment): a change someone else makes to a template is still seen, by its new
+// generation, and put back. (The image would not do: a server image other than the
+// Gallery's is an upgrade, which waits for its migration.)
+func TestEditedPodTemplateIsPutBack(t *testing.T) {
+	ns := newNamespace(t)
+	g := newGallery(t, ns)
+	server, database := &appsv1.Deployment{}, &appsv1.StatefulSet{}
+	eventually(t, "server deployment", mustExist(ns, g.ServerName(), server))
+	eventually(t, "database statefulset", mustExist(ns, g.DatabaseName(), database))
+	memory := func(spec corev1.PodSpec) string {
+		return spec.Containers[0].Resources.Limits.Memory().String()
+	}
+	serverMemory, databaseMemory := memory(server.Spec.Template.Spec), memory(database.Spec.Template.Spec)
+	edit := func(obj client.Object, container string) {
+		t.Helper()
+		// What `kubectl set resources` sends, under its own field manager.
+		patch := fmt.Appendf(nil, `{"spec":{"template":{"spec":{"containers":[{"name":%q,"resources":{"limits":{"memory":"3Gi"}}}]}}}}`, container)
+		if err := k8s.Patch(context.Background(), obj, client.RawPatch("application/strategic-merge-patch+json", patch), client.FieldOwner("kubectl-set")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(server, server.Spec.Template.Spec.Containers[0].Name)
+	edit(database, database.Spec.Template.Spec.Containers[0].Name)
+	eventually(t, "both memory limits put back", func() error {
+		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
+		if err := mustExist(ns, g.ServerName(), d)(); err != nil {
+			return err
+		}
+		if err := mustExist(ns, g.DatabaseName(), s)(); err != nil {
+			return err
+		}
+		if got := memory(d.Spec.Template.Spec); got != serverMemory {
+			return fmt.Errorf("server memory limit %s, want %s", got, serverMemory)
+		}
+		if got := memory(s.Spec.Template.Spec); got != databaseMemory {
+			return fmt.Errorf("database memory limit %s, want %s", got, databaseMemory)
+		}
+		return nil
+	})
+}

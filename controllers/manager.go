@@ -42,7 +42,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		// does, reads through the API reader. They are often half an object's size.
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Label: galleryPodSelector},
+			&corev1.Pod{}: {Label: galleryPodSelector, Transform: podCacheTransform},
 			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
 			&batchv1.Job{}: {Label: galleryPodSelector},
 		},
@@ -50,6 +50,8 @@ func CacheOptions(namespaces []string) cache.Options {
 	for _, obj := range cachedChildKinds {
 		o.ByObject[obj] = cache.ByObject{Label: managedBySelector}
 	}
+	o.ByObject[&appsv1.Deployment{}] = cache.ByObject{Label: managedBySelector, Transform: slimDeployment}
+	o.ByObject[&appsv1.StatefulSet{}] = cache.ByObject{Label: managedBySelector, Transform: slimStatefulSet}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -57,6 +59,127 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return o
+}
+
+// podCacheTransform keeps of a cached pod only what the operator reads: its name,
+// labels and times, each container's name and resources (the memory limit an OOM kill
+// is reported against), and the phase and container states (OOM kills, a backup's
+// report, a migration's output). A pod's volumes, environment, probes, conditions and
+// addresses are most of its size; with a thousand Galleries' pods cached, dropping them
+// is tens of MiB (docs/operator.md, Scale). The operator never writes a pod.
+func podCacheTransform(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // a DeletedFinalStateUnknown tombstone
+	}
+	slim := &corev1.Pod{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels, CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
+			OwnerReferences: p.OwnerReferences,
+		},
+		Spec: corev1.PodSpec{InitContainers: slimContainers(p.Spec.InitContainers), Containers: slimContainers(p.Spec.Containers)},
+		Status: corev1.PodStatus{
+			Phase: p.Status.Phase, InitContainerStatuses: slimStatuses(p.Status.InitContainerStatuses),
+			ContainerStatuses: slimStatuses(p.Status.ContainerStatuses),
+		},
+	}
+	return slim, nil
+}
+
+func slimContainers(cs []corev1.Container) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Limits: c.Resources.Limits}}
+	}
+	return out
+}
+
+func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if ss == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(ss))
+	for i, s := range ss {
+		out[i] = corev1.ContainerStatus{
+			Name: s.Name, State: s.State, LastTerminationState: s.LastTerminationState, Ready: s.Ready,
+			RestartCount: s.RestartCount, Resources: s.Resources,
+		}
+	}
+	return out
+}
+
+// slimDeployment and slimStatefulSet keep of a cached Deployment or StatefulSet its
+// metadata, status, replicas, each container's name and image (which release runs), and
+// a StatefulSet's claim templates' names and sizes; the pod template, most of the
+// object, is dropped. The applier cannot compare a child's template with the cache
+// then: it reads the child once from the API server and remembers the generation it
+// found up to date (applier.verified); a change of anyone's to the spec raises the
+// generation, so the next pass reads it again.
+func slimDeployment(obj any) (any, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	return &appsv1.Deployment{
+		TypeMeta: d.TypeMeta, ObjectMeta: slimMeta(d.ObjectMeta),
+		Spec:   appsv1.DeploymentSpec{Replicas: d.Spec.Replicas, Template: slimTemplate(d.Spec.Template)},
+		Status: d.Status,
+	}, nil
+}
+
+func slimStatefulSet(obj any) (any, error) {
+	s, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return obj, nil
+	}
+	claims := make([]corev1.PersistentVolumeClaim, len(s.Spec.VolumeClaimTemplates))
+	for i, c := range s.Spec.VolumeClaimTemplates {
+		claims[i] = corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: c.Name},
+			Spec:       corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: c.Spec.Resources.Requests}},
+		}
+	}
+	return &appsv1.StatefulSet{
+		TypeMeta: s.TypeMeta, ObjectMeta: slimMeta(s.ObjectMeta),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: s.Spec.Replicas, Template: slimTemplate(s.Spec.Template), VolumeClaimTemplates: claims,
+		},
+		Status: s.Status,
+	}, nil
+}
+
+// slimmedKind reports whether the cache keeps obj's kind slim (slimDeployment,
+// slimStatefulSet).
+func slimmedKind(obj client.Object) bool {
+	switch obj.(type) {
+	case *appsv1.Deployment, *appsv1.StatefulSet:
+		return true
+	}
+	return false
+}
+
+func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	m.ManagedFields = nil
+	return m
+}
+
+func slimTemplate(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
+	images := func(cs []corev1.Container) []corev1.Container {
+		if cs == nil {
+			return nil
+		}
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = corev1.Container{Name: c.Name, Image: c.Image}
+		}
+		return out
+	}
+	return corev1.PodTemplateSpec{Spec: corev1.PodSpec{InitContainers: images(t.Spec.InitContainers), Containers: images(t.Spec.Containers)}}
 }
 
 // cachedChildKinds are the kinds of child the operator applies and caches (by its

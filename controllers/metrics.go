@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
@@ -36,27 +36,60 @@ var galleryPhases = []galleryv1alpha1.GalleryPhase{
 // conditionStatuses are the values of a condition's status label.
 var conditionStatuses = []string{"true", "false", "unknown"}
 
-// galleryMetrics holds the operator's per-Gallery metrics.
+// galleryMetrics holds the operator's view of each Gallery in a few hundred bytes a
+// Gallery and makes the series from it when Prometheus scrapes (a collector, as
+// kube-state-metrics does). Kept as client_golang vectors, the same 55 or so series a
+// Gallery took about 40 KiB of label pairs and maps: 40 MiB at a thousand Galleries
+// (docs/operator.md, Scale).
 type galleryMetrics struct {
-	condition     *prometheus.GaugeVec
-	phase         *prometheus.GaugeVec
-	replicas      *prometheus.GaugeVec
-	queueBacklog  *prometheus.GaugeVec
-	lastSuccess   *prometheus.GaugeVec
-	applyFailures *prometheus.CounterVec
-	reconciles    *prometheus.CounterVec
-	podInfo       *prometheus.GaugeVec
-	volumeInfo    *prometheus.GaugeVec
-
-	mu sync.Mutex
-	// pods and volumes are the pod_info and volume_info series last set for each
-	// Gallery, so that a pass deletes only those that went: an alert that joins on them
-	// never sees a pod without its series.
-	pods    map[types.NamespacedName]map[podSeries]bool
-	volumes map[types.NamespacedName]map[string]bool
+	mu        sync.Mutex
+	galleries map[types.NamespacedName]*gallerySeries
 }
 
+// gallerySeries is what one Gallery's series say.
+type gallerySeries struct {
+	// observed: the status was recorded at least once (phase series exist from then).
+	observed   bool
+	conditions []conditionSeries
+	phase      galleryv1alpha1.GalleryPhase
+	// server and workers are nil when status has no replica counts for them.
+	server, workers *galleryv1alpha1.ReplicaStatus
+	backlog         *int64
+	volumes         []string
+	pods            []podSeries
+	// lastSuccess is zero until a pass ends without an error.
+	lastSuccess float64
+	reconciles  uint64
+	// applyFailures counts failed writes by kind; a kind is present, at 0, from the
+	// first apply of one.
+	applyFailures map[string]uint64
+}
+
+type conditionSeries struct{ typ, status string }
+
 type podSeries struct{ component, pod string }
+
+// Descriptions of the series, in the order Collect emits them.
+var (
+	conditionDesc = galleryDesc("condition", "A condition of the Gallery's status: 1 for its current status (true, false or unknown), 0 for the other two.",
+		"condition", "status")
+	phaseDesc    = galleryDesc("phase", "The Gallery's status.phase: 1 for the current phase, 0 for the others.", "phase")
+	replicasDesc = galleryDesc("replicas", "Pods of the Gallery's server and workers Deployments: desired (by the spec or the autoscaler) and ready.",
+		"component", "state")
+	queueBacklogDesc  = galleryDesc("queue_backlog", "Classification jobs waiting or in a worker's hands, as the operator's backlog scaler last read them (status.queueBacklog).")
+	lastSuccessDesc   = galleryDesc("last_reconcile_success_timestamp_seconds", "When the operator last reconciled the Gallery without an error (Unix seconds).")
+	applyFailuresDesc = galleryDesc("apply_failures_total", "Failed writes (server-side apply or delete) of the Gallery's children, by kind.", "kind")
+	reconcilesDesc    = galleryDesc("reconciles_total", "Passes of the reconciler over the Gallery (each reads its children and may apply them): a converged Gallery gains none until something changes.")
+	podInfoDesc       = galleryDesc("pod_info", "1 for each pod of the Gallery: joins pod metrics (cAdvisor, kube-state-metrics) to the Gallery on namespace and pod.",
+		"component", "pod")
+	volumeInfoDesc = galleryDesc("volume_info", "1 for each PersistentVolumeClaim of the Gallery: joins kubelet_volume_stats_* to the Gallery on namespace and persistentvolumeclaim.",
+		"persistentvolumeclaim")
+	allDescs = []*prometheus.Desc{conditionDesc, phaseDesc, replicasDesc, queueBacklogDesc, lastSuccessDesc, applyFailuresDesc, reconcilesDesc, podInfoDesc, volumeInfoDesc}
+)
+
+func galleryDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("sortographer_gallery_"+name, help, append([]string{labelNamespace, labelGallery}, labels...), nil)
+}
 
 // operatorMetrics are registered once, in controller-runtime's registry, and shared by
 // every reconciler of the process.
@@ -65,155 +98,169 @@ var operatorMetrics = newGalleryMetrics()
 func init() { ctrlmetrics.Registry.MustRegister(operatorMetrics.collectors()...) }
 
 func newGalleryMetrics() *galleryMetrics {
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sortographer_gallery_" + name, Help: help},
-			append([]string{labelNamespace, labelGallery}, labels...))
-	}
-	return &galleryMetrics{
-		condition: gauge("condition", "A condition of the Gallery's status: 1 for its current status (true, false or unknown), 0 for the other two.",
-			"condition", "status"),
-		phase: gauge("phase", "The Gallery's status.phase: 1 for the current phase, 0 for the others.", "phase"),
-		replicas: gauge("replicas", "Pods of the Gallery's server and workers Deployments: desired (by the spec or the autoscaler) and ready.",
-			"component", "state"),
-		queueBacklog: gauge("queue_backlog", "Classification jobs waiting or in a worker's hands, as the operator's backlog scaler last read them (status.queueBacklog)."),
-		lastSuccess:  gauge("last_reconcile_success_timestamp_seconds", "When the operator last reconciled the Gallery without an error (Unix seconds)."),
-		applyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sortographer_gallery_apply_failures_total",
-			Help: "Failed writes (server-side apply or delete) of the Gallery's children, by kind.",
-		}, []string{labelNamespace, labelGallery, "kind"}),
-		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sortographer_gallery_reconciles_total",
-			Help: "Passes of the reconciler over the Gallery (each reads its children and may apply them): a converged Gallery gains none until something changes.",
-		}, []string{labelNamespace, labelGallery}),
-		podInfo: gauge("pod_info", "1 for each pod of the Gallery: joins pod metrics (cAdvisor, kube-state-metrics) to the Gallery on namespace and pod.",
-			"component", "pod"),
-		volumeInfo: gauge("volume_info", "1 for each PersistentVolumeClaim of the Gallery: joins kubelet_volume_stats_* to the Gallery on namespace and persistentvolumeclaim.",
-			"persistentvolumeclaim"),
-		pods:    map[types.NamespacedName]map[podSeries]bool{},
-		volumes: map[types.NamespacedName]map[string]bool{},
+	return &galleryMetrics{galleries: map[types.NamespacedName]*gallerySeries{}}
+}
+
+func (m *galleryMetrics) collectors() []prometheus.Collector { return []prometheus.Collector{m} }
+
+// Describe implements prometheus.Collector.
+func (m *galleryMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
 	}
 }
 
-func (m *galleryMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.condition, m.phase, m.replicas, m.queueBacklog, m.lastSuccess, m.applyFailures, m.reconciles, m.podInfo, m.volumeInfo}
+// Collect implements prometheus.Collector: every Gallery's series, from what the
+// reconciler last observed.
+func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for key, g := range m.galleries {
+		ns, name := key.Namespace, key.Name
+		for _, c := range g.conditions {
+			for _, s := range conditionStatuses {
+				gauge(conditionDesc, boolFloat(s == c.status), ns, name, c.typ, s)
+			}
+		}
+		if g.observed {
+			for _, p := range galleryPhases {
+				gauge(phaseDesc, boolFloat(p == g.phase), ns, name, string(p))
+			}
+		}
+		for _, r := range []struct {
+			component string
+			status    *galleryv1alpha1.ReplicaStatus
+		}{{galleryv1alpha1.ComponentServer, g.server}, {galleryv1alpha1.ComponentWorkers, g.workers}} {
+			if r.status != nil {
+				gauge(replicasDesc, float64(r.status.Replicas), ns, name, r.component, "desired")
+				gauge(replicasDesc, float64(r.status.ReadyReplicas), ns, name, r.component, "ready")
+			}
+		}
+		if g.backlog != nil {
+			gauge(queueBacklogDesc, float64(*g.backlog), ns, name)
+		}
+		if g.lastSuccess != 0 {
+			gauge(lastSuccessDesc, g.lastSuccess, ns, name)
+		}
+		for kind, n := range g.applyFailures {
+			ch <- prometheus.MustNewConstMetric(applyFailuresDesc, prometheus.CounterValue, float64(n), ns, name, kind)
+		}
+		if g.reconciles > 0 {
+			ch <- prometheus.MustNewConstMetric(reconcilesDesc, prometheus.CounterValue, float64(g.reconciles), ns, name)
+		}
+		for _, p := range g.pods {
+			gauge(podInfoDesc, 1, ns, name, p.component, p.pod)
+		}
+		for _, v := range g.volumes {
+			gauge(volumeInfoDesc, 1, ns, name, v)
+		}
+	}
 }
 
-func galleryLabels(key types.NamespacedName) prometheus.Labels {
-	return prometheus.Labels{labelNamespace: key.Namespace, labelGallery: key.Name}
+// series is g's entry, made on first use; the caller holds m.mu.
+func (m *galleryMetrics) series(g *galleryv1alpha1.Gallery) *gallerySeries {
+	key := keyOfGallery(g)
+	s := m.galleries[key]
+	if s == nil {
+		s = &gallerySeries{}
+		m.galleries[key] = s
+	}
+	return s
 }
 
-// observe sets what the status says (conditions, phase, replicas, backlog), the
+// observe records what the status says (conditions, phase, replicas, backlog), the
 // Gallery's volumes, and, when the pods could be listed, its pods.
 func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
-	ns, name := g.Namespace, g.Name
+	conds := make([]conditionSeries, 0, len(g.Status.Conditions))
 	for _, c := range g.Status.Conditions {
-		current := strings.ToLower(string(c.Status))
-		for _, s := range conditionStatuses {
-			m.condition.WithLabelValues(ns, name, c.Type, s).Set(boolFloat(s == current))
-		}
+		conds = append(conds, conditionSeries{typ: c.Type, status: strings.ToLower(string(c.Status))})
 	}
-	// Conditions the spec may drop (BackupReady with spec.backup) leave no series.
-	for _, typ := range []string{galleryv1alpha1.ConditionBackupReady, galleryv1alpha1.ConditionRestored} {
-		if meta.FindStatusCondition(g.Status.Conditions, typ) == nil {
-			m.condition.DeletePartialMatch(prometheus.Labels{labelNamespace: ns, labelGallery: name, "condition": typ})
-		}
-	}
-	for _, p := range galleryPhases {
-		m.phase.WithLabelValues(ns, name, string(p)).Set(boolFloat(p == g.Status.Phase))
-	}
-	for component, r := range map[string]*galleryv1alpha1.ReplicaStatus{
-		galleryv1alpha1.ComponentServer: g.Status.Server, galleryv1alpha1.ComponentWorkers: g.Status.Workers,
-	} {
+	replicas := func(r *galleryv1alpha1.ReplicaStatus) *galleryv1alpha1.ReplicaStatus {
 		if r == nil {
-			m.replicas.DeletePartialMatch(prometheus.Labels{labelNamespace: ns, labelGallery: name, "component": component})
-			continue
+			return nil
 		}
-		m.replicas.WithLabelValues(ns, name, component, "desired").Set(float64(r.Replicas))
-		m.replicas.WithLabelValues(ns, name, component, "ready").Set(float64(r.ReadyReplicas))
+		return &galleryv1alpha1.ReplicaStatus{Replicas: r.Replicas, ReadyReplicas: r.ReadyReplicas}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.series(g)
+	s.observed, s.conditions, s.phase = true, conds, g.Status.Phase
+	s.server, s.workers = replicas(g.Status.Server), replicas(g.Status.Workers)
+	s.backlog = nil
 	if b := g.Status.QueueBacklog; b != nil {
-		m.queueBacklog.WithLabelValues(ns, name).Set(float64(*b))
-	} else {
-		m.queueBacklog.DeleteLabelValues(ns, name)
+		s.backlog = ptr.To(*b)
 	}
-	m.observeVolumes(g)
+	s.volumes = specs.ClaimNames(g)
 	if o != nil && !o.podsUnread {
-		m.observePods(g, o.pods)
+		s.pods = podsOf(o.pods)
 	}
 }
 
-// observeVolumes sets volume_info for the PVCs the spec gives the Gallery.
-func (m *galleryMetrics) observeVolumes(g *galleryv1alpha1.Gallery) {
-	key := keyOfGallery(g)
-	now := map[string]bool{}
-	for _, c := range specs.ClaimNames(g) {
-		now[c] = true
-		m.volumeInfo.WithLabelValues(g.Namespace, g.Name, c).Set(1)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for c := range m.volumes[key] {
-		if !now[c] {
-			m.volumeInfo.DeleteLabelValues(g.Namespace, g.Name, c)
-		}
-	}
-	m.volumes[key] = now
-}
-
-// observePods sets pod_info for the Gallery's pods (from the operator's pod cache).
-func (m *galleryMetrics) observePods(g *galleryv1alpha1.Gallery, pods []corev1.Pod) {
-	key := keyOfGallery(g)
-	now := map[podSeries]bool{}
+func podsOf(pods []corev1.Pod) []podSeries {
+	out := make([]podSeries, 0, len(pods))
 	for i := range pods {
-		p := podSeries{component: pods[i].Labels[galleryv1alpha1.LabelComponent], pod: pods[i].Name}
-		now[p] = true
-		m.podInfo.WithLabelValues(g.Namespace, g.Name, p.component, p.pod).Set(1)
+		out = append(out, podSeries{component: pods[i].Labels[galleryv1alpha1.LabelComponent], pod: pods[i].Name})
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for p := range m.pods[key] {
-		if !now[p] {
-			m.podInfo.DeleteLabelValues(g.Namespace, g.Name, p.component, p.pod)
-		}
-	}
-	m.pods[key] = now
+	return out
 }
 
 // reconciled records a pass that ended without an error.
 func (m *galleryMetrics) reconciled(g *galleryv1alpha1.Gallery, at time.Time) {
-	m.lastSuccess.WithLabelValues(g.Namespace, g.Name).Set(float64(at.UnixNano()) / 1e9)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.series(g).lastSuccess = float64(at.UnixNano()) / 1e9
 }
 
 // applying makes the failure counter of a kind the Gallery has exist, at 0 until a
 // write of that kind fails.
 func (m *galleryMetrics) applying(g *galleryv1alpha1.Gallery, kind string) {
-	m.applyFailures.WithLabelValues(g.Namespace, g.Name, kind)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.series(g)
+	if _, ok := s.applyFailures[kind]; !ok {
+		if s.applyFailures == nil {
+			s.applyFailures = map[string]uint64{}
+		}
+		s.applyFailures[kind] = 0
+	}
 }
 
 // reconciling counts one pass over g.
 func (m *galleryMetrics) reconciling(g *galleryv1alpha1.Gallery) {
-	m.reconciles.WithLabelValues(g.Namespace, g.Name).Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.series(g).reconciles++
+}
+
+// passes is how many passes went over the Gallery key.
+func (m *galleryMetrics) passes(key types.NamespacedName) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.galleries[key]; s != nil {
+		return float64(s.reconciles)
+	}
+	return 0
 }
 
 // applyFailed counts a failed write of a child of kind.
 func (m *galleryMetrics) applyFailed(g *galleryv1alpha1.Gallery, kind string) {
-	m.applyFailures.WithLabelValues(g.Namespace, g.Name, kind).Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.series(g)
+	if s.applyFailures == nil {
+		s.applyFailures = map[string]uint64{}
+	}
+	s.applyFailures[kind]++
 }
 
 // forget deletes every series of a Gallery that is gone.
 func (m *galleryMetrics) forget(key types.NamespacedName) {
-	for _, c := range m.collectors() {
-		switch v := c.(type) {
-		case *prometheus.GaugeVec:
-			v.DeletePartialMatch(galleryLabels(key))
-		case *prometheus.CounterVec:
-			v.DeletePartialMatch(galleryLabels(key))
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.pods, key)
-	delete(m.volumes, key)
+	delete(m.galleries, key)
 }
 
 func keyOfGallery(g *galleryv1alpha1.Gallery) types.NamespacedName {

@@ -140,7 +140,7 @@ func (r *GalleryReconciler) phases() []phase {
 }
 
 func (r *GalleryReconciler) applier() *applier {
-	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, released: &r.releasedReplicas}
+	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, released: &r.releasedReplicas, verified: &r.verifiedChildren}
 }
 
 // applyAll applies each non-nil object and records an event for each one it creates.

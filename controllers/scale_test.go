@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -186,7 +185,7 @@ func TestConvergedGalleryIsNotReconciledAgain(t *testing.T) {
 		}
 		return nil
 	})
-	passes := func() float64 { return testutil.ToFloat64(operatorMetrics.reconciles.WithLabelValues(ns, g.Name)) }
+	passes := func() float64 { return operatorMetrics.passes(types.NamespacedName{Namespace: ns, Name: g.Name}) }
 	// A requeue asked for while the claim was pending (preflightRetry) may still come.
 	settled := passes()
 	for stable := time.Now(); time.Since(stable) < 2*time.Second; time.Sleep(100 * time.Millisecond) {

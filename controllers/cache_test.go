@@ -1,0 +1,198 @@
+package controllers
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
+)
+
+// fullPod has what a real pod of the Gallery carries besides what the operator reads:
+// environment, volumes, probes, conditions, addresses, managed fields.
+func fullPod(p *corev1.Pod) {
+	p.Namespace = "team"
+	p.Annotations = map[string]string{"checksum/config": "0123456789abcdef0123456789abcdef"}
+	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate}}
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "photos-workers-5d8f", UID: "u1"}}
+	c := &p.Spec.Containers[0]
+	for i := range 20 {
+		c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("SORTOGRAPHER_SETTING_%d", i), Value: "a value the operator never reads"})
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("v%d", i), MountPath: fmt.Sprintf("/var/lib/v%d", i)})
+	}
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz"}}}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	p.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.7"}}
+}
+
+func withPhase(phase corev1.PodPhase) podOption {
+	return func(p *corev1.Pod) { p.Status.Phase = phase }
+}
+
+// backupReported: the backup container ended with a report as its termination message.
+func backupReported(message string, at time.Time) podOption {
+	return func(p *corev1.Pod) {
+		t := terminated("Completed", at)
+		t.ExitCode, t.Message = 0, message
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: galleryv1alpha1.ComponentBackup, State: corev1.ContainerState{Terminated: t},
+		})
+	}
+}
+
+// migrateWaiting: the migrate container waits, with reason.
+func migrateWaiting(reason, message string) podOption {
+	return func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: "migrate", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}},
+		})
+	}
+}
+
+// Everything the operator reads from a cached pod reads the same after
+// podCacheTransform, and what it drops is most of the pod.
+func TestPodCacheTransformKeepsWhatTheOperatorReads(t *testing.T) {
+	at := t0.Add(-time.Minute)
+	report := `{"version":1,"operation":"backup"}`
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+	}{
+		{"running", pod(galleryv1alpha1.ComponentServer, "s-1", fullPod, withPhase(corev1.PodRunning))},
+		{"restarted after an OOM kill", pod("workers", "w-1", fullPod, restartedAfter("app", reasonOOMKilled, at, 3))},
+		{"init container OOM-killed", pod("database", "db-0", fullPod, initContainerOOMKilled("bootstrap", "512Mi", at))},
+		{"resized in place", pod("workers", "w-2", fullPod, restartedAfter("app", reasonOOMKilled, at, 1), resizedTo("2Gi"))},
+		{"backup succeeded", pod(galleryv1alpha1.ComponentBackup, "b-1", fullPod, withPhase(corev1.PodSucceeded), backupReported(report, at))},
+		{"migration waits", pod("migrate", "m-1", fullPod, withPhase(corev1.PodPending), migrateWaiting("ImagePullBackOff", "no such image"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := podCacheTransform(tc.pod.DeepCopy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			slim := out.(*corev1.Pod)
+			full, kept := []corev1.Pod{*tc.pod}, []corev1.Pod{*slim}
+			for what, pair := range map[string][2]any{
+				"podOOMKills":           {podOOMKills(tc.pod), podOOMKills(slim)},
+				"newestReport":          {newestReport(full, true), newestReport(kept, true)},
+				"migrationOutput":       {migrationOutput(full, true) + migrationOutput(full, false), migrationOutput(kept, true) + migrationOutput(kept, false)},
+				"galleryOfPod":          {galleryOfPod(t.Context(), tc.pod), galleryOfPod(t.Context(), slim)},
+				"labels, name, phase":   {[]any{tc.pod.Labels, tc.pod.Name, tc.pod.Namespace, tc.pod.Status.Phase}, []any{slim.Labels, slim.Name, slim.Namespace, slim.Status.Phase}},
+				"ready, restart counts": {readiness(tc.pod), readiness(slim)},
+			} {
+				if a, b := fmt.Sprintf("%+v", pair[0]), fmt.Sprintf("%+v", pair[1]); a != b {
+					t.Errorf("%s: %s on the pod, %s on the cached pod", what, a, b)
+				}
+			}
+			if tc.name == "backup succeeded" && newestReport(kept, true) == nil {
+				t.Error("the fixture's report does not parse: the comparison proves nothing")
+			}
+			if len(slim.ManagedFields) > 0 || len(slim.Spec.Volumes) > 0 || len(slim.Spec.Containers[0].Env) > 0 {
+				t.Errorf("the cached pod kept managedFields, volumes or env: %+v", slim)
+			}
+			if a, b := jsonSize(t, tc.pod), jsonSize(t, slim); b*3 > a {
+				t.Errorf("the cached pod is %d bytes of the pod's %d: want under a third", b, a)
+			}
+		})
+	}
+	if out, err := podCacheTransform("tombstone"); err != nil || out != "tombstone" {
+		t.Errorf("podCacheTransform(a non-pod) = %v, %v; want it back unchanged", out, err)
+	}
+}
+
+func readiness(p *corev1.Pod) []string {
+	var out []string
+	for _, s := range p.Status.ContainerStatuses {
+		out = append(out, fmt.Sprintf("%s:%t:%d", s.Name, s.Ready, s.RestartCount))
+	}
+	return out
+}
+
+func jsonSize(t *testing.T, v any) int {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// What status, upgrades and StatefulSet changes read from a cached Deployment or
+// StatefulSet reads the same after slimDeployment and slimStatefulSet.
+func TestSlimWorkloadsKeepWhatTheOperatorReads(t *testing.T) {
+	g := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: "team"}}
+	template := func(container, image string) corev1.PodTemplateSpec {
+		p := pod(container, "template")
+		fullPod(p)
+		p.Spec.Containers[0].Name, p.Spec.Containers[0].Image = container, image
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: g.ChildLabels(container)}, Spec: p.Spec}
+	}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team", Generation: 4, Labels: g.ChildLabels("server"),
+			Annotations: map[string]string{annotationAppliedHash: "abc"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: FieldOwner}}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Template: template(galleryv1alpha1.ComponentServer, "example.com/gallery:v2")},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 2, AvailableReplicas: 2,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: deploymentTimedOut, Message: "took too long"}}},
+	}
+	out, err := slimDeployment(d.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := out.(*appsv1.Deployment)
+	for what, pair := range map[string][2]any{
+		"replicaStatus":   {replicaStatus(d), replicaStatus(sd)},
+		"deploymentReady": {fmt.Sprint(deploymentReady(d)), fmt.Sprint(deploymentReady(sd))},
+		"imageOf":         {imageOf(d), imageOf(sd)},
+		"metadata":        {[]any{d.Name, d.Generation, d.Labels, d.Annotations}, []any{sd.Name, sd.Generation, sd.Labels, sd.Annotations}},
+	} {
+		if a, b := fmt.Sprintf("%+v", pair[0]), fmt.Sprintf("%+v", pair[1]); a != b {
+			t.Errorf("Deployment %s: %s, cached %s", what, a, b)
+		}
+	}
+	if a, b := jsonSize(t, d), jsonSize(t, sd); b*3 > a || len(sd.ManagedFields) > 0 {
+		t.Errorf("the cached Deployment is %d bytes of %d (want under a third), managedFields %v", b, a, sd.ManagedFields)
+	}
+
+	s := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-database", Namespace: "team", Generation: 2},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1), Template: template("mariadb", "example.com/mariadb:11.8"),
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: g.ChildLabels("database")},
+				Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("8Gi")}}},
+			}}},
+		Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, ReadyReplicas: 1, UpdatedReplicas: 1},
+	}
+	out, err = slimStatefulSet(s.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := out.(*appsv1.StatefulSet)
+	for what, pair := range map[string][2]any{
+		"statefulSetReady":     {fmt.Sprint(statefulSetReady(s)), fmt.Sprint(statefulSetReady(ss))},
+		"image":                {containerImage(s.Spec.Template.Spec, "mariadb"), containerImage(ss.Spec.Template.Spec, "mariadb")},
+		"replicas":             {*s.Spec.Replicas, *ss.Spec.Replicas},
+		"claim template names": {sameTemplateNames(s.Spec.VolumeClaimTemplates, ss.Spec.VolumeClaimTemplates), true},
+		"claim template size":  {s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String(), ss.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String()},
+	} {
+		if a, b := fmt.Sprintf("%+v", pair[0]), fmt.Sprintf("%+v", pair[1]); a != b {
+			t.Errorf("StatefulSet %s: %s, cached %s", what, a, b)
+		}
+	}
+	for _, obj := range []any{"tombstone", &corev1.Pod{}} {
+		if out, _ := slimDeployment(obj); out != obj {
+			t.Errorf("slimDeployment(%T) changed it", obj)
+		}
+		if out, _ := slimStatefulSet(obj); out != obj {
+			t.Errorf("slimStatefulSet(%T) changed it", obj)
+		}
+	}
+}
