@@ -119,6 +119,10 @@ e2e: deps node-check k8s-bin node-bin metrics-server prometheus-bin images image
 bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, classifier, thumbnails vs vipsthumbnail, upload throughput, list/search at 100k images, upload→labelled).
 	hack/bench.sh
 
+.PHONY: eval
+eval: deps ## Score the configured classifier (default the built-in model; SORTOGRAPHER_CLASSIFIER=rekognition and its settings for Rekognition) on the labelled photos of test/eval/photos.yaml: precision and recall per label and overall, with and without the label hierarchy, and each photo's mistakes. A benchmark: not part of make test.
+	SORTOGRAPHER_MODEL_DIR="$${SORTOGRAPHER_MODEL_DIR:-$$(hack/model.sh | tail -n1)}" go run ./test/eval/cmd/eval
+
 BENCH_GALLERIES ?= 100 500
 .PHONY: bench-operator
 bench-operator: deps k8s-bin ## The operator at scale on the local kwok cluster: BENCH_GALLERIES (default "100 500") spec: {} Galleries vs a parallel server-side apply of the same children; writes, passes, RSS, CPU, restart (hack/bench-operator.sh; "unrelated" mode: hack/bench-operator.sh unrelated 5000).

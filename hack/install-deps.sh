@@ -24,7 +24,13 @@ dry_run=false
 #   chromium                                  the web UI's browser tests
 #   darknet, python3-skimage                  the photos the built-in classifier's tests label
 #                                             (data/dog.jpg, eagle.jpg, horses.jpg,
-#                                             person.jpg; skimage/data/coffee.png)
+#                                             person.jpg; skimage/data/coffee.png), and most
+#                                             of make eval's (test/eval/photos.yaml, with
+#                                             python3-skimage's dependencies python3-pywt
+#                                             and python3-imageio)
+#   python-matplotlib-data, python3-sklearn   the rest of make eval's photos (grace_hopper.jpg;
+#                                             china.jpg, flower.jpg); python3-skimage brings
+#                                             the first already, through python3-matplotlib
 #   libvips-dev                               libvips and its headers (with libheif for HEIC
 #                                             and AVIF): internal/imaging decodes through it
 #                                             (cgo, pkg-config vips)
@@ -49,7 +55,7 @@ dry_run=false
 #                                             --no-install-recommends leaves out
 #   qemu-user-static                          qemu-aarch64-static: hack/imagebuild's test runs
 #                                             the arm64 gallery image's binary with it
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage python-matplotlib-data python3-sklearn libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 
 missing=()
 for p in "${packages[@]}"; do

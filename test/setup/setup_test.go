@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/sortographer/sortographer/internal/testenv"
+	"github.com/sortographer/sortographer/test/eval"
 )
 
 var (
@@ -27,7 +28,7 @@ var (
 // TestSetUpComesFirst: the first command `make -n` shows for each target a newcomer
 // runs is the package install, so nothing is built before it.
 func TestSetUpComesFirst(t *testing.T) {
-	for _, target := range []string{"test", "run", "e2e", "bench"} {
+	for _, target := range []string{"test", "run", "e2e", "bench", "eval"} {
 		t.Run(target, func(t *testing.T) {
 			cmd := exec.Command("make", "-n", target)
 			cmd.Dir = root
@@ -243,6 +244,16 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 	if len(pgInitdb) == 0 {
 		t.Error("no /usr/lib/postgresql/*/bin/initdb: the postgresql package is missing")
 	}
+	// make eval's photos, each from the package the set names beside it.
+	set, err := eval.Load(filepath.Join(root, eval.SetFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	namedBy := map[string]string{}
+	for _, p := range set.Photos {
+		needed = append(needed, p.Path)
+		namedBy[p.Path] = p.Package
+	}
 	for _, n := range needed {
 		path := n
 		if !filepath.IsAbs(n) {
@@ -260,6 +271,9 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		}
 		owner, _, _ := strings.Cut(strings.TrimSpace(string(out)), ":")
 		owner, _, _ = strings.Cut(owner, ",")
+		if want := namedBy[n]; want != "" && owner != want {
+			t.Errorf("%s: %s says package %s, but %s owns it", n, eval.SetFile, want, owner)
+		}
 		if !provided[owner] {
 			t.Errorf("%s comes from package %s, which hack/install-deps.sh neither lists nor installs as a dependency of %v", n, owner, packages)
 		}
