@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/classify/builtin"
@@ -21,7 +22,8 @@ var (
 )
 
 // TestBrowserLanguages: an English browser gets the app in English, with a search
-// hint naming only words the built-in model gives; the switch turns it Korean without a reload (the sign-out button, the
+// hint naming only words the built-in model gives and the user's own labels offered
+// while typing; the switch turns it Korean without a reload (the sign-out button, the
 // search hint, a photo's status and dates), keeps the choice over a reload, and turns
 // it back. A browser whose language is Korean starts in Korean, and shows a photo's
 // dates the Korean way.
@@ -80,6 +82,51 @@ func TestBrowserLanguages(t *testing.T) {
 	hint := attr("#search-input", "placeholder")
 	if hint != "Search labels: dog, car, animal" {
 		t.Errorf("search hint %q, want Search labels: dog, car, animal (the built-in model's words)", hint)
+	}
+
+	// Typing offers the user's labels that match; the arrow keys and Enter pick one,
+	// which searches.
+	do("type a label",
+		chromedp.SendKeys("#search-input", "bi"),
+		chromedp.WaitVisible(`#search-suggestions li[role="option"][data-label="bicycle"]`),
+	)
+	if got := attr("#search-input", "aria-expanded"); got != "true" {
+		t.Errorf("the search box's aria-expanded %q with suggestions open", got)
+	}
+	if got := eval(ctx, `[...document.querySelectorAll("#search-suggestions li")].map((li) => li.dataset.label).join(",")`); got != "bicycle" {
+		t.Errorf("suggestions for bi: %q, want bicycle alone", got)
+	}
+	do("pick with the keyboard",
+		chromedp.SendKeys("#search-input", kb.ArrowDown),
+		poll(`document.getElementById("search-input").getAttribute("aria-activedescendant") === "search-option-0"`),
+		chromedp.SendKeys("#search-input", kb.Enter),
+		poll(`location.pathname === "/labels/bicycle" && document.querySelectorAll("#grid li.card").length === 1`),
+	)
+	if got := attr("#search-input", "aria-expanded"); got != "false" {
+		t.Errorf("the search box's aria-expanded %q after a pick", got)
+	}
+	// A second label: the first stays, and is not offered again.
+	do("type a second label",
+		chromedp.SendKeys("#search-input", ", d"),
+		chromedp.WaitVisible(`#search-suggestions li[data-label="dog"]`),
+	)
+	if got := eval(ctx, `[...document.querySelectorAll("#search-suggestions li")].map((li) => li.dataset.label).join(",")`); got != "dog" {
+		t.Errorf("suggestions for d after bicycle: %q, want dog", got)
+	}
+	do("pick with the mouse",
+		chromedp.Click(`#search-suggestions li[data-label="dog"]`),
+		poll(`location.pathname === "/labels/bicycle%2Cdog" && document.querySelectorAll("#grid li.card").length === 1`),
+	)
+	// A broader word is one of the user's labels too; Escape closes the list and keeps
+	// the text.
+	do("close with Escape",
+		chromedp.SendKeys("#search-input", ", veh"),
+		chromedp.WaitVisible(`#search-suggestions li[data-label="vehicle"]`),
+		chromedp.SendKeys("#search-input", kb.Escape),
+		poll(`document.getElementById("search-suggestions").hidden`),
+	)
+	if got := eval(ctx, `document.getElementById("search-input").value`); got != "bicycle, dog, veh" {
+		t.Errorf("the search box holds %q after Escape, want bicycle, dog, veh", got)
 	}
 
 	id := attr("#grid li.card", "data-id")
