@@ -10,7 +10,22 @@ import (
 	"github.com/sortographer/sortographer/internal/ratelimit"
 )
 
-func init() { classifierFactories[config.ClassifierBuiltin] = newBuiltin }
+func init() {
+	classifierFactories[config.ClassifierBuiltin] = newBuiltin
+	searchExampleSources[config.ClassifierBuiltin] = builtinSearchExamples
+}
+
+// builtinSearchExamples reads the model's labels file rather than loading the model:
+// the server may run no workers, and the session would hold its memory for nothing.
+// Without the file (a server image without the model) the search box suggests no words.
+func builtinSearchExamples(cfg config.Config, log *slog.Logger) []string {
+	labels, err := builtin.LabelsIn(cfg.Workers.ModelDir)
+	if err != nil {
+		log.Warn("search box without examples: the built-in model's labels cannot be read", "error", err)
+		return nil
+	}
+	return builtin.SearchExamples(labels, 3)
+}
 
 // newBuiltin loads the built-in model from SORTOGRAPHER_MODEL_DIR at start-up. The ONNX
 // Runtime session lives as long as the process: it is not closed while a job may still

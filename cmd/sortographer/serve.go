@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		SharingDisabled:  !cfg.Auth.SharingEnabled,
 		ShareMaxLifetime: cfg.Auth.ShareMaxLifetime,
 		Ready:            []api.Check{{Name: "database", Ping: st.Ping}},
+		SearchExamples:   searchExamples(cfg, log),
 	}
 	var (
 		consumer    queue.Consumer

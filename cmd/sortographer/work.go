@@ -35,6 +35,22 @@ var classifierFactories = map[string]func(ctx context.Context, cfg config.Config
 	config.ClassifierRekognition: newRekognition,
 }
 
+// searchExampleSources give the words the web UI's search box suggests (GET /api/me)
+// for the classifier that SORTOGRAPHER_CLASSIFIER names: only words it can give. The
+// built-in model registers its own from its file.
+var searchExampleSources = map[string]func(cfg config.Config, log *slog.Logger) []string{
+	config.ClassifierRekognition: func(config.Config, *slog.Logger) []string { return rekognition.SearchExamples() },
+}
+
+// searchExamples are the configured classifier's search examples; none for one this
+// binary does not know (newClassifier says so where it matters, in the workers).
+func searchExamples(cfg config.Config, log *slog.Logger) []string {
+	if f, ok := searchExampleSources[cfg.Workers.Classifier]; ok {
+		return f(cfg, log)
+	}
+	return nil
+}
+
 // newClassifier builds the configured classifier, for `work` and for the workers inside
 // `serve`.
 func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, limiter ratelimit.Pacer) (classify.Classifier, error) {

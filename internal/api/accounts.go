@@ -167,8 +167,14 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// meJSON is GET /api/me: the user, and what the web UI needs to know of the gallery.
+type meJSON struct {
+	userJSON
+	SearchExamples []string `json:"searchExamples"`
+}
+
 func (s *Server) me(w http.ResponseWriter, _ *http.Request, u store.User) {
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	writeJSON(w, http.StatusOK, meJSON{userJSON: toUserJSON(u), SearchExamples: append([]string{}, s.d.SearchExamples...)})
 }
 
 // detached keeps a context's values but not its cancellation, for cleanup that must

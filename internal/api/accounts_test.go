@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"strconv"
@@ -220,5 +221,49 @@ func TestRateLimits(t *testing.T) {
 			other := g.signUp("other")
 			other.upload(file{"4.jpg", photo(t, 16, 16, 4)})
 		})
+	}
+}
+
+// TestMeSearchExamples: GET /api/me passes on the words the classifier can give, for the
+// search box (an empty list, never null, when there are none), and every field it
+// answers is documented in the Me schema.
+func TestMeSearchExamples(t *testing.T) {
+	for _, words := range [][]string{{"dog", "car", "animal"}, nil} {
+		g := newGallery(t, sqlite, filesystem, withSearchExamples(words...))
+		u := g.signUp("searcher")
+		var me map[string]json.RawMessage
+		g.mustDo(u, "GET", "/api/me", nil, http.StatusOK, &me)
+		want, _ := json.Marshal(append([]string{}, words...))
+		if got := string(me["searchExamples"]); got != string(want) {
+			t.Errorf("searchExamples = %s, want %s", got, want)
+		}
+
+		var doc struct {
+			Components struct {
+				Schemas map[string]struct {
+					AllOf []struct {
+						Ref        string                     `json:"$ref"`
+						Properties map[string]json.RawMessage `json:"properties"`
+					} `json:"allOf"`
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"schemas"`
+			} `json:"components"`
+		}
+		g.mustDo(nil, "GET", "/api/openapi.json", nil, http.StatusOK, &doc)
+		documented := map[string]bool{}
+		for _, part := range doc.Components.Schemas["Me"].AllOf {
+			props := part.Properties
+			if part.Ref != "" {
+				props = doc.Components.Schemas[strings.TrimPrefix(part.Ref, "#/components/schemas/")].Properties
+			}
+			for p := range props {
+				documented[p] = true
+			}
+		}
+		for field := range me {
+			if !documented[field] {
+				t.Errorf("GET /api/me answers %q, which the Me schema does not document", field)
+			}
+		}
 	}
 }

@@ -73,6 +73,10 @@ type Deps struct {
 	// ShareLimiter counts requests to share links (/api/shared) per client address.
 	// Nil: unlimited.
 	ShareLimiter ratelimit.Limiter
+
+	// SearchExamples are words the configured classifier can give, which GET /api/me
+	// passes on for the web UI's search box to suggest. Nil: none.
+	SearchExamples []string
 }
 
 // DefaultMaxFilesPerUpload is the default cap on photos in one upload request.

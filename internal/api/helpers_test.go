@@ -77,6 +77,9 @@ func withUploadLimiter(l ratelimit.Limiter) option {
 	return func(d *api.Deps) { d.UploadLimiter = l }
 }
 func withReady(c api.Check) option { return func(d *api.Deps) { d.Ready = append(d.Ready, c) } }
+func withSearchExamples(words ...string) option {
+	return func(d *api.Deps) { d.SearchExamples = words }
+}
 
 // database and storage choose the backends.
 type database func(t *testing.T) (config.Database, string)

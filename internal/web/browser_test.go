@@ -90,8 +90,9 @@ func startGallery(t *testing.T, opts ...func(*api.Deps)) string {
 	return hs.URL
 }
 
-// browser starts headless Chromium with a fresh profile, confined to loopback.
-func browser(t *testing.T) context.Context {
+// browser starts headless Chromium with a fresh profile, confined to loopback; opts
+// add to its flags (acceptLanguage).
+func browser(t *testing.T, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Chromium; skipped with -short")
@@ -100,7 +101,7 @@ func browser(t *testing.T) context.Context {
 	if err != nil {
 		t.Fatal("chromium not found on PATH: run hack/install-deps.sh (it installs Debian's chromium)")
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("headless", true),
@@ -115,11 +116,17 @@ func browser(t *testing.T) context.Context {
 		// Every host name but the loopback address fails to resolve: the test never
 		// leaves the machine.
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
-	)
+	}, opts...)...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return ctx
+}
+
+// acceptLanguage gives the browser these languages (navigator.languages and the
+// Accept-Language header), as a user's settings do; without it Chromium says en-US.
+func acceptLanguage(langs string) chromedp.ExecAllocatorOption {
+	return chromedp.Flag("accept-lang", langs)
 }
 
 // dogPhoto is a real photo that Debian's darknet package ships: a dog beside a bicycle.

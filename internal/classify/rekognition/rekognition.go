@@ -39,6 +39,10 @@ const (
 	Model    = "detect-labels"
 )
 
+// SearchExamples are words for the search box to suggest: Rekognition knows about 3,000
+// labels, and these common ones (as Normalise stores them) are among them.
+func SearchExamples() []string { return []string{"dog", "beach", "car"} }
+
 // Rekognition's limits on the image.
 const (
 	MaxBytes   = 5 * 1024 * 1024  // image bytes sent in the request

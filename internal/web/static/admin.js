@@ -1,5 +1,6 @@
 // Reclassification and the admin view, on top of app.js (its helpers $, api, el, show,
-// go, toast and me). Text from the server is only ever set with textContent.
+// go, toast, errorText and me) and i18n.js. Text from the server is only ever set with
+// textContent.
 "use strict";
 
 views.push("admin-view");
@@ -11,37 +12,33 @@ function reclassifyControls(img) {
   b.onclick = async () => {
     try {
       await api("/api/images/" + encodeURIComponent(img.id) + "/reclassify", { method: "POST" });
-      toast("Queued for classification again: the labels change when it is done");
+      toast(t("image.reclassifyQueued"));
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
 }
 
 async function reclassifyAll() {
-  if (!confirm("Classify all your photos again? New uploads still go first, so this can take a while.")) return;
+  if (!confirm(t("gallery.confirmReclassifyAll"))) return;
   try {
     const r = await api("/api/images/reclassify", { method: "POST" });
-    toast(r.images + " photo" + (r.images === 1 ? "" : "s") + " will be classified again; their labels stay until then");
+    toast(t("gallery.reclassifyAllQueued", { count: r.images }));
   } catch (e) {
-    toast(e.message);
+    toast(errorText(e));
   }
 }
 
 // uploadedMessage says what an upload did, duplicates included.
 function uploadedMessage(images) {
   const dups = images.filter((i) => i.duplicate).length;
-  if (dups === 0) return "Uploaded: classification queued";
-  if (dups === images.length) return dups === 1 ? "Already in your gallery" : "All " + dups + " already in your gallery";
-  return "Uploaded; " + dups + " already in your gallery";
+  if (dups === 0) return t("upload.done");
+  if (dups === images.length) return dups === 1 ? t("upload.duplicate") : t("upload.allDuplicates", { count: dups });
+  return t("upload.someDuplicates", { count: dups });
 }
 
 function count(v) {
-  return v === null || v === undefined ? "unknown" : v.toLocaleString();
-}
-
-function when(t) {
-  return new Date(t).toLocaleString();
+  return v === null || v === undefined ? t("admin.unknown") : formatNumber(v);
 }
 
 async function adminView() {
@@ -55,15 +52,15 @@ async function adminView() {
     st = await api("/api/admin/stats");
   } catch (e) {
     if (e.status === 401) { me = null; route(); return; }
-    toast(e.message);
+    toast(errorText(e));
     return;
   }
   const q = st.queue;
   const rows = [
-    ["Users", st.users], ["Photos", st.images], ["Labels", st.labels],
-    ["Queued", st.imagesByStatus.queued], ["Labelled", st.imagesByStatus.labelled], ["Failed", st.imagesByStatus.failed],
-    ["Queue: uploads", q && q.normal], ["Queue: reclassification", q && q.low],
-    ["Reclassification pending", st.reclassifyPending], ["Dead letters", q && q.deadLetters],
+    [t("admin.users"), st.users], [t("admin.photos"), st.images], [t("admin.labels"), st.labels],
+    [t("admin.queued"), st.imagesByStatus.queued], [t("admin.labelled"), st.imagesByStatus.labelled], [t("admin.failed"), st.imagesByStatus.failed],
+    [t("admin.queueUploads"), q && q.normal], [t("admin.queueReclassification"), q && q.low],
+    [t("admin.reclassifyPending"), st.reclassifyPending], [t("admin.deadLetterCount"), q && q.deadLetters],
   ];
   const totals = $("admin-totals");
   totals.replaceChildren();
@@ -73,15 +70,17 @@ async function adminView() {
   const failures = $("admin-failures");
   failures.replaceChildren();
   for (const f of st.recentFailures) {
-    failures.append(el("li", {}, el("span", { className: "muted", textContent: when(f.at) + " · image " + f.imageId + " · user " + f.ownerId + ": " }), f.reason));
+    // Ids are not numbers to format; the reason is the worker's, in English.
+    const about = t("admin.failure", { date: formatDate(f.at), image: f.imageId, user: String(f.ownerId) });
+    failures.append(el("li", {}, el("span", { className: "muted", textContent: about + ": " }), f.reason));
   }
   $("admin-failures-empty").hidden = st.recentFailures.length > 0;
   const dead = $("admin-dead");
   dead.replaceChildren();
   for (const d of st.recentDeadLetters) {
-    const what = d.priority === "low" ? "reclassification" : "upload";
-    dead.append(el("li", {}, el("span", { className: "muted", textContent: when(d.at) + " · " + what + " of image " + d.imageId +
-      " · user " + d.ownerId + " · " + d.attempts + " attempts: " }), d.reason));
+    const vars = { date: formatDate(d.at), image: d.imageId, user: String(d.ownerId), count: d.attempts };
+    const about = d.priority === "low" ? t("admin.deadReclassification", vars) : t("admin.deadUpload", vars);
+    dead.append(el("li", {}, el("span", { className: "muted", textContent: about + ": " }), d.reason));
   }
   $("admin-dead-empty").hidden = st.recentDeadLetters.length > 0;
   pollTimer = setTimeout(adminView, 10000);

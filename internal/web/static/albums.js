@@ -1,5 +1,6 @@
 // Albums and share links, on top of app.js (its helpers $, api, el, show, go, toast,
-// card and labelLink). Text from the server is only ever set with textContent.
+// errorText, card and labelLink) and i18n.js. Text from the server is only ever set
+// with textContent.
 "use strict";
 
 views.push("albums-view", "album-view", "shares-view", "shared-view");
@@ -7,8 +8,10 @@ let albumCursor = null;   // the open album's next page
 let sharedCursor = null;  // the shared album's next page
 let controlsFor = null;   // the image whose album and share controls are built
 
-// The choices of a new link's lifetime, in seconds (0: no expiry).
-const shareLifetimes = [["1 day", 86400], ["7 days", 7 * 86400], ["30 days", 30 * 86400], ["No expiry", 0]];
+// The choices of a new link's lifetime, in days (0: no expiry).
+const shareLifetimeDays = [1, 7, 30, 0];
+
+languageHooks.push(() => { controlsFor = null; });
 
 // coverCard is an album's card: its cover thumbnail, name and count, linking to href.
 function coverCard(href, name, count, thumbnailUrl) {
@@ -17,7 +20,7 @@ function coverCard(href, name, count, thumbnailUrl) {
   a.dataset.link = "";
   if (thumbnailUrl) a.append(el("img", { src: thumbnailUrl, alt: "", loading: "lazy" }));
   const info = el("div", { className: "info" },
-    el("a", { href, textContent: name }), " ", el("span", { className: "muted", textContent: "(" + count + ")" }));
+    el("a", { href, textContent: name }), " ", el("span", { className: "muted", textContent: t("albums.count", { count }) }));
   info.firstChild.dataset.link = "";
   li.append(a, info);
   return li;
@@ -46,7 +49,7 @@ async function albumsView() {
     }
     $("label-albums-empty").hidden = labelled.albums.length > 0;
   } catch (e) {
-    if (!signedOut(e)) toast(e.message);
+    if (!signedOut(e)) toast(errorText(e));
   }
 }
 
@@ -61,7 +64,7 @@ async function createAlbum(ev) {
     $("album-name").value = "";
     go("/albums/" + a.id);
   } catch (e) {
-    toast(e.message);
+    toast(errorText(e));
   }
 }
 
@@ -82,18 +85,18 @@ async function albumView(id, append = false) {
   const grid = $("album-grid");
   if (!append) {
     grid.replaceChildren();
-    sharePanel($("album-share"), { albumId: id }, "Share album");
+    sharePanel($("album-share"), { albumId: id }, t("album.share"));
   }
   for (const img of page.images) {
     const c = card(img);
-    const remove = el("button", { type: "button", className: "link remove", textContent: "Remove from album" });
+    const remove = el("button", { type: "button", className: "link remove", textContent: t("album.remove") });
     remove.onclick = async () => {
       try {
         await api(base + "/images/" + encodeURIComponent(img.id), { method: "DELETE" });
         c.remove();
         $("album-empty").hidden = grid.children.length > 0;
       } catch (e) {
-        toast(e.message);
+        toast(errorText(e));
       }
     };
     c.querySelector(".info").append(remove);
@@ -104,23 +107,23 @@ async function albumView(id, append = false) {
   $("album-more").onclick = () => albumView(id, true);
   $("album-empty").hidden = grid.children.length > 0;
   $("album-rename").onclick = async () => {
-    const name = prompt("New name for the album", album.name);
+    const name = prompt(t("album.renamePrompt"), album.name);
     if (name === null) return;
     try {
       const a = await api(base, { method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }) });
       $("album-title").textContent = a.name;
       album = a;
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
   $("album-delete").onclick = async () => {
-    if (!confirm("Delete the album \u201c" + album.name + "\u201d? Its photos stay.")) return;
+    if (!confirm(t("album.confirmDelete", { name: album.name }))) return;
     try {
       await api(base, { method: "DELETE" });
       go("/albums");
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
 }
@@ -130,35 +133,35 @@ async function albumView(id, append = false) {
 async function imageAlbumControls(img) {
   if (controlsFor === img.id) return;
   controlsFor = img.id;
-  sharePanel($("image-share"), { imageId: img.id }, "Share photo");
+  sharePanel($("image-share"), { imageId: img.id }, t("image.share"));
   const select = $("image-album");
-  select.replaceChildren(el("option", { value: "", textContent: "Choose an album…" }));
+  select.replaceChildren(el("option", { value: "", textContent: t("image.chooseAlbum") }));
   try {
     const res = await api("/api/albums");
     for (const a of res.albums) select.append(el("option", { value: a.id, textContent: a.name }));
   } catch (e) {
-    toast(e.message);
+    toast(errorText(e));
   }
-  select.append(el("option", { value: "new", textContent: "New album…" }));
+  select.append(el("option", { value: "new", textContent: t("image.newAlbum") }));
   $("image-album-form").onsubmit = async (ev) => {
     ev.preventDefault();
     let albumId = select.value;
     try {
       if (albumId === "new") {
-        const name = prompt("Name of the new album");
+        const name = prompt(t("albums.newName"));
         if (!name) return;
         const a = await api("/api/albums", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }) });
         albumId = a.id;
         select.insertBefore(el("option", { value: a.id, textContent: a.name }), select.lastChild);
         select.value = a.id;
       }
-      if (!albumId) { toast("Choose an album first"); return; }
+      if (!albumId) { toast(t("image.chooseAlbumFirst")); return; }
       const a = await api("/api/albums/" + encodeURIComponent(albumId) + "/images", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ imageIds: [img.id] }),
       });
-      toast("Added to \u201c" + a.name + "\u201d");
+      toast(t("image.added", { name: a.name }));
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
 }
@@ -166,8 +169,10 @@ async function imageAlbumControls(img) {
 // sharePanel puts a "share" control into box: a lifetime and a button that makes the
 // link and shows it, once, ready to copy.
 function sharePanel(box, target, label) {
-  const lifetime = el("select", { ariaLabel: "Link expires after" });
-  for (const [text, secs] of shareLifetimes) lifetime.append(el("option", { value: String(secs), textContent: text }));
+  const lifetime = el("select", { ariaLabel: t("share.lifetime") });
+  for (const days of shareLifetimeDays) {
+    lifetime.append(el("option", { value: String(days * 86400), textContent: days ? t("share.days", { count: days }) : t("share.noExpiry") }));
+  }
   const button = el("button", { type: "button", className: "share-create", textContent: label });
   const out = el("div", { className: "share-result" });
   out.hidden = true;
@@ -176,18 +181,17 @@ function sharePanel(box, target, label) {
     if (lifetime.value !== "0") req.expiresInSeconds = Number(lifetime.value);
     try {
       const sh = await api("/api/shares", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req) });
-      const link = el("input", { type: "text", readOnly: true, value: location.origin + sh.url, className: "share-url", ariaLabel: "Share link" });
-      const copy = el("button", { type: "button", textContent: "Copy" });
+      const link = el("input", { type: "text", readOnly: true, value: location.origin + sh.url, className: "share-url", ariaLabel: t("share.link") });
+      const copy = el("button", { type: "button", textContent: t("share.copy") });
       copy.onclick = async () => {
         link.select();
-        try { await navigator.clipboard.writeText(link.value); toast("Link copied"); } catch (e) { toast("Select the link and copy it"); }
+        try { await navigator.clipboard.writeText(link.value); toast(t("share.copied")); } catch (e) { toast(t("share.copyByHand")); }
       };
-      const note = sh.expiresAt ? "Expires " + new Date(sh.expiresAt).toLocaleString() + ". " : "";
-      out.replaceChildren(el("div", { className: "inline-form" }, link, copy),
-        el("p", { className: "muted", textContent: note + "Copy it now: it is not shown again. Manage links under Links." }));
+      const note = (sh.expiresAt ? t("share.expires", { date: formatDate(sh.expiresAt) }) + " " : "") + t("share.copyNow");
+      out.replaceChildren(el("div", { className: "inline-form" }, link, copy), el("p", { className: "muted", textContent: note }));
       out.hidden = false;
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
   box.replaceChildren(el("div", { className: "inline-form" }, lifetime, button), out);
@@ -201,28 +205,28 @@ async function sharesView() {
   try {
     res = await api("/api/shares");
   } catch (e) {
-    if (!signedOut(e)) toast(e.message);
+    if (!signedOut(e)) toast(errorText(e));
     return;
   }
   list.replaceChildren();
   for (const sh of res.shares) {
     const what = sh.kind === "album"
-      ? el("a", { href: "/albums/" + sh.albumId, textContent: "Album \u201c" + sh.albumName + "\u201d" })
-      : el("a", { href: "/images/" + sh.imageId, textContent: "A photo" });
+      ? el("a", { href: "/albums/" + sh.albumId, textContent: t("shares.album", { name: sh.albumName }) })
+      : el("a", { href: "/images/" + sh.imageId, textContent: t("shares.photo") });
     what.dataset.link = "";
-    const when = "made " + new Date(sh.createdAt).toLocaleString() + " · " +
-      (sh.expired ? "expired" : sh.expiresAt ? "expires " + new Date(sh.expiresAt).toLocaleString() : "no expiry");
-    const revoke = el("button", { type: "button", className: "danger", textContent: "Revoke" });
+    const when = t("shares.made", { date: formatDate(sh.createdAt) }) + " · " +
+      (sh.expired ? t("shares.expired") : sh.expiresAt ? t("shares.expires", { date: formatDate(sh.expiresAt) }) : t("shares.noExpiry"));
+    const revoke = el("button", { type: "button", className: "danger", textContent: t("shares.revoke") });
     const li = el("li", { className: sh.expired ? "expired" : "" }, what, " ", el("span", { className: "muted", textContent: when }), " ", revoke);
     li.dataset.id = sh.id;
     revoke.onclick = async () => {
-      if (!confirm("Revoke this link? It stops working at once.")) return;
+      if (!confirm(t("shares.confirmRevoke"))) return;
       try {
         await api("/api/shares/" + encodeURIComponent(sh.id), { method: "DELETE" });
         li.remove();
         $("shares-empty").hidden = list.children.length > 0;
       } catch (e) {
-        toast(e.message);
+        toast(errorText(e));
       }
     };
     list.append(li);
@@ -246,20 +250,20 @@ async function sharedView(token, append = false) {
     page = await api(url);
   } catch (e) {
     grid.replaceChildren();
-    $("shared-title").textContent = "Link unavailable";
+    $("shared-title").textContent = t("shared.unavailable");
     $("shared-meta").textContent = "";
     $("shared-more").hidden = true;
     $("shared-gone").hidden = false;
-    if (e.status !== 404) $("shared-gone").textContent = e.message;
+    $("shared-gone").textContent = e.status === 404 ? t("shared.gone") : errorText(e);
     return;
   }
   $("shared-gone").hidden = true;
   if (info) {
     grid.replaceChildren();
-    $("shared-title").textContent = info.kind === "album" ? info.album.name : "Shared photo";
+    $("shared-title").textContent = info.kind === "album" ? info.album.name : t("shared.photo");
     const meta = [];
-    if (info.kind === "album") meta.push(info.album.images + " photo" + (info.album.images === 1 ? "" : "s"));
-    if (info.expiresAt) meta.push("link expires " + new Date(info.expiresAt).toLocaleString());
+    if (info.kind === "album") meta.push(t("shared.photos", { count: info.album.images }));
+    if (info.expiresAt) meta.push(t("shared.expires", { date: formatDate(info.expiresAt) }));
     $("shared-meta").textContent = meta.join(" · ");
   }
   const single = info && info.kind === "image";
@@ -271,10 +275,10 @@ async function sharedView(token, append = false) {
     // version (which every browser shows, unlike a HEIC or RAW original). Each has a
     // link to download the original.
     const a = el("a", { className: single ? "" : "thumb", href: img.displayUrl, target: "_blank", rel: "noopener noreferrer" });
-    const pic = el("img", { alt: "shared photo", loading: "lazy" });
+    const pic = el("img", { alt: t("shared.photoAlt"), loading: "lazy" });
     if (single) showDisplay(pic, img); else pic.src = img.thumbnailUrl;
     a.append(pic);
-    const download = el("a", { className: "download", href: img.originalUrl, download: downloadName(img), textContent: "Download original" });
+    const download = el("a", { className: "download", href: img.originalUrl, download: downloadName(img), textContent: t("image.download") });
     li.append(a, el("div", { className: "info" }, download));
     grid.append(li);
   }

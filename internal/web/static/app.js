@@ -1,5 +1,6 @@
 // Sortographer's web app: a few views over the JSON API, routed by the URL path.
-// Text from the server is only ever set with textContent, never parsed as HTML.
+// Text from the server is only ever set with textContent, never parsed as HTML; the
+// app's own text comes from the catalogues through t() (i18n.js).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -8,24 +9,70 @@ let me = null;          // the signed-in user, or null
 let pollTimer = null;   // refreshes a view while photos wait for labels
 let nextCursor = null;  // the gallery's next page
 
+// api calls the JSON API. A failure throws an Error with the API's English message,
+// its stable code and request id (errorText shows it in the user's language).
 async function api(path, opts = {}) {
-  const res = await fetch(path, { credentials: "same-origin", ...opts });
+  let res;
+  try {
+    res = await fetch(path, { credentials: "same-origin", ...opts });
+  } catch (e) {
+    e.code = "network";
+    throw e;
+  }
   if (res.status === 204) return null;
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = new Error((body.error && body.error.message) || res.statusText);
     err.status = res.status;
+    err.code = body.error && body.error.code;
+    err.requestId = body.error && body.error.requestId;
     throw err;
   }
   return body;
 }
 
+// errorMessages are the API's error codes (internal/api writeError) the UI says in
+// the user's language; for any other code it shows the API's English message.
+const errorMessages = {
+  network: () => t("error.network"),
+  bad_credentials: () => t("error.badCredentials"),
+  bad_email: () => t("error.badEmail"),
+  bad_password: () => t("error.badPassword"),
+  email_taken: () => t("error.emailTaken"),
+  signup_closed: () => t("error.signupClosed"),
+  rate_limited: () => t("error.rateLimited"),
+  unauthorized: () => t("error.unauthorized"),
+  forbidden: () => t("error.forbidden"),
+  not_found: () => t("error.notFound"),
+  unavailable: () => t("error.unavailable"),
+  busy: () => t("error.busy"),
+  internal: (e) => t("error.internal", { requestId: e.requestId || "-" }),
+  sharing_disabled: () => t("error.sharingDisabled"),
+  still_queued: () => t("error.stillQueued"),
+  bad_name: () => t("error.badName"),
+  bad_labels: () => t("error.badLabels"),
+  no_files: () => t("error.noFiles"),
+  too_many_files: () => t("error.tooManyFiles"),
+  too_large: () => t("error.tooLarge"),
+  too_large_to_decode: () => t("error.tooLargeToDecode"),
+  too_many_pixels: () => t("error.tooManyPixels"),
+  unsupported_type: () => t("error.unsupportedType"),
+  bad_image: () => t("error.badImage"),
+  no_preview: () => t("error.noPreview"),
+  bad_upload: () => t("error.badUpload"),
+};
+
+// errorText is what to tell the user about a failed call.
+function errorText(e) {
+  return Object.hasOwn(errorMessages, e.code) ? errorMessages[e.code](e) : e.message;
+}
+
 function toast(msg) {
-  const t = $("toast");
-  t.textContent = msg;
-  t.hidden = false;
+  const box = $("toast");
+  box.textContent = msg;
+  box.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 4000);
 }
 
 function show(view) {
@@ -33,6 +80,7 @@ function show(view) {
   $("nav").hidden = !me;
   $("nav-admin").hidden = !(me && me.isAdmin);
   $("search-form").hidden = !me;
+  if (me) searchHint(me.searchExamples);
 }
 
 function go(path) {
@@ -69,8 +117,20 @@ function showDisplay(imgEl, img) {
   imgEl.src = img.displayUrl;
 }
 
+// statusNames are an image's statuses in words.
+const statusNames = { queued: () => t("status.queued"), labelled: () => t("status.labelled"), failed: () => t("status.failed") };
+
+function statusText(status) {
+  return Object.hasOwn(statusNames, status) ? statusNames[status]() : status;
+}
+
 function statusBadge(img) {
-  return el("span", { className: "status " + img.status, textContent: img.status });
+  return el("span", { className: "status " + img.status, textContent: statusText(img.status) });
+}
+
+// labelNames are what a photo's alt text says: what the classifier saw.
+function labelNames(img) {
+  return img.labels.filter((l) => !l.derivedFrom).map((l) => l.name).join(", ") || t("photo.alt");
 }
 
 async function route() {
@@ -113,9 +173,9 @@ async function route() {
 
 function authView(mode) {
   const up = mode === "signup";
-  $("auth-title").textContent = up ? "Create an account" : "Sign in";
-  $("auth-submit").textContent = up ? "Sign up" : "Sign in";
-  $("auth-switch").textContent = up ? "Have an account? Sign in" : "No account? Sign up";
+  $("auth-title").textContent = up ? t("auth.signUpTitle") : t("auth.signIn");
+  $("auth-submit").textContent = up ? t("auth.signUp") : t("auth.signIn");
+  $("auth-switch").textContent = up ? t("auth.toSignIn") : t("auth.toSignUp");
   $("auth-switch").href = up ? "/signin" : "/signup";
   $("password").autocomplete = up ? "new-password" : "current-password";
   $("auth-form").dataset.mode = mode;
@@ -131,11 +191,12 @@ async function submitAuth(ev) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ email: $("email").value, password: $("password").value, remember: $("remember").checked }),
     });
-    me = s.user;
     $("password").value = "";
+    // /api/me rather than s.user: it says what the gallery's search knows too.
+    me = await api("/api/me").catch(() => s.user);
     go("/");
   } catch (e) {
-    toast(e.message);
+    toast(errorText(e));
   }
 }
 
@@ -145,10 +206,10 @@ function card(img) {
   li.dataset.status = img.status;
   const a = el("a", { className: "thumb", href: "/images/" + img.id });
   a.dataset.link = "";
-  a.append(el("img", { src: img.thumbnailUrl, alt: img.labels.filter((l) => !l.derivedFrom).map((l) => l.name).join(", ") || "photo", loading: "lazy" }));
+  a.append(el("img", { src: img.thumbnailUrl, alt: labelNames(img), loading: "lazy" }));
   const info = el("div", { className: "info" }, statusBadge(img));
   if (img.status === "queued" && img.queuePosition !== null && img.queuePosition !== undefined) {
-    info.append(" ", el("span", { className: "muted", textContent: "#" + (img.queuePosition + 1) + " in queue" }));
+    info.append(" ", el("span", { className: "muted", textContent: t("card.inQueue", { position: img.queuePosition + 1 }) }));
   }
   const labels = el("ul", { className: "labels" });
   for (const l of img.labels.filter((l) => !l.derivedFrom).slice(0, 4)) labels.append(el("li", {}, labelLink(l.name)));
@@ -159,8 +220,8 @@ function card(img) {
 
 async function galleryView(labels, append = false) {
   show("gallery-view");
-  $("gallery-title").textContent = labels ? "Labelled " + labels.join(" + ") : "Your photos";
-  $("search-input").value = labels ? labels.join(", ") : "";
+  $("gallery-title").textContent = labels ? t("gallery.labelled", { labels: labels.join(" + ") }) : t("gallery.title");
+  if (document.activeElement !== $("search-input")) $("search-input").value = labels ? labels.join(", ") : "";
   let url = labels
     ? "/api/search?" + labels.map((l) => "label=" + encodeURIComponent(l)).join("&")
     : "/api/images?limit=60";
@@ -170,7 +231,7 @@ async function galleryView(labels, append = false) {
     page = await api(url);
   } catch (e) {
     if (e.status === 401) { me = null; route(); return; }
-    toast(e.message);
+    toast(errorText(e));
     return;
   }
   const grid = $("grid");
@@ -180,7 +241,7 @@ async function galleryView(labels, append = false) {
   $("more").hidden = !page.next;
   $("more").onclick = () => galleryView(labels, true);
   $("empty").hidden = grid.children.length > 0;
-  $("empty").textContent = labels ? "No photos with these labels." : "No photos yet.";
+  $("empty").textContent = labels ? t("gallery.noMatch") : t("gallery.empty");
   // While photos wait for labels, refresh the first page now and then.
   if (!append && page.images.some((i) => i.status === "queued")) {
     pollTimer = setTimeout(() => galleryView(labels), 3000);
@@ -192,14 +253,14 @@ async function upload(files) {
   if (!photos.length) return;
   const form = new FormData();
   for (const f of photos) form.append("file", f, f.name);
-  toast("Uploading " + photos.length + " photo" + (photos.length > 1 ? "s" : "") + "…");
+  toast(t("upload.uploading", { count: photos.length }));
   try {
     const res = await api("/api/images", { method: "POST", body: form });
     toast(uploadedMessage(res.images));
     if (location.pathname !== "/") history.pushState(null, "", "/");
     galleryView(null);
   } catch (e) {
-    toast("Upload refused: " + e.message);
+    toast(t("upload.refused", { reason: errorText(e) }));
   }
 }
 
@@ -209,10 +270,10 @@ async function labelsView() {
   list.replaceChildren();
   try {
     const res = await api("/api/labels");
-    for (const l of res.labels) list.append(el("li", {}, labelLink(l.name, l.name + " (" + l.images + ")")));
+    for (const l of res.labels) list.append(el("li", {}, labelLink(l.name, t("labels.count", { name: l.name, count: l.images }))));
     $("labels-empty").hidden = res.labels.length > 0;
   } catch (e) {
-    toast(e.message);
+    toast(errorText(e));
   }
 }
 
@@ -227,32 +288,36 @@ async function imageView(id) {
   }
   show("image-view");
   showDisplay($("image-full"), img);
-  $("image-full").alt = img.labels.filter((l) => !l.derivedFrom).map((l) => l.name).join(", ") || "photo";
+  $("image-full").alt = labelNames(img);
   $("image-original").href = img.originalUrl;
   $("image-original").download = downloadName(img);
   $("image-status").className = "status " + img.status;
-  $("image-status").textContent = img.status;
-  $("image-queue").textContent = img.status === "queued" && img.queuePosition != null ? "(#" + (img.queuePosition + 1) + " in queue)" :
+  $("image-status").textContent = statusText(img.status);
+  // The failure reason is the worker's, in English.
+  $("image-queue").textContent = img.status === "queued" && img.queuePosition != null ? t("image.inQueue", { position: img.queuePosition + 1 }) :
     img.status === "failed" ? "(" + img.failureReason + ")" : "";
-  const meta = [img.width + "×" + img.height, Math.round(img.sizeBytes / 1024) + " KB"];
-  if (img.takenAt) meta.push("taken " + new Date(img.takenAt).toLocaleString());
-  meta.push("uploaded " + new Date(img.createdAt).toLocaleString());
-  $("image-meta").textContent = meta.join(" · ");
+  const meta = [t("image.size", { width: img.width, height: img.height }), formatBytes(img.sizeBytes)];
+  if (img.takenAt) meta.push(el("span", {}, ...tNodes("image.taken", { date: timeEl(img.takenAt) })));
+  meta.push(el("span", {}, ...tNodes("image.uploaded", { date: timeEl(img.createdAt) })));
+  $("image-meta").replaceChildren(...meta.flatMap((m, i) => (i ? [" · ", m] : [m])));
   const labels = $("image-labels");
   labels.replaceChildren();
   // What the classifier saw, then the broader words each one brings (a search for them
   // finds this photo too).
-  for (const l of img.labels.filter((l) => !l.derivedFrom)) labels.append(el("li", {}, labelLink(l.name, l.name + " " + Math.round(l.confidence) + "%")));
+  for (const l of img.labels.filter((l) => !l.derivedFrom)) {
+    labels.append(el("li", {}, labelLink(l.name, t("image.confidence", { name: l.name, percent: formatNumber(l.confidence / 100, { style: "percent" }) }))));
+  }
   for (const l of img.labels.filter((l) => l.derivedFrom)) {
-    labels.append(el("li", { className: "derived", title: "a broader word for " + l.derivedFrom }, labelLink(l.name, l.name + " (from " + l.derivedFrom + ")")));
+    labels.append(el("li", { className: "derived", title: t("image.derivedTitle", { label: l.derivedFrom }) },
+      labelLink(l.name, t("image.derived", { name: l.name, label: l.derivedFrom }))));
   }
   $("image-delete").onclick = async () => {
-    if (!confirm("Delete this photo?")) return;
+    if (!confirm(t("image.confirmDelete"))) return;
     try {
       await api("/api/images/" + encodeURIComponent(id), { method: "DELETE" });
       go("/");
     } catch (e) {
-      toast(e.message);
+      toast(errorText(e));
     }
   };
   imageAlbumControls(img);
@@ -260,18 +325,31 @@ async function imageView(id) {
   if (img.status === "queued") pollTimer = setTimeout(() => imageView(id), 3000);
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// languageHooks run when the language changes, before the view is made again: a view
+// that keeps parts it built (albums.js) drops them.
+const languageHooks = [];
+
+// switchLanguage shows the app in another language at once: the markup is translated,
+// the view made again.
+async function switchLanguage(l) {
+  try {
+    await chooseLanguage(l);
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  $("language").value = lang;
+  for (const f of languageHooks) f();
+  route();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
   $("auth-form").addEventListener("submit", submitAuth);
   $("upload-input").addEventListener("change", (ev) => { upload(ev.target.files); ev.target.value = ""; });
   $("signout").addEventListener("click", async () => {
     await api("/api/auth/signout", { method: "POST" }).catch(() => {});
     me = null;
     go("/signin");
-  });
-  $("search-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const names = $("search-input").value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-    go(names.length ? "/labels/" + encodeURIComponent(names.join(",")) : "/");
   });
   const drop = $("drop");
   drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
@@ -285,5 +363,12 @@ document.addEventListener("DOMContentLoaded", () => {
     go(a.getAttribute("href"));
   });
   window.addEventListener("popstate", route);
+  $("language").addEventListener("change", (ev) => switchLanguage(ev.target.value));
+  try {
+    await useLanguage(preferredLanguage());
+  } catch (e) {
+    console.error(e); // the keys show instead of the words; the app still works
+  }
+  $("language").value = lang;
   route();
 });
