@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 )
@@ -193,6 +194,34 @@ func TestSlimWorkloadsKeepWhatTheOperatorReads(t *testing.T) {
 		}
 		if out, _ := slimStatefulSet(obj); out != obj {
 			t.Errorf("slimStatefulSet(%T) changed it", obj)
+		}
+	}
+}
+
+// CacheOptions has one entry per kind (ByObject is keyed by pointer: a second entry of a
+// kind would make the choice between them random), and the slim kinds carry their
+// transforms.
+func TestCacheOptionsOneEntryPerKind(t *testing.T) {
+	o := CacheOptions(nil)
+	seen := map[string]int{}
+	for obj, by := range o.ByObject {
+		typ := fmt.Sprintf("%T", obj)
+		seen[typ]++
+		if slimmedKind(obj) && by.Transform == nil {
+			t.Errorf("%s is cached slim but has no transform", typ)
+		}
+		if _, ok := obj.(*corev1.Pod); ok && by.Transform == nil {
+			t.Error("pods are cached without podCacheTransform")
+		}
+	}
+	for typ, n := range seen {
+		if n > 1 {
+			t.Errorf("%s has %d entries in ByObject", typ, n)
+		}
+	}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}} {
+		if !slimmedKind(obj) {
+			t.Errorf("%T is not cached slim", obj)
 		}
 	}
 }

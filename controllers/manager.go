@@ -48,10 +48,17 @@ func CacheOptions(namespaces []string) cache.Options {
 		},
 	}
 	for _, obj := range cachedChildKinds {
-		o.ByObject[obj] = cache.ByObject{Label: managedBySelector}
+		// One entry per kind: ByObject is keyed by pointer, and two entries of one kind
+		// would leave the choice between them to the map's order.
+		by := cache.ByObject{Label: managedBySelector}
+		switch obj.(type) {
+		case *appsv1.Deployment:
+			by.Transform = slimDeployment
+		case *appsv1.StatefulSet:
+			by.Transform = slimStatefulSet
+		}
+		o.ByObject[obj] = by
 	}
-	o.ByObject[&appsv1.Deployment{}] = cache.ByObject{Label: managedBySelector, Transform: slimDeployment}
-	o.ByObject[&appsv1.StatefulSet{}] = cache.ByObject{Label: managedBySelector, Transform: slimStatefulSet}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
