@@ -3,8 +3,10 @@ package controllers
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -223,5 +225,45 @@ func TestCacheOptionsOneEntryPerKind(t *testing.T) {
 		if !slimmedKind(obj) {
 			t.Errorf("%T is not cached slim", obj)
 		}
+	}
+}
+
+// Watched Secrets keep only their names in the cache (a kubectl-applied Secret's
+// last-applied-configuration annotation holds its values); every other object loses its
+// managedFields and shares its labels' strings with the others.
+func TestSlimMetadataTransform(t *testing.T) {
+	secret := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "team", UID: "u1", ResourceVersion: "7", Labels: map[string]string{"a": "b"},
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"password":"c2VjcmV0"}}`}},
+	}
+	out, err := slimMetadataTransform(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.(*metav1.PartialObjectMetadata)
+	if s.Name != "db" || s.Namespace != "team" || s.ResourceVersion != "7" || s.Kind != "Secret" || len(s.Annotations) > 0 || len(s.Labels) > 0 {
+		t.Errorf("cached Secret metadata = %+v, want its name, namespace, UID and resourceVersion only", s)
+	}
+
+	g := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: "team", UID: "g1"}}
+	configMap := func() *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+			// Separate copies of every string, as two decoded objects have.
+			Name: "photos-config", Namespace: string([]byte("team")), Labels: maps.Clone(g.ChildLabels("server")),
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: string([]byte("sortographer.io/v1alpha1")), Kind: "Gallery", Name: string([]byte("photos")), UID: "g1"}},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: FieldOwner}},
+		}, Data: map[string]string{"K": "v"}}
+	}
+	a, _ := slimMetadataTransform(configMap())
+	b, _ := slimMetadataTransform(configMap())
+	ca, cb := a.(*corev1.ConfigMap), b.(*corev1.ConfigMap)
+	if len(ca.ManagedFields) > 0 || ca.Data["K"] != "v" || fmt.Sprint(ca.Labels) != fmt.Sprint(g.ChildLabels("server")) {
+		t.Errorf("cached ConfigMap = %+v", ca)
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	if !same(ca.Namespace, cb.Namespace) || !same(ca.OwnerReferences[0].APIVersion, cb.OwnerReferences[0].APIVersion) ||
+		!same(ca.Labels[galleryv1alpha1.LabelGallery], cb.Labels[galleryv1alpha1.LabelGallery]) {
+		t.Error("two cached objects keep separate copies of their namespace, owner or labels")
 	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -40,7 +42,7 @@ func CacheOptions(namespaces []string) cache.Options {
 	o := cache.Options{
 		// The operator never reads managedFields from the cache: releaseReplicas, which
 		// does, reads through the API reader. They are often half an object's size.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: slimMetadataTransform,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}: {Label: galleryPodSelector, Transform: podCacheTransform},
 			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
@@ -68,6 +70,54 @@ func CacheOptions(namespaces []string) cache.Options {
 	return o
 }
 
+// slimMetadataTransform is every cached object's transform: no managedFields, and the
+// strings a thousand Galleries' children repeat (label keys and values, namespaces,
+// owners) held once (internMeta). The Secrets the operator watches by their metadata
+// keep only their names: galleriesUsingSecret needs no more, and a Secret applied with
+// kubectl would otherwise bring its values along in the
+// kubectl.kubernetes.io/last-applied-configuration annotation.
+func slimMetadataTransform(obj any) (any, error) {
+	if p, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		return &metav1.PartialObjectMetadata{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: intern(p.Namespace), UID: p.UID, ResourceVersion: p.ResourceVersion,
+		}}, nil
+	}
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		internMeta(m)
+	}
+	return obj, nil
+}
+
+// internMeta makes m's namespace, labels, annotation keys and owner references share
+// one copy of each string with every other cached object (the unique package's
+// canonical strings). Each child of a Gallery repeats its namespace, the Gallery's name
+// and UID and the same six label keys; decoded, each had its own copies.
+func internMeta(m metav1.Object) {
+	m.SetNamespace(intern(m.GetNamespace()))
+	if l := m.GetLabels(); l != nil {
+		out := make(map[string]string, len(l))
+		for k, v := range l {
+			out[intern(k)] = intern(v)
+		}
+		m.SetLabels(out)
+	}
+	if a := m.GetAnnotations(); a != nil {
+		out := make(map[string]string, len(a))
+		for k, v := range a {
+			out[intern(k)] = v
+		}
+		m.SetAnnotations(out)
+	}
+	refs := m.GetOwnerReferences()
+	for i := range refs {
+		r := &refs[i]
+		r.APIVersion, r.Kind, r.Name, r.UID = intern(r.APIVersion), intern(r.Kind), intern(r.Name), types.UID(intern(string(r.UID)))
+	}
+}
+
+func intern(s string) string { return unique.Make(s).Value() }
+
 // podCacheTransform keeps of a cached pod only what the operator reads: its name,
 // labels and times, each container's name and resources (the memory limit an OOM kill
 // is reported against), and the phase and container states (OOM kills, a backup's
@@ -92,6 +142,7 @@ func podCacheTransform(obj any) (any, error) {
 			ContainerStatuses: slimStatuses(p.Status.ContainerStatuses),
 		},
 	}
+	internMeta(slim)
 	return slim, nil
 }
 
@@ -172,6 +223,7 @@ func slimmedKind(obj client.Object) bool {
 
 func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 	m.ManagedFields = nil
+	internMeta(&m)
 	return m
 }
 
