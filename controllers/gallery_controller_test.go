@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -660,6 +661,29 @@ func TestEditedPodTemplateIsPutBack(t *testing.T) {
 	}
 	edit(server, server.Spec.Template.Spec.Containers[0].Name)
 	edit(database, database.Spec.Template.Spec.Containers[0].Name)
+	// PodDisruptionBudgets and NetworkPolicies are cached with their metadata only.
+	var pdbs policyv1.PodDisruptionBudgetList
+	eventually(t, "a pdb", func() error {
+		if err := k8s.List(context.Background(), &pdbs, client.InNamespace(ns)); err != nil || len(pdbs.Items) == 0 {
+			return fmt.Errorf("no PodDisruptionBudget yet (%v)", err)
+		}
+		return nil
+	})
+	pdb := &pdbs.Items[0]
+	maxUnavailable := pdb.Spec.MaxUnavailable.String()
+	if err := k8s.Patch(context.Background(), pdb, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"maxUnavailable":7}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pdb put back", func() error {
+		p := &policyv1.PodDisruptionBudget{}
+		if err := mustExist(ns, pdb.Name, p)(); err != nil {
+			return err
+		}
+		if got := p.Spec.MaxUnavailable.String(); got != maxUnavailable {
+			return fmt.Errorf("maxUnavailable %s, want %s", got, maxUnavailable)
+		}
+		return nil
+	})
 	eventually(t, "both memory limits put back", func() error {
 		d, s := &appsv1.Deployment{}, &appsv1.StatefulSet{}
 		if err := mustExist(ns, g.ServerName(), d)(); err != nil {

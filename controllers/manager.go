@@ -58,6 +58,8 @@ func CacheOptions(namespaces []string) cache.Options {
 			by.Transform = slimDeployment
 		case *appsv1.StatefulSet:
 			by.Transform = slimStatefulSet
+		case *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy:
+			by.Transform = metadataOnly
 		}
 		o.ByObject[obj] = by
 	}
@@ -211,14 +213,27 @@ func slimStatefulSet(obj any) (any, error) {
 	}, nil
 }
 
-// slimmedKind reports whether the cache keeps obj's kind slim (slimDeployment,
-// slimStatefulSet).
+// slimmedKind reports whether the cache keeps obj's kind without its spec
+// (slimDeployment, slimStatefulSet, metadataOnly): the applier then trusts a generation
+// it has seen up to date (applier.verified).
 func slimmedKind(obj client.Object) bool {
 	switch obj.(type) {
-	case *appsv1.Deployment, *appsv1.StatefulSet:
+	case *appsv1.Deployment, *appsv1.StatefulSet, *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy:
 		return true
 	}
 	return false
+}
+
+// metadataOnly keeps of a PodDisruptionBudget or NetworkPolicy only its metadata: only
+// the applier reads them, and their generation rises with any change to the spec.
+func metadataOnly(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *policyv1.PodDisruptionBudget:
+		return &policyv1.PodDisruptionBudget{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+	case *networkingv1.NetworkPolicy:
+		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+	}
+	return obj, nil
 }
 
 func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
