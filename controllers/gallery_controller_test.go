@@ -665,7 +665,7 @@ func TestEditedPodTemplateIsPutBack(t *testing.T) {
 	var pdbs policyv1.PodDisruptionBudgetList
 	eventually(t, "a pdb", func() error {
 		if err := k8s.List(context.Background(), &pdbs, client.InNamespace(ns)); err != nil || len(pdbs.Items) == 0 {
-			return fmt.Errorf("no PodDisruptionBudget yet (%v)", err)
+			return fmt.Errorf("no PodDisruptionBudget yet (%w)", err)
 		}
 		return nil
 	})
