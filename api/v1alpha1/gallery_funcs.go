@@ -266,3 +266,14 @@ func (p PlacementSpec) NodeSelectorLabels() map[string]string {
 	}
 	return out
 }
+
+// ReadsText reports whether the workers read the words in photos:
+// spec.workers.classifier.text.enabled, or when unset, whether the provider is builtin
+// (offline; Rekognition's DetectText is billed per image).
+func (g *Gallery) ReadsText() bool {
+	c := g.Spec.Workers.Classifier
+	if c.Text.Enabled != nil {
+		return *c.Text.Enabled
+	}
+	return c.Provider != ClassifierRekognition
+}

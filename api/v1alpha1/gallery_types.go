@@ -583,6 +583,35 @@ type ClassifierSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Builtin BuiltinClassifierSpec `json:"builtin,omitzero"`
+
+	// text reads the words in photos (signs, posters, receipts, slides) after labelling,
+	// so that a search finds a photo by them too. Default: on with the builtin provider
+	// (Tesseract, offline, in the worker), off with rekognition (DetectText is billed per
+	// image, like DetectLabels).
+	// +optional
+	// +kubebuilder:default={}
+	Text TextSpec `json:"text,omitzero"`
+}
+
+// TextSpec configures reading the words in photos: Tesseract, English and Korean, in
+// the worker with the builtin provider; Rekognition DetectText with rekognition. The
+// workers read a photo's text after its labels, in the same job, paced by
+// spec.workers.pacing.providerRequestsPerSecond like the labels (a photo is two calls).
+type TextSpec struct {
+	// enabled turns reading text on or off. Unset: on with the builtin provider, off
+	// with rekognition. Set to true, a worker whose reader cannot start (no language
+	// data in a custom image) fails rather than run without it; unset, it runs without
+	// text and logs why.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// minConfidence is the lowest confidence, in percent, of a word that is kept.
+	// Default 60.
+	// +optional
+	// +kubebuilder:default=60
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinConfidence int32 `json:"minConfidence,omitempty"`
 }
 
 // RekognitionSpec configures AWS Rekognition. Credentials come from the pod's standard

@@ -158,10 +158,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		textReader, err := startTextReader(ctx, cfg, log, limiter)
+		if err != nil {
+			return err
+		}
 		workers.Go(func() {
 			err := worker.Run(workCtx, worker.Deps{
 				Config: cfg, Store: cached, Objects: obj, Queue: consumer, Producer: deps.Queue,
-				Classifier: classifier, Redis: redisClient, Logger: log.With("component", "worker"),
+				Classifier: classifier, TextReader: textReader, Redis: redisClient, Logger: log.With("component", "worker"),
 				Metrics: deps.Registry, ProviderLimiter: limiter, RecentWrites: recentWrites,
 			})
 			if err != nil {

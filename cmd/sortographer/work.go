@@ -118,6 +118,10 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	textReader, err := startTextReader(ctx, cfg, log, limiter)
+	if err != nil {
+		return err
+	}
 
 	// Probes on the listen address, metrics on the metrics address; both bound before
 	// any job is taken, and either failing stops the worker: a worker the kubelet cannot
@@ -164,7 +168,7 @@ func work(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// Committing labels invalidates the owner's label counts that the servers cache.
 	cached := cache.NewStore(st, cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log), log)
 	err = worker.Run(runCtx, worker.Deps{
-		Config: cfg, Store: cached, Objects: obj, Queue: q, Producer: q, Classifier: classifier,
+		Config: cfg, Store: cached, Objects: obj, Queue: q, Producer: q, Classifier: classifier, TextReader: textReader,
 		Redis: rc, Logger: log, Metrics: reg, ProviderLimiter: limiter,
 		// The owner of an image just labelled or failed reads from the database writer for a while.
 		RecentWrites: newRecentWrites(cfg, rc, log),

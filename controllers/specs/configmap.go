@@ -56,6 +56,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 	addSharing(d, s.Auth.Sharing)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
+	addText(d, s.Workers.Classifier)
 	addDatabase(d, g)
 	addRedis(d, g)
 	addStorage(d, s.Storage)
@@ -112,6 +113,29 @@ func addClassifier(d map[string]string, c galleryv1alpha1.ClassifierSpec) {
 		if r.Endpoint != "" {
 			d[config.EnvRekognitionEndpoint] = r.Endpoint
 		}
+	}
+}
+
+// addText writes the text reader only where spec.workers.classifier.text sets it, and
+// its confidence only where it differs from the app's default: unset, the app's own
+// default (auto) reads text with the builtin provider and not with rekognition, as the
+// API's default says, so the ConfigMap of a Gallery that leaves the field alone stays
+// byte for byte what operators before it wrote, and upgrading the operator does not
+// roll every Gallery's pods. Set, it names the reader, so that a worker that cannot
+// start it fails instead of running without it.
+func addText(d map[string]string, c galleryv1alpha1.ClassifierSpec) {
+	if e := c.Text.Enabled; e != nil {
+		switch {
+		case !*e:
+			d[config.EnvTextReader] = config.TextReaderNone
+		case c.Provider == galleryv1alpha1.ClassifierRekognition:
+			d[config.EnvTextReader] = config.TextReaderRekognition
+		default:
+			d[config.EnvTextReader] = config.TextReaderTesseract
+		}
+	}
+	if m := c.Text.MinConfidence; m != 0 && m != config.DefaultTextMinConfidence {
+		d[config.EnvTextMinConfidence] = strconv.Itoa(int(m))
 	}
 }
 

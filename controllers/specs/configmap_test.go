@@ -304,6 +304,32 @@ func TestConfigMap(t *testing.T) {
 		g:    gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 90 * time.Minute})),
 		want: map[string]string{config.EnvSharingEnabled: "false", config.EnvShareMaxLifetime: "1h30m0s"},
 	}, {
+		name:   "text: defaulted writes nothing (the app's auto reads text with builtin, not with rekognition)",
+		g:      gallery(),
+		absent: []string{config.EnvTextReader, config.EnvTextMinConfidence},
+	}, {
+		name:   "text: defaulted with rekognition writes nothing either",
+		g:      gallery(withRekognition()),
+		absent: []string{config.EnvTextReader, config.EnvTextMinConfidence},
+	}, {
+		name:   "text: undefaulted confidence is the app's",
+		g:      gallery(withText(nil, 0)),
+		absent: []string{config.EnvTextReader, config.EnvTextMinConfidence},
+	}, {
+		name:   "text: on with builtin names Tesseract",
+		g:      gallery(withText(ptr.To(true), 60)),
+		want:   map[string]string{config.EnvTextReader: "tesseract"},
+		absent: []string{config.EnvTextMinConfidence},
+	}, {
+		name: "text: on with rekognition names DetectText, with its confidence",
+		g:    gallery(withRekognition(), withText(ptr.To(true), 85)),
+		want: map[string]string{config.EnvTextReader: "rekognition", config.EnvTextMinConfidence: "85"},
+	}, {
+		name:   "text: off with builtin",
+		g:      gallery(withText(ptr.To(false), 60)),
+		want:   map[string]string{config.EnvTextReader: "none"},
+		absent: []string{config.EnvTextMinConfidence},
+	}, {
 		name: "server: port, upload size, shutdown grace from the pod's grace",
 		g: gallery(withServerPort(9000), func(g *galleryv1alpha1.Gallery) {
 			g.Spec.Server.MaxUploadSize = resource.MustParse("50Mi")
@@ -390,6 +416,9 @@ func configShapes() map[string]*galleryv1alpha1.Gallery {
 				g.Spec.Storage.S3.ServerSideEncryption = &galleryv1alpha1.ServerSideEncryptionSpec{Type: "aws:kms", KMSKeyID: "alias/x"}
 			}),
 		"sharing off, links capped": gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 48 * time.Hour})),
+		"text off":                  gallery(withText(ptr.To(false), 60)),
+		"text on, confident":        gallery(withText(ptr.To(true), 90)),
+		"rekognition reading text":  gallery(withRekognition(), withText(ptr.To(true), 0)),
 		"sharing on, links capped":  gallery(withSharing(ptr.To(true), &metav1.Duration{Duration: 15 * time.Minute})),
 		"external mysql, redis without password": gallery(withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withExternalRedis(),
 			func(g *galleryv1alpha1.Gallery) { g.Spec.Cache.External.PasswordSecretRef = nil }),
@@ -438,6 +467,21 @@ func TestConfigMapLoadsInTheApp(t *testing.T) {
 			}
 			if c.Workers.Classifier != string(s.Workers.Classifier.Provider) {
 				t.Errorf("classifier = %q, want %q", c.Workers.Classifier, s.Workers.Classifier.Provider)
+			}
+			// The reader the app runs is the one the API says, read or not.
+			wantReader := ""
+			if g.ReadsText() {
+				wantReader = config.TextReaderTesseract
+				if s.Workers.Classifier.Provider == galleryv1alpha1.ClassifierRekognition {
+					wantReader = config.TextReaderRekognition
+				}
+			}
+			wantConfidence := float64(s.Workers.Classifier.Text.MinConfidence)
+			if wantConfidence == 0 {
+				wantConfidence = config.DefaultTextMinConfidence
+			}
+			if c.Workers.TextReaderName() != wantReader || c.Workers.TextMinConfidence != wantConfidence {
+				t.Errorf("text reader %q at %v, want %q at %v", c.Workers.TextReaderName(), c.Workers.TextMinConfidence, wantReader, wantConfidence)
 			}
 			switch db := s.Database; {
 			case db.Embedded != nil:
@@ -495,6 +539,14 @@ func TestConfigMapHoldsNoSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withText sets spec.workers.classifier.text; nil and 0 leave a field unset
+// (undefaulted).
+func withText(enabled *bool, minConfidence int32) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Workers.Classifier.Text = galleryv1alpha1.TextSpec{Enabled: enabled, MinConfidence: minConfidence}
 	}
 }
 

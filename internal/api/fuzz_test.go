@@ -27,7 +27,8 @@ var fuzzRoutes = []string{"/api/images", "/api/search", "/api/labels", "/api/lab
 
 // fuzzGallery is a server on SQLite and files, built once per fuzz target (newGallery
 // wants a *testing.T), with one user owning fuzzImages images, labelled from
-// fuzzLabels, and another user owning one image the first must never see.
+// fuzzLabels (dog and cat with the parent animal), every third with a text, and another
+// user owning one image the first must never see.
 type fuzzGallery struct {
 	handler http.Handler
 	token   string
@@ -37,6 +38,8 @@ type fuzzGallery struct {
 const fuzzImages = 30
 
 var fuzzLabels = []string{"dog", "cat", "beach", "sky", "tree"}
+
+var fuzzParents = map[string][]string{"dog": {"animal"}, "cat": {"animal"}}
 
 func newFuzzGallery(f *testing.F) *fuzzGallery {
 	f.Helper()
@@ -83,8 +86,11 @@ func newFuzzGallery(f *testing.F) *fuzzGallery {
 			c := store.Classification{Provider: "test", Model: "test"}
 			for k, l := range fuzzLabels {
 				if (i+k)%2 == 0 {
-					c.Labels = append(c.Labels, store.Label{Name: l, Confidence: 90})
+					c.Labels = append(c.Labels, store.Label{Name: l, Confidence: 90, Categories: fuzzParents[l]})
 				}
+			}
+			if i%3 == 0 {
+				c.Text = &store.Text{Content: fmt.Sprintf("sign %d: a tree by the beach\n해변에서 만나요", i), Confidence: 80, Provider: "test"}
 			}
 			if err := st.SetLabels(ctx, img.ID, c); err != nil {
 				f.Fatal(err)
@@ -132,11 +138,12 @@ func checkClientError(t *testing.T, what string, status int, body []byte) {
 	}
 }
 
-// FuzzQueryParameters sends arbitrary query strings (limit, cursor, label, labels and
-// anything else) to the listing endpoints. Properties: never a 5xx, every 4xx has the
-// API's error body; a page holds only the user's own images, no more than the limit
-// asked (or the default), newest first; and following its next cursor gives a page of
-// strictly older images, none repeated.
+// FuzzQueryParameters sends arbitrary query strings (limit, cursor, q, label, labels
+// and anything else) to the listing endpoints. Properties: never a 5xx, every 4xx has
+// the API's error body; a page holds only the user's own images, no more than the limit
+// asked (or the default), newest first (within each rank, ranks in order, for a search
+// by q); and following its next cursor gives a page of strictly later images, none
+// repeated.
 func FuzzQueryParameters(f *testing.F) {
 	fg := newFuzzGallery(f)
 	// Real cursors: the first page's next cursor, from the listing and from a search.
@@ -155,6 +162,8 @@ func FuzzQueryParameters(f *testing.F) {
 		{0, "limit=2&cursor=" + cursor}, {0, "cursor=" + cursor + "&cursor=x"}, {0, "cursor=djEuMTIz"},
 		{1, "label=dog"}, {1, "labels=dog,cat&limit=2"}, {1, "label=DOG&label=%20sky%20"}, {1, "label=dog&cursor=" + cursor},
 		{1, "labels=" + strings.Repeat("a,", 11)}, {1, ""}, {1, "label=%ff%fe"}, {1, "label=" + strings.Repeat("x", 300)},
+		{1, "q=tree&limit=4"}, {1, "q=animal,beach&limit=2"}, {1, "q=%ED%95%B4%EB%B3%80"}, {1, "q=dog&label=dog"}, {1, "q=,"},
+		{1, "q=sky&cursor=" + cursor}, {1, "q=%22w_tree%22+OR+*"}, {1, "q='%5C"},
 		{2, ""}, {3, "x=1"}, {4, "limit=2"}, {5, "cursor=abc"}, {6, "%zz"},
 	} {
 		f.Add(s.route, s.query)
@@ -185,22 +194,35 @@ func FuzzQueryParameters(f *testing.F) {
 			t.Fatalf("a next cursor led to an empty page")
 		}
 		last, firstNext := page.Images[len(page.Images)-1], next.Images[0]
-		if !olderThan(firstNext.CreatedAt, firstNext.ID, last.CreatedAt, last.ID) {
-			t.Fatalf("the next page starts at %v/%s, not after %v/%s", firstNext.CreatedAt, firstNext.ID, last.CreatedAt, last.ID)
+		if !after(firstNext, last) {
+			t.Fatalf("the next page starts at %s %v/%s, not after %s %v/%s", firstNext.Rank, firstNext.CreatedAt, firstNext.ID, last.Rank, last.CreatedAt, last.ID)
 		}
 	})
 }
 
 // fuzzPage is the part of a page the properties read.
 type fuzzPage struct {
-	Images []struct {
-		ID        string
-		CreatedAt time.Time
-	}
-	Next *string
+	Images []fuzzImage
+	Next   *string
 }
 
-// checkPage checks one page: own images only, at most limit, newest first.
+type fuzzImage struct {
+	ID        string
+	CreatedAt time.Time
+	// Rank is set by a search by q: label, parent, text, in that order.
+	Rank string
+}
+
+// after orders images as pages do: by rank (a search by q), then newest first.
+func after(img, prev fuzzImage) bool {
+	rank := map[string]int{"": 0, "label": 0, "parent": 1, "text": 2}
+	if r, p := rank[img.Rank], rank[prev.Rank]; r != p {
+		return r > p
+	}
+	return olderThan(img.CreatedAt, img.ID, prev.CreatedAt, prev.ID)
+}
+
+// checkPage checks one page: own images only, at most limit, in order (after).
 func (fg *fuzzGallery) checkPage(t *testing.T, what string, body []byte, limit int) fuzzPage {
 	t.Helper()
 	var p fuzzPage
@@ -214,7 +236,7 @@ func (fg *fuzzGallery) checkPage(t *testing.T, what string, body []byte, limit i
 		if !fg.owned[img.ID] {
 			t.Fatalf("%s: image %s is not the user's", what, img.ID)
 		}
-		if i > 0 && !olderThan(img.CreatedAt, img.ID, p.Images[i-1].CreatedAt, p.Images[i-1].ID) {
+		if i > 0 && !after(img, p.Images[i-1]) {
 			t.Fatalf("%s: images out of order at %d", what, i)
 		}
 	}

@@ -47,6 +47,32 @@ type imageJSON struct {
 	// Duplicate is set in an upload's answer when the user already had this photo (same
 	// bytes): the existing image is returned and nothing new is stored.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Text is the writing read in the photo (an image's own page only); absent when
+	// none was read.
+	Text *textJSON `json:"text,omitempty"`
+	// Rank and Matches say why a search (?q=) found the photo: its weakest term's best
+	// match, and how each term matched.
+	Rank    string      `json:"rank,omitempty"`
+	Matches []matchJSON `json:"matches,omitempty"`
+}
+
+type textJSON struct {
+	Content    string    `json:"content"`
+	Confidence float64   `json:"confidence"`
+	Provider   string    `json:"provider"`
+	Model      string    `json:"model"`
+	ReadAt     time.Time `json:"readAt"`
+}
+
+// matchJSON is how one search term matched a photo.
+type matchJSON struct {
+	Term string `json:"term"`
+	// Kind is label (the classifier's own), parent (a broader label derived from one of
+	// its labels) or text (words in the photo).
+	Kind    string `json:"kind"`
+	Label   string `json:"label,omitempty"`
+	From    string `json:"from,omitempty"`
+	Snippet string `json:"snippet,omitempty"`
 }
 
 type pageJSON struct {
@@ -139,30 +165,24 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, u store.User
 	s.writePage(w, r, u, page, err)
 }
 
-// maxSearchLabels caps the labels of one search.
+// maxSearchLabels caps the labels (or terms) of one search.
 const maxSearchLabels = 10
 
-// search finds the user's images carrying every label given, as ?label=dog&label=beach
-// or ?labels=dog,beach.
+// search finds the user's images. ?q=dog,서울 is the search box: each term (separated
+// by commas) matches a label, a broader label derived from one, or the words in a
+// photo, every term must match, and the photos come ranked (find). ?label=dog&label=beach
+// or ?labels=dog,beach matches labels only, newest first: what a label album opens.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, u store.User) {
-	var names []string
-	seen := map[string]bool{}
 	q := r.URL.Query()
-	add := func(v string) {
-		n := strings.ToLower(strings.Join(strings.Fields(v), " "))
-		if n != "" && !seen[n] {
-			seen[n] = true
-			names = append(names, n)
+	if _, ok := q["q"]; ok {
+		if len(q["label"])+len(q["labels"]) > 0 {
+			writeError(w, r, http.StatusBadRequest, "bad_query", "give either q (labels and words) or label/labels (labels only), not both")
+			return
 		}
+		s.find(w, r, u, searchTerms(q["q"], true))
+		return
 	}
-	for _, v := range q["label"] {
-		add(v)
-	}
-	for _, v := range q["labels"] {
-		for l := range strings.SplitSeq(v, ",") {
-			add(l)
-		}
-	}
+	names := searchTerms(append(searchTerms(q["label"], false), searchTerms(q["labels"], true)...), false)
 	if len(names) == 0 || len(names) > maxSearchLabels {
 		writeError(w, r, http.StatusBadRequest, "bad_labels", fmt.Sprintf("give 1 to %d labels: ?label=dog&label=beach", maxSearchLabels))
 		return
@@ -173,6 +193,79 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, u store.User) {
 	}
 	page, err := s.d.Store.SearchByLabels(r.Context(), u.ID, names, p)
 	s.writePage(w, r, u, page, err)
+}
+
+// searchTerms reads search terms, each value one term or (split) several separated
+// by commas: lower case, spaces collapsed, without repeats.
+func searchTerms(values []string, split bool) []string {
+	var terms []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		parts := []string{v}
+		if split {
+			parts = strings.Split(v, ",")
+		}
+		for _, p := range parts {
+			if n := strings.ToLower(strings.Join(strings.Fields(p), " ")); n != "" && !seen[n] {
+				seen[n] = true
+				terms = append(terms, n)
+			}
+		}
+	}
+	return terms
+}
+
+// find answers ?q=: a ranked page (store.Search), each photo with its labels, its rank
+// and how each term matched it, the labels and texts of the whole page in one query
+// each.
+func (s *Server) find(w http.ResponseWriter, r *http.Request, u store.User, terms []string) {
+	if len(terms) == 0 || len(terms) > maxSearchLabels {
+		writeError(w, r, http.StatusBadRequest, "bad_query", fmt.Sprintf("give 1 to %d terms separated by commas: ?q=dog,seoul", maxSearchLabels))
+		return
+	}
+	p, ok := pageRequest(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.d.Store.Search(r.Context(), u.ID, terms, p)
+	if errors.Is(err, store.ErrInvalidCursor) {
+		writeError(w, r, http.StatusBadRequest, "bad_cursor", "invalid page cursor")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "searching images", err)
+		return
+	}
+	ids := make([]string, len(page.Results))
+	for i, res := range page.Results {
+		ids[i] = res.Image.ID
+	}
+	labels, err := s.d.Store.LabelsOfImages(r.Context(), u.ID, ids)
+	if err != nil {
+		s.internalError(w, r, "reading labels", err)
+		return
+	}
+	texts, err := s.d.Store.TextsOfImages(r.Context(), u.ID, ids)
+	if err != nil {
+		s.internalError(w, r, "reading texts", err)
+		return
+	}
+	out := pageJSON{Images: make([]imageJSON, 0, len(page.Results))}
+	if page.Next != "" {
+		out.Next = &page.Next
+	}
+	for _, res := range page.Results {
+		j := toImageJSON(res.Image, labels[res.Image.ID])
+		j.Rank = res.Rank.String()
+		for _, term := range terms {
+			// A photo relabelled since the search found it may no longer match a term.
+			if m, ok := store.ExplainMatch(term, labels[res.Image.ID], texts[res.Image.ID].Content); ok {
+				j.Matches = append(j.Matches, matchJSON{Term: m.Term, Kind: m.Kind.String(), Label: m.Label, From: m.From, Snippet: m.Snippet})
+			}
+		}
+		out.Images = append(out.Images, j)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type labelCountJSON struct {
@@ -229,6 +322,13 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, u store.User) 
 	}
 	j := toImageJSON(img, labels)
 	j.QueuePosition = s.queuePosition(r.Context(), img)
+	switch t, err := s.d.Store.ImageText(r.Context(), u.ID, img.ID); {
+	case err == nil:
+		j.Text = &textJSON{Content: t.Content, Confidence: t.Confidence, Provider: t.Provider, Model: t.Model, ReadAt: t.ReadAt}
+	case !isNotFound(err):
+		s.internalError(w, r, "reading the text", err)
+		return
+	}
 	writeJSON(w, http.StatusOK, j)
 }
 

@@ -15,10 +15,21 @@ import (
 )
 
 // pageCallsStore counts the store calls a page of images makes: the listing itself, the
-// signed-in user, and the labels, one image at a time or all at once.
+// signed-in user, the labels, one image at a time or all at once, and (a search by q)
+// the texts.
 type pageCallsStore struct {
 	api.Store
-	users, pages, imageLabels, labelsOfImages atomic.Int64
+	users, pages, imageLabels, labelsOfImages, texts atomic.Int64
+}
+
+func (s *pageCallsStore) Search(ctx context.Context, ownerID int64, terms []string, p store.PageRequest) (store.SearchPage, error) {
+	s.pages.Add(1)
+	return s.Store.Search(ctx, ownerID, terms, p)
+}
+
+func (s *pageCallsStore) TextsOfImages(ctx context.Context, ownerID int64, imageIDs []string) (map[string]store.Text, error) {
+	s.texts.Add(1)
+	return s.Store.TextsOfImages(ctx, ownerID, imageIDs)
 }
 
 func (s *pageCallsStore) UserByID(ctx context.Context, id int64) (store.User, error) {
@@ -52,8 +63,8 @@ func (s *pageCallsStore) LabelsOfImages(ctx context.Context, ownerID int64, imag
 }
 
 // calls is the count of each, in the order of the fields.
-func (s *pageCallsStore) calls() [4]int64 {
-	return [4]int64{s.users.Swap(0), s.pages.Swap(0), s.imageLabels.Swap(0), s.labelsOfImages.Swap(0)}
+func (s *pageCallsStore) calls() [5]int64 {
+	return [5]int64{s.users.Swap(0), s.pages.Swap(0), s.imageLabels.Swap(0), s.labelsOfImages.Swap(0), s.texts.Swap(0)}
 }
 
 // TestPageCostIsFixed: a page of the listing, a search or an album costs the same few
@@ -113,6 +124,7 @@ func TestPageCostIsFixed(t *testing.T) {
 	}{
 		{"list", "/api/images", false},
 		{"search", "/api/search?label=cat", true},
+		{"find", "/api/search?q=cat", true},
 		{"album", "/api/albums/" + album.ID + "/images", false},
 	} {
 		for _, limit := range []int{1, many} {
@@ -124,9 +136,14 @@ func TestPageCostIsFixed(t *testing.T) {
 			}
 			g.mustDo(alice, "GET", page.path+sep+"limit="+fmt.Sprint(limit), nil, http.StatusOK, &p)
 			got := calls.calls()
-			// One user, one page, no ImageLabels, one LabelsOfImages.
-			if want := [4]int64{1, 1, 0, 1}; got != want {
-				t.Errorf("%s, limit %d: store calls (user, page, ImageLabels, LabelsOfImages) = %v, want %v", page.name, limit, got, want)
+			// One user, one page, no ImageLabels, one LabelsOfImages, and for a search by
+			// q one TextsOfImages.
+			want := [5]int64{1, 1, 0, 1, 0}
+			if page.name == "find" {
+				want[4] = 1
+			}
+			if got != want {
+				t.Errorf("%s, limit %d: store calls (user, page, ImageLabels, LabelsOfImages, TextsOfImages) = %v, want %v", page.name, limit, got, want)
 			}
 			wantImages := limit
 			if page.labelled && limit == many {

@@ -36,11 +36,14 @@ type userStore interface {
 	UserByID(ctx context.Context, id int64) (store.User, error)
 }
 
-// imageStore is used by the listings, search and an image's page (images.go), and by the
-// display image (display.go: Image).
+// imageStore is used by the listings, the searches and an image's page (images.go),
+// and by the display image (display.go: Image).
 type imageStore interface {
 	ListImages(ctx context.Context, ownerID int64, page store.PageRequest) (store.Page, error)
 	SearchByLabels(ctx context.Context, ownerID int64, labels []string, page store.PageRequest) (store.Page, error)
+	Search(ctx context.Context, ownerID int64, terms []string, page store.PageRequest) (store.SearchPage, error)
+	TextsOfImages(ctx context.Context, ownerID int64, imageIDs []string) (map[string]store.Text, error)
+	ImageText(ctx context.Context, ownerID int64, imageID string) (store.Text, error)
 	LabelCounts(ctx context.Context, ownerID int64) ([]store.LabelCount, error)
 	LabelsOfImages(ctx context.Context, ownerID int64, imageIDs []string) (map[string][]store.Label, error)
 	Image(ctx context.Context, ownerID int64, id string) (store.Image, error)

@@ -199,7 +199,7 @@ func (b *Backup) Run(ctx context.Context) (report.Report, error) {
 	}
 
 	prefix := backupPrefix(b.Gallery, m.Name)
-	for _, tb := range store.BackupTables {
+	for _, tb := range store.BackupTablesAt(m.SchemaVersion) {
 		t := tables[tb.Name]
 		size, sum, err := t.finish()
 		if err != nil {
@@ -271,7 +271,7 @@ func (b *Backup) dump(ctx context.Context) (map[string]*tempFile, []imageRef, in
 	}
 	tables := map[string]*tempFile{}
 	var refs []imageRef
-	for _, tb := range store.BackupTables {
+	for _, tb := range store.BackupTablesAt(sn.SchemaVersion()) {
 		var t *tempFile
 		err := sn.Rows(ctx, tb.Name, func(columns []string, values []any) error {
 			if t == nil {
@@ -457,11 +457,14 @@ func readPhotos(ctx context.Context, loc Location, dir string, m Manifest) ([]ph
 }
 
 // dropImages rewrites the table files without the excluded images and the rows that
-// point at them (labels, album entries, share links).
+// point at them (labels, texts, album entries, share links).
 func dropImages(dir string, tables map[string]*tempFile, excluded map[string]bool) (map[string]*tempFile, error) {
-	column := map[string]string{"images": "id", "labels": "image_id", "album_images": "image_id", "shares": "image_id"}
+	column := map[string]string{"images": "id", "labels": "image_id", "image_texts": "image_id", "album_images": "image_id", "shares": "image_id"}
 	for table, col := range column {
 		old := tables[table]
+		if old == nil {
+			continue // not at the backup's schema version
+		}
 		if _, _, err := old.finish(); err != nil {
 			return tables, err
 		}

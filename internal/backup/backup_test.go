@@ -111,7 +111,7 @@ func (g gallery) user(t testing.TB, admin bool) store.User {
 }
 
 // upload stores a photo's original and thumbnail and records the image, as the upload
-// path does; labels, when given, as a worker would.
+// path does; labels, when given, as a worker would, with the text it read.
 func (g gallery) upload(t testing.TB, owner store.User, labels ...string) store.Image {
 	t.Helper()
 	ctx := ctxFor(t)
@@ -135,7 +135,8 @@ func (g gallery) upload(t testing.TB, owner store.User, labels ...string) store.
 		t.Fatal(err)
 	}
 	if len(labels) > 0 {
-		c := store.Classification{Provider: "builtin", Model: "m"}
+		c := store.Classification{Provider: "builtin", Model: "m",
+			Text: &store.Text{Content: "A " + strings.ToUpper(labels[0]) + "\n사진 " + id[:6], Confidence: 77.5, Provider: "tesseract", Model: "eng+kor"}}
 		for i, l := range labels {
 			c.Labels = append(c.Labels, store.Label{Name: l, Confidence: 90.5 - float64(i)})
 		}
@@ -255,7 +256,8 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 				src.fill(t, 9)
 				to := loc.open(t)
 				rep := src.backup(t, to, PhotosCopied, time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC))
-				if rep.Backup != "20261205T030000Z" || rep.Counts["images"] != 9 || rep.Counts["users"] != 2 || rep.Counts["album_images"] != 2 || rep.Counts["shares"] != 2 {
+				if rep.Backup != "20261205T030000Z" || rep.Counts["images"] != 9 || rep.Counts["users"] != 2 || rep.Counts["album_images"] != 2 || rep.Counts["shares"] != 2 ||
+					rep.Counts["image_texts"] != 9 {
 					t.Fatalf("report = %+v", rep)
 				}
 				if rep.Photos.Objects != 18 || rep.Photos.Copied != 18 || rep.SizeBytes <= rep.Photos.Bytes {

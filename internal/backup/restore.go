@@ -65,8 +65,8 @@ func readManifest(ctx context.Context, loc Location, key string) (Manifest, erro
 	if m.Format != manifestFormat {
 		return Manifest{}, fmt.Errorf("%s: manifest format %d; this gallery reads format %d", key, m.Format, manifestFormat)
 	}
-	if len(m.Tables) != len(store.BackupTables) || m.Name == "" {
-		return Manifest{}, fmt.Errorf("%w: %s lists %d tables, want %d", ErrDamaged, key, len(m.Tables), len(store.BackupTables))
+	if want := len(store.BackupTablesAt(m.SchemaVersion)); len(m.Tables) != want || m.Name == "" {
+		return Manifest{}, fmt.Errorf("%w: %s lists %d tables, want %d", ErrDamaged, key, len(m.Tables), want)
 	}
 	return m, nil
 }

@@ -13,6 +13,7 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,6 +90,10 @@ const (
 	EnvMaxAttempts               = "SORTOGRAPHER_MAX_ATTEMPTS"
 	EnvVisibilityTimeout         = "SORTOGRAPHER_VISIBILITY_TIMEOUT"
 	EnvRequeueAfter              = "SORTOGRAPHER_REQUEUE_AFTER"
+	EnvTextReader                = "SORTOGRAPHER_TEXT_READER"
+	EnvTextMinConfidence         = "SORTOGRAPHER_TEXT_MIN_CONFIDENCE"
+	EnvTextLanguages             = "SORTOGRAPHER_TEXT_LANGUAGES"
+	EnvTesseractDataPath         = "SORTOGRAPHER_TESSERACT_DATA_PATH"
 
 	EnvBackupPath              = "SORTOGRAPHER_BACKUP_PATH"
 	EnvBackupS3Bucket          = "SORTOGRAPHER_BACKUP_S3_BUCKET"
@@ -126,6 +131,21 @@ const (
 	ClassifierBuiltin     = "builtin"
 	ClassifierRekognition = "rekognition"
 )
+
+// Text readers (SORTOGRAPHER_TEXT_READER): what reads the words in photos after
+// labelling.
+const (
+	// TextReaderAuto is Tesseract with the built-in classifier (offline, as it is) and
+	// none with Rekognition (DetectText is billed per image, like DetectLabels).
+	TextReaderAuto        = "auto"
+	TextReaderNone        = "none"
+	TextReaderTesseract   = "tesseract"
+	TextReaderRekognition = "rekognition"
+)
+
+// DefaultTextMinConfidence is SORTOGRAPHER_TEXT_MIN_CONFIDENCE's default, which the
+// operator leaves unset.
+const DefaultTextMinConfidence = 60
 
 // DefaultMetricsAddr is where /metrics is served when SORTOGRAPHER_METRICS_ADDR is
 // not set.
@@ -253,6 +273,33 @@ type Workers struct {
 	MaxAttempts               int           `env:"SORTOGRAPHER_MAX_ATTEMPTS" envDefault:"5"`
 	VisibilityTimeout         time.Duration `env:"SORTOGRAPHER_VISIBILITY_TIMEOUT" envDefault:"2m"`
 	RequeueAfter              time.Duration `env:"SORTOGRAPHER_REQUEUE_AFTER" envDefault:"10m"`
+
+	// TextReader reads the words in each photo after labelling, searchable with its
+	// labels: tesseract (offline, in the worker), rekognition (DetectText), none, or
+	// auto (TextReaderAuto; TextReaderName resolves it).
+	TextReader string `env:"SORTOGRAPHER_TEXT_READER" envDefault:"auto"`
+	// TextMinConfidence is the lowest confidence, 0–100, of a word the reader keeps.
+	TextMinConfidence float64 `env:"SORTOGRAPHER_TEXT_MIN_CONFIDENCE" envDefault:"60"`
+	// TextLanguages are Tesseract's languages, by their traineddata names.
+	TextLanguages []string `env:"SORTOGRAPHER_TEXT_LANGUAGES" envSeparator:"," envDefault:"eng,kor"`
+	// TesseractDataPath is the folder of Tesseract's traineddata files; empty: the
+	// library's own (Debian's tesseract-ocr-eng and -kor install there).
+	TesseractDataPath string `env:"SORTOGRAPHER_TESSERACT_DATA_PATH"`
+}
+
+// TextReaderName is the text reader the workers run: TextReaderTesseract,
+// TextReaderRekognition, or "" for none (TextReaderAuto resolved by the classifier).
+func (w Workers) TextReaderName() string {
+	switch w.TextReader {
+	case TextReaderNone:
+		return ""
+	case TextReaderAuto:
+		if w.Classifier == ClassifierBuiltin {
+			return TextReaderTesseract
+		}
+		return ""
+	}
+	return w.TextReader
 }
 
 // Backup is where `sortographer backup` writes backups and `sortographer restore` and
@@ -433,6 +480,18 @@ func (c Config) Validate() error {
 	case ClassifierBuiltin, ClassifierRekognition:
 	default:
 		bad(EnvClassifier, "must be builtin or rekognition, not %q", c.Workers.Classifier)
+	}
+	switch c.Workers.TextReader {
+	case TextReaderAuto, TextReaderNone, TextReaderRekognition:
+	case TextReaderTesseract:
+		if len(c.Workers.TextLanguages) == 0 || slices.Contains(c.Workers.TextLanguages, "") {
+			bad(EnvTextLanguages, "must name Tesseract's languages with text reader tesseract, e.g. eng,kor, not %q", strings.Join(c.Workers.TextLanguages, ","))
+		}
+	default:
+		bad(EnvTextReader, "must be auto, none, tesseract or rekognition, not %q", c.Workers.TextReader)
+	}
+	if m := c.Workers.TextMinConfidence; m < 0 || m > 100 {
+		bad(EnvTextMinConfidence, "must be 0 to 100, not %v", m)
 	}
 	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
 		bad(EnvJWTSecret, "must be at least 32 bytes (256 bits)")

@@ -127,6 +127,9 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"negative reader lag": {[]string{EnvDatabaseReaderMaxLag + "=-1s"}, EnvDatabaseReaderMaxLag},
 		"negative ryw window": {[]string{EnvDatabaseReadYourWritesWindow + "=-1s"}, EnvDatabaseReadYourWritesWindow},
 		"metrics on listen":   {[]string{EnvListenAddr + "=:8080", EnvMetricsAddr + "=:8080"}, EnvMetricsAddr},
+		"bad text reader":     {[]string{EnvTextReader + "=eyes"}, EnvTextReader},
+		"text confidence":     {[]string{EnvTextMinConfidence + "=101"}, EnvTextMinConfidence},
+		"tesseract, no langs": {[]string{EnvTextReader + "=tesseract", EnvTextLanguages + "=eng,"}, EnvTextLanguages},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -135,6 +138,30 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 				t.Fatalf("Load(%v) = %v, want an error naming %s", tc.env, err, tc.want)
 			}
 		})
+	}
+}
+
+// SORTOGRAPHER_TEXT_READER: auto reads text offline with the built-in classifier and
+// not with Rekognition (billed per image); set, it is what it says.
+func TestTextReader(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, TextReaderTesseract},
+		{[]string{EnvClassifier + "=rekognition"}, ""},
+		{[]string{EnvClassifier + "=rekognition", EnvTextReader + "=rekognition"}, TextReaderRekognition},
+		{[]string{EnvTextReader + "=none"}, ""},
+		{[]string{EnvClassifier + "=rekognition", EnvTextReader + "=tesseract"}, TextReaderTesseract},
+	} {
+		c, err := Load(tc.env)
+		if err != nil || c.Workers.TextReaderName() != tc.want {
+			t.Errorf("Load(%q): text reader %q, %v; want %q", tc.env, c.Workers.TextReaderName(), err, tc.want)
+		}
+	}
+	c, err := Load(nil)
+	if err != nil || c.Workers.TextMinConfidence != DefaultTextMinConfidence || !reflect.DeepEqual(c.Workers.TextLanguages, []string{"eng", "kor"}) {
+		t.Errorf("text defaults: %v %v, %v", c.Workers.TextMinConfidence, c.Workers.TextLanguages, err)
 	}
 }
 

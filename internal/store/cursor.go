@@ -79,3 +79,53 @@ func toPage(rows []pageRow, limit int) Page {
 	}
 	return p
 }
+
+// Ranked cursors, for Search: its pages are ordered by rank, then by time and id
+// within a rank, so its cursor holds the last row's rank too. They are a format of
+// their own: a ranked cursor given to a listing, or a listing's to Search, is
+// ErrInvalidCursor.
+const rankedCursorPrefix = "r1."
+
+// rankedCursor is the last row of a ranked page.
+type rankedCursor struct {
+	rank MatchKind
+	cursor
+}
+
+func encodeRankedCursor(c rankedCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(rankedCursorPrefix + strconv.Itoa(int(c.rank)) + "." +
+		strconv.FormatInt(c.createdAt, 10) + "." + c.id))
+}
+
+func decodeRankedCursor(s string) (rankedCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return rankedCursor{}, ErrInvalidCursor
+	}
+	rest, ok := strings.CutPrefix(string(b), rankedCursorPrefix)
+	if !ok {
+		return rankedCursor{}, ErrInvalidCursor
+	}
+	r, rest, ok1 := strings.Cut(rest, ".")
+	ts, id, ok2 := strings.Cut(rest, ".")
+	rank, err1 := strconv.Atoi(r)
+	created, err2 := strconv.ParseInt(ts, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || id == "" || rank < int(MatchLabel) || rank > int(MatchText) {
+		return rankedCursor{}, ErrInvalidCursor
+	}
+	return rankedCursor{rank: MatchKind(rank), cursor: cursor{createdAt: created, id: id}}, nil
+}
+
+// rankedPageBounds reads a page request of Search: the page size and where to start
+// (nil: the top).
+func rankedPageBounds(p PageRequest) (int, *rankedCursor, error) {
+	limit, _, err := pageBounds(PageRequest{Limit: p.Limit})
+	if err != nil || p.Cursor == "" {
+		return limit, nil, err
+	}
+	c, err := decodeRankedCursor(p.Cursor)
+	if err != nil {
+		return 0, nil, err
+	}
+	return limit, &c, nil
+}

@@ -14,10 +14,13 @@ func FuzzDecodeCursor(f *testing.F) {
 		encodeCursor(cursor{createdAt: -1, id: "x.y"}),
 		encodeCursor(cursor{createdAt: 0, id: "'; DROP TABLE images; --"}),
 		"", "!!!", "djEuMTIz", "djEuLTkyMjMzNzIwMzY4NTQ3NzU4MDkuYQ", "v1.1.a",
+		encodeRankedCursor(rankedCursor{rank: MatchText, cursor: cursor{createdAt: 1717243200123456, id: NewImageID()}}),
+		encodeRankedCursor(rankedCursor{rank: 7, cursor: cursor{createdAt: 1, id: "a"}}),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		checkRankedCursor(t, s)
 		c, err := decodeCursor(s)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidCursor) {
@@ -56,4 +59,25 @@ func FuzzCursorRoundTrip(f *testing.F) {
 			t.Fatalf("decode(encode(%+v)) = %+v, %v", c, got, err)
 		}
 	})
+}
+
+// checkRankedCursor holds Search's cursors to FuzzDecodeCursor's properties: refused
+// as ErrInvalidCursor, or a known rank that round-trips.
+func checkRankedCursor(t *testing.T, s string) {
+	c, err := decodeRankedCursor(s)
+	if err != nil {
+		if !errors.Is(err, ErrInvalidCursor) {
+			t.Fatalf("decodeRankedCursor(%q) = %v, want ErrInvalidCursor", s, err)
+		}
+		return
+	}
+	if c.id == "" || c.rank < MatchLabel || c.rank > MatchText {
+		t.Fatalf("decodeRankedCursor(%q) accepted %+v", s, c)
+	}
+	if again, err := decodeRankedCursor(encodeRankedCursor(c)); err != nil || again != c {
+		t.Fatalf("decode(encode(%+v)) = %+v, %v", c, again, err)
+	}
+	if _, err := decodeCursor(s); err == nil {
+		t.Fatalf("%q decodes as both a ranked and a listing cursor", s)
+	}
 }

@@ -20,6 +20,10 @@ type BackupTable struct {
 	Name string
 	// OrderBy is its primary key, so a dump lists rows in the same order every time.
 	OrderBy string
+	// Since is the schema version whose migration made the table (0: every version a
+	// backup can have): a backup taken at an older version has no file for it, and
+	// restores without it (BackupTablesAt).
+	Since int
 }
 
 // BackupTables are every table that holds the gallery's data, in the order their
@@ -30,9 +34,21 @@ var BackupTables = []BackupTable{
 	{Name: "users", OrderBy: "id"},
 	{Name: "images", OrderBy: "id"},
 	{Name: "labels", OrderBy: "image_id, name"},
+	{Name: "image_texts", OrderBy: "image_id", Since: 6},
 	{Name: "albums", OrderBy: "id"},
 	{Name: "album_images", OrderBy: "album_id, image_id"},
 	{Name: "shares", OrderBy: "id"},
+}
+
+// BackupTablesAt are the BackupTables a database at schema version holds.
+func BackupTablesAt(version int) []BackupTable {
+	var out []BackupTable
+	for _, t := range BackupTables {
+		if t.Since <= version {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // TableSource gives a table's rows, one call of fn per row with the column names and
@@ -224,6 +240,23 @@ func isBoolType(t string) bool {
 	return false
 }
 
+// indexTables are tables that only index another one's rows: SQLite's full-text index
+// of image_texts (an FTS5 table, with its shadow tables image_texts_fts_data, _idx,
+// _docsize and _config). Backups leave them out; triggers rebuild them as a restore
+// loads image_texts.
+var indexTables = []string{"image_texts_fts"}
+
+// isIndexTable reports whether name is one of indexTables or one of their shadow
+// tables.
+func isIndexTable(name string) bool {
+	for _, t := range indexTables {
+		if name == t || strings.HasPrefix(name, t+"_") {
+			return true
+		}
+	}
+	return false
+}
+
 func backupTable(name string) (BackupTable, bool) {
 	for _, t := range BackupTables {
 		if t.Name == name {
@@ -234,7 +267,8 @@ func backupTable(name string) (BackupTable, bool) {
 }
 
 // TableCounts counts the rows of every one of BackupTables; a table that does not
-// exist yet (a database never migrated) counts 0.
+// exist yet (a database never migrated, or migrated before the table's version)
+// counts 0.
 func TableCounts(ctx context.Context, s Store) (map[string]int64, error) {
 	ss, ok := s.(*sqlStore)
 	if !ok {
@@ -245,13 +279,13 @@ func TableCounts(ctx context.Context, s Store) (map[string]int64, error) {
 		return nil, fmt.Errorf("count rows: %w", err)
 	}
 	counts := make(map[string]int64, len(BackupTables))
+	for _, t := range BackupTables {
+		counts[t.Name] = 0
+	}
 	if version == 0 {
-		for _, t := range BackupTables {
-			counts[t.Name] = 0
-		}
 		return counts, nil
 	}
-	for _, t := range BackupTables {
+	for _, t := range BackupTablesAt(version) {
 		var n int64
 		if err := ss.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.Name).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t.Name, err)
@@ -298,7 +332,7 @@ func Restore(ctx context.Context, s Store, version int, src TableSource) error {
 	if err := ss.MigrateTo(ctx, version); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := ss.load(ctx, src); err != nil {
+	if err := ss.load(ctx, version, src); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if err := ss.Migrate(ctx); err != nil {
@@ -315,6 +349,12 @@ func (s *sqlStore) dropEmptySchema(ctx context.Context) error {
 			return fmt.Errorf("drop empty table %s: %w", BackupTables[i].Name, err)
 		}
 	}
+	// A migration to the backup's version creates the index tables afresh.
+	for _, t := range indexTables {
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+			return fmt.Errorf("drop empty index %s: %w", t, err)
+		}
+	}
 	for _, bookkeeping := range []string{"app_versions", "schema_migrations"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+bookkeeping); err != nil {
 			return fmt.Errorf("drop %s: %w", bookkeeping, err)
@@ -323,14 +363,15 @@ func (s *sqlStore) dropEmptySchema(ctx context.Context) error {
 	return nil
 }
 
-// load inserts every table of src in one transaction.
-func (s *sqlStore) load(ctx context.Context, src TableSource) error {
+// load inserts every table of src, which holds rows of schema version, in one
+// transaction.
+func (s *sqlStore) load(ctx context.Context, version int, src TableSource) error {
 	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	for _, t := range BackupTables {
+	for _, t := range BackupTablesAt(version) {
 		if err := s.loadTable(ctx, tx, t.Name, src); err != nil {
 			return err
 		}

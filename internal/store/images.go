@@ -154,8 +154,10 @@ func (s *sqlStore) DeleteImage(ctx context.Context, ownerID int64, id string) (I
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM labels WHERE image_id = ?"), id); err != nil {
-			return err
+		for _, table := range []string{"labels", "image_texts"} {
+			if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE image_id = ?"), id); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, s.d.rebind("DELETE FROM images WHERE id = ?"), id)
 		return err

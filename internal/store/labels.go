@@ -49,6 +49,11 @@ func (s *sqlStore) SetLabels(ctx context.Context, imageID string, c Classificati
 				return err
 			}
 		}
+		if c.Text != nil {
+			if err := s.setText(ctx, tx, imageID, ownerID, created, *c.Text); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, s.d.rebind("UPDATE images SET status = ?, failure_reason = '', labelled_at = ?, provider = ?, model = ? WHERE id = ?"),
 			string(StatusLabelled), time.Now().UnixMicro(), c.Provider, c.Model, imageID)
 		return err

@@ -32,7 +32,9 @@ const (
 	scaleDeepPageLimit = 50
 )
 
-// BenchmarkScale: listing and search with 100,000 images and 1,000,000 labels, on
+// BenchmarkScale: listing and search with 100,000 images and 1,000,000 labels (and,
+// for Search, a parent label on the rank 2 label's images and a text on 10% of
+// images), on
 // MariaDB and on PostgreSQL, through the store's own queries. The rows are bulk-loaded
 // straight into the migrated schema with multi-row INSERTs. Each sub-benchmark reports
 // the p50 and p99 of one query over its iterations, for the big user:
@@ -46,6 +48,16 @@ const (
 //	search-and-rare   a common label and a rare one (ranks 1 and 200), in that order
 //	search-and-rare-first the same two, the rare one first
 //	label-counts      every label with its image count
+//	find-common       Search (labels, parents, text) of the rank 1 label
+//	find-deep         its pages 50 to 600 in, by cursor
+//	find-rare         Search of the rank 200 label
+//	find-and-common   Search of the rank 1 and 2 labels
+//	find-and-rare     Search of the rank 1 and 200 labels
+//	find-parent       Search of a word only ever a parent (derived from the rank 2
+//	                  label): no MatchLabel row, all MatchParent
+//	find-text-rare    Search of a word in about 0.2% of texts (0.02% of images)
+//	find-text-common  Search of a word in every text (10% of images): sorts them all
+//	find-label-text   Search of the rank 1 label and a word in about 5% of texts
 //	page-labels-each  the labels of the first page's 50 images, one image at a time
 //	page-labels-batch the same labels in one LabelsOfImages
 //
@@ -64,6 +76,18 @@ func BenchmarkScale(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("%s: loaded %d images and %d labels in %v", be.name, *scaleImages, *scaleImages*scaleLabelsPerImg, time.Since(started).Round(time.Second))
+			for _, term := range []string{names[0], names[1], scaleParent, names[199], scaleEveryText, scaleWord(5), scaleWord(120)} {
+				p, err := s.Search(ctx, big, []string{term}, PageRequest{Limit: MaxPageSize})
+				for err == nil && p.Next != "" && len(p.Results) < 200_000 {
+					var more SearchPage
+					more, err = s.Search(ctx, big, []string{term}, PageRequest{Limit: MaxPageSize, Cursor: p.Next})
+					p.Results, p.Next = append(p.Results, more.Results...), more.Next
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("%s: the big user's search for %s finds %d images", be.name, term, len(p.Results))
+			}
 
 			first, err := s.ListImages(ctx, big, PageRequest{Limit: DefaultPageSize})
 			if err != nil {
@@ -72,6 +96,7 @@ func BenchmarkScale(b *testing.B) {
 			firstIDs := ids(first.Images)
 			cursors := deepCursors(b, s, big, nil)
 			searchCursors := deepCursors(b, s, big, names[:1])
+			findCursors := deepFindCursors(b, s, big, names[0])
 			page := PageRequest{Limit: DefaultPageSize}
 			queries := []struct {
 				name string
@@ -93,6 +118,18 @@ func BenchmarkScale(b *testing.B) {
 				{"search-and-rare", searchOf(ctx, s, big, names[0], names[199]), nil},
 				{"search-and-rare-first", searchOf(ctx, s, big, names[199], names[0]), nil},
 				{"label-counts", func(int) error { _, err := s.LabelCounts(ctx, big); return err }, nil},
+				{"find-common", findOf(ctx, s, big, names[0]), nil},
+				{"find-deep", func(i int) error {
+					_, err := s.Search(ctx, big, names[:1], PageRequest{Limit: DefaultPageSize, Cursor: findCursors[i%len(findCursors)]})
+					return err
+				}, nil},
+				{"find-rare", findOf(ctx, s, big, names[199]), nil},
+				{"find-and-common", findOf(ctx, s, big, names[0], names[1]), nil},
+				{"find-and-rare", findOf(ctx, s, big, names[0], names[199]), nil},
+				{"find-parent", findOf(ctx, s, big, scaleParent), nil},
+				{"find-text-rare", findOf(ctx, s, big, scaleWord(120)), nil},
+				{"find-text-common", findOf(ctx, s, big, scaleEveryText), nil},
+				{"find-label-text", findOf(ctx, s, big, names[0], scaleWord(5)), nil},
 				{"page-labels-each", func(int) error {
 					for _, id := range firstIDs {
 						if _, err := s.ImageLabels(ctx, big, id); err != nil {
@@ -128,6 +165,55 @@ func searchOf(ctx context.Context, s *sqlStore, owner int64, labels ...string) f
 		return err
 	}
 }
+
+func findOf(ctx context.Context, s *sqlStore, owner int64, terms ...string) func(int) error {
+	return func(int) error {
+		p, err := s.Search(ctx, owner, terms, PageRequest{Limit: DefaultPageSize})
+		if err == nil && len(p.Results) == 0 {
+			err = fmt.Errorf("search %v found nothing", terms)
+		}
+		return err
+	}
+}
+
+// deepFindCursors walks the big user's Search of term from page 50 to page 600 and
+// returns the cursors of those pages.
+func deepFindCursors(b *testing.B, s *sqlStore, owner int64, term string) []string {
+	b.Helper()
+	var out []string
+	next := ""
+	for n := 0; n < 600; n++ {
+		p, err := s.Search(context.Background(), owner, []string{term}, PageRequest{Limit: scaleDeepPageLimit, Cursor: next})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Next == "" {
+			break
+		}
+		next = p.Next
+		if n >= 50 {
+			out = append(out, next)
+		}
+	}
+	if len(out) == 0 {
+		b.Fatal("the big user's search has fewer than 50 pages")
+	}
+	return out
+}
+
+// The parent label and the words of BenchmarkScale's texts.
+const (
+	// scaleParent is derived from the rank 2 label on every image carrying it.
+	scaleParent = "parent-of-001"
+	// One image in scaleTextShare has a text: scaleEveryText (in a longer word), and
+	// two words drawn by Zipf's law from scaleWords (scaleWord(5) is in about 5% of
+	// texts, scaleWord(120) in about 0.2%).
+	scaleTextShare = 10
+	scaleEveryText = "서울"
+	scaleWords     = 500
+)
+
+func scaleWord(rank int) string { return fmt.Sprintf("word%03d", rank) }
 
 // deepCursors walks the big user's listing (or search, with labels) from page 50 to page
 // 600 and returns the cursors of those pages.
@@ -179,9 +265,10 @@ func loadScale(ctx context.Context, s *sqlStore, n int) (int64, []string, error)
 	rng := rand.New(rand.NewPCG(1, 2))
 	zipf := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, scaleLabelNames-1)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
-	var imgs, labels strings.Builder
+	words := rand.NewZipf(rand.New(rand.NewPCG(5, 6)), 1.1, 1, scaleWords-1)
+	var imgs, labels, texts strings.Builder
 	flush := func() error {
-		for _, sb := range []*strings.Builder{&imgs, &labels} {
+		for _, sb := range []*strings.Builder{&imgs, &labels, &texts} {
 			if sb.Len() == 0 {
 				continue
 			}
@@ -213,11 +300,23 @@ func loadScale(ctx context.Context, s *sqlStore, n int) (int64, []string, error)
 		}
 		for k := range chosen {
 			if labels.Len() == 0 {
-				labels.WriteString("INSERT INTO labels (image_id, name, owner_id, image_created_at, confidence, provider, model) VALUES ")
+				labels.WriteString("INSERT INTO labels (image_id, name, owner_id, image_created_at, confidence, provider, model, derived_from) VALUES ")
 			} else {
 				labels.WriteByte(',')
 			}
-			fmt.Fprintf(&labels, "('%s','%s',%d,%d,%.1f,'bench','bench')", id, names[k], owner, created, 50+rng.Float64()*50)
+			fmt.Fprintf(&labels, "('%s','%s',%d,%d,%.1f,'bench','bench','')", id, names[k], owner, created, 50+rng.Float64()*50)
+		}
+		if chosen[1] {
+			fmt.Fprintf(&labels, ",('%s','%s',%d,%d,%.1f,'bench','bench','%s')", id, scaleParent, owner, created, 75.0, names[1])
+		}
+		if i%scaleTextShare == 0 {
+			content := fmt.Sprintf("%s %s 서울에서 만나요", scaleWord(int(words.Uint64())), scaleWord(int(words.Uint64())))
+			if texts.Len() == 0 {
+				texts.WriteString("INSERT INTO image_texts (image_id, owner_id, image_created_at, content, search_terms, confidence, provider, model, read_at) VALUES ")
+			} else {
+				texts.WriteByte(',')
+			}
+			fmt.Fprintf(&texts, "('%s',%d,%d,'%s','%s',90,'bench','bench',%d)", id, owner, created, content, textTerms(content), created+1000)
 		}
 		rows++
 		if rows == scaleInsertBatch {
@@ -232,9 +331,9 @@ func loadScale(ctx context.Context, s *sqlStore, n int) (int64, []string, error)
 	}
 	// Fresh statistics (and PostgreSQL's visibility map, for index-only scans), as
 	// autovacuum and InnoDB keep them in a database that grew to this size.
-	analyze := "ANALYZE TABLE images, labels"
+	analyze := "ANALYZE TABLE images, labels, image_texts"
 	if s.d.numbered {
-		analyze = "VACUUM ANALYZE images, labels"
+		analyze = "VACUUM ANALYZE images, labels, image_texts"
 	}
 	if _, err := s.db.ExecContext(ctx, analyze); err != nil {
 		return 0, nil, fmt.Errorf("analyze: %w", err)
@@ -252,6 +351,7 @@ func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor
 	if s.d.numbered {
 		explain, join = "EXPLAIN ANALYZE ", "JOIN"
 	}
+	plan := planOf(b, s, explain)
 	for _, q := range []struct {
 		name, query string
 		args        []any
@@ -264,12 +364,38 @@ func logPlans(b *testing.B, s *sqlStore, owner int64, names []string, deepCursor
 		{"page-labels-batch", "SELECT image_id, name, confidence, categories, provider, model FROM labels WHERE owner_id = ? AND image_id IN (" +
 			placeholders(len(pageIDs)) + ") ORDER BY image_id, confidence DESC, name", append([]any{owner}, anys(pageIDs)...)},
 	} {
-		rows, err := s.db.Query(explain+s.d.rebind(q.query), q.args...)
+		plan(q.name, q.query, q.args)
+	}
+	// Search's queries, one per rank, as it makes them.
+	for _, f := range []struct {
+		name  string
+		terms []string
+	}{
+		{"find-parent", []string{scaleParent}},
+		{"find-text-common", []string{scaleEveryText}},
+		{"find-label-text", []string{scaleWord(5), names[0]}},
+	} {
+		terms, err := parseTerms(f.terms)
 		if err != nil {
-			b.Errorf("explain %s: %v", q.name, err)
-			continue
+			b.Fatal(err)
 		}
-		b.Logf("plan of %s:\n%s", q.name, dumpRows(rows))
+		for rank := MatchLabel; rank <= MatchText; rank++ {
+			if q, args := s.rankQuery(owner, terms, rank, nil, DefaultPageSize+1); q != "" {
+				plan(f.name+" "+rank.String(), q, args)
+			}
+		}
+	}
+}
+
+// planOf logs the database's plan for one query.
+func planOf(b *testing.B, s *sqlStore, explain string) func(name, query string, args []any) {
+	return func(name, query string, args []any) {
+		rows, err := s.db.Query(explain+s.d.rebind(query), args...)
+		if err != nil {
+			b.Errorf("explain %s: %v", name, err)
+			return
+		}
+		b.Logf("plan of %s:\n%s", name, dumpRows(rows))
 	}
 }
 

@@ -56,14 +56,15 @@ type Store interface {
 	ImageBySHA256(ctx context.Context, ownerID int64, sha256 string) (Image, error)
 	// ListImages pages through owner's images, newest first. Lag-tolerant.
 	ListImages(ctx context.Context, ownerID int64, page PageRequest) (Page, error)
-	// DeleteImage deletes one of owner's images and its labels in one transaction and
-	// returns the deleted image, whose object and thumbnail keys the caller then removes
-	// from storage.
+	// DeleteImage deletes one of owner's images, its labels and its text in one
+	// transaction and returns the deleted image, whose object and thumbnail keys the
+	// caller then removes from storage.
 	DeleteImage(ctx context.Context, ownerID int64, id string) (Image, error)
 
-	// SetLabels replaces an image's labels with a classification's and marks it
-	// labelled, in one transaction. Delivering the same job twice leaves the same
-	// labels; an image deleted meanwhile returns ErrNotFound and writes nothing.
+	// SetLabels replaces an image's labels (and, when the classification read text, its
+	// text) with a classification's and marks it labelled, in one transaction.
+	// Delivering the same job twice leaves the same labels; an image deleted meanwhile
+	// returns ErrNotFound and writes nothing.
 	SetLabels(ctx context.Context, imageID string, c Classification) error
 	// RecordAttempt counts a classification attempt and returns the new count.
 	RecordAttempt(ctx context.Context, imageID string) (int, error)
@@ -87,6 +88,19 @@ type Store interface {
 	// SearchByLabels pages through owner's images carrying every one of the labels,
 	// newest first. Lag-tolerant.
 	SearchByLabels(ctx context.Context, ownerID int64, labels []string, page PageRequest) (Page, error)
+	// Search pages through owner's images matching every one of the terms, each by a
+	// label, a broader label derived from one, or the words of the photo's text
+	// (search.go), ranked: photos the classifier gave every term as a label first, then
+	// those needing a broader label, then those needing their text; newest first within
+	// a rank. Its cursors are its own. Lag-tolerant.
+	Search(ctx context.Context, ownerID int64, terms []string, page PageRequest) (SearchPage, error)
+	// ImageText returns the text read in one of owner's images (text.go); ErrNotFound
+	// when none was read, and for another user's image.
+	ImageText(ctx context.Context, ownerID int64, imageID string) (Text, error)
+	// TextsOfImages returns the texts read in many of owner's images, for a page of
+	// them, in one query per MaxPageSize ids; an image without text has no entry.
+	// Lag-tolerant.
+	TextsOfImages(ctx context.Context, ownerID int64, imageIDs []string) (map[string]Text, error)
 	// LabelCounts lists owner's labels with how many images carry each, most common
 	// first. Lag-tolerant.
 	LabelCounts(ctx context.Context, ownerID int64) ([]LabelCount, error)
@@ -244,6 +258,9 @@ type Classification struct {
 	Provider string
 	Model    string
 	Labels   []Label
+	// Text is what a text reader read in the image, replacing any text read before; nil
+	// when no text reader ran, which leaves the image's text as it was.
+	Text *Text
 	// Reclassify replaces the labels of an image that is already labelled. Without it,
 	// SetLabels writes only while the image is queued, so a job delivered twice (say,
 	// re-enqueued by the sweep while a worker still held it) writes its labels once.
@@ -264,6 +281,20 @@ type Label struct {
 	// so that a search for the broader word finds the image; empty for a label the
 	// classifier gave itself. A derived label has its child's confidence.
 	DerivedFrom string
+}
+
+// Text is the writing a text reader found in an image: one per image.
+type Text struct {
+	// Content is the text as read, lines joined by "\n"; empty when the reader found
+	// none. At most MaxTextBytes are stored.
+	Content string
+	// Confidence is the reader's, 0 to 100.
+	Confidence float64
+	// Provider and Model are the text reader's ("tesseract", "eng+kor").
+	Provider, Model string
+	// ReadAt is when the text was read; SetLabels fills in the time of its commit when
+	// zero.
+	ReadAt time.Time
 }
 
 // LabelCount is how many of a user's images carry a label.

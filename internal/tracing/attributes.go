@@ -12,6 +12,7 @@ const (
 	SpanEnqueue  = "enqueue"
 	SpanJob      = "job"
 	SpanClassify = "classify"
+	SpanReadText = "read text"
 	SpanCommit   = "commit"
 )
 
@@ -29,12 +30,14 @@ const (
 	// JobOutcome is what became of the job, as sortographer_worker_jobs_total{outcome}
 	// counts it.
 	JobOutcome = attribute.Key("sortographer.job.outcome")
-	// Provider and Model name the classifier.
+	// Provider and Model name the classifier (on a "read text" span, the text reader).
 	Provider = attribute.Key("sortographer.classifier.provider")
 	Model    = attribute.Key("sortographer.classifier.model")
 	// ProviderWait is how long the job waited for the Gallery-wide provider rate limit
 	// before the call, in seconds.
 	ProviderWait = attribute.Key("sortographer.classifier.rate_limit_wait_seconds")
+	// TextBytes is how long the text the text reader found is, in bytes.
+	TextBytes = attribute.Key("sortographer.text.bytes")
 	// Labels is how many labels the classifier returned, or the commit wrote.
 	Labels = attribute.Key("sortographer.labels")
 	// CommitAttempts is how many transactions the commit took (a busy database

@@ -31,7 +31,7 @@ const (
 )
 
 // workerProcessMain is a worker process: the configuration from the environment, the
-// colour classifier, a commit log, until SIGTERM.
+// colour classifier and reader, a commit log, until SIGTERM.
 func workerProcessMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -60,7 +60,7 @@ func workerProcessMain() int {
 	q := queue.NewRedis(rc, cfg.GalleryName, queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout})
 	err = worker.Run(ctx, worker.Deps{
 		Config: cfg, Store: commitLog{st, os.Getenv(helperCommitsEnv)}, Objects: obj, Queue: q,
-		Classifier: newColourClassifier(delay), Redis: rc, Logger: log,
+		Classifier: newColourClassifier(delay), TextReader: newColourReader(delay / 2), Redis: rc, Logger: log,
 	})
 	if err != nil {
 		return fail(err)
@@ -114,8 +114,9 @@ func startWorkerProcess(t *testing.T, env []string) *exec.Cmd {
 }
 
 // Several worker processes against one redis-server and MariaDB; one of them is killed
-// with SIGKILL, mid-job, 50 times and replaced. Afterwards every image is labelled,
-// none twice, and the queue is empty.
+// with SIGKILL, mid-job (classifying, reading the text, committing), 50 times and
+// replaced. Afterwards every image is labelled and has its text, none written twice,
+// and the queue is empty.
 func TestKilledWorkersLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	srv := testservers.Redis(t)
@@ -149,6 +150,7 @@ func TestKilledWorkersLoseNothing(t *testing.T) {
 	}
 	f.waitSettled(ids, 60*time.Second)
 	f.checkLabelled(ids)
+	f.checkText(ids, func(i int) int { return i })
 	seen := commits(t, log)
 	for id, n := range seen {
 		if n > 1 {

@@ -28,6 +28,13 @@ const (
 	limiterIntake    = "intake"   // job intake
 )
 
+// Text reads, the "result" label of sortographer_worker_text_reads_total.
+const (
+	textFound  = "found"  // the reader found words
+	textNone   = "none"   // the reader found no legible text
+	textFailed = "failed" // the reader failed (retried, or the photo labelled without text)
+)
+
 // metrics are the worker's Prometheus series.
 type metrics struct {
 	jobs          *prometheus.CounterVec
@@ -39,6 +46,7 @@ type metrics struct {
 	queueDepth    prometheus.Gauge
 	sweepRequeued prometheus.Counter
 	providerCalls *prometheus.CounterVec // provider_calls.go
+	textReads     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,6 +85,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Images found queued for too long with no job, and enqueued again.",
 		}),
 		providerCalls: newProviderCalls(),
+		textReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sortographer_worker_text_reads_total",
+			Help: "Photos the text reader read, by result (found: words; none: no legible text; failed: the reader failed, and the job was retried or the photo labelled without text).",
+		}, []string{"result"}),
 	}
 	// On the vectors registered, which may be another worker's in the same registry:
 	// every known label value is present at zero, so rates and increase() see the first
@@ -88,6 +100,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 		for _, k := range []string{failurePermanent, failureTransient} {
 			m.failures.WithLabelValues(k)
+		}
+		for _, r := range []string{textFound, textNone, textFailed} {
+			m.textReads.WithLabelValues(r)
 		}
 		for _, l := range []string{limiterProvider, limiterIntake} {
 			m.rateWaits.WithLabelValues(l)
@@ -106,6 +121,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.queueDepth = register(reg, m.queueDepth)
 	m.sweepRequeued = register(reg, m.sweepRequeued)
 	m.providerCalls = register(reg, m.providerCalls)
+	m.textReads = register(reg, m.textReads)
 	return m
 }
 

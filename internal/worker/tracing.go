@@ -52,6 +52,15 @@ func (w *worker) startClassifySpan(ctx context.Context, waited time.Duration) (c
 	))
 }
 
+// startReadTextSpan starts the span of the text reader's call.
+func (w *worker) startReadTextSpan(ctx context.Context, waited time.Duration) (context.Context, trace.Span) {
+	return tracing.Tracer(tracerScope).Start(ctx, tracing.SpanReadText, trace.WithAttributes(
+		tracing.Provider.String(w.TextReader.Provider()),
+		tracing.Model.String(w.TextReader.Model()),
+		tracing.ProviderWait.Float64(waited.Seconds()),
+	))
+}
+
 // startCommitSpan starts the span of the labels' commit.
 func startCommitSpan(ctx context.Context, imageID string, labels int) (context.Context, trace.Span) {
 	return tracing.Tracer(tracerScope).Start(ctx, tracing.SpanCommit, trace.WithAttributes(

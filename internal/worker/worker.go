@@ -1,6 +1,7 @@
 // Package worker labels uploaded photos: it takes classification jobs from the queue,
-// reads each photo, asks the classifier (paced by a Gallery-wide rate limit) and commits
-// the labels, then acknowledges the job. `sortographer work` runs it on its own; the
+// reads each photo, asks the classifier (paced by a Gallery-wide rate limit), and the
+// text reader when one is configured (paced by the same limit), commits the labels and
+// the text together, then acknowledges the job. `sortographer work` runs it on its own; the
 // embedded gallery runs it inside `sortographer serve`.
 //
 // Delivery is at least once; the worker makes it effectively once: a job for an image
@@ -58,6 +59,9 @@ type Deps struct {
 	Objects    objects.Store
 	Queue      queue.Consumer
 	Classifier classify.Classifier
+	// TextReader reads the words in each photo after the classifier, within the same
+	// job and its attempts; nil reads none (SORTOGRAPHER_TEXT_READER off).
+	TextReader classify.TextReader
 	// Producer re-enqueues what the sweep finds. Nil: Queue, when it is also a
 	// Producer (both queue implementations are).
 	Producer queue.Producer
@@ -175,8 +179,13 @@ func newWorker(d Deps) (*worker, error) {
 }
 
 func (w *worker) run(ctx context.Context) error {
+	textReader := "none"
+	if w.TextReader != nil {
+		textReader = w.TextReader.Provider() + "/" + w.TextReader.Model()
+	}
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "provider", w.Classifier.Provider(), "model", w.Classifier.Model(),
-		"providerRequestsPerSecond", w.cfg.ProviderRequestsPerSecond, "intakePerSecond", w.cfg.IntakePerSecond, "batchSize", w.cfg.BatchSize)
+		"textReader", textReader, "providerRequestsPerSecond", w.cfg.ProviderRequestsPerSecond, "intakePerSecond", w.cfg.IntakePerSecond,
+		"batchSize", w.cfg.BatchSize)
 
 	// The classifier reports each request it makes to its provider to the worker's
 	// metrics (sortographer_provider_calls_total).
@@ -337,7 +346,14 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 		return w.giveUp(ctx, d, fmt.Errorf("gave up after %d attempts", w.cfg.MaxAttempts))
 	}
 
-	labels, err := w.classify(ctx, img)
+	// The text is read within the same visibility timeout as the labels: past it,
+	// another worker may take the job.
+	deadline := time.Now().Add(w.cfg.VisibilityTimeout)
+	in, err := w.input(ctx, img)
+	var labels []classify.Label
+	if err == nil {
+		labels, err = w.classify(ctx, in)
+	}
 	switch {
 	case errors.Is(err, classify.ErrPermanent):
 		w.m.failures.WithLabelValues(failurePermanent).Inc()
@@ -362,6 +378,22 @@ func (w *worker) process(ctx context.Context, d queue.Delivery) (string, error) 
 	c := store.Classification{Provider: w.Classifier.Provider(), Model: w.Classifier.Model(), Reclassify: j.Priority == queue.PriorityLow}
 	for _, l := range labels {
 		c.Labels = append(c.Labels, store.Label{Name: l.Name, Confidence: l.Confidence, Categories: l.Parents})
+	}
+	// The text is committed with the labels, in one transaction: a crash before the
+	// commit loses neither (the job comes back and both are read again), and a
+	// reclassification reads it again.
+	switch c.Text, err = w.readText(ctx, img, in, deadline); {
+	case err == nil:
+	case ctx.Err() != nil:
+		return outcomeReleased, err
+	case errors.Is(err, classify.ErrPermanent) || d.Attempt() >= w.cfg.MaxAttempts:
+		// Words are not worth failing a photo over: one the reader cannot read, or
+		// still fails on at the last attempt, is labelled without them (and keeps the
+		// text it had, on a reclassification).
+		w.jobLog(d).Warn("labelled the image without its text", "error", err)
+	default:
+		w.m.failures.WithLabelValues(failureTransient).Inc()
+		return w.retry(ctx, d, err)
 	}
 	switch err := w.commit(ctx, j.ImageID, c); {
 	case errors.Is(err, store.ErrNotFound):
@@ -410,20 +442,12 @@ func (w *worker) commit(ctx context.Context, imageID string, c store.Classificat
 	return err
 }
 
-// classify reads the photo (unless the classifier reads it from S3 itself) and asks the
-// classifier, paced by the provider limiter, within the visibility timeout.
-func (w *worker) classify(ctx context.Context, img store.Image) ([]classify.Label, error) {
-	in, err := w.input(ctx, img)
+// classify asks the classifier about the photo (input), paced by the provider limiter,
+// within the visibility timeout.
+func (w *worker) classify(ctx context.Context, in classify.Image) ([]classify.Label, error) {
+	waited, err := w.waitProvider(ctx)
 	if err != nil {
 		return nil, err
-	}
-	waited, err := w.provider.Wait(ctx, 1)
-	if err != nil {
-		return nil, err
-	}
-	if waited > time.Millisecond {
-		w.m.rateWaits.WithLabelValues(limiterProvider).Inc()
-		w.m.rateWaitSecs.WithLabelValues(limiterProvider).Add(waited.Seconds())
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.VisibilityTimeout)
 	defer cancel()
@@ -437,6 +461,60 @@ func (w *worker) classify(ctx context.Context, img store.Image) ([]classify.Labe
 	}
 	span.SetAttributes(tracing.Labels.Int(len(labels)))
 	return labels, nil
+}
+
+// waitProvider waits for the Gallery-wide provider limiter before a call to a provider
+// (the classifier's or the text reader's) and counts the wait.
+func (w *worker) waitProvider(ctx context.Context) (time.Duration, error) {
+	waited, err := w.provider.Wait(ctx, 1)
+	if err != nil {
+		return 0, err
+	}
+	if waited > time.Millisecond {
+		w.m.rateWaits.WithLabelValues(limiterProvider).Inc()
+		w.m.rateWaitSecs.WithLabelValues(limiterProvider).Add(waited.Seconds())
+	}
+	return waited, nil
+}
+
+// readText asks the text reader, when one is configured, for the words in the photo:
+// paced by the provider limiter like the classifier (its calls count against the same
+// budget), by the job's deadline. in is what the classifier was given; the photo's
+// bytes are read when the classifier did not need them and the reader does. Nil
+// without a reader.
+func (w *worker) readText(ctx context.Context, img store.Image, in classify.Image, deadline time.Time) (*store.Text, error) {
+	if w.TextReader == nil {
+		return nil, nil
+	}
+	if in.Bytes == nil && !readsS3(w.TextReader, in) {
+		b, err := w.read(ctx, img.ObjectKey)
+		if err != nil {
+			return nil, err
+		}
+		in.Bytes = b
+	}
+	waited, err := w.waitProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	cctx, span := w.startReadTextSpan(cctx, waited)
+	defer span.End()
+	t, err := w.TextReader.ReadText(cctx, in)
+	if err != nil {
+		w.m.textReads.WithLabelValues(textFailed).Inc()
+		err = fmt.Errorf("read text with %s: %w", w.TextReader.Provider(), err)
+		tracing.Fail(span, err)
+		return nil, err
+	}
+	result := textFound
+	if strings.TrimSpace(t.Content) == "" {
+		result = textNone
+	}
+	w.m.textReads.WithLabelValues(result).Inc()
+	span.SetAttributes(tracing.TextBytes.Int(len(t.Content)))
+	return &store.Text{Content: t.Content, Confidence: t.Confidence, Provider: w.TextReader.Provider(), Model: w.TextReader.Model()}, nil
 }
 
 // input is what the classifier is given for img: the original's bytes as uploaded, of
@@ -477,8 +555,9 @@ type S3Reader interface {
 	ReadsS3(img classify.Image) bool
 }
 
-func readsS3(c classify.Classifier, img classify.Image) bool {
-	r, ok := c.(S3Reader)
+// readsS3 reports whether the classifier or text reader p reads img from S3 itself.
+func readsS3(p any, img classify.Image) bool {
+	r, ok := p.(S3Reader)
 	return ok && r.ReadsS3(img)
 }
 
