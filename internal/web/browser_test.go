@@ -222,12 +222,12 @@ func TestBrowser(t *testing.T) {
 	do("search dog",
 		chromedp.SetValue("#search-input", "dog"),
 		chromedp.SendKeys("#search-input", kb.Enter),
-		poll(`location.pathname === "/labels/dog" && document.querySelectorAll("#grid li.card").length === 1`),
+		poll(`location.pathname === "/search" && new URLSearchParams(location.search).get("q") === "dog" && document.querySelectorAll("#grid li.card").length === 1`),
 	)
 	do("search cat",
 		chromedp.SetValue("#search-input", "cat"),
 		chromedp.SendKeys("#search-input", kb.Enter),
-		poll(`location.pathname === "/labels/cat" && !document.getElementById("empty").hidden`),
+		poll(`location.pathname === "/search" && new URLSearchParams(location.search).get("q") === "cat" && !document.getElementById("empty").hidden`),
 	)
 	if eval(`document.querySelectorAll("#grid li.card").length > 0`) {
 		t.Error("search for cat shows photos")
@@ -249,7 +249,7 @@ func TestBrowser(t *testing.T) {
 	do("search animal",
 		chromedp.SetValue("#search-input", "animal"),
 		chromedp.SendKeys("#search-input", kb.Enter),
-		poll(`location.pathname === "/labels/animal" && document.querySelectorAll("#grid li.card").length === 1`),
+		poll(`location.pathname === "/search" && new URLSearchParams(location.search).get("q") === "animal" && document.querySelectorAll("#grid li.card").length === 1`),
 	)
 	if eval(`document.documentElement.scrollWidth > window.innerWidth`) {
 		t.Error("the image page scrolls sideways on a phone-sized screen")

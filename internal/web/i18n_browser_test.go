@@ -80,8 +80,8 @@ func TestBrowserLanguages(t *testing.T) {
 		chromedp.WaitVisible(`#grid li.card[data-status="labelled"]`),
 	)
 	hint := attr("#search-input", "placeholder")
-	if hint != "Search labels: dog, car, animal" {
-		t.Errorf("search hint %q, want Search labels: dog, car, animal (the built-in model's words)", hint)
+	if hint != "Search labels and words: dog, car, animal" {
+		t.Errorf("search hint %q, want Search labels and words: dog, car, animal (the built-in model's words)", hint)
 	}
 
 	// Typing offers the user's labels that match; the arrow keys and Enter pick one,
@@ -100,7 +100,7 @@ func TestBrowserLanguages(t *testing.T) {
 		chromedp.SendKeys("#search-input", kb.ArrowDown),
 		poll(`document.getElementById("search-input").getAttribute("aria-activedescendant") === "search-option-0"`),
 		chromedp.SendKeys("#search-input", kb.Enter),
-		poll(`location.pathname === "/labels/bicycle" && document.querySelectorAll("#grid li.card").length === 1`),
+		poll(`location.pathname === "/search" && new URLSearchParams(location.search).get("q") === "bicycle" && document.querySelectorAll("#grid li.card").length === 1`),
 	)
 	if got := attr("#search-input", "aria-expanded"); got != "false" {
 		t.Errorf("the search box's aria-expanded %q after a pick", got)
@@ -115,7 +115,7 @@ func TestBrowserLanguages(t *testing.T) {
 	}
 	do("pick with the mouse",
 		chromedp.Click(`#search-suggestions li[data-label="dog"]`),
-		poll(`location.pathname === "/labels/bicycle%2Cdog" && document.querySelectorAll("#grid li.card").length === 1`),
+		poll(`location.pathname === "/search" && new URLSearchParams(location.search).get("q") === "bicycle,dog" && document.querySelectorAll("#grid li.card").length === 1`),
 	)
 	// A broader word is one of the user's labels too; Escape closes the list and keeps
 	// the text.
@@ -154,7 +154,7 @@ func TestBrowserLanguages(t *testing.T) {
 			t.Errorf("%s in Korean: %q, want %q", sel, got, want)
 		}
 	}
-	if got := attr("#search-input", "placeholder"); got != "라벨 검색 (예: dog, car, animal)" {
+	if got := attr("#search-input", "placeholder"); got != "라벨·글자 검색 (예: dog, car, animal)" {
 		t.Errorf("search hint in Korean %q", got)
 	}
 	if got := text("#image-meta time"); !koreanDate.MatchString(got) {

@@ -44,7 +44,7 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		assets.ServeHTTP(w, r)
 	}))
-	for _, p := range []string{"/{$}", "/signin", "/signup", "/upload", "/labels", "/labels/{name}", "/images/{id}",
+	for _, p := range []string{"/{$}", "/signin", "/signup", "/upload", "/search", "/labels", "/labels/{name}", "/images/{id}",
 		"/albums", "/albums/{id}", "/shares", "/admin"} {
 		mux.HandleFunc("GET "+p, page)
 	}

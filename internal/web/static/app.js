@@ -151,6 +151,9 @@ async function route() {
   }
   if (path === "/" || path === "/signin" || path === "/signup" || path === "/upload") {
     galleryView(null);
+  } else if (path === "/search") {
+    const terms = (new URLSearchParams(location.search).get("q") || "").split(",").map((s) => s.trim()).filter(Boolean);
+    galleryView(terms.length ? terms : null, false, true);
   } else if (path === "/labels") {
     labelsView();
   } else if ((m = path.match(/^\/labels\/([^/]+)$/))) {
@@ -214,17 +217,24 @@ function card(img) {
   const labels = el("ul", { className: "labels" });
   for (const l of img.labels.filter((l) => !l.derivedFrom).slice(0, 4)) labels.append(el("li", {}, labelLink(l.name)));
   info.append(labels);
+  // Found by a word in the photo: the line it is on.
+  const text = (img.matches || []).find((m) => m.kind === "text" && m.snippet);
+  if (text) info.append(el("p", { className: "snippet muted", textContent: t("card.snippet", { text: text.snippet }) }));
   li.append(a, info);
   return li;
 }
 
-async function galleryView(labels, append = false) {
+// galleryView lists the photos: all of them, those with every one of labels, or with
+// searched, those the ranked search finds for the terms in labels (labels, their parents,
+// words in the photos).
+async function galleryView(labels, append = false, searched = false) {
   show("gallery-view");
-  $("gallery-title").textContent = labels ? t("gallery.labelled", { labels: labels.join(" + ") }) : t("gallery.title");
+  $("gallery-title").textContent = !labels ? t("gallery.title") :
+    searched ? t("gallery.searched", { terms: labels.join(", ") }) : t("gallery.labelled", { labels: labels.join(" + ") });
   if (document.activeElement !== $("search-input")) $("search-input").value = labels ? labels.join(", ") : "";
-  let url = labels
-    ? "/api/search?" + labels.map((l) => "label=" + encodeURIComponent(l)).join("&")
-    : "/api/images?limit=60";
+  let url = !labels ? "/api/images?limit=60" :
+    searched ? "/api/search?q=" + encodeURIComponent(labels.join(",")) :
+    "/api/search?" + labels.map((l) => "label=" + encodeURIComponent(l)).join("&");
   if (append && nextCursor) url += (url.includes("?") ? "&" : "?") + "cursor=" + encodeURIComponent(nextCursor);
   let page;
   try {
@@ -239,12 +249,12 @@ async function galleryView(labels, append = false) {
   for (const img of page.images) grid.append(card(img));
   nextCursor = page.next;
   $("more").hidden = !page.next;
-  $("more").onclick = () => galleryView(labels, true);
+  $("more").onclick = () => galleryView(labels, true, searched);
   $("empty").hidden = grid.children.length > 0;
-  $("empty").textContent = labels ? t("gallery.noMatch") : t("gallery.empty");
+  $("empty").textContent = !labels ? t("gallery.empty") : searched ? t("gallery.noSearchMatch") : t("gallery.noMatch");
   // While photos wait for labels, refresh the first page now and then.
   if (!append && page.images.some((i) => i.status === "queued")) {
-    pollTimer = setTimeout(() => galleryView(labels), 3000);
+    pollTimer = setTimeout(() => galleryView(labels, false, searched), 3000);
   }
 }
 
@@ -311,6 +321,9 @@ async function imageView(id) {
     labels.append(el("li", { className: "derived", title: t("image.derivedTitle", { label: l.derivedFrom }) },
       labelLink(l.name, t("image.derived", { name: l.name, label: l.derivedFrom }))));
   }
+  // The words read in the photo (by Tesseract or Rekognition), when there are any.
+  $("image-text-section").hidden = !(img.text && img.text.content);
+  $("image-text").textContent = img.text && img.text.content ? img.text.content : "";
   $("image-delete").onclick = async () => {
     if (!confirm(t("image.confirmDelete"))) return;
     try {

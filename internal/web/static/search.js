@@ -109,7 +109,9 @@ function pick(i) {
 
 function search() {
   const names = searchTerms($("search-input").value);
-  go(names.length ? "/labels/" + encodeURIComponent(names.join(",")) : "/");
+  // The box searches labels, their parents and the words in photos, ranked (/api/search?q=);
+  // a label's own page (/labels/…) lists that label's photos only.
+  go(names.length ? "/search?q=" + encodeURIComponent(names.join(",")) : "/");
 }
 
 function onSearchKey(ev) {
