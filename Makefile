@@ -45,6 +45,11 @@ export K8S_VERSION K8S_OLDEST_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_V
 
 # envtest finds kube-apiserver, etcd and kubectl here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
+# Debian's libtesseract (internal/classify/tesseract) is built with OpenMP, whose threads
+# spin while they wait: one thread per recognition reads the same text for a half to a
+# third of the CPU time. libgomp reads this when it loads, so it is set for every test
+# process here, and in the gallery image.
+export OMP_THREAD_LIMIT ?= 1
 # The pinned kubectl (make install, hack/ scripts) before any other.
 export PATH := $(K8S_BIN):$(PATH)
 # test/chart runs the pinned tools from these paths.
