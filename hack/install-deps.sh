@@ -49,7 +49,17 @@ dry_run=false
 #                                             --no-install-recommends leaves out
 #   qemu-user-static                          qemu-aarch64-static: hack/imagebuild's test runs
 #                                             the arm64 gallery image's binary with it
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+#   libtesseract-dev                          libtesseract 5.3 and leptonica with their
+#                                             headers: internal/classify/tesseract reads
+#                                             the words in photos through them (cgo,
+#                                             gosseract); the gallery image ships the
+#                                             libraries
+#   tesseract-ocr-eng, tesseract-ocr-kor      Tesseract's English and Korean language data
+#                                             (/usr/share/tesseract-ocr/5/tessdata), for the
+#                                             tests and the gallery image
+#   fonts-noto-cjk                            Noto Sans CJK: the tesseract tests render
+#                                             English and Korean signs with ImageMagick
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libtesseract-dev tesseract-ocr-eng tesseract-ocr-kor fonts-noto-cjk)
 
 missing=()
 for p in "${packages[@]}"; do
