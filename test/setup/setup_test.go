@@ -232,6 +232,8 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		"/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 		"/usr/share/tesseract-ocr/5/tessdata/eng.traineddata", "/usr/share/tesseract-ocr/5/tessdata/kor.traineddata",
 		"/usr/include/tesseract/baseapi.h", "/usr/include/leptonica/allheaders.h",
+		// cgo's C++ compilers for gosseract, this machine's and arm64's (make images).
+		"g++", "aarch64-linux-gnu-g++",
 	}
 	needed = append(needed, pgInitdb...)
 	pgDump, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
