@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sortographer/sortographer/internal/classify"
@@ -200,5 +201,27 @@ func TestMissingLanguageData(t *testing.T) {
 	}
 	if _, err := tesseract.New(tesseract.Options{MaxSide: 20_000}); err == nil {
 		t.Error("MaxSide 20000 accepted")
+	}
+}
+
+// BenchmarkReadText reads each test photo with one instance, reporting the process's CPU
+// time per photo beside the wall time (other work on the machine stretches the latter).
+// Run it with and without OMP_THREAD_LIMIT=1 (the Makefile and the gallery image set it).
+func BenchmarkReadText(b *testing.B) {
+	r := newReader(b, tesseract.Options{Clients: 1})
+	photos := testPhotos(b)
+	for _, name := range []string{"english", "korean", "page", "none"} {
+		b.Run(name, func(b *testing.B) {
+			var before, after syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			for b.Loop() {
+				if _, err := r.ReadText(context.Background(), classify.Image{ID: name, Bytes: photos[name]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano()
+			b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
+		})
 	}
 }
