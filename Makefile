@@ -45,6 +45,11 @@ export K8S_VERSION K8S_OLDEST_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_V
 
 # envtest finds kube-apiserver, etcd and kubectl here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
+# Debian's libtesseract (internal/classify/tesseract) is built with OpenMP, whose threads
+# spin while they wait: one thread per recognition reads the same text for about a
+# quarter of the CPU time. libgomp reads this when it loads, so it is set for every test
+# process here, and in the gallery image.
+export OMP_THREAD_LIMIT ?= 1
 # The pinned kubectl (make install, hack/ scripts) before any other.
 export PATH := $(K8S_BIN):$(PATH)
 # test/chart runs the pinned tools from these paths.
@@ -162,36 +167,42 @@ image-manager: ## Build dist/images/manager.tar (this machine's architecture) an
 # openslide and magick would add libraries to every process and to the attack surface
 # and decode nothing (docs/operator.md, the gallery image).
 GALLERY_VIPS_MODULES ?= heif
+# Tesseract's languages the gallery image carries (tesseract-ocr-<lang>'s traineddata,
+# the same files for every architecture): English and Korean.
+GALLERY_TESSDATA ?= eng,kor
 
 .PHONY: image-gallery
-image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips and its HEIF module, the built-in model and ONNX Runtime from hack/model.sh).
+image-gallery: ## Build dist/images/gallery.tar (the gallery binary with libvips and its HEIF module, libtesseract with English and Korean, the built-in model and ONNX Runtime from hack/model.sh).
 	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o $(ROOT)/dist/bin/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh | tail -n1) || { echo "image-gallery: hack/model.sh failed; building without the built-in model"; model=""; }; \
 	go run ./hack/imagebuild -o $(ROOT)/dist/images/gallery.tar -tag $(GALLERY_IMAGE) -binary $(ROOT)/dist/bin/sortographer -entrypoint /sortographer \
-	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
+	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $(if $(GALLERY_TESSDATA),-tessdata $(GALLERY_TESSDATA)) $${model:+-model-dir $$model}
 
-# The gallery for linux/arm64 (Graviton): cross-built by Debian's aarch64 gcc against
-# bookworm's arm64 libvips, which hack/baseimages -sysroot unpacks (with its libraries,
-# and the headers of libvips-dev and libglib2.0-dev alone) into $(SYSROOT_ARM64) without
-# installing anything; the image's libraries come from there too, and ONNX Runtime's
-# arm64 library from the same npm package as amd64's. pkg-config is bypassed: vips.pc
-# requires the .pc files of two dozen -dev packages the build does not need.
+# The gallery for linux/arm64 (Graviton): cross-built by Debian's aarch64 gcc and g++
+# (gosseract's bridge to libtesseract is C++) against bookworm's arm64 libvips and
+# libtesseract, which hack/baseimages -sysroot unpacks (with their libraries, and the
+# headers of libvips-dev, libglib2.0-dev, libtesseract-dev and libleptonica-dev alone)
+# into $(SYSROOT_ARM64) without installing anything; the image's libraries come from
+# there too, and ONNX Runtime's arm64 library from the same npm package as amd64's.
+# pkg-config is bypassed: vips.pc requires the .pc files of two dozen -dev packages the
+# build does not need.
 SYSROOT_ARM64        := $(BIN)/sysroot-arm64
 SYSROOT_ARM64_LIBDIR := $(SYSROOT_ARM64)/usr/lib/aarch64-linux-gnu
-GALLERY_ARM64_LIBS   := libvips42 libstdc++6
-GALLERY_ARM64_HEADERS := libvips-dev,libglib2.0-dev
+GALLERY_ARM64_LIBS   := libvips42 libstdc++6 libtesseract5
+GALLERY_ARM64_HEADERS := libvips-dev,libglib2.0-dev,libtesseract-dev,libleptonica-dev
 
 .PHONY: image-gallery-arm64
-image-gallery-arm64: deps ## Build dist/images/gallery-arm64.tar: the gallery cross-built for linux/arm64, with bookworm's arm64 libvips and ONNX Runtime's arm64 library; make push joins it with gallery.tar in one image index.
+image-gallery-arm64: deps ## Build dist/images/gallery-arm64.tar: the gallery cross-built for linux/arm64, with bookworm's arm64 libvips and libtesseract and ONNX Runtime's arm64 library; make push joins it with gallery.tar in one image index.
 	go run ./hack/baseimages -sysroot $(SYSROOT_ARM64) -sysroot-arch arm64 -sysroot-headers $(GALLERY_ARM64_HEADERS) $(GALLERY_ARM64_LIBS)
-	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc PKG_CONFIG=true \
+	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ PKG_CONFIG=true \
 	  CGO_CFLAGS="-O2 -g -I$(SYSROOT_ARM64)/usr/include -I$(SYSROOT_ARM64)/usr/include/glib-2.0 -I$(SYSROOT_ARM64_LIBDIR)/glib-2.0/include" \
+	  CGO_CXXFLAGS="-O2 -g -I$(SYSROOT_ARM64)/usr/include" \
 	  CGO_LDFLAGS="-O2 -g -L$(SYSROOT_ARM64_LIBDIR) -Wl,-rpath-link=$(SYSROOT_ARM64_LIBDIR) -lvips -lgobject-2.0 -lglib-2.0" \
 	  go build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o $(ROOT)/dist/bin/linux-arm64/sortographer ./cmd/sortographer
 	model=$$(hack/model.sh arm64 | tail -n1) || { echo "image-gallery-arm64: hack/model.sh failed; building without the built-in model"; model=""; }; \
 	go run ./hack/imagebuild -arch arm64 -sysroot $(SYSROOT_ARM64) -o $(ROOT)/dist/images/gallery-arm64.tar -tag $(GALLERY_IMAGE) \
 	  -binary $(ROOT)/dist/bin/linux-arm64/sortographer -entrypoint /sortographer \
-	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $${model:+-model-dir $$model}
+	  $(if $(GALLERY_VIPS_MODULES),-vips-modules $(GALLERY_VIPS_MODULES)) $(if $(GALLERY_TESSDATA),-tessdata $(GALLERY_TESSDATA)) $${model:+-model-dir $$model}
 
 .PHONY: images-base
 images-base: deps ## Build dist/images/{pause,redis,mariadb,mariadb-next}.tar for the real node: cmd/pause, and Redis and MariaDB from Debian's packages, tagged as the node asks for them; mariadb-next.tar (MariaDB 11.8 from Debian trixie, fetched into the cache) is what the upgrade test moves a managed database to.

@@ -48,14 +48,27 @@ dry_run=false
 #   "shellcheck"                              make verify checks hack/*.sh and .ci/run with it
 #   jq, curl                                  hack/bench-operator.sh reads the API server and
 #                                             the operator's metrics with them
+#   g++                                       gosseract's bridge to libtesseract is C++
+#                                             (cgo compiles it with g++)
 #   gcc-aarch64-linux-gnu                     cross-builds the gallery for linux/arm64
 #                                             (make image-gallery-arm64, cgo with libvips)
+#   g++-aarch64-linux-gnu                     and its C++ part (gosseract)
 #   libc6-dev-arm64-cross                     arm64 libc headers for that build: only a
 #                                             recommendation of the compiler, which
 #                                             --no-install-recommends leaves out
 #   qemu-user-static                          qemu-aarch64-static: hack/imagebuild's test runs
 #                                             the arm64 gallery image's binary with it
-packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage python-matplotlib-data python3-sklearn libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+#   libtesseract-dev                          libtesseract 5.3 and leptonica with their
+#                                             headers: internal/classify/tesseract reads
+#                                             the words in photos through them (cgo,
+#                                             gosseract); the gallery image ships the
+#                                             libraries
+#   tesseract-ocr-eng, tesseract-ocr-kor      Tesseract's English and Korean language data
+#                                             (/usr/share/tesseract-ocr/5/tessdata), for the
+#                                             tests and the gallery image
+#   fonts-noto-cjk                            Noto Sans CJK: the tesseract tests render
+#                                             English and Korean signs with ImageMagick
+packages=(redis-server mariadb-server postgresql chromium darknet python3-skimage python-matplotlib-data python3-sklearn libvips-dev libvips-tools libheif-examples libavif-bin imagemagick libimage-exiftool-perl runc iptables conntrack mariadb-client postgresql-client shellcheck jq curl g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libtesseract-dev tesseract-ocr-eng tesseract-ocr-kor fonts-noto-cjk)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -41,7 +41,10 @@ const qemuAarch64 = "/usr/bin/qemu-aarch64-static"
 // the binary found libvips and every library it links, and libvips loaded its HEIF
 // module (vips-heif.so, which no ldd of the binary lists) and libheif's decoders from the
 // image alone, with no warning (VIPS-WARNING); classify labels darknet's dog.jpg "dog" with ONNX
-// Runtime, so the image's libonnxruntime loads and runs the built-in model.
+// Runtime, so the image's libonnxruntime loads and runs the built-in model; read-text
+// reads an English and a Korean line that ImageMagick wrote on a whiteboard-like
+// picture, so libtesseract, leptonica and the eng and kor language data load from the
+// image.
 func TestGalleryImageRuns(t *testing.T) {
 	testenv.NeedRoot(t, "to unpack the image with its owners and chroot into it")
 	for _, c := range []struct {
@@ -159,6 +162,41 @@ func testGalleryImageRuns(t *testing.T, archive, arch, emulator string) {
 	if classified.Engine != "onnxruntime" || !slices.Contains(labels, "dog") {
 		t.Errorf("classify in the image: engine %q, labels %q; want onnxruntime and a dog\n%s", classified.Engine, labels, log)
 	}
+
+	if err := os.WriteFile(filepath.Join(root, "tmp", "board.jpg"), whiteboard(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, log = inImage("read-text", "/tmp/board.jpg")
+	var read struct {
+		Model, Content string
+	}
+	if err := json.Unmarshal([]byte(out), &read); err != nil {
+		t.Fatalf("read-text printed no JSON: %v\n%s%s", err, out, log)
+	}
+	words := strings.Fields(read.Content)
+	for _, w := range []string{"SORTOGRAPHER", "receipt", "서울", "지하철", "안내"} {
+		if !slices.Contains(words, w) {
+			t.Errorf("read-text in the image: %q not read in %q (model %s)\n%s", w, read.Content, read.Model, log)
+		}
+	}
+}
+
+// whiteboard is a JPEG of two lines, English and Korean, dark on a light gradient, that
+// ImageMagick (imagemagick, by its Debian name) writes in Noto Sans CJK (fonts-noto-cjk).
+func whiteboard(t *testing.T) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "board.jpg")
+	cmd := exec.Command("convert-im6.q16", "-size", "800x300", "gradient:#f4f1e8-#cfcabd",
+		"-font", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "-fill", "#1a1a1a", "-pointsize", "48",
+		"-annotate", "+50+110", "SORTOGRAPHER receipt", "-annotate", "+50+200", "서울 지하철 안내", "-quality", "90", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("convert-im6.q16 (hack/install-deps.sh installs imagemagick and fonts-noto-cjk): %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // halvesHEIC is a w×h HEIC, red on the left and blue on the right, made by heif-enc

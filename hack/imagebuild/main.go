@@ -18,7 +18,9 @@
 // no ldd of the binary finds) with their libraries. With -sysroot (an image for another
 // architecture) they come from that folder instead, found by reading each ELF file's
 // loader, DT_NEEDED and RUNPATH as the image's loader will (sysroot.go). `imagebuild
-// -inspect FILE` prints an archive's layers and configuration.
+// -inspect FILE` prints an archive's layers and configuration. -tessdata adds Tesseract's
+// language data (the gallery reads the words in photos through libtesseract, which the
+// binary links, so ldd finds it like libvips).
 package main
 
 import (
@@ -42,6 +44,12 @@ import (
 
 	"github.com/sortographer/sortographer/internal/ociarchive"
 )
+
+// tessdataDir is where Debian's tesseract-ocr-<lang> packages put the language data and
+// Debian's libtesseract5 reads it by default; the image keeps it at the same path. The
+// files are the same for every architecture (Architecture: all), so they come from this
+// machine even with -sysroot.
+const tessdataDir = "/usr/share/tesseract-ocr/5/tessdata"
 
 // The image's user, as distroless' nonroot.
 const (
@@ -68,6 +76,10 @@ type options struct {
 	// sysroot, when set, holds the image architecture's libraries (hack/baseimages
 	// -sysroot): shared libraries and libvips modules come from there, not this machine.
 	sysroot string
+	// tessdata are Tesseract's languages ("eng", "kor") whose <lang>.traineddata the image
+	// carries in tessdataDir, read from tessdataSrc.
+	tessdata    []string
+	tessdataSrc string
 }
 
 type listFlag []string
@@ -95,8 +107,12 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE added to the image's environment (repeatable)")
 	vipsModules := flag.String("vips-modules", "", "comma-separated libvips modules to ship with their libraries, e.g. heif for vips-heif.so; empty for none")
 	flag.StringVar(&o.sysroot, "sysroot", "", "folder with -arch's Debian libraries (hack/baseimages -sysroot) the shared libraries and libvips modules come from; empty for this machine's")
+	tessdata := flag.String("tessdata", "", "comma-separated Tesseract languages whose "+tessdataDir+"/<lang>.traineddata (this machine's, from tesseract-ocr-<lang>) the image carries, e.g. eng,kor; empty for none")
 	flag.Parse()
 	o.env = env
+	if *tessdata != "" {
+		o.tessdata, o.tessdataSrc = strings.Split(*tessdata, ","), tessdataDir
+	}
 	if *vipsModules != "" {
 		o.vipsModules = strings.Split(*vipsModules, ",")
 		var dir string
@@ -201,6 +217,19 @@ func build(o options) (v1.Image, error) {
 		data = append(data, ociarchive.Entry{Name: name, Mode: 0o644, Src: src})
 		needLibs[name] = src
 	}
+	if len(o.tessdata) > 0 {
+		for _, l := range o.tessdata {
+			src := filepath.Join(o.tessdataSrc, l+".traineddata")
+			if _, err := os.Stat(src); err != nil {
+				return nil, fmt.Errorf("tesseract language %s (apt-get install tesseract-ocr-%s): %w", l, l, err)
+			}
+			data = append(data, ociarchive.Entry{Name: path.Join(tessdataDir, l+".traineddata"), Mode: 0o644, Src: src})
+		}
+		// OMP_THREAD_LIMIT: Debian's libtesseract runs OpenMP threads that spin while they
+		// wait; with one per recognition a photo costs about a quarter of the CPU time
+		// (internal/classify/tesseract's BenchmarkReadText). libgomp reads it when it loads.
+		env = append(env, "TESSDATA_PREFIX="+tessdataDir, "OMP_THREAD_LIMIT=1")
+	}
 	if len(needLibs) > 0 {
 		var libs []ociarchive.Entry
 		if o.sysroot != "" {
@@ -217,7 +246,7 @@ func build(o options) (v1.Image, error) {
 
 	layers := []ociarchive.Layer{{Comment: "base: users, CA certificates, /tmp", Entries: base}}
 	if len(data) > 0 {
-		layers = append(layers, ociarchive.Layer{Comment: "data: model, shared libraries, libvips modules", Entries: data})
+		layers = append(layers, ociarchive.Layer{Comment: "data: model, shared libraries, libvips modules, Tesseract's language data", Entries: data})
 	}
 	layers = append(layers, ociarchive.Layer{Comment: "binary", Entries: []ociarchive.Entry{{Name: o.entrypoint, Mode: 0o755, Data: bin}}})
 

@@ -57,19 +57,26 @@ func TestImageArchive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (hack/install-deps.sh installs libvips-dev)", err)
 	}
+	tessdata := t.TempDir()
+	for _, l := range []string{"eng", "kor"} {
+		if err := os.WriteFile(filepath.Join(tessdata, l+".traineddata"), []byte(l), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct {
 		name        string
 		modelDir    string
 		vipsModules []string
+		tessdata    []string
 		wantLayers  int
 	}{
-		{"manager", "", nil, 2},
-		{"gallery", model, []string{"heif"}, 3},
+		{"manager", "", nil, nil, 2},
+		{"gallery", model, []string{"heif"}, []string{"eng", "kor"}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := options{tag: "example.com/" + c.name + ":test", binary: bin, entrypoint: "/" + c.name,
 				caFile: "/etc/ssl/certs/ca-certificates.crt", modelDir: c.modelDir, arch: "amd64", epoch: time.Unix(0, 0),
-				vipsModules: c.vipsModules, vipsModulesDir: vipsModules}
+				vipsModules: c.vipsModules, vipsModulesDir: vipsModules, tessdata: c.tessdata, tessdataSrc: tessdata}
 			if _, err := os.Stat(o.caFile); err != nil {
 				t.Fatalf("this machine has no CA bundle (apt-get install ca-certificates): %v", err)
 			}
@@ -159,6 +166,15 @@ func TestImageArchive(t *testing.T) {
 			}
 
 			assertVipsModules(t, fs, vipsModules, c.vipsModules)
+			env := strings.Join(cf.Config.Env, " ")
+			for _, l := range c.tessdata {
+				if h := fs["usr/share/tesseract-ocr/5/tessdata/"+l+".traineddata"]; h == nil || h.Mode != 0o644 {
+					t.Errorf("%s.traineddata missing from the gallery image, or not 0644", l)
+				}
+			}
+			if hasTess := strings.Contains(env, "TESSDATA_PREFIX=/usr/share/tesseract-ocr/5/tessdata") && strings.Contains(env, "OMP_THREAD_LIMIT=1"); hasTess != (len(c.tessdata) > 0) {
+				t.Errorf("env %v: TESSDATA_PREFIX and OMP_THREAD_LIMIT=1 set = %v, want %v", cf.Config.Env, hasTess, len(c.tessdata) > 0)
+			}
 
 			// Reproducible: the same inputs give the same digest.
 			again, err := build(o)
@@ -200,5 +216,15 @@ func assertVipsModules(t *testing.T, fs map[string]*tar.Header, dir string, want
 				t.Errorf("%s needs %s, which the image lacks", module, f[2])
 			}
 		}
+	}
+}
+
+// A language asked for without its data fails the build, naming the package.
+func TestTessdataMissing(t *testing.T) {
+	o := options{tag: "example.com/gallery:test", binary: staticBinary(t), entrypoint: "/gallery",
+		caFile: "/etc/ssl/certs/ca-certificates.crt", arch: "amd64", epoch: time.Unix(0, 0),
+		tessdata: []string{"xyz"}, tessdataSrc: t.TempDir()}
+	if _, err := build(o); err == nil || !strings.Contains(err.Error(), "apt-get install tesseract-ocr-xyz") {
+		t.Errorf("build = %v, want the missing language's package named", err)
 	}
 }

@@ -239,6 +239,26 @@ func TestClassifierJPEG(t *testing.T) {
 	}
 }
 
+// A text reader asks for more pixels than labels need: the same JPEG with another
+// longest side, within the classifiers' bounds.
+func TestClassifierJPEGSide(t *testing.T) {
+	data := encodePNG(t, halves(3000, 2000))
+	for _, tc := range []struct{ side, w, h int }{{ClassifierSide, 2048, 1365}, {2800, 2800, 1867}, {4000, 3000, 2000}} {
+		out, err := ClassifierJPEGSide(context.Background(), data, tc.side)
+		if err != nil {
+			t.Fatalf("side %d: %v", tc.side, err)
+		}
+		if b := decodeJPEG(t, out).Bounds(); b.Dx() != tc.w || b.Dy() != tc.h {
+			t.Errorf("side %d: %d×%d, want %d×%d (never enlarged)", tc.side, b.Dx(), b.Dy(), tc.w, tc.h)
+		}
+	}
+	for _, side := range []int{ClassifierMinSide - 1, ClassifierMaxSide + 1} {
+		if _, err := ClassifierJPEGSide(context.Background(), data, side); err == nil {
+			t.Errorf("side %d accepted", side)
+		}
+	}
+}
+
 func TestClassifierJPEGRefusesWhatCannotFit(t *testing.T) {
 	_, err := ClassifierJPEG(context.Background(), encodePNG(t, halves(20_000, 2)))
 	if !errors.Is(err, ErrTooManyPixels) || HTTPStatus(err) != http.StatusUnprocessableEntity {

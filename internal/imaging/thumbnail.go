@@ -81,11 +81,21 @@ func Thumbnail(ctx context.Context, data []byte, info Info) ([]byte, error) {
 // megapixel count it cannot take. Its errors are Inspect's and Thumbnail's; an image too
 // thin to reach ClassifierMinSide without passing ClassifierMaxSide is ErrTooManyPixels.
 func ClassifierJPEG(ctx context.Context, data []byte) ([]byte, error) {
+	return ClassifierJPEGSide(ctx, data, ClassifierSide)
+}
+
+// ClassifierJPEGSide is ClassifierJPEG with another longest side (at most
+// ClassifierMaxSide): a text reader needs the resolution that labels do not.
+func ClassifierJPEGSide(ctx context.Context, data []byte, side int) ([]byte, error) {
+	if side < ClassifierMinSide || side > ClassifierMaxSide {
+		return nil, fmt.Errorf("classifier image: a longest side of %d px is out of %d to %d", side, ClassifierMinSide, ClassifierMaxSide)
+	}
 	info, err := InspectBytes(data)
 	if err != nil {
 		return nil, err
 	}
-	w, h, err := classifierSize(info.DisplaySize())
+	dw, dh := info.DisplaySize()
+	w, h, err := classifierSize(dw, dh, side)
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +106,10 @@ func ClassifierJPEG(ctx context.Context, data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// classifierSize is the size of ClassifierJPEG's result for an image shown at w×h.
-func classifierSize(w, h int) (int, int, error) {
-	tw, th := fit(w, h, ClassifierSide)
+// classifierSize is the size of ClassifierJPEG's result for an image shown at w×h, with
+// side its longest side.
+func classifierSize(w, h, side int) (int, int, error) {
+	tw, th := fit(w, h, side)
 	if short := min(tw, th); short < ClassifierMinSide {
 		// Enlarge: the short side to ClassifierMinSide, the long one in proportion.
 		scale := float64(ClassifierMinSide) / float64(short)

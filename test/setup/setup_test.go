@@ -226,6 +226,15 @@ func TestEveryNeededFileComesFromAListedPackage(t *testing.T) {
 		"jq", "curl", // hack/bench-operator.sh
 		"/usr/share/darknet/data/dog.jpg",
 		"/usr/lib/python3/dist-packages/skimage/data/coffee.png",
+		// internal/classify/tesseract: the photos its signs are drawn on, a printed page,
+		// the font, the language data, and the headers its cgo build includes.
+		"/usr/share/darknet/data/horses.jpg", "/usr/share/darknet/data/eagle.jpg",
+		"/usr/lib/python3/dist-packages/skimage/data/page.png",
+		"/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+		"/usr/share/tesseract-ocr/5/tessdata/eng.traineddata", "/usr/share/tesseract-ocr/5/tessdata/kor.traineddata",
+		"/usr/include/tesseract/baseapi.h", "/usr/include/leptonica/allheaders.h",
+		// cgo's C++ compilers for gosseract, this machine's and arm64's (make images).
+		"g++", "aarch64-linux-gnu-g++",
 	}
 	needed = append(needed, pgInitdb...)
 	pgDump, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")

@@ -1,5 +1,5 @@
-// Package rekognition labels photos with AWS Rekognition's DetectLabels, through
-// aws-sdk-go-v2.
+// Package rekognition labels photos with AWS Rekognition's DetectLabels, and reads the
+// words in them with its DetectText (TextReader), through aws-sdk-go-v2.
 //
 // The photo goes as bytes: imaging.ClassifierJPEG of the original, whatever its format
 // (HEIC, a RAW's preview...), within Rekognition's limits (JPEG, at most 5 MB, 80 to
@@ -9,7 +9,8 @@
 // reads no other format and the worker then sends bytes instead. Throttling
 // and server errors are retried with jittered exponential backoff; what retrying cannot
 // fix is wrapped in classify.ErrPermanent. Every request, retries included (each is
-// billed), is reported to the context's classify.CallCounter.
+// billed), is reported to the context's classify.CallCounter. DetectText takes the same
+// image, with the same limits, and goes through the same retries.
 package rekognition
 
 import (
@@ -33,10 +34,11 @@ import (
 	"github.com/sortographer/sortographer/internal/imaging"
 )
 
-// Provider and Model are recorded with every label.
+// Provider and Model are recorded with every label; TextModel with the text.
 const (
-	Provider = "rekognition"
-	Model    = "detect-labels"
+	Provider  = "rekognition"
+	Model     = "detect-labels"
+	TextModel = "detect-text"
 )
 
 // SearchExamples are words for the search box to suggest: Rekognition knows about 3,000
@@ -58,16 +60,22 @@ type API interface {
 	DetectLabels(ctx context.Context, in *rekognition.DetectLabelsInput, optFns ...func(*rekognition.Options)) (*rekognition.DetectLabelsOutput, error)
 }
 
+// TextAPI is the part of the Rekognition client the TextReader uses; *rekognition.Client
+// implements it.
+type TextAPI interface {
+	DetectText(ctx context.Context, in *rekognition.DetectTextInput, optFns ...func(*rekognition.Options)) (*rekognition.DetectTextOutput, error)
+}
+
 // Limiter paces provider calls Gallery-wide; a ratelimit.Pacer implements it.
 type Limiter interface {
 	Wait(ctx context.Context, n int) (time.Duration, error)
 }
 
-// Options tune the classifier. Zero values take the defaults.
+// Options tune the classifier and the TextReader. Zero values take the defaults.
 type Options struct {
-	// MinConfidence (0–100) drops less certain labels. Default 70.
+	// MinConfidence (0–100) drops less certain labels, or lines of text. Default 70.
 	MinConfidence float64
-	// MaxLabels caps the labels per photo. Default 20.
+	// MaxLabels caps the labels per photo (DetectLabels only). Default 20.
 	MaxLabels int
 	// UseS3 sends the S3 object reference for originals in S3 instead of their bytes.
 	// Only for AWS S3 in Rekognition's region.
@@ -155,54 +163,71 @@ func (c *Classifier) Model() string { return Model }
 // need not download it: with UseS3, for a JPEG or PNG whose size and dimensions (from
 // the image's row) are within Rekognition's limits for S3 objects. Anything else, an
 // image of unknown size included, goes as bytes.
-func (c *Classifier) ReadsS3(img classify.Image) bool {
-	return c.opts.UseS3 && (img.ContentType == "image/jpeg" || img.ContentType == "image/png") &&
+func (c *Classifier) ReadsS3(img classify.Image) bool { return c.opts.readsS3(img) }
+
+func (o Options) readsS3(img classify.Image) bool {
+	return o.UseS3 && (img.ContentType == "image/jpeg" || img.ContentType == "image/png") &&
 		img.Size > 0 && img.Size <= MaxS3Bytes &&
 		min(img.Width, img.Height) >= MinSide && max(img.Width, img.Height) <= MaxSide
 }
 
 // Classify implements classify.Classifier.
 func (c *Classifier) Classify(ctx context.Context, img classify.Image) ([]classify.Label, error) {
-	in, err := c.input(ctx, img)
+	image, err := c.opts.image(ctx, img)
 	if err != nil {
 		return nil, err
 	}
+	in := &rekognition.DetectLabelsInput{
+		Image:         image,
+		MinConfidence: aws.Float32(float32(c.opts.MinConfidence)),
+		MaxLabels:     aws.Int32(int32(c.opts.MaxLabels)),
+	}
+	out, err := retry(ctx, c.opts, "detect labels", func(ctx context.Context) (*rekognition.DetectLabelsOutput, error) {
+		return c.api.DetectLabels(ctx, in)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.labels(out), nil
+}
+
+// retry calls Rekognition until it answers, at most Attempts times: each call bounded by
+// CallTimeout and counted, throttling and server errors retried after backoff, what
+// retrying cannot fix returned at once wrapped in classify.ErrPermanent.
+func retry[T any](ctx context.Context, o Options, what string, call func(context.Context) (T, error)) (T, error) {
+	var zero T
 	var last error
-	for attempt := 1; attempt <= c.opts.Attempts; attempt++ {
+	for attempt := 1; attempt <= o.Attempts; attempt++ {
 		if attempt > 1 {
-			if err := c.backoff(ctx, attempt); err != nil {
-				return nil, errors.Join(last, err)
+			if err := o.backoff(ctx, attempt); err != nil {
+				return zero, errors.Join(last, err)
 			}
 		}
-		out, err := c.call(ctx, in)
+		callCtx, cancel := context.WithTimeout(ctx, o.CallTimeout)
+		out, err := call(callCtx)
+		cancel()
 		classify.CountCall(ctx, Provider, callResult(err))
 		if err == nil {
-			return c.labels(out), nil
+			return out, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("detect labels: %w", errors.Join(err, ctx.Err()))
+			return zero, fmt.Errorf("%s: %w", what, errors.Join(err, ctx.Err()))
 		}
 		if perm := permanent(err); perm != nil {
-			return nil, perm
+			return zero, perm
 		}
 		if !retryable(err) {
-			return nil, fmt.Errorf("detect labels: %w", err)
+			return zero, fmt.Errorf("%s: %w", what, err)
 		}
 		last = err
 	}
-	return nil, fmt.Errorf("detect labels: %d attempts failed, last: %w", c.opts.Attempts, last)
-}
-
-func (c *Classifier) call(ctx context.Context, in *rekognition.DetectLabelsInput) (*rekognition.DetectLabelsOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-	defer cancel()
-	return c.api.DetectLabels(ctx, in)
+	return zero, fmt.Errorf("%s: %d attempts failed, last: %w", what, o.Attempts, last)
 }
 
 // backoff sleeps before attempt: BaseDelay·2^(attempt-2) capped at MaxDelay, half of it
 // fixed and half random, then waits for the Gallery-wide limiter.
-func (c *Classifier) backoff(ctx context.Context, attempt int) error {
-	d := min(c.opts.BaseDelay<<min(attempt-2, 20), c.opts.MaxDelay)
+func (o Options) backoff(ctx context.Context, attempt int) error {
+	d := min(o.BaseDelay<<min(attempt-2, 20), o.MaxDelay)
 	d = d/2 + rand.N(d/2+1)
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -211,22 +236,19 @@ func (c *Classifier) backoff(ctx context.Context, attempt int) error {
 		return ctx.Err()
 	case <-t.C:
 	}
-	if c.opts.RetryLimiter != nil {
-		if _, err := c.opts.RetryLimiter.Wait(ctx, 1); err != nil {
+	if o.RetryLimiter != nil {
+		if _, err := o.RetryLimiter.Wait(ctx, 1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *Classifier) input(ctx context.Context, img classify.Image) (*rekognition.DetectLabelsInput, error) {
-	in := &rekognition.DetectLabelsInput{
-		MinConfidence: aws.Float32(float32(c.opts.MinConfidence)),
-		MaxLabels:     aws.Int32(int32(c.opts.MaxLabels)),
-	}
-	if c.ReadsS3(img) && img.S3Bucket != "" && img.S3Key != "" {
-		in.Image = &types.Image{S3Object: &types.S3Object{Bucket: aws.String(img.S3Bucket), Name: aws.String(img.S3Key)}}
-		return in, nil
+// image is the photo as Rekognition is given it: the S3 object when it reads it there,
+// else the bytes of imaging.ClassifierJPEG.
+func (o Options) image(ctx context.Context, img classify.Image) (*types.Image, error) {
+	if o.readsS3(img) && img.S3Bucket != "" && img.S3Key != "" {
+		return &types.Image{S3Object: &types.S3Object{Bucket: aws.String(img.S3Bucket), Name: aws.String(img.S3Key)}}, nil
 	}
 	if len(img.Bytes) == 0 {
 		return nil, fmt.Errorf("%w: no image bytes", classify.ErrPermanent)
@@ -241,8 +263,7 @@ func (c *Classifier) input(ctx context.Context, img classify.Image) (*rekognitio
 	if len(b) > MaxBytes {
 		return nil, fmt.Errorf("%w: image is %d bytes, Rekognition accepts at most %d", classify.ErrPermanent, len(b), MaxBytes)
 	}
-	in.Image = &types.Image{Bytes: b}
-	return in, nil
+	return &types.Image{Bytes: b}, nil
 }
 
 // labels normalises DetectLabels' answer: lower-case names and parents, most confident
@@ -320,7 +341,7 @@ func throttled(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusTooManyRequests
 }
 
-// callResult is one DetectLabels request's result, for sortographer_provider_calls_total.
+// callResult is one request's result, for sortographer_provider_calls_total.
 func callResult(err error) string {
 	switch {
 	case err == nil:

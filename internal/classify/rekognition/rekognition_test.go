@@ -32,10 +32,12 @@ import (
 
 func TestMain(m *testing.M) { testservers.Main(m) }
 
-// fakeRekognition speaks DetectLabels' JSON protocol (awsJson1_1) on loopback. answer
-// decides each call's reply from its number (1-based).
+// fakeRekognition speaks Rekognition's JSON protocol (awsJson1_1) on loopback, for one
+// operation (DetectLabels or DetectText). answer decides each call's reply from its
+// number (1-based).
 type fakeRekognition struct {
 	t      *testing.T
+	op     string
 	answer func(call int) reply
 
 	mu       sync.Mutex
@@ -61,8 +63,8 @@ func throttle() reply {
 }
 
 func (f *fakeRekognition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if got := r.Header.Get("X-Amz-Target"); got != "RekognitionService.DetectLabels" {
-		f.t.Errorf("X-Amz-Target = %q", got)
+	if got := r.Header.Get("X-Amz-Target"); got != "RekognitionService."+f.op {
+		f.t.Errorf("X-Amz-Target = %q, want RekognitionService.%s", got, f.op)
 	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDTEST/") {
 		f.t.Errorf("request not signed with the static test credentials: %q", r.Header.Get("Authorization"))
@@ -105,15 +107,32 @@ func (f *fakeRekognition) request(i int) map[string]any {
 	return f.requests[i]
 }
 
-// newServer starts the fake endpoint and a real SDK client pointed at it, with static
-// credentials and nothing read from the machine.
+// newServer starts the fake DetectLabels endpoint and a real SDK client pointed at it,
+// with static credentials and nothing read from the machine.
 func newServer(t *testing.T, answer func(int) reply) (*fakeRekognition, rekognition.API) {
+	t.Helper()
+	return newFake(t, "DetectLabels", answer)
+}
+
+// newTextServer is newServer for DetectText.
+func newTextServer(t *testing.T, answer func(int) reply) (*fakeRekognition, rekognition.TextAPI) {
+	t.Helper()
+	return newFake(t, "DetectText", answer)
+}
+
+// client is what the SDK's client implements of the package's interfaces.
+type client interface {
+	rekognition.API
+	rekognition.TextAPI
+}
+
+func newFake(t *testing.T, op string, answer func(int) reply) (*fakeRekognition, client) {
 	t.Helper()
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 	t.Setenv("AWS_PROFILE", "")
-	f := &fakeRekognition{t: t, answer: answer}
+	f := &fakeRekognition{t: t, op: op, answer: answer}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	client, err := rekognition.NewClient(context.Background(), "eu-west-1", srv.URL,
