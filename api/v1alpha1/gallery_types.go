@@ -606,9 +606,9 @@ type TextSpec struct {
 	Enabled *bool `json:"enabled,omitempty"`
 
 	// minConfidence is the lowest confidence, in percent, of a word that is kept.
-	// Default 60.
+	// Default 80 (Tesseract keeps little but noise below it; internal/classify/tesseract/README.md).
 	// +optional
-	// +kubebuilder:default=60
+	// +kubebuilder:default=80
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	MinConfidence int32 `json:"minConfidence,omitempty"`

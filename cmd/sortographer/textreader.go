@@ -2,45 +2,42 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/classify/rekognition"
+	"github.com/sortographer/sortographer/internal/classify/tesseract"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/ratelimit"
 )
-
-// errNotBuiltIn: the text reader named is not in this binary.
-var errNotBuiltIn = errors.New("not built in yet")
 
 // newTextReader builds the text reader SORTOGRAPHER_TEXT_READER names
 // (config.Workers.TextReaderName resolves auto), for `work` and for the workers inside
 // `serve`; nil, nil when there is none. limiter is the Gallery-wide provider pace, for
 // a reader that retries by itself (Rekognition), as newClassifier's.
-func newTextReader(ctx context.Context, cfg config.Config, log *slog.Logger, limiter ratelimit.Pacer) (classify.TextReader, error) {
+func newTextReader(ctx context.Context, cfg config.Config, _ *slog.Logger, limiter ratelimit.Pacer) (classify.TextReader, error) {
 	w := cfg.Workers
 	switch name := w.TextReaderName(); name {
 	case "":
 		return nil, nil
 	case config.TextReaderTesseract:
-		// TODO(merge): internal/classify/tesseract is on another branch. With it:
-		//
-		//	return tesseract.New(tesseract.Options{
-		//		Languages:     w.TextLanguages,
-		//		MinConfidence: w.TextMinConfidence,
-		//		DataPath:      w.TesseractDataPath,
-		//	})
-		//
-		// (and delete errNotBuiltIn once both readers are in).
-		return nil, fmt.Errorf("%s: text reader %q is %w", config.EnvTextReader, name, errNotBuiltIn)
+		r, err := tesseract.New(tesseract.Options{
+			Languages:     w.TextLanguages,
+			MinConfidence: w.TextMinConfidence,
+			DataPath:      w.TesseractDataPath,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", config.EnvTextReader, name, err)
+		}
+		return r, nil
 	case config.TextReaderRekognition:
-		// TODO(merge): the DetectText reader of internal/classify/rekognition is on
-		// another branch. With it, on a client made as newRekognition makes its own
-		// (rekognition.NewClient(ctx, w.RekognitionRegion, w.RekognitionEndpoint)), with
-		// MinConfidence w.TextMinConfidence, RetryLimiter limiter and the classifier's
-		// CallTimeout, and UseS3 decided as there.
-		return nil, fmt.Errorf("%s: text reader %q is %w", config.EnvTextReader, name, errNotBuiltIn)
+		client, opts, err := rekognitionSetup(ctx, cfg, limiter)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", config.EnvTextReader, name, err)
+		}
+		opts.MinConfidence = w.TextMinConfidence
+		return rekognition.NewTextReader(client, opts), nil
 	default:
 		return nil, fmt.Errorf("%s: unknown text reader %q", config.EnvTextReader, name)
 	}

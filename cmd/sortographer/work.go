@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	awsrekognition "github.com/aws/aws-sdk-go-v2/service/rekognition"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,22 +73,34 @@ func newClassifier(ctx context.Context, cfg config.Config, log *slog.Logger, lim
 }
 
 func newRekognition(ctx context.Context, cfg config.Config, _ *slog.Logger, limiter ratelimit.Pacer) (classify.Classifier, error) {
+	client, opts, err := rekognitionSetup(ctx, cfg, limiter)
+	if err != nil {
+		return nil, err
+	}
+	return rekognition.New(client, opts), nil
+}
+
+// rekognitionSetup is the Rekognition client and options the classifier and the
+// DetectText reader share: the region and endpoint, the labels' confidence and count,
+// S3 references when Rekognition can read the originals itself, the provider pace for
+// its retries and a call timeout within the job's visibility.
+func rekognitionSetup(ctx context.Context, cfg config.Config, limiter ratelimit.Pacer) (*awsrekognition.Client, rekognition.Options, error) {
 	w := cfg.Workers
 	client, err := rekognition.NewClient(ctx, w.RekognitionRegion, w.RekognitionEndpoint)
 	if err != nil {
-		return nil, err
+		return nil, rekognition.Options{}, err
 	}
 	// Rekognition reads an S3 object only from AWS S3 in its own region.
 	s := cfg.Storage
 	useS3 := s.Backend == config.StorageS3 && s.S3Endpoint == "" &&
 		(s.S3Region == "" || w.RekognitionRegion == "" || s.S3Region == w.RekognitionRegion)
-	return rekognition.New(client, rekognition.Options{
+	return client, rekognition.Options{
 		MinConfidence: w.RekognitionMinConfidence,
 		MaxLabels:     w.RekognitionMaxLabels,
 		UseS3:         useS3,
 		RetryLimiter:  limiter,
 		CallTimeout:   min(w.VisibilityTimeout/2, 30*time.Second),
-	}), nil
+	}, nil
 }
 
 // schemaWait is how long `work` waits for `serve` to migrate the database.

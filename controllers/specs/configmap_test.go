@@ -317,7 +317,7 @@ func TestConfigMap(t *testing.T) {
 		absent: []string{config.EnvTextReader, config.EnvTextMinConfidence},
 	}, {
 		name:   "text: on with builtin names Tesseract",
-		g:      gallery(withText(ptr.To(true), 60)),
+		g:      gallery(withText(ptr.To(true), 80)),
 		want:   map[string]string{config.EnvTextReader: "tesseract"},
 		absent: []string{config.EnvTextMinConfidence},
 	}, {
@@ -326,7 +326,7 @@ func TestConfigMap(t *testing.T) {
 		want: map[string]string{config.EnvTextReader: "rekognition", config.EnvTextMinConfidence: "85"},
 	}, {
 		name:   "text: off with builtin",
-		g:      gallery(withText(ptr.To(false), 60)),
+		g:      gallery(withText(ptr.To(false), 80)),
 		want:   map[string]string{config.EnvTextReader: "none"},
 		absent: []string{config.EnvTextMinConfidence},
 	}, {
@@ -416,7 +416,7 @@ func configShapes() map[string]*galleryv1alpha1.Gallery {
 				g.Spec.Storage.S3.ServerSideEncryption = &galleryv1alpha1.ServerSideEncryptionSpec{Type: "aws:kms", KMSKeyID: "alias/x"}
 			}),
 		"sharing off, links capped": gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 48 * time.Hour})),
-		"text off":                  gallery(withText(ptr.To(false), 60)),
+		"text off":                  gallery(withText(ptr.To(false), 80)),
 		"text on, confident":        gallery(withText(ptr.To(true), 90)),
 		"rekognition reading text":  gallery(withRekognition(), withText(ptr.To(true), 0)),
 		"sharing on, links capped":  gallery(withSharing(ptr.To(true), &metav1.Duration{Duration: 15 * time.Minute})),

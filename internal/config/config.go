@@ -145,7 +145,7 @@ const (
 
 // DefaultTextMinConfidence is SORTOGRAPHER_TEXT_MIN_CONFIDENCE's default, which the
 // operator leaves unset.
-const DefaultTextMinConfidence = 60
+const DefaultTextMinConfidence = 80
 
 // DefaultMetricsAddr is where /metrics is served when SORTOGRAPHER_METRICS_ADDR is
 // not set.
@@ -279,7 +279,7 @@ type Workers struct {
 	// auto (TextReaderAuto; TextReaderName resolves it).
 	TextReader string `env:"SORTOGRAPHER_TEXT_READER" envDefault:"auto"`
 	// TextMinConfidence is the lowest confidence, 0–100, of a word the reader keeps.
-	TextMinConfidence float64 `env:"SORTOGRAPHER_TEXT_MIN_CONFIDENCE" envDefault:"60"`
+	TextMinConfidence float64 `env:"SORTOGRAPHER_TEXT_MIN_CONFIDENCE" envDefault:"80"`
 	// TextLanguages are Tesseract's languages, by their traineddata names.
 	TextLanguages []string `env:"SORTOGRAPHER_TEXT_LANGUAGES" envSeparator:"," envDefault:"eng,kor"`
 	// TesseractDataPath is the folder of Tesseract's traineddata files; empty: the

@@ -42,7 +42,7 @@ func DefaultedGallery(name, namespace string) *galleryv1alpha1.Gallery {
 				Classifier: galleryv1alpha1.ClassifierSpec{
 					Provider: galleryv1alpha1.ClassifierBuiltin,
 					Builtin:  galleryv1alpha1.BuiltinClassifierSpec{MinScore: 30},
-					Text:     galleryv1alpha1.TextSpec{MinConfidence: 60},
+					Text:     galleryv1alpha1.TextSpec{MinConfidence: 80},
 				},
 				Pacing: galleryv1alpha1.PacingSpec{ProviderRequestsPerSecond: 5, IntakePerSecond: 10, BatchSize: 10},
 				Jobs: galleryv1alpha1.JobsSpec{
