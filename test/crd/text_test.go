@@ -11,7 +11,7 @@ import (
 )
 
 // TestTextIsAcceptedAndDefaulted: spec.workers.classifier.text is defaulted to a
-// confidence of 60 with enabled unset (read with builtin, not with rekognition), and a
+// confidence of 80 with enabled unset (read with builtin, not with rekognition), and a
 // Gallery that sets it is read back as written.
 func TestTextIsAcceptedAndDefaulted(t *testing.T) {
 	ctx := context.Background()
@@ -22,10 +22,10 @@ func TestTextIsAcceptedAndDefaulted(t *testing.T) {
 		wantConfidence int32
 		wantReads      bool
 	}{
-		{"absent: read with builtin", validBase, nil, 60, true},
-		{"absent: not read with rekognition", validBase + "workers: {classifier: {provider: rekognition, rekognition: {region: eu-west-1}}}", nil, 60, false},
+		{"absent: read with builtin", validBase, nil, 80, true},
+		{"absent: not read with rekognition", validBase + "workers: {classifier: {provider: rekognition, rekognition: {region: eu-west-1}}}", nil, 80, false},
 		{"on with rekognition, confident", validBase + "workers: {classifier: {provider: rekognition, rekognition: {region: eu-west-1}, text: {enabled: true, minConfidence: 85}}}", ptr.To(true), 85, true},
-		{"off with builtin", validBase + "workers: {classifier: {text: {enabled: false}}}", ptr.To(false), 60, false},
+		{"off with builtin", validBase + "workers: {classifier: {text: {enabled: false}}}", ptr.To(false), 80, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := gallery(t, tc.spec)
