@@ -42,6 +42,12 @@ func realClassifier(t *testing.T) classify.Classifier {
 // dependencies.
 func startGallery(t *testing.T, opts ...func(*api.Deps)) string {
 	t.Helper()
+	return startGalleryReading(t, nil, opts...)
+}
+
+// startGalleryReading is startGallery with a text reader in the worker (nil: none).
+func startGalleryReading(t *testing.T, reader classify.TextReader, opts ...func(*api.Deps)) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	cfg, err := config.Load([]string{config.EnvDataDir + "=" + dir, config.EnvShutdownGrace + "=2s"})
@@ -76,7 +82,7 @@ func startGallery(t *testing.T, opts ...func(*api.Deps)) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := worker.Run(ctx, worker.Deps{Config: cfg, Store: st, Objects: obj, Queue: q, Classifier: realClassifier(t), Logger: log}); err != nil {
+		if err := worker.Run(ctx, worker.Deps{Config: cfg, Store: st, Objects: obj, Queue: q, Classifier: realClassifier(t), TextReader: reader, Logger: log}); err != nil {
 			t.Errorf("worker: %v", err)
 		}
 	}()
