@@ -157,6 +157,7 @@ scale() {
   rss=$(rss_mib); cpu=$(cpu_s)
   local steady_cpu
   steady_cpu=$(awk -v a="$cpu1" -v b="$cpu" 'BEGIN { printf "%.1f", b - a }')
+  log "N=$n: steady state ${steady}s: $steady_w writes, $steady_r reads, ${steady_cpu} CPU-s; RSS ${rss} MiB; $w writes, $r reads, $p passes while converging"
   log "N=$n: restart"
   stop_operator
   start_operator
@@ -167,6 +168,7 @@ scale() {
   resync_w=$(writes)
   local rss_resync
   rss_resync=$(rss_mib)
+  log "N=$n: restart re-synced in ${t_resync}s with $resync_w writes; RSS ${rss_resync} MiB"
   stop_operator
   log "N=$n: floor"
   floor_t=$(floor "$n")
