@@ -17,7 +17,8 @@ type Label struct {
 	Name string
 	// Confidence is 0–100.
 	Confidence float64
-	// Parents are broader categories (Rekognition's parents), normalised.
+	// Parents are broader words (Rekognition's parents, aliases and categories; the
+	// built-in model's hierarchy), normalised.
 	Parents []string
 }
 

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -266,8 +267,10 @@ func (o Options) image(ctx context.Context, img classify.Image) (*types.Image, e
 	return &types.Image{Bytes: b}, nil
 }
 
-// labels normalises DetectLabels' answer: lower-case names and parents, most confident
-// first, one label per name, at most MaxLabels.
+// labels normalises DetectLabels' answer: lower-case names, most confident first, one
+// label per name, at most MaxLabels. Each label's broader words are its parents, then its
+// aliases and categories (Rekognition's "Pet" for a dog, "Animals and Pets"), each once:
+// the gallery stores them as labels derived from it, so a search for any finds the photo.
 func (c *Classifier) labels(out *rekognition.DetectLabelsOutput) []classify.Label {
 	byName := map[string]classify.Label{}
 	for _, l := range out.Labels {
@@ -277,10 +280,19 @@ func (c *Classifier) labels(out *rekognition.DetectLabelsOutput) []classify.Labe
 			continue
 		}
 		var parents []string
-		for _, p := range l.Parents {
-			if pn := Normalise(aws.ToString(p.Name)); pn != "" && pn != name {
-				parents = append(parents, pn)
+		broader := func(word *string) {
+			if w := Normalise(aws.ToString(word)); w != "" && w != name && !slices.Contains(parents, w) {
+				parents = append(parents, w)
 			}
+		}
+		for _, p := range l.Parents {
+			broader(p.Name)
+		}
+		for _, a := range l.Aliases {
+			broader(a.Name)
+		}
+		for _, c := range l.Categories {
+			broader(c.Name)
 		}
 		if prev, ok := byName[name]; !ok || conf > prev.Confidence {
 			byName[name] = classify.Label{Name: name, Confidence: conf, Parents: parents}

@@ -54,7 +54,7 @@ type reply struct {
 }
 
 var okReply = reply{status: 200, body: `{"LabelModelVersion":"3.0","Labels":[
-	{"Name":"Dog","Confidence":98.5,"Parents":[{"Name":"Animal"},{"Name":"Pet"}]},
+	{"Name":"Dog","Confidence":98.5,"Parents":[{"Name":"Animal"},{"Name":"Pet"}],"Aliases":[{"Name":"Puppy"},{"Name":"pet"}],"Categories":[{"Name":"Animals and Pets"}]},
 	{"Name":"Golden  Retriever","Confidence":91.25,"Parents":[{"Name":"Dog"},{"Name":"Animal"}]},
 	{"Name":"Grass","Confidence":40}]}`}
 
@@ -184,7 +184,7 @@ func TestDetectLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []classify.Label{
-		{Name: "dog", Confidence: 98.5, Parents: []string{"animal", "pet"}},
+		{Name: "dog", Confidence: 98.5, Parents: []string{"animal", "pet", "puppy", "animals and pets"}},
 		{Name: "golden retriever", Confidence: 91.25, Parents: []string{"dog", "animal"}},
 	}
 	if len(labels) != len(want) {
