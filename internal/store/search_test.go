@@ -1,11 +1,19 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sortographer/sortographer/internal/classify"
+	"github.com/sortographer/sortographer/internal/classify/tesseract"
+	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 // TestSearch runs the text and search behaviours against every database.
@@ -17,6 +25,7 @@ func TestSearch(t *testing.T) {
 		{name: "EveryTermMustMatchByLabelOrText", test: testSearchAND},
 		{name: "PagesThroughTheRanks", test: testSearchPages},
 		{name: "DeletingAnImageRemovesItsText", test: testDeleteRemovesText},
+		{name: "WordsTesseractReadAreFound", test: testTesseractWordsFound},
 	})
 }
 
@@ -375,5 +384,69 @@ func TestExplainMatch(t *testing.T) {
 	if !ok || !strings.Contains(m.Snippet, "the big sale") || !strings.HasPrefix(m.Snippet, "…") || !strings.HasSuffix(m.Snippet, "…") ||
 		len([]rune(m.Snippet)) > snippetRunes+2 {
 		t.Errorf("snippet of a long line = %q, %v", m.Snippet, ok)
+	}
+}
+
+// readSigns is what Tesseract reads in the two sign photos (testservers.ReceiptPhoto,
+// SubwayPhoto), read once, in the first database's run, for all of them.
+func readSigns(t *testing.T) (map[string]string, error) {
+	signs.once.Do(func() {
+		r, err := tesseract.New(tesseract.Options{})
+		if err != nil {
+			signs.err = err
+			return
+		}
+		defer func() { _ = r.Close() }()
+		signs.texts = map[string]string{}
+		for name, photo := range map[string]func(testing.TB) string{"receipt": testservers.ReceiptPhoto, "subway": testservers.SubwayPhoto} {
+			b, err := os.ReadFile(photo(t))
+			if err != nil {
+				signs.err = err
+				return
+			}
+			text, err := r.ReadText(context.Background(), classify.Image{ID: name, ContentType: "image/jpeg", Bytes: b})
+			if err != nil {
+				signs.err = fmt.Errorf("read %s: %w", name, err)
+				return
+			}
+			signs.texts[name] = text.Content
+		}
+	})
+	return signs.texts, signs.err
+}
+
+var signs struct {
+	once  sync.Once
+	texts map[string]string
+	err   error
+}
+
+// What Tesseract reads in photos of an English card and a Korean sign is found by a word
+// of each, a Korean one with a particle attached included.
+func testTesseractWordsFound(t *testing.T, s *sqlStore) {
+	texts, err := readSigns(t)
+	if err != nil {
+		t.Fatalf("read the sign photos with Tesseract (hack/install-deps.sh: libtesseract-dev, tesseract-ocr-eng, tesseract-ocr-kor, fonts-noto-cjk): %v", err)
+	}
+	a := user(t, s, "reader@example.com")
+	receipt := image(t, s, a, base)
+	subway := image(t, s, a, base.Add(time.Minute))
+	read(t, s, receipt, texts["receipt"], Label{Name: "dog", Confidence: 90})
+	read(t, s, subway, texts["subway"], Label{Name: "horse", Confidence: 90})
+	for _, tc := range []struct {
+		terms []string
+		want  []string
+	}{
+		{[]string{"receipt"}, []string{receipt.ID}},
+		{[]string{"sortographer"}, []string{receipt.ID}},
+		{[]string{"서울"}, []string{subway.ID}},
+		{[]string{"지하철"}, []string{subway.ID}},
+		{[]string{"서울에서"}, nil}, // the photo says 서울, not 서울에서
+		{[]string{"horse", "안내"}, []string{subway.ID}},
+		{[]string{"receipt", "서울"}, nil},
+	} {
+		if got := found(t, s, a, tc.terms...); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("search %q found %v, want %v (texts read: %q, %q)", tc.terms, got, tc.want, texts["receipt"], texts["subway"])
+		}
 	}
 }

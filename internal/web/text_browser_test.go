@@ -3,8 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,26 +10,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/sortographer/sortographer/internal/classify/tesseract"
+	"github.com/sortographer/sortographer/internal/testservers"
 )
-
-// notoCJK is Debian's Noto Sans CJK (fonts-noto-cjk), which draws Latin and Hangul.
-const notoCJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-
-// signPhoto renders photo with a sign of lines on it (ImageMagick, by its Debian name).
-func signPhoto(t *testing.T, photo, size, box, fill, ink string, points int, at [2]int, lines ...string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "sign.jpg")
-	args := []string{photo, "-resize", size + "!", "-fill", fill, "-draw", "rectangle " + box,
-		"-font", notoCJK, "-fill", ink, "-pointsize", fmt.Sprint(points)}
-	for i, l := range lines {
-		args = append(args, "-annotate", fmt.Sprintf("+%d+%d", at[0], at[1]+points*3/2*(i+1)), l)
-	}
-	args = append(args, "-quality", "90", out)
-	if b, err := exec.Command("convert-im6.q16", args...).CombinedOutput(); err != nil {
-		t.Fatalf("convert-im6.q16 (hack/install-deps.sh installs imagemagick and fonts-noto-cjk): %v\n%s", err, b)
-	}
-	return out
-}
 
 // TestBrowserFindsPhotosByTheirWords uploads two photos with writing on them (English
 // on one, Korean on the other), lets the worker read them with Tesseract, and finds each
@@ -44,10 +24,7 @@ func TestBrowserFindsPhotosByTheirWords(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = reader.Close() })
 	url := startGalleryReading(t, reader)
-	receipt := signPhoto(t, dogPhoto, "1600x1200", "420,120 1180,330", "rgb(245,242,230)", "#1a1a1a", 52, [2]int{470, 120},
-		"SORTOGRAPHER receipt", "total 42")
-	subway := signPhoto(t, "/usr/share/darknet/data/horses.jpg", "1600x1067", "300,80 1300,300", "rgb(28,72,160)", "white", 96, [2]int{350, 80},
-		"서울 지하철 안내")
+	receipt, subway := testservers.ReceiptPhoto(t), testservers.SubwayPhoto(t)
 
 	ctx := browser(t)
 	pg := page{t, ctx}
