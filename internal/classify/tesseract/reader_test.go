@@ -5,12 +5,7 @@ package tesseract_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"image"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,38 +13,16 @@ import (
 
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/tesseract"
+	"github.com/sortographer/sortographer/internal/testservers"
 )
 
 // What the tests read, all from Debian packages that hack/install-deps.sh installs.
 const (
-	// notoCJK has Hangul and Latin (fonts-noto-cjk).
-	notoCJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-	// Photos without writing (darknet), and a photograph of a printed page, unevenly lit
+	// A photo without writing (darknet), and a photograph of a printed page, unevenly lit
 	// (python3-skimage).
-	dogPhoto    = "/usr/share/darknet/data/dog.jpg"
-	horsesPhoto = "/usr/share/darknet/data/horses.jpg"
-	eaglePhoto  = "/usr/share/darknet/data/eagle.jpg"
-	pagePhoto   = "/usr/lib/python3/dist-packages/skimage/data/page.png"
+	eaglePhoto = "/usr/share/darknet/data/eagle.jpg"
+	pagePhoto  = "/usr/lib/python3/dist-packages/skimage/data/page.png"
 )
-
-// sign renders a photo with a sign on it: ImageMagick (by its Debian name: `convert` on
-// PATH may be another program) scales the photo to size and draws a filled box with
-// lines of text in the Noto CJK font, as a JPEG.
-func sign(t testing.TB, photo string, size, box image.Rectangle, fill, ink string, points int, lines ...string) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "sign.jpg")
-	args := []string{photo, "-resize", fmt.Sprintf("%dx%d!", size.Dx(), size.Dy()),
-		"-fill", fill, "-draw", fmt.Sprintf("rectangle %d,%d %d,%d", box.Min.X, box.Min.Y, box.Max.X, box.Max.Y),
-		"-font", notoCJK, "-fill", ink, "-pointsize", strconv.Itoa(points)}
-	for i, l := range lines {
-		args = append(args, "-annotate", fmt.Sprintf("+%d+%d", box.Min.X+50, box.Min.Y+points*3/2*(i+1)), l)
-	}
-	args = append(args, "-quality", "90", out)
-	if b, err := exec.Command("convert-im6.q16", args...).CombinedOutput(); err != nil {
-		t.Fatalf("convert-im6.q16 (hack/install-deps.sh installs imagemagick and fonts-noto-cjk): %v\n%s", err, b)
-	}
-	return readFile(t, out)
-}
 
 func readFile(t testing.TB, name string) []byte {
 	t.Helper()
@@ -65,13 +38,11 @@ func testPhotos(t testing.TB) map[string][]byte {
 	t.Helper()
 	return map[string][]byte{
 		// A receipt-like card held over the porch, dark on off-white.
-		"english": sign(t, dogPhoto, image.Rect(0, 0, 1600, 1200), image.Rect(420, 120, 1180, 330), "rgb(245,242,230)", "#1a1a1a", 52,
-			"SORTOGRAPHER receipt", "total 42"),
+		"english": readFile(t, testservers.ReceiptPhoto(t)),
 		// A subway sign over the field, white on blue.
-		"korean": sign(t, horsesPhoto, image.Rect(0, 0, 1600, 1067), image.Rect(300, 80, 1300, 300), "rgb(28,72,160)", "white", 96,
-			"서울 지하철 안내"),
-		"page": readFile(t, pagePhoto),
-		"none": readFile(t, eaglePhoto),
+		"korean": readFile(t, testservers.SubwayPhoto(t)),
+		"page":   readFile(t, pagePhoto),
+		"none":   readFile(t, eaglePhoto),
 	}
 }
 
