@@ -1446,6 +1446,13 @@ type SharingSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.auth.sharing.maxLinkLifetime must be a positive duration such as 720h; remove it to let links live until revoked"
 	MaxLinkLifetime *metav1.Duration `json:"maxLinkLifetime,omitempty"`
+
+	// stripLocation removes where a photo was taken (EXIF GPS, XMP and IPTC location)
+	// from every picture a share link serves: the original, the display image and the
+	// thumbnail. The owner's own downloads keep their metadata. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	StripLocation *bool `json:"stripLocation,omitempty"`
 }
 
 // WhenUnsatisfiable is what the scheduler does when zone spread cannot be met.

@@ -110,10 +110,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AllowSignUp:    cfg.Auth.AllowSignUp,
 		Admins:         cfg.Auth.Admins,
 		// Sharing switches (SORTOGRAPHER_SHARING_ENABLED, SORTOGRAPHER_SHARE_MAX_LIFETIME).
-		SharingDisabled:  !cfg.Auth.SharingEnabled,
-		ShareMaxLifetime: cfg.Auth.ShareMaxLifetime,
-		Ready:            []api.Check{{Name: "database", Ping: st.Ping}},
-		SearchExamples:   searchExamples(cfg, log),
+		SharingDisabled:    !cfg.Auth.SharingEnabled,
+		ShareMaxLifetime:   cfg.Auth.ShareMaxLifetime,
+		ShareKeepsLocation: !cfg.Auth.ShareStripLocation,
+		Ready:              []api.Check{{Name: "database", Ping: st.Ping}},
+		SearchExamples:     searchExamples(cfg, log),
 	}
 	var (
 		consumer    queue.Consumer

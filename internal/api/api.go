@@ -70,6 +70,10 @@ type Deps struct {
 	// links asked for without an expiry, or a later one, expire after it; zero: no cap.
 	SharingDisabled  bool
 	ShareMaxLifetime time.Duration
+	// ShareKeepsLocation serves shared photos' originals as uploaded, location
+	// metadata and all (config.Auth.ShareStripLocation false); by default a link serves
+	// a copy without metadata (imaging.SharedCopy). The zero value strips.
+	ShareKeepsLocation bool
 	// ShareLimiter counts requests to share links (/api/shared) per client address.
 	// Nil: unlimited.
 	ShareLimiter ratelimit.Limiter
