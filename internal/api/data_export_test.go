@@ -85,7 +85,7 @@ func (g *gallery) export(u *user) exportArchive {
 	g.t.Helper()
 	res, data := g.do(u, "GET", "/api/me/export", nil)
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/zip" ||
-		!strings.HasPrefix(res.Header.Get("Content-Disposition"), `attachment; filename="sortographer-export-`) || res.Header.Get("Cache-Control") != "no-store" {
+		!strings.HasPrefix(res.Header.Get("Content-Disposition"), `attachment; filename="sortographer-export-`) || res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
 		g.t.Fatalf("export: %d %v", res.StatusCode, res.Header)
 	}
 	return readExport(g.t, data)
