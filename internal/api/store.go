@@ -28,12 +28,17 @@ type Store interface {
 
 var _ Store = store.Store(nil)
 
-// userStore is used by sign-up and sign-in (accounts.go) and by every signed-in request
+// userStore is used by sign-up and sign-in (accounts.go, oidc.go) and by every signed-in request
 // (middleware.go).
 type userStore interface {
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UserByEmail(ctx context.Context, email string) (store.User, error)
 	UserByID(ctx context.Context, id int64) (store.User, error)
+	HasAdmin(ctx context.Context) (bool, error)
+	// Single sign-on (oidc.go).
+	UserByOIDC(ctx context.Context, issuer, subject string) (store.User, error)
+	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
+	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
 }
 
 // imageStore is used by the listings, the searches and an image's page (images.go),
