@@ -390,7 +390,6 @@ func TestOIDCOff(t *testing.T) {
 	}
 }
 
-
 func creds(email, password string) *body {
 	return jsonBody(map[string]any{"email": email, "password": password})
 }
