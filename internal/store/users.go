@@ -50,8 +50,14 @@ func (s *sqlStore) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if (u.OIDCIssuer == "") != (u.OIDCSubject == "") {
 		return User{}, errors.New("create user: an OIDC identity needs both issuer and subject")
 	}
-	insert := "INSERT INTO users (email, password_hash, is_admin, created_at, oidc_issuer, oidc_subject, display_name) VALUES (?, ?, ?, ?, ?, ?, ?)"
-	args := []any{u.Email, u.PasswordHash, u.IsAdmin, micros(u.CreatedAt), nullIfEmpty(u.OIDCIssuer), nullIfEmpty(u.OIDCSubject), u.DisplayName}
+	insert := "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)"
+	args := []any{u.Email, u.PasswordHash, u.IsAdmin, micros(u.CreatedAt)}
+	if u.OIDCIssuer != "" || u.DisplayName != "" {
+		// Named only when set, so that a local account is created the same way on a
+		// database from before migration 0009 (the backup tests make one).
+		insert = "INSERT INTO users (email, password_hash, is_admin, created_at, oidc_issuer, oidc_subject, display_name) VALUES (?, ?, ?, ?, ?, ?, ?)"
+		args = append(args, nullIfEmpty(u.OIDCIssuer), nullIfEmpty(u.OIDCSubject), u.DisplayName)
+	}
 	var err error
 	if s.d.returningID {
 		err = s.db.QueryRowContext(ctx, s.d.rebind(insert+" RETURNING id"), args...).Scan(&u.ID)
