@@ -183,6 +183,27 @@ func TestOIDCSignIn(t *testing.T) {
 	// An account made by single sign-on has no password to guess.
 	s.mustDo(nil, "POST", "/api/auth/signin", creds(dexAda.Email, ""), http.StatusUnauthorized, nil)
 
+	// The flow is used once: the same callback again finds no flow (its cookie was
+	// cleared) and signs nobody in.
+	replay, err := s.browser().Get(res.Request.URL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayBody, _ := io.ReadAll(replay.Body)
+	replay.Body.Close()
+	if replay.StatusCode != http.StatusBadRequest || errorCode(t, replayBody) != "oidc_no_flow" {
+		t.Errorf("replayed callback in another browser = %d %s, want 400 oidc_no_flow", replay.StatusCode, replayBody)
+	}
+	replay, err = c.Get(res.Request.URL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayBody, _ = io.ReadAll(replay.Body)
+	replay.Body.Close()
+	if replay.StatusCode != http.StatusBadRequest || errorCode(t, replayBody) != "oidc_no_flow" {
+		t.Errorf("the callback again in the same browser = %d %s, want 400 oidc_no_flow", replay.StatusCode, replayBody)
+	}
+
 	again := s.browser()
 	if res, body := s.signIn(again, dexAda, nil); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second sign-in = %d %s", res.StatusCode, body)
@@ -208,6 +229,40 @@ func TestOIDCSignIn(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusBadRequest || errorCode(t, body) != "oidc_state_mismatch" {
 			t.Errorf("callback with a wrong state = %d %s, want 400 oidc_state_mismatch", res.StatusCode, body)
+		}
+	})
+	t.Run("altered flow cookie", func(t *testing.T) {
+		c := s.browser()
+		noFollow := *c
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := noFollow.Get(s.url + "/api/auth/oidc/start")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		callback, _ := url.Parse(s.url + oidc.CallbackPath)
+		var flow *http.Cookie
+		for _, ck := range res.Cookies() {
+			if ck.Name == oidc.FlowCookie {
+				flow = ck
+			}
+		}
+		if flow == nil || !flow.HttpOnly || flow.Path != oidc.CallbackPath || flow.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("the flow cookie is %+v; want HttpOnly, SameSite=Lax, on the callback's path", flow)
+		}
+		// One character of the sealed flow changed: authentication fails.
+		b := []byte(flow.Value)
+		b[len(b)/2] ^= 1
+		c.Jar.SetCookies(callback, []*http.Cookie{{Name: oidc.FlowCookie, Value: string(b), Path: oidc.CallbackPath}})
+		res, err = c.Get(callback.String() + "?code=x&state=" + url.QueryEscape(loc.Query().Get("state")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || errorCode(t, body) != "oidc_no_flow" {
+			t.Errorf("callback with an altered flow cookie = %d %s, want 400 oidc_no_flow", res.StatusCode, body)
 		}
 	})
 	t.Run("no flow in this browser", func(t *testing.T) {
