@@ -1550,7 +1550,8 @@ type OIDCClaimsSpec struct {
 
 // OIDCAdminClaimSpec is the claim and values that grant the admin role.
 type OIDCAdminClaimSpec struct {
-	// claim is the claim's name: a string or a list of strings, such as groups or roles.
+	// claim is the claim's name: a string or a list of strings, such as groups or roles,
+	// or a boolean (then values: ["true"]).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128

@@ -68,8 +68,8 @@ type Config struct {
 	// email_verified true.
 	EmailClaim, NameClaim string
 	// AdminClaim names a claim (a string or a list of strings, such as "groups") that
-	// makes a user an admin when it holds one of AdminValues; a boolean claim makes
-	// them an admin when true and AdminValues is empty. Empty: no admin claim.
+	// makes a user an admin when it is or holds one of AdminValues; a boolean claim
+	// matches the value "true". Empty: no admin claim.
 	AdminClaim  string
 	AdminValues []string
 	// QuotaClaim names a claim holding the user's storage quota, as a byte count or a
@@ -329,7 +329,8 @@ func (p *Provider) admin(claims map[string]any) bool {
 	}
 	switch v := claims[p.cfg.AdminClaim].(type) {
 	case bool:
-		return v && len(p.cfg.AdminValues) == 0
+		// A boolean claim (is_admin: true) matches the value "true".
+		return slices.Contains(p.cfg.AdminValues, strconv.FormatBool(v))
 	case string:
 		return slices.Contains(p.cfg.AdminValues, v)
 	case []any:

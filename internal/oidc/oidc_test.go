@@ -51,7 +51,7 @@ func TestIdentityClaims(t *testing.T) {
 			Identity{Email: "a@example.com", EmailVerified: true, Admin: true}, false},
 		{"other role, unverified", map[string]any{"mail": "a@example.com", "email_verified": false, "roles": []any{"staff"}},
 			Identity{Email: "a@example.com"}, false},
-		{"a boolean with values configured grants nothing", map[string]any{"roles": true}, Identity{}, false},
+		{"a boolean true is not the value gallery-admin", map[string]any{"roles": true}, Identity{}, false},
 		{"email not a string", map[string]any{"mail": 42}, Identity{}, true},
 		{"quota not a quantity", map[string]any{"quota": "lots"}, Identity{}, true},
 	}
@@ -69,5 +69,18 @@ func TestIdentityClaims(t *testing.T) {
 				t.Errorf("identity(%v) = %+v, %v; want %+v", tt.claims, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBooleanAdminClaim: a boolean claim grants the role when the values include "true".
+func TestBooleanAdminClaim(t *testing.T) {
+	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s", AdminClaim: "is_admin", AdminValues: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for claim, want := range map[any]bool{true: true, false: false, "true": true, nil: false} {
+		if got, _ := p.identity("i", "s", map[string]any{"is_admin": claim}); got.Admin != want {
+			t.Errorf("is_admin %#v: admin %v, want %v", claim, got.Admin, want)
+		}
 	}
 }
