@@ -82,9 +82,15 @@ var loginForm = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
 // its body.
 func (s *ssoGallery) signIn(c *http.Client, u testservers.DexUser, tamper func(url.Values)) (*http.Response, []byte) {
 	s.t.Helper()
+	return s.signInFrom(c, "/api/auth/oidc/start", u, tamper)
+}
+
+// signInFrom is signIn starting at start (with its query).
+func (s *ssoGallery) signInFrom(c *http.Client, start string, u testservers.DexUser, tamper func(url.Values)) (*http.Response, []byte) {
+	s.t.Helper()
 	noFollow := *c
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := noFollow.Get(s.url + "/api/auth/oidc/start")
+	res, err := noFollow.Get(s.url + start)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -212,6 +218,27 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("the second sign-in reached account %d, the first %d", me2.ID, me.ID)
 	}
 
+	t.Run("remember me", func(t *testing.T) {
+		// Without remember, the session cookie ends with the browser; with it, it
+		// persists: the choice made before leaving for the provider survives the trip.
+		expiresOf := func(res *http.Response) bool {
+			for _, ck := range res.Cookies() {
+				if ck.Name == api.SessionCookie && ck.Value != "" {
+					return !ck.Expires.IsZero()
+				}
+			}
+			t.Fatalf("the callback set no session cookie: %v", res.Header.Values("Set-Cookie"))
+			return false
+		}
+		res, _ := s.signInFrom(s.browser(), "/api/auth/oidc/start?remember=true", dexAda, nil)
+		if !expiresOf(res) {
+			t.Error("a remembered single sign-on got a browser-session cookie")
+		}
+		res, _ = s.signIn(s.browser(), dexAda, nil)
+		if expiresOf(res) {
+			t.Error("a single sign-on without remember got a persistent cookie")
+		}
+	})
 	t.Run("wrong state", func(t *testing.T) {
 		c := s.browser()
 		noFollow := *c
