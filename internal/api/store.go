@@ -14,6 +14,7 @@ import (
 // `serve` puts in front of it.
 type Store interface {
 	userStore
+	oidcStore
 	imageStore
 	uploadStore
 	reclassifyStore
@@ -28,16 +29,22 @@ type Store interface {
 
 var _ Store = store.Store(nil)
 
-// userStore is used by sign-up and sign-in (accounts.go, oidc.go) and by every signed-in request
+// userStore is used by sign-up and sign-in (accounts.go) and by every signed-in request
 // (middleware.go).
 type userStore interface {
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UserByEmail(ctx context.Context, email string) (store.User, error)
 	UserByID(ctx context.Context, id int64) (store.User, error)
 	HasAdmin(ctx context.Context) (bool, error)
-	// Single sign-on (oidc.go).
+}
+
+// oidcStore is used by single sign-on (oidc.go): finding, linking and creating the
+// account of a provider's identity, and recording what the sign-in said of it.
+type oidcStore interface {
 	UserByOIDC(ctx context.Context, issuer, subject string) (store.User, error)
+	UserByEmail(ctx context.Context, email string) (store.User, error)
 	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
+	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
 }
 
