@@ -75,19 +75,6 @@ const (
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 
-	EnvOIDCIssuer         = "SORTOGRAPHER_OIDC_ISSUER"
-	EnvOIDCClientID       = "SORTOGRAPHER_OIDC_CLIENT_ID"
-	EnvOIDCClientSecret   = "SORTOGRAPHER_OIDC_CLIENT_SECRET"
-	EnvOIDCScopes         = "SORTOGRAPHER_OIDC_SCOPES"
-	EnvOIDCEmailClaim     = "SORTOGRAPHER_OIDC_EMAIL_CLAIM"
-	EnvOIDCNameClaim      = "SORTOGRAPHER_OIDC_NAME_CLAIM"
-	EnvOIDCAdminClaim     = "SORTOGRAPHER_OIDC_ADMIN_CLAIM"
-	EnvOIDCAdminValues    = "SORTOGRAPHER_OIDC_ADMIN_VALUES"
-	EnvOIDCQuotaClaim     = "SORTOGRAPHER_OIDC_QUOTA_CLAIM"
-	EnvOIDCCreateAccounts = "SORTOGRAPHER_OIDC_CREATE_ACCOUNTS"
-	EnvOIDCLocalPasswords = "SORTOGRAPHER_OIDC_LOCAL_PASSWORDS"
-	EnvOIDCProviderName   = "SORTOGRAPHER_OIDC_PROVIDER_NAME"
-	EnvOIDCRedirectURL    = "SORTOGRAPHER_OIDC_REDIRECT_URL"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
@@ -127,6 +114,23 @@ const (
 	EnvRestoreBackup           = "SORTOGRAPHER_RESTORE_BACKUP"
 	EnvRestoreBefore           = "SORTOGRAPHER_RESTORE_BEFORE"
 	EnvRestoreVerifyPercent    = "SORTOGRAPHER_RESTORE_VERIFY_PERCENT"
+)
+
+// Single sign-on (Auth.OIDC).
+const (
+	EnvOIDCIssuer         = "SORTOGRAPHER_OIDC_ISSUER"
+	EnvOIDCClientID       = "SORTOGRAPHER_OIDC_CLIENT_ID"
+	EnvOIDCClientSecret   = "SORTOGRAPHER_OIDC_CLIENT_SECRET"
+	EnvOIDCScopes         = "SORTOGRAPHER_OIDC_SCOPES"
+	EnvOIDCEmailClaim     = "SORTOGRAPHER_OIDC_EMAIL_CLAIM"
+	EnvOIDCNameClaim      = "SORTOGRAPHER_OIDC_NAME_CLAIM"
+	EnvOIDCAdminClaim     = "SORTOGRAPHER_OIDC_ADMIN_CLAIM"
+	EnvOIDCAdminValues    = "SORTOGRAPHER_OIDC_ADMIN_VALUES"
+	EnvOIDCQuotaClaim     = "SORTOGRAPHER_OIDC_QUOTA_CLAIM"
+	EnvOIDCCreateAccounts = "SORTOGRAPHER_OIDC_CREATE_ACCOUNTS"
+	EnvOIDCLocalPasswords = "SORTOGRAPHER_OIDC_LOCAL_PASSWORDS"
+	EnvOIDCProviderName   = "SORTOGRAPHER_OIDC_PROVIDER_NAME"
+	EnvOIDCRedirectURL    = "SORTOGRAPHER_OIDC_REDIRECT_URL"
 )
 
 // Database drivers.
@@ -262,14 +266,14 @@ type Auth struct {
 	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
 	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
 	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
+	// OIDC is single sign-on through an OpenID provider (spec.auth.oidc).
+	OIDC OIDC
 	// SharingEnabled lets users make share links for images and albums; false refuses
 	// new links and stops serving existing ones.
 	SharingEnabled bool `env:"SORTOGRAPHER_SHARING_ENABLED" envDefault:"true"`
 	// ShareMaxLifetime caps a share link's lifetime: links asked for without an expiry,
 	// or with a longer one, expire after it. Zero: links may live until revoked.
 	ShareMaxLifetime time.Duration `env:"SORTOGRAPHER_SHARE_MAX_LIFETIME" envDefault:"0s"`
-	// OIDC is single sign-on through an OpenID provider (spec.auth.oidc).
-	OIDC OIDC
 }
 
 // OIDC is single sign-on through an OpenID provider; an empty Issuer turns it off.
