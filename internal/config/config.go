@@ -74,8 +74,7 @@ const (
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
-
-	EnvShareMaxLifetime = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
+	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
