@@ -33,7 +33,7 @@ fi
 log "building dex $version (first time: several minutes on 2 cores)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$root/hack/dex" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath \
+(cd "$root/hack/dex" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
   -ldflags "-s -w" -o "$tmp/dex" github.com/dexidp/dex/cmd/dex)
 mv "$tmp/dex" "$out"
 mkdir -p "$(dirname "$cache")"
