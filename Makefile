@@ -104,7 +104,7 @@ deps: ## Install the Debian packages the tests and make run need (hack/install-d
 	@hack/install-deps.sh
 
 .PHONY: test
-test: deps node-check k8s-bin k8s-oldest-bin node-bin s3-server metrics-server prometheus-bin registry-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest (on the pinned and the oldest supported Kubernetes), real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
+test: deps node-check k8s-bin k8s-oldest-bin node-bin s3-server dex metrics-server prometheus-bin registry-bin images images-base vet $(HELM) $(KUSTOMIZE) $(KUBECONFORM) ## Run all tests: unit, envtest (on the pinned and the oldest supported Kubernetes), real Redis/MariaDB/PostgreSQL/S3 servers, end to end on a kwok cluster and on a real node.
 	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) REGISTRY_BIN=$(REGISTRY_BIN) go test -count=1 -timeout 30m ./...
 	KUBEBUILDER_ASSETS=$(K8S_OLDEST_BIN) go test -count=1 -timeout 15m ./controllers/ ./test/crd/
 	FUZZTIME=$(FUZZTIME_SHORT) hack/fuzz.sh
@@ -260,6 +260,10 @@ tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(HELM) $(KUBECONFORM) k8
 .PHONY: s3-server
 s3-server: ## Build (or reuse) the pinned S3-compatible server (versitygw) the storage tests use.
 	@hack/s3-server.sh >/dev/null
+
+.PHONY: dex
+dex: ## Build (or reuse) the pinned Dex, the OpenID provider the single sign-on tests use.
+	@hack/dex.sh >/dev/null
 
 .PHONY: metrics-server
 metrics-server: ## Build (or reuse) the pinned metrics-server the end-to-end tests run beside the cluster.

@@ -1419,7 +1419,11 @@ type AuthSpec struct {
 	// +kubebuilder:default=true
 	AllowSignUp *bool `json:"allowSignUp,omitempty"`
 
-	// admins are the user names (e-mail addresses) granted the admin view.
+	// admins are e-mail addresses granted the admin role. With oidc, a person gets it by
+	// signing in through the provider with that address verified, and loses it when the
+	// address leaves this list (at their next sign-in). Without oidc, a first-run
+	// bootstrap: a listed address signing up with a password gets it only while the
+	// gallery has no admin.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
@@ -1431,6 +1435,137 @@ type AuthSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Sharing SharingSpec `json:"sharing,omitzero"`
+
+	// oidc turns on single sign-on through an OpenID Connect provider (Keycloak, Entra
+	// ID, Google, Dex...): the authorization code flow with PKCE. Accounts are linked to
+	// the provider's identity (issuer and subject); the admin role then comes only from
+	// a verified identity: the provider's admin claim, or an address of admins that the
+	// person proved by signing in with the provider saying email_verified. It is decided
+	// again at every sign-in. Without oidc, admins is a first-run bootstrap: a listed
+	// address signing up with a password gets the role only while there is no admin.
+	// Absent: password sign-in only.
+	// +optional
+	OIDC *OIDCSpec `json:"oidc,omitempty"`
+}
+
+// OIDCSpec is single sign-on through an OpenID Connect provider. Register the gallery
+// at the provider as a confidential client with the redirect URI
+// https://<host>/api/auth/oidc/callback.
+type OIDCSpec struct {
+	// issuer is the provider's issuer URL (https), where
+	// /.well-known/openid-configuration is found.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && self.startsWith('https://') && url(self).getHostname() != ''",message="spec.auth.oidc.issuer must be an https URL"
+	Issuer string `json:"issuer"`
+
+	// clientID is the gallery's client id at the provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	ClientID string `json:"clientID"`
+
+	// clientSecretRef is the key of a Secret holding the client secret. The pods read
+	// it from the Secret; it never appears in the ConfigMap, status, events or logs.
+	// +required
+	ClientSecretRef SecretKeyRef `json:"clientSecretRef"`
+
+	// scopes are asked for at sign-in; they must include openid. Add the scope that
+	// carries the admin claim if the provider needs one (e.g. groups). Default openid,
+	// email, profile.
+	// +optional
+	// +listType=set
+	// +kubebuilder:default={"openid","email","profile"}
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[^\s,"\\]+$`
+	// +kubebuilder:validation:XValidation:rule="self.exists(s, s == 'openid')",message="spec.auth.oidc.scopes must include openid"
+	Scopes []string `json:"scopes,omitempty"`
+
+	// claims name the ID token claims the gallery reads. Default: email and name.
+	// +optional
+	// +kubebuilder:default={}
+	Claims OIDCClaimsSpec `json:"claims,omitzero"`
+
+	// createAccounts creates an account at a person's first sign-in. false admits only
+	// people who already have an account with the email the provider verified. Default
+	// true.
+	// +optional
+	// +kubebuilder:default=true
+	CreateAccounts *bool `json:"createAccounts,omitempty"`
+
+	// localPasswords keeps password sign-in and sign-up beside single sign-on. false
+	// turns them off: everyone signs in through the provider. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	LocalPasswords *bool `json:"localPasswords,omitempty"`
+
+	// providerName names the provider on the sign-in button ("Sign in with
+	// <providerName>"). Absent: "single sign-on".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ProviderName string `json:"providerName,omitempty"`
+
+	// redirectURL is the callback URL registered at the provider,
+	// https://<host>/api/auth/oidc/callback. Absent: made from the host each request
+	// came to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && self.startsWith('https://') && self.endsWith('/api/auth/oidc/callback')",message="spec.auth.oidc.redirectURL must be an https URL ending in /api/auth/oidc/callback"
+	RedirectURL string `json:"redirectURL,omitempty"`
+}
+
+// OIDCClaimsSpec names the ID token claims the gallery reads.
+type OIDCClaimsSpec struct {
+	// email is the claim holding the email address. It names an account only when the
+	// provider says email_verified true. Default "email".
+	// +optional
+	// +kubebuilder:default="email"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Email string `json:"email,omitempty"`
+
+	// name is the claim holding the display name. Default "name".
+	// +optional
+	// +kubebuilder:default="name"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name,omitempty"`
+
+	// admin grants the admin role to people whose claim holds one of the values (e.g.
+	// groups containing gallery-admins). Absent: only the addresses in
+	// spec.auth.admins, verified by the provider, are admins.
+	// +optional
+	Admin *OIDCAdminClaimSpec `json:"admin,omitempty"`
+
+	// quota is the claim holding a person's storage quota: a byte count or a quantity
+	// such as "10Gi". Absent: the gallery's default quota.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Quota string `json:"quota,omitempty"`
+}
+
+// OIDCAdminClaimSpec is the claim and values that grant the admin role.
+type OIDCAdminClaimSpec struct {
+	// claim is the claim's name: a string or a list of strings, such as groups or roles,
+	// or a boolean (then values: ["true"]).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Claim string `json:"claim"`
+
+	// values grant the admin role when the claim is, or contains, one of them.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.all(v, !v.contains(','))",message="spec.auth.oidc.claims.admin.values must not contain commas"
+	Values []string `json:"values"`
 }
 
 // SharingSpec configures share links for images and albums.

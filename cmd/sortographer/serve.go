@@ -18,6 +18,7 @@ import (
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/cache"
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/oidc"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
 	"github.com/sortographer/sortographer/internal/store"
@@ -118,6 +119,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ShareKeepsLocation: !cfg.Auth.ShareStripLocation,
 		Ready:              []api.Check{{Name: "database", Ping: st.Ping}},
 		SearchExamples:     searchExamples(cfg, log),
+	}
+	if deps.SSO, err = singleSignOn(cfg.Auth.OIDC); err != nil {
+		return err
 	}
 	var (
 		consumer    queue.Consumer
@@ -249,4 +253,25 @@ func prepareSchema(ctx context.Context, st store.Store, migrate bool, log *slog.
 	}
 	log.Info("database schema ready", "schemaVersion", v, "migrated", migrate)
 	return nil
+}
+
+// singleSignOn is the OpenID provider of SORTOGRAPHER_OIDC_*; nil when it is off. The
+// provider is discovered at the first sign-in, so the server starts while it is down.
+func singleSignOn(c config.OIDC) (*api.SingleSignOn, error) {
+	if !c.Enabled() {
+		return nil, nil
+	}
+	p, err := oidc.New(oidc.Config{
+		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes,
+		EmailClaim: c.EmailClaim, NameClaim: c.NameClaim,
+		AdminClaim: c.AdminClaim, AdminValues: c.AdminValues, QuotaClaim: c.QuotaClaim,
+		HTTPClient: &http.Client{Timeout: 15 * time.Second},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("single sign-on: %w", err)
+	}
+	return &api.SingleSignOn{
+		Provider: p, ProviderName: c.ProviderName, RedirectURL: c.RedirectURL,
+		CreateAccounts: c.CreateAccounts, LocalPasswords: c.LocalPasswords,
+	}, nil
 }

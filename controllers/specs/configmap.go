@@ -54,6 +54,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
 	addSharing(d, s.Auth.Sharing)
+	addOIDC(d, s.Auth.OIDC)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -75,6 +76,40 @@ func shutdownGraceSeconds(s galleryv1alpha1.ServerSpec) int64 {
 		left = 1
 	}
 	return left
+}
+
+// addOIDC writes single sign-on's settings, all but the client secret, which the pods
+// read from its Secret (SecretEnv). Nothing without oidc: the app's default is off.
+func addOIDC(d map[string]string, o *galleryv1alpha1.OIDCSpec) {
+	if o == nil {
+		return
+	}
+	d[config.EnvOIDCIssuer] = o.Issuer
+	d[config.EnvOIDCClientID] = o.ClientID
+	if len(o.Scopes) > 0 {
+		d[config.EnvOIDCScopes] = strings.Join(o.Scopes, ",")
+	}
+	if o.Claims.Email != "" {
+		d[config.EnvOIDCEmailClaim] = o.Claims.Email
+	}
+	if o.Claims.Name != "" {
+		d[config.EnvOIDCNameClaim] = o.Claims.Name
+	}
+	if a := o.Claims.Admin; a != nil {
+		d[config.EnvOIDCAdminClaim] = a.Claim
+		d[config.EnvOIDCAdminValues] = strings.Join(a.Values, ",")
+	}
+	if o.Claims.Quota != "" {
+		d[config.EnvOIDCQuotaClaim] = o.Claims.Quota
+	}
+	d[config.EnvOIDCCreateAccounts] = strconv.FormatBool(o.CreateAccounts == nil || *o.CreateAccounts)
+	d[config.EnvOIDCLocalPasswords] = strconv.FormatBool(o.LocalPasswords == nil || *o.LocalPasswords)
+	if o.ProviderName != "" {
+		d[config.EnvOIDCProviderName] = o.ProviderName
+	}
+	if o.RedirectURL != "" {
+		d[config.EnvOIDCRedirectURL] = o.RedirectURL
+	}
 }
 
 // addSharing writes the share-link settings only where they differ from the app's

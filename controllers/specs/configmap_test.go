@@ -282,6 +282,35 @@ func TestConfigMap(t *testing.T) {
 		}),
 		want: map[string]string{config.EnvAllowSignUp: "true", config.EnvAdmins: "ada@example.com"},
 	}, {
+		name: "oidc: off writes nothing",
+		g:    gallery(),
+		absent: []string{config.EnvOIDCIssuer, config.EnvOIDCClientID, config.EnvOIDCClientSecret, config.EnvOIDCScopes,
+			config.EnvOIDCLocalPasswords, config.EnvOIDCCreateAccounts},
+	}, {
+		name: "oidc: defaults; the client secret is never in the ConfigMap",
+		g:    gallery(withOIDC("https://login.example.edu/realms/uni")),
+		want: map[string]string{
+			config.EnvOIDCIssuer: "https://login.example.edu/realms/uni", config.EnvOIDCClientID: "gallery",
+			config.EnvOIDCScopes: "openid,email,profile", config.EnvOIDCEmailClaim: "email", config.EnvOIDCNameClaim: "name",
+			config.EnvOIDCCreateAccounts: "true", config.EnvOIDCLocalPasswords: "true",
+		},
+		absent: []string{config.EnvOIDCClientSecret, config.EnvOIDCAdminClaim, config.EnvOIDCAdminValues, config.EnvOIDCQuotaClaim,
+			config.EnvOIDCProviderName, config.EnvOIDCRedirectURL},
+	}, {
+		name: "oidc: admin group, quota claim, single sign-on only",
+		g: gallery(withOIDC("https://login.example.edu/realms/uni", func(o *galleryv1alpha1.OIDCSpec) {
+			o.Scopes = []string{"openid", "email", "groups"}
+			o.Claims.Admin = &galleryv1alpha1.OIDCAdminClaimSpec{Claim: "groups", Values: []string{"gallery-admins", "it-staff"}}
+			o.Claims.Quota = "photo_quota"
+			o.CreateAccounts, o.LocalPasswords = ptr.To(false), ptr.To(false)
+			o.ProviderName, o.RedirectURL = "University login", "https://photos.example.edu/api/auth/oidc/callback"
+		})),
+		want: map[string]string{
+			config.EnvOIDCScopes: "openid,email,groups", config.EnvOIDCAdminClaim: "groups", config.EnvOIDCAdminValues: "gallery-admins,it-staff",
+			config.EnvOIDCQuotaClaim: "photo_quota", config.EnvOIDCCreateAccounts: "false", config.EnvOIDCLocalPasswords: "false",
+			config.EnvOIDCProviderName: "University login", config.EnvOIDCRedirectURL: "https://photos.example.edu/api/auth/oidc/callback",
+		},
+	}, {
 		name:   "sharing: defaulted on and uncapped writes nothing (the app's defaults)",
 		g:      gallery(withSharing(ptr.To(true), nil)),
 		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime, config.EnvShareStripLocation},

@@ -374,6 +374,24 @@ func withJWTSecretRef(secret, key string) galleryOption {
 	}
 }
 
+// withOIDC turns on single sign-on through issuer, its client secret in the Secret
+// "sso-client" under "secret", with the CRD's defaults.
+func withOIDC(issuer string, more ...func(*galleryv1alpha1.OIDCSpec)) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		o := &galleryv1alpha1.OIDCSpec{
+			Issuer: issuer, ClientID: "gallery",
+			ClientSecretRef: galleryv1alpha1.SecretKeyRef{Name: "sso-client", Key: "secret"},
+			Scopes:          []string{"openid", "email", "profile"},
+			Claims:          galleryv1alpha1.OIDCClaimsSpec{Email: "email", Name: "name"},
+			CreateAccounts:  ptr.To(true), LocalPasswords: ptr.To(true),
+		}
+		for _, m := range more {
+			m(o)
+		}
+		g.Spec.Auth.OIDC = o
+	}
+}
+
 // withS3Credentials reads S3 access keys from secret instead of the pod's chain (after
 // withS3).
 func withS3Credentials(secret string) galleryOption {

@@ -122,7 +122,8 @@ func metricsIngress(g *galleryv1alpha1.Gallery) networkingv1.NetworkPolicyIngres
 // galleryEgress is where server and workers may connect: DNS, this Gallery's Redis and
 // database (in-cluster pods, or the external port on any address, since an RDS or
 // ElastiCache endpoint's addresses change), HTTPS when AWS is used (AWS endpoints
-// have no fixed addresses), and the tracing collector's port when tracing is on.
+// have no fixed addresses), the tracing collector's port when tracing is on, and the
+// OpenID provider's port with single sign-on.
 func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgressRule {
 	// kube-dns by its conventional label in any namespace. A cluster whose pods resolve
 	// through NodeLocal DNSCache (a link-local address on the node) needs its own policy.
@@ -165,6 +166,11 @@ func galleryEgress(g *galleryv1alpha1.Gallery) []networkingv1.NetworkPolicyEgres
 	}
 	if t := g.Spec.Monitoring.Tracing; t != nil {
 		endpoints = append(endpoints, t.Endpoint)
+	}
+	// The OpenID provider's discovery, keys and token endpoints (the server's; the
+	// workers and migrations share this policy's egress). Its address may be anywhere.
+	if o := g.Spec.Auth.OIDC; o != nil {
+		endpoints = append(endpoints, o.Issuer)
 	}
 	for _, e := range endpoints {
 		if p := endpointPort(e); !opened[p] {

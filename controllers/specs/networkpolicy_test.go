@@ -128,6 +128,18 @@ func TestNetworkPolicies(t *testing.T) {
 		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
 		toAnywhere: []int32{443},
 	}, {
+		name:       "single sign-on opens the provider's HTTPS port",
+		g:          gallery(withOIDC("https://login.example.edu/realms/uni")),
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
+		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+		toAnywhere: []int32{443},
+	}, {
+		name:       "single sign-on with a provider on its own port",
+		g:          gallery(withOIDC("https://keycloak.example.edu:8443/realms/uni")),
+		names:      []string{"demo-default-deny", "demo-server", "demo-workers", "demo-migrate", "demo-redis", "demo-mariadb"},
+		toPods:     map[string]int32{galleryv1alpha1.ComponentRedis: 6379, galleryv1alpha1.ComponentDatabase: 3306},
+		toAnywhere: []int32{8443},
+	}, {
 		name:        "a port both the store and the collector use is opened once",
 		g:           gallery(withS3(), withS3Endpoint("http://minio.storage.svc:9000"), withTracing("https://otlp.example.com", nil), withEmbeddedDatabase()),
 		names:       []string{"demo-default-deny", "demo-server", "demo-redis"},

@@ -68,6 +68,9 @@ func SecretEnv(g *galleryv1alpha1.Gallery) []SecretRef {
 	} else {
 		refs = append(refs, SecretRef{config.EnvJWTSecret, gen, SecretKeyJWT})
 	}
+	if o := g.Spec.Auth.OIDC; o != nil {
+		refs = append(refs, SecretRef{config.EnvOIDCClientSecret, o.ClientSecretRef.Name, o.ClientSecretRef.Key})
+	}
 	switch c := g.Spec.Cache; {
 	case c.Managed != nil:
 		refs = append(refs, SecretRef{config.EnvRedisPassword, gen, SecretKeyRedisPassword})

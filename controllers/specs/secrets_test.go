@@ -120,6 +120,10 @@ func TestSecretEnv(t *testing.T) {
 		g:    gallery(withS3()),
 		want: []SecretRef{generatedJWT, generatedRedis, managedDB},
 	}, {
+		name: "single sign-on: the client secret from the admin's Secret",
+		g:    gallery(withOIDC("https://login.example.edu/realms/uni")),
+		want: []SecretRef{generatedJWT, {config.EnvOIDCClientSecret, "sso-client", "secret"}, generatedRedis, managedDB},
+	}, {
 		name: "everything the admin's own",
 		g: gallery(withJWTSecretRef("gallery-jwt", "signing-key"), withExternalRedis(),
 			withExternalDatabase(galleryv1alpha1.DatabaseMySQL), withS3(), withS3Credentials("s3-creds")),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,10 +26,17 @@ type userJSON struct {
 	Email     string    `json:"email"`
 	IsAdmin   bool      `json:"isAdmin"`
 	CreatedAt time.Time `json:"createdAt"`
+	// DisplayName is the name the single sign-on provider gave; empty otherwise.
+	DisplayName string `json:"displayName,omitempty"`
+	// SingleSignOn reports an account linked to the single sign-on provider.
+	SingleSignOn bool `json:"singleSignOn"`
 }
 
 func toUserJSON(u store.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt.UTC()}
+	return userJSON{
+		ID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt.UTC(),
+		DisplayName: u.DisplayName, SingleSignOn: u.OIDCSubject != "",
+	}
 }
 
 type sessionJSON struct {
@@ -75,6 +81,9 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request, l ratelimit.Lim
 }
 
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
+	if s.localPasswordsOff(w, r) {
+		return
+	}
 	if !s.d.AllowSignUp {
 		writeError(w, r, http.StatusForbidden, "signup_closed", "sign-up is closed on this gallery")
 		return
@@ -100,11 +109,12 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "hashing the password", err)
 		return
 	}
-	u, err := s.d.Store.CreateUser(r.Context(), store.NewUser{
-		Email: c.Email, PasswordHash: hash, IsAdmin: slices.ContainsFunc(s.d.Admins, func(a string) bool {
-			return strings.EqualFold(strings.TrimSpace(a), c.Email)
-		}),
-	})
+	admin, err := s.bootstrapAdmin(r.Context(), c.Email)
+	if err != nil {
+		s.internalError(w, r, "looking for an admin", err)
+		return
+	}
+	u, err := s.d.Store.CreateUser(r.Context(), store.NewUser{Email: c.Email, PasswordHash: hash, IsAdmin: admin})
 	if errors.Is(err, store.ErrDuplicate) {
 		writeError(w, r, http.StatusConflict, "email_taken", "an account with this email already exists")
 		return
@@ -117,7 +127,24 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	s.startSession(w, r, u, c.Remember, http.StatusCreated)
 }
 
+// bootstrapAdmin decides whether a password sign-up gets the admin role. Typing an
+// address proves nothing, so with single sign-on on it never does: the role comes from
+// the provider (oidc.go). Without single sign-on, spec.auth.admins is a first-run
+// bootstrap: a listed address gets the role while the gallery has no admin at all, so
+// an operator who lists an address and signs it up before opening the gallery has an
+// admin, and nobody can take the role later by signing up an address first.
+func (s *Server) bootstrapAdmin(ctx context.Context, email string) (bool, error) {
+	if s.d.SSO != nil || !s.listedAdmin(email) {
+		return false, nil
+	}
+	has, err := s.d.Store.HasAdmin(ctx)
+	return !has, err
+}
+
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	if s.localPasswordsOff(w, r) {
+		return
+	}
 	var c credentials
 	if !readJSON(w, r, &c) {
 		return
@@ -137,6 +164,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.internalError(w, r, "reading the account", err)
+		return
+	case u.PasswordHash == "":
+		// An account made by single sign-on has no password.
+		auth.SpendPasswordCheck(c.Password)
+		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return
 	}
 	if err := auth.CheckPassword(u.PasswordHash, c.Password); err != nil {

@@ -58,8 +58,12 @@ type Deps struct {
 	// MaxFilesPerUpload caps the photos in one request. Zero: DefaultMaxFilesPerUpload.
 	MaxFilesPerUpload int
 	AllowSignUp       bool
-	// Admins are the emails that get admin rights when they sign up.
+	// Admins are spec.auth.admins: with SSO, addresses whose owners get the admin role
+	// when they sign in through the provider with that address verified; without, a
+	// first-run bootstrap (accounts.go bootstrapAdmin).
 	Admins []string
+	// SSO turns on single sign-on through an OpenID provider. Nil: off.
+	SSO *SingleSignOn
 	// RecentWrites marks users who just wrote, so that their reads go to the database
 	// writer for a while and show them their own writes (read-your-writes, with read
 	// replicas). Nil: no marks.
@@ -159,6 +163,9 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/api/auth/signup", http.HandlerFunc(s.signUp)},
 		{"POST", "/api/auth/signin", http.HandlerFunc(s.signIn)},
 		{"POST", "/api/auth/signout", http.HandlerFunc(s.signOut)},
+		{"GET", "/api/auth/config", http.HandlerFunc(s.authConfig)},
+		{"GET", "/api/auth/oidc/start", http.HandlerFunc(s.oidcStart)},
+		{"GET", "/api/auth/oidc/callback", http.HandlerFunc(s.oidcCallback)},
 		{"GET", "/api/me", s.authed(s.me)},
 		{"GET", "/api/me/export", s.authed(s.exportData)},
 		{"POST", "/api/images", s.authed(s.upload)},

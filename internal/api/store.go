@@ -14,6 +14,7 @@ import (
 // `serve` puts in front of it.
 type Store interface {
 	userStore
+	oidcStore
 	imageStore
 	uploadStore
 	reclassifyStore
@@ -35,6 +36,17 @@ type userStore interface {
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UserByEmail(ctx context.Context, email string) (store.User, error)
 	UserByID(ctx context.Context, id int64) (store.User, error)
+	HasAdmin(ctx context.Context) (bool, error)
+}
+
+// oidcStore is used by single sign-on (oidc.go): finding, linking and creating the
+// account of a provider's identity, and recording what the sign-in said of it.
+type oidcStore interface {
+	UserByOIDC(ctx context.Context, issuer, subject string) (store.User, error)
+	UserByEmail(ctx context.Context, email string) (store.User, error)
+	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
+	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
+	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
 }
 
 // imageStore is used by the listings, the searches and an image's page (images.go),

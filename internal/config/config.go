@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -112,6 +114,23 @@ const (
 	EnvRestoreBackup           = "SORTOGRAPHER_RESTORE_BACKUP"
 	EnvRestoreBefore           = "SORTOGRAPHER_RESTORE_BEFORE"
 	EnvRestoreVerifyPercent    = "SORTOGRAPHER_RESTORE_VERIFY_PERCENT"
+)
+
+// Single sign-on (Auth.OIDC).
+const (
+	EnvOIDCIssuer         = "SORTOGRAPHER_OIDC_ISSUER"
+	EnvOIDCClientID       = "SORTOGRAPHER_OIDC_CLIENT_ID"
+	EnvOIDCClientSecret   = "SORTOGRAPHER_OIDC_CLIENT_SECRET"
+	EnvOIDCScopes         = "SORTOGRAPHER_OIDC_SCOPES"
+	EnvOIDCEmailClaim     = "SORTOGRAPHER_OIDC_EMAIL_CLAIM"
+	EnvOIDCNameClaim      = "SORTOGRAPHER_OIDC_NAME_CLAIM"
+	EnvOIDCAdminClaim     = "SORTOGRAPHER_OIDC_ADMIN_CLAIM"
+	EnvOIDCAdminValues    = "SORTOGRAPHER_OIDC_ADMIN_VALUES"
+	EnvOIDCQuotaClaim     = "SORTOGRAPHER_OIDC_QUOTA_CLAIM"
+	EnvOIDCCreateAccounts = "SORTOGRAPHER_OIDC_CREATE_ACCOUNTS"
+	EnvOIDCLocalPasswords = "SORTOGRAPHER_OIDC_LOCAL_PASSWORDS"
+	EnvOIDCProviderName   = "SORTOGRAPHER_OIDC_PROVIDER_NAME"
+	EnvOIDCRedirectURL    = "SORTOGRAPHER_OIDC_REDIRECT_URL"
 )
 
 // Database drivers.
@@ -247,6 +266,8 @@ type Auth struct {
 	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
 	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
 	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
+	// OIDC is single sign-on through an OpenID provider (spec.auth.oidc).
+	OIDC OIDC
 	// SharingEnabled lets users make share links for images and albums; false refuses
 	// new links and stops serving existing ones.
 	SharingEnabled bool `env:"SORTOGRAPHER_SHARING_ENABLED" envDefault:"true"`
@@ -257,6 +278,34 @@ type Auth struct {
 	// pictures share links serve; the owner's own downloads keep it.
 	ShareStripLocation bool `env:"SORTOGRAPHER_SHARE_STRIP_LOCATION" envDefault:"true"`
 }
+
+// OIDC is single sign-on through an OpenID provider; an empty Issuer turns it off.
+type OIDC struct {
+	Issuer   string `env:"SORTOGRAPHER_OIDC_ISSUER"`
+	ClientID string `env:"SORTOGRAPHER_OIDC_CLIENT_ID"`
+	// ClientSecret comes from a Secret (spec.auth.oidc.clientSecretRef); never logged.
+	ClientSecret string   `env:"SORTOGRAPHER_OIDC_CLIENT_SECRET"`
+	Scopes       []string `env:"SORTOGRAPHER_OIDC_SCOPES" envSeparator:"," envDefault:"openid,email,profile"`
+	EmailClaim   string   `env:"SORTOGRAPHER_OIDC_EMAIL_CLAIM" envDefault:"email"`
+	NameClaim    string   `env:"SORTOGRAPHER_OIDC_NAME_CLAIM" envDefault:"name"`
+	// AdminClaim and AdminValues: the claim (e.g. groups) and the values of it that
+	// grant the admin role. Empty claim: none.
+	AdminClaim  string   `env:"SORTOGRAPHER_OIDC_ADMIN_CLAIM"`
+	AdminValues []string `env:"SORTOGRAPHER_OIDC_ADMIN_VALUES" envSeparator:","`
+	// QuotaClaim holds a user's storage quota (bytes or a quantity like 10Gi).
+	QuotaClaim     string `env:"SORTOGRAPHER_OIDC_QUOTA_CLAIM"`
+	CreateAccounts bool   `env:"SORTOGRAPHER_OIDC_CREATE_ACCOUNTS" envDefault:"true"`
+	// LocalPasswords false turns password sign-in and sign-up off (single sign-on only).
+	LocalPasswords bool `env:"SORTOGRAPHER_OIDC_LOCAL_PASSWORDS" envDefault:"true"`
+	// ProviderName names the provider on the sign-in button.
+	ProviderName string `env:"SORTOGRAPHER_OIDC_PROVIDER_NAME"`
+	// RedirectURL is the callback URL registered at the provider. Empty: made from each
+	// request's host.
+	RedirectURL string `env:"SORTOGRAPHER_OIDC_REDIRECT_URL"`
+}
+
+// Enabled reports whether single sign-on is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
 // Workers is classification.
 type Workers struct {
@@ -500,6 +549,7 @@ func (c Config) Validate() error {
 	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
 		bad(EnvJWTSecret, "must be at least 32 bytes (256 bits)")
 	}
+	c.Auth.OIDC.validate(bad)
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		bad(EnvMetricsAddr, "must differ from %s (%q): metrics are not served on the public port", EnvListenAddr, c.ListenAddr)
 	}
@@ -519,6 +569,36 @@ func (c Config) Validate() error {
 		bad(EnvProviderRequestsPerSecond+"/"+EnvIntakePerSecond, "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks single sign-on: an https issuer (http only on a loopback host, for
+// development), a client, and password sign-in off only when single sign-on is on.
+func (o OIDC) validate(bad func(name, format string, args ...any)) {
+	if !o.Enabled() {
+		if !o.LocalPasswords {
+			bad(EnvOIDCLocalPasswords, "may be false only with single sign-on (%s): nobody could sign in", EnvOIDCIssuer)
+		}
+		return
+	}
+	u, err := url.Parse(o.Issuer)
+	loopback := err == nil && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback())
+	if err != nil || u.Host == "" || (u.Scheme != "https" && (u.Scheme != "http" || !loopback)) {
+		bad(EnvOIDCIssuer, "must be an https URL, not %q", o.Issuer)
+	}
+	if o.ClientID == "" {
+		bad(EnvOIDCClientID, "must be set with %s", EnvOIDCIssuer)
+	}
+	if o.ClientSecret == "" {
+		bad(EnvOIDCClientSecret, "must be set with %s", EnvOIDCIssuer)
+	}
+	if o.AdminClaim != "" && len(o.AdminValues) == 0 {
+		bad(EnvOIDCAdminValues, "must name the values of %s that grant the admin role", o.AdminClaim)
+	}
+	if o.RedirectURL != "" {
+		if r, err := url.Parse(o.RedirectURL); err != nil || r.Host == "" || (r.Scheme != "https" && r.Scheme != "http") {
+			bad(EnvOIDCRedirectURL, "must be an http(s) URL, not %q", o.RedirectURL)
+		}
+	}
 }
 
 // FallbackDecodeMemory is the decode budget of a process without a memory limit: 512
@@ -559,7 +639,7 @@ func (c Config) StorageDir() string {
 // Secret reports whether a setting holds a secret, so that it is never logged.
 func Secret(name string) bool {
 	switch name {
-	case EnvDatabasePassword, EnvRedisPassword, EnvJWTSecret, EnvBackupS3SecretAccessKey:
+	case EnvDatabasePassword, EnvRedisPassword, EnvJWTSecret, EnvBackupS3SecretAccessKey, EnvOIDCClientSecret:
 		return true
 	}
 	return false

@@ -130,6 +130,12 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"bad text reader":     {[]string{EnvTextReader + "=eyes"}, EnvTextReader},
 		"text confidence":     {[]string{EnvTextMinConfidence + "=101"}, EnvTextMinConfidence},
 		"tesseract, no langs": {[]string{EnvTextReader + "=tesseract", EnvTextLanguages + "=eng,"}, EnvTextLanguages},
+		"oidc http issuer":    {oidcEnv(EnvOIDCIssuer + "=http://idp.example.com"), EnvOIDCIssuer},
+		"oidc no client id":   {oidcEnv(EnvOIDCClientID + "="), EnvOIDCClientID},
+		"oidc no secret":      {oidcEnv(EnvOIDCClientSecret + "="), EnvOIDCClientSecret},
+		"oidc admin no value": {oidcEnv(EnvOIDCAdminClaim + "=groups"), EnvOIDCAdminValues},
+		"oidc bad redirect":   {oidcEnv(EnvOIDCRedirectURL + "=/callback"), EnvOIDCRedirectURL},
+		"no passwords no sso": {[]string{EnvOIDCLocalPasswords + "=false"}, EnvOIDCLocalPasswords},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -207,5 +213,37 @@ func TestEveryFieldHasAConstant(t *testing.T) {
 		if !used {
 			t.Errorf("constant %q is read by no field", name)
 		}
+	}
+}
+
+// oidcEnv is a valid single sign-on configuration with changes (later entries win).
+func oidcEnv(changes ...string) []string {
+	return append([]string{
+		EnvOIDCIssuer + "=https://idp.example.com/realms/uni", EnvOIDCClientID + "=gallery",
+		EnvOIDCClientSecret + "=s3cret",
+	}, changes...)
+}
+
+// TestOIDC: single sign-on is off by default; its defaults are the brief's; a loopback
+// http issuer is allowed for development.
+func TestOIDC(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil || c.Auth.OIDC.Enabled() || !c.Auth.OIDC.LocalPasswords || !c.Auth.OIDC.CreateAccounts {
+		t.Fatalf("default OIDC = %+v, %v", c.Auth.OIDC, err)
+	}
+	c, err = Load(oidcEnv(EnvOIDCAdminClaim+"=groups", EnvOIDCAdminValues+"=gallery-admins,staff-admins", EnvOIDCLocalPasswords+"=false"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Auth.OIDC
+	if !o.Enabled() || !reflect.DeepEqual(o.Scopes, []string{"openid", "email", "profile"}) || o.EmailClaim != "email" || o.NameClaim != "name" ||
+		!reflect.DeepEqual(o.AdminValues, []string{"gallery-admins", "staff-admins"}) || o.LocalPasswords {
+		t.Errorf("parsed OIDC = %+v", o)
+	}
+	if _, err := Load(oidcEnv(EnvOIDCIssuer + "=http://127.0.0.1:5556/dex")); err != nil {
+		t.Errorf("a loopback http issuer was refused: %v", err)
+	}
+	if !Secret(EnvOIDCClientSecret) {
+		t.Error("the client secret is not marked secret")
 	}
 }

@@ -23,6 +23,13 @@ func fillForBackup(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	ann := user(t, s, "ann@example.com")
+	// ann signs in through single sign-on too: her identity and display name (#19).
+	if err := s.LinkOIDC(ctx, ann.ID, "https://login.example.edu/realms/uni", "ann-subject"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateOIDCProfile(ctx, ann.ID, "Ann Ötzi 앤", false); err != nil {
+		t.Fatal(err)
+	}
 	a1 := image(t, s, ann, base)
 	labelled(t, s, a1, "dog", "beach")
 	a2 := image(t, s, ann, base.Add(time.Minute))
@@ -118,6 +125,10 @@ func TestRestoreFromSnapshotOnEveryDatabase(t *testing.T) {
 					}
 					if u.ID <= 2 {
 						t.Errorf("new user's id %d collides with a restored one", u.ID)
+					}
+					// The restored account is still linked to its identity.
+					if got, err := dst.UserByOIDC(ctxFor(t), "https://login.example.edu/realms/uni", "ann-subject"); err != nil || got.DisplayName != "Ann Ötzi 앤" {
+						t.Errorf("ann's identity after restore = %+v, %v", got, err)
 					}
 					// The restored text is in the full-text index.
 					if p, err := dst.Search(ctxFor(t), 2, []string{"고양이"}, PageRequest{}); err != nil || len(p.Results) != 1 {

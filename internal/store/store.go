@@ -42,6 +42,17 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// UserByID finds a user by id.
 	UserByID(ctx context.Context, id int64) (User, error)
+	// UserByOIDC finds the user linked to an OpenID provider's identity (issuer and
+	// subject); none is ErrNotFound.
+	UserByOIDC(ctx context.Context, issuer, subject string) (User, error)
+	// LinkOIDC links a user to an OpenID provider's identity. An identity linked to
+	// another user, or a user linked to another identity, is ErrDuplicate.
+	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
+	// UpdateOIDCProfile records what an OIDC sign-in said of a user: the display name
+	// and whether the provider makes them an admin.
+	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
+	// HasAdmin reports whether any user is an admin.
+	HasAdmin(ctx context.Context) (bool, error)
 
 	// CreateImage records an uploaded image as queued for classification. ID and
 	// CreatedAt are filled in when empty (see NewImageID); status, attempts and the
@@ -199,9 +210,15 @@ type Store interface {
 
 // NewUser is what CreateUser needs.
 type NewUser struct {
-	Email        string
+	Email string
+	// PasswordHash is empty for an account that signs in through the OpenID provider
+	// only: no password matches it.
 	PasswordHash string
 	IsAdmin      bool
+	// OIDCIssuer and OIDCSubject link the account to an OpenID provider's identity
+	// (both or neither); DisplayName is its name claim.
+	OIDCIssuer, OIDCSubject string
+	DisplayName             string
 }
 
 // User is a gallery account.
@@ -212,6 +229,10 @@ type User struct {
 	PasswordHash string
 	IsAdmin      bool
 	CreatedAt    time.Time
+	// OIDCIssuer and OIDCSubject are the OpenID provider's identity the account is
+	// linked to; empty for a local account. DisplayName is the provider's name claim.
+	OIDCIssuer, OIDCSubject string
+	DisplayName             string
 }
 
 // ImageStatus is where an image is in classification.

@@ -263,6 +263,16 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"share link lifetime zero", `auth: {sharing: {maxLinkLifetime: 0s}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
 		{"share link lifetime negative", `auth: {sharing: {maxLinkLifetime: -24h}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
 		{"sharing enabled not a bool", `auth: {sharing: {enabled: sometimes}}`, []string{"spec.auth.sharing.enabled", "boolean"}},
+		{"oidc issuer over http", `auth: {oidc: {issuer: "http://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}}}`, []string{"spec.auth.oidc.issuer must be an https URL"}},
+		{"oidc issuer not a URL", `auth: {oidc: {issuer: "login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}}}`, []string{"spec.auth.oidc.issuer must be an https URL"}},
+		{"oidc without client id", `auth: {oidc: {issuer: "https://login.example.edu", clientSecretRef: {name: sso, key: secret}}}`, []string{"spec.auth.oidc.clientID", "Required"}},
+		{"oidc without client secret", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery}}`, []string{"spec.auth.oidc.clientSecretRef", "Required"}},
+		{"oidc scopes without openid", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, scopes: [email, profile]}}`, []string{"spec.auth.oidc.scopes must include openid"}},
+		{"oidc scope with a comma", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, scopes: [openid, "email,profile"]}}`, []string{"spec.auth.oidc.scopes[1]"}},
+		{"oidc admin claim without values", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, claims: {admin: {claim: groups, values: []}}}}`, []string{"spec.auth.oidc.claims.admin.values"}},
+		{"oidc admin value with a comma", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, claims: {admin: {claim: groups, values: ["a,b"]}}}}`, []string{"spec.auth.oidc.claims.admin.values must not contain commas"}},
+		{"oidc redirect elsewhere", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, redirectURL: "https://photos.example.edu/callback"}}`, []string{"spec.auth.oidc.redirectURL must be an https URL ending in /api/auth/oidc/callback"}},
+		{"oidc local passwords not a bool", `auth: {oidc: {issuer: "https://login.example.edu", clientID: gallery, clientSecretRef: {name: sso, key: secret}, localPasswords: maybe}}`, []string{"spec.auth.oidc.localPasswords", "boolean"}},
 		{"zone spread policy unknown", `placement: {zoneSpread: {whenUnsatisfiable: Sometimes}}`, []string{"spec.placement.zoneSpread.whenUnsatisfiable"}},
 		{"pdb maxUnavailable zero", `placement: {podDisruptionBudget: {maxUnavailable: 0}}`, []string{"spec.placement.podDisruptionBudget.maxUnavailable"}},
 		{"metrics on the server's port", `monitoring: {metricsPort: 8080}`, []string{"spec.monitoring.metricsPort", "must differ from spec.server.port"}},
@@ -620,5 +630,26 @@ func TestImageReferencesAreCheckedAtAdmission(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOIDCIsAcceptedWithDefaults: the smallest single sign-on (issuer, client, secret)
+// is accepted and defaulted to the scopes and claims the gallery expects, creating
+// accounts and keeping local passwords.
+func TestOIDCIsAcceptedWithDefaults(t *testing.T) {
+	ctx := context.Background()
+	u := gallery(t, `auth: {oidc: {issuer: "https://login.example.edu/realms/uni", clientID: gallery, clientSecretRef: {name: sso, key: secret}, claims: {admin: {claim: groups, values: [gallery-admins]}}, redirectURL: "https://photos.example.edu/api/auth/oidc/callback"}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatalf("a valid oidc refused: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+	var g galleryv1alpha1.Gallery
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(u), &g); err != nil {
+		t.Fatal(err)
+	}
+	o := g.Spec.Auth.OIDC
+	if o == nil || !slices.Equal(o.Scopes, []string{"openid", "email", "profile"}) || o.Claims.Email != "email" || o.Claims.Name != "name" ||
+		o.CreateAccounts == nil || !*o.CreateAccounts || o.LocalPasswords == nil || !*o.LocalPasswords {
+		t.Errorf("defaulted oidc = %+v", o)
 	}
 }

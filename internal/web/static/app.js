@@ -40,6 +40,7 @@ const errorMessages = {
   bad_password: () => t("error.badPassword"),
   email_taken: () => t("error.emailTaken"),
   signup_closed: () => t("error.signupClosed"),
+  local_passwords_off: () => t("error.localPasswordsOff"),
   rate_limited: () => t("error.rateLimited"),
   unauthorized: () => t("error.unauthorized"),
   forbidden: () => t("error.forbidden"),
@@ -174,8 +175,34 @@ async function route() {
   }
 }
 
+// authConfig is GET /api/auth/config: whether single sign-on is on, under what name,
+// and whether passwords and sign-up are; read once.
+let authConfig = null;
+
+async function loadAuthConfig() {
+  if (authConfig) return authConfig;
+  try {
+    authConfig = await api("/api/auth/config");
+  } catch (e) {
+    return { localPasswords: true, signUp: true, oidc: false, oidcProvider: "" };
+  }
+  return authConfig;
+}
+
+// showSignInMethods shows the single sign-on button when it is on, and the password
+// form and the sign-up link only when the gallery keeps them.
+async function showSignInMethods(mode) {
+  const c = await loadAuthConfig();
+  $("sso").hidden = !c.oidc;
+  $("sso-button").textContent = c.oidcProvider ? t("auth.ssoWith", { provider: c.oidcProvider }) : t("auth.sso");
+  $("sso-or").hidden = !c.localPasswords;
+  $("auth-form").hidden = !c.localPasswords || (mode === "signup" && !c.signUp);
+  $("auth-switch").hidden = !c.signUp;
+}
+
 function authView(mode) {
   const up = mode === "signup";
+  showSignInMethods(mode);
   $("auth-title").textContent = up ? t("auth.signUpTitle") : t("auth.signIn");
   $("auth-submit").textContent = up ? t("auth.signUp") : t("auth.signIn");
   $("auth-switch").textContent = up ? t("auth.toSignIn") : t("auth.toSignUp");
@@ -358,6 +385,10 @@ async function switchLanguage(l) {
 
 document.addEventListener("DOMContentLoaded", async () => {
   $("auth-form").addEventListener("submit", submitAuth);
+  // "Remember me" applies to single sign-on as well.
+  $("remember").addEventListener("change", (ev) => {
+    $("sso-button").href = "/api/auth/oidc/start" + (ev.target.checked ? "?remember=true" : "");
+  });
   $("upload-input").addEventListener("change", (ev) => { upload(ev.target.files); ev.target.value = ""; });
   $("signout").addEventListener("click", async () => {
     await api("/api/auth/signout", { method: "POST" }).catch(() => {});
