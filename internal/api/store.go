@@ -14,6 +14,7 @@ import (
 // `serve` puts in front of it.
 type Store interface {
 	userStore
+	passwordStore
 	imageStore
 	uploadStore
 	reclassifyStore
@@ -34,6 +35,11 @@ type userStore interface {
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UserByEmail(ctx context.Context, email string) (store.User, error)
 	UserByID(ctx context.Context, id int64) (store.User, error)
+}
+
+// passwordStore is used by the password change (sessions.go).
+type passwordStore interface {
+	SetPasswordHash(ctx context.Context, userID int64, hash string) error
 }
 
 // imageStore is used by the listings, the searches and an image's page (images.go),
