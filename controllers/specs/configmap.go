@@ -54,6 +54,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
 	addSharing(d, s.Auth.Sharing)
+	addSessionMaxLifetime(d, s.Auth)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -87,6 +88,15 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 	}
 	if s.MaxLinkLifetime != nil && s.MaxLinkLifetime.Duration > 0 {
 		d[config.EnvShareMaxLifetime] = s.MaxLinkLifetime.Duration.String()
+	}
+}
+
+// addSessionMaxLifetime writes spec.auth.sessionMaxLifetime only where it differs from
+// the app's default, as addSharing does, so that the new field does not roll the pods
+// of Galleries that keep the default.
+func addSessionMaxLifetime(d map[string]string, a galleryv1alpha1.AuthSpec) {
+	if l := a.SessionMaxLifetime.Duration; l > 0 && l != config.DefaultSessionMaxLifetime {
+		d[config.EnvSessionMaxLifetime] = l.String()
 	}
 }
 

@@ -70,6 +70,9 @@ const (
 	EnvTokenLifetime      = "SORTOGRAPHER_TOKEN_LIFETIME"
 	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
 	EnvSessionMaxLifetime = "SORTOGRAPHER_SESSION_MAX_LIFETIME"
+	// DefaultSessionMaxLifetime is SORTOGRAPHER_SESSION_MAX_LIFETIME's default (and
+	// spec.auth.sessionMaxLifetime's): 90 days.
+	DefaultSessionMaxLifetime = 2160 * time.Hour
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"

@@ -112,7 +112,7 @@ func checkCommonDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
 	if s.Placement.ZoneSpread.Enabled == nil || !*s.Placement.ZoneSpread.Enabled || s.Placement.PodDisruptionBudget.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("placement defaults missing: %+v", s.Placement)
 	}
-	if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Hours() != 720 {
+	if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Hours() != 720 || s.Auth.SessionMaxLifetime.Hours() != 2160 {
 		t.Errorf("auth defaults missing: %+v", s.Auth)
 	}
 }
@@ -259,6 +259,8 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"issuer of unknown kind", `ingress: {hosts: [a.example.com], tls: {issuer: {name: le, kind: Vault}}}`, []string{"spec.ingress.tls.issuer.kind"}},
 		{"remember-me shorter than token", `auth: {tokenLifetime: 48h, rememberMeLifetime: 24h}`, []string{"spec.auth.rememberMeLifetime", "at least spec.auth.tokenLifetime"}},
 		{"token lifetime too short", `auth: {tokenLifetime: 1s}`, []string{"spec.auth.tokenLifetime", "between 5m and 8760h"}},
+		{"session max lifetime too short", `auth: {sessionMaxLifetime: 30m}`, []string{"spec.auth.sessionMaxLifetime", "between 1h and 8760h"}},
+		{"session max lifetime below token", `auth: {tokenLifetime: 48h, sessionMaxLifetime: 24h}`, []string{"spec.auth.sessionMaxLifetime", "at least spec.auth.tokenLifetime"}},
 		{"jwt secret ref without key", `auth: {jwtSecretRef: {name: jwt}}`, []string{"spec.auth.jwtSecretRef.key", "Required"}},
 		{"share link lifetime zero", `auth: {sharing: {maxLinkLifetime: 0s}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
 		{"share link lifetime negative", `auth: {sharing: {maxLinkLifetime: -24h}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
