@@ -250,9 +250,9 @@ func secureRequest(r *http.Request) bool {
 }
 
 // HSTSHeader is sent on every response over TLS: browsers then use HTTPS only for the
-// gallery's host for a year. Not over plain HTTP (browsers ignore it there, and local
+// gallery's host, and the hosts under it, for a year (ASVS V14.4.5). Not over plain HTTP (browsers ignore it there, and local
 // use must keep working).
-const HSTSHeader = "max-age=31536000"
+const HSTSHeader = "max-age=31536000; includeSubDomains"
 
 // transportSecurity sets Strict-Transport-Security on responses over TLS.
 func transportSecurity(next http.Handler) http.Handler {

@@ -17,6 +17,7 @@ import (
 func TestStoreListsWhatEachFileCalls(t *testing.T) {
 	listed := map[reflect.Type][]string{
 		reflect.TypeFor[userStore]():       {"accounts.go", "middleware.go"},
+		reflect.TypeFor[passwordStore]():   {"sessions.go"},
 		reflect.TypeFor[imageStore]():      {"images.go", "display.go"},
 		reflect.TypeFor[uploadStore]():     {"upload.go"},
 		reflect.TypeFor[reclassifyStore](): {"reclassify.go"},

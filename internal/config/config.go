@@ -71,8 +71,8 @@ const (
 	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
 	EnvSessionMaxLifetime = "SORTOGRAPHER_SESSION_MAX_LIFETIME"
 	// DefaultSessionMaxLifetime is SORTOGRAPHER_SESSION_MAX_LIFETIME's default (and
-	// spec.auth.sessionMaxLifetime's): 90 days.
-	DefaultSessionMaxLifetime = 2160 * time.Hour
+	// spec.auth.sessionMaxLifetime's): 30 days.
+	DefaultSessionMaxLifetime = 720 * time.Hour
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
@@ -253,7 +253,7 @@ type Auth struct {
 	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
 	// SessionMaxLifetime ends any session this long after its sign-in, however much it
 	// is used (the absolute lifetime).
-	SessionMaxLifetime time.Duration `env:"SORTOGRAPHER_SESSION_MAX_LIFETIME" envDefault:"2160h"`
+	SessionMaxLifetime time.Duration `env:"SORTOGRAPHER_SESSION_MAX_LIFETIME" envDefault:"720h"`
 	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
 	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
 	// SharingEnabled lets users make share links for images and albums; false refuses
