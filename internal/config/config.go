@@ -70,9 +70,6 @@ const (
 	EnvTokenLifetime      = "SORTOGRAPHER_TOKEN_LIFETIME"
 	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
 	EnvSessionMaxLifetime = "SORTOGRAPHER_SESSION_MAX_LIFETIME"
-	// DefaultSessionMaxLifetime is SORTOGRAPHER_SESSION_MAX_LIFETIME's default (and
-	// spec.auth.sessionMaxLifetime's): 30 days.
-	DefaultSessionMaxLifetime = 720 * time.Hour
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
@@ -240,6 +237,10 @@ type Storage struct {
 	S3SSE         string `env:"SORTOGRAPHER_S3_SSE"`
 	S3SSEKMSKeyID string `env:"SORTOGRAPHER_S3_SSE_KMS_KEY_ID"`
 }
+
+// DefaultSessionMaxLifetime is SORTOGRAPHER_SESSION_MAX_LIFETIME's default (and
+// spec.auth.sessionMaxLifetime's): 30 days.
+const DefaultSessionMaxLifetime = 720 * time.Hour
 
 // Auth is sign-in.
 type Auth struct {
