@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,6 +101,21 @@ type Manager struct {
 
 	sweepMu   sync.Mutex
 	lastSweep time.Time
+	// lastCacheWarning throttles the warnings of an unreachable Redis (Unix nanoseconds):
+	// every request would log two otherwise.
+	lastCacheWarning atomic.Int64
+}
+
+// cacheWarningEvery is how often an unreachable cache is logged.
+const cacheWarningEvery = time.Minute
+
+// cacheWarning logs a failed cache operation, at most once every cacheWarningEvery.
+func (m *Manager) cacheWarning(msg string, args ...any) {
+	now, last := time.Now().UnixNano(), m.lastCacheWarning.Load()
+	if now-last < int64(cacheWarningEvery) || !m.lastCacheWarning.CompareAndSwap(last, now) {
+		return
+	}
+	m.log.Warn(msg, args...)
 }
 
 // New makes a Manager over st.
@@ -240,7 +256,7 @@ func (m *Manager) load(ctx context.Context, hash string) (Session, bool, error) 
 				return s, true, nil
 			}
 		case !errors.Is(err, redis.Nil):
-			m.log.Warn("session cache unavailable; reading the database", "error", err)
+			m.cacheWarning("session cache unavailable; reading the database", "error", err)
 		}
 	}
 	s, err := m.fromDatabase(ctx, hash)
@@ -278,7 +294,7 @@ func (m *Manager) fill(ctx context.Context, s Session) {
 		return
 	}
 	if err := m.o.Redis.SetNX(ctx, m.cacheKey(s.TokenHash), b, CacheTTL).Err(); err != nil {
-		m.log.Warn("caching a session failed", "error", err)
+		m.cacheWarning("caching a session failed", "error", err)
 	}
 }
 
@@ -300,7 +316,7 @@ func (m *Manager) refresh(ctx context.Context, s Session) {
 		return
 	}
 	if err := refreshScript.Run(ctx, m.o.Redis, []string{m.cacheKey(s.TokenHash)}, string(b), tombstone).Err(); err != nil {
-		m.log.Warn("refreshing a cached session failed", "error", err)
+		m.cacheWarning("refreshing a cached session failed", "error", err)
 	}
 }
 
