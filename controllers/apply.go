@@ -39,7 +39,9 @@ type applier struct {
 	// apiReader reads from the API server what the cache strips (managedFields) or may
 	// not have seen yet (a child the cache says must be written); nil means client.
 	apiReader client.Reader
-	// released remembers the Deployment generations whose replicas are already released.
+	// released remembers, for each of a Gallery's Deployments, the generation whose
+	// replicas were found released: verifiedKey → releaseKey. Like verified, it holds one
+	// entry per child and is pruned with its Gallery (forgetVerified).
 	released *sync.Map
 	// verified remembers, for each child the cache keeps slim (slimmedKind), the
 	// generation last found up to date with an applied hash: verifiedKey → verifiedChild.
@@ -75,14 +77,17 @@ func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Uns
 	a.verified.Store(childKey(g, u), verifiedChild{uid: live.GetUID(), generation: live.GetGeneration(), hash: u.GetAnnotations()[annotationAppliedHash]})
 }
 
-// forgetVerified drops what verified holds for a Gallery that is gone.
-func forgetVerified(verified *sync.Map, gallery types.NamespacedName) {
-	verified.Range(func(k, _ any) bool {
-		if k.(verifiedKey).gallery == gallery {
-			verified.Delete(k)
-		}
-		return true
-	})
+// forgetVerified drops what maps keyed by verifiedKey (applier.verified,
+// applier.released) hold for a Gallery that is gone.
+func forgetVerified(gallery types.NamespacedName, maps ...*sync.Map) {
+	for _, m := range maps {
+		m.Range(func(k, _ any) bool {
+			if k.(verifiedKey).gallery == gallery {
+				m.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // applyResult says what apply did.
@@ -381,7 +386,8 @@ const replicasHandoffOwner = "sortographer-operator-replicas-handoff"
 // one until the HPA reacts. So the current count is first applied by a second field
 // manager; the operator's next apply (without replicas) then leaves it in place, and the
 // HPA's scale updates take over from there.
-func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) error {
+func (a *applier) releaseReplicas(ctx context.Context, g *galleryv1alpha1.Gallery, name string) error {
+	namespace := g.Namespace
 	// The cache holds no managedFields (CacheOptions), so who owns spec.replicas is read
 	// from the API server, and only once per generation of the Deployment: the operator's
 	// apply of an autoscaled Deployment never sets replicas, so once released it stays so
@@ -390,9 +396,10 @@ func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) e
 	if err := a.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cached); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	key := verifiedKey{gallery: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}, kind: "Deployment", name: name}
 	seen := releaseKey{uid: cached.UID, generation: cached.Generation}
 	if a.released != nil {
-		if _, ok := a.released.Load(seen); ok {
+		if v, ok := a.released.Load(key); ok && v.(releaseKey) == seen {
 			return nil
 		}
 	}
@@ -402,7 +409,7 @@ func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) e
 	}
 	if live.Spec.Replicas == nil || !ownsField(live.ManagedFields, FieldOwner, "f:replicas") {
 		if a.released != nil && live.Generation == cached.Generation {
-			a.released.Store(seen, true)
+			a.released.Store(key, seen)
 		}
 		return nil
 	}
@@ -417,7 +424,7 @@ func (a *applier) releaseReplicas(ctx context.Context, namespace, name string) e
 	return nil
 }
 
-// releaseKey is one generation of one Deployment whose replicas the operator found
+// releaseKey is the generation of a Deployment whose replicas the operator found
 // released.
 type releaseKey struct {
 	uid        types.UID

@@ -160,7 +160,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 func (r *GalleryReconciler) forget(key types.NamespacedName) {
 	r.galleryMetrics().forget(key)
 	r.preflightMemos.Delete(key)
-	forgetVerified(&r.verifiedChildren, key)
+	forgetVerified(key, &r.verifiedChildren, &r.releasedReplicas)
 }
 
 func (r *GalleryReconciler) galleryMetrics() *galleryMetrics {

@@ -409,7 +409,7 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 		return nil // the running pods serve until the new image's migrations succeed
 	}
 	if g.ServerAutoscaled() {
-		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.ServerName()); err != nil {
+		if err := r.applier().releaseReplicas(ctx, g, g.ServerName()); err != nil {
 			return err
 		}
 	}
@@ -441,7 +441,7 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 		}
 	}
 	if replicas == nil && g.RunsWorkers() {
-		if err := r.applier().releaseReplicas(ctx, g.Namespace, g.WorkersName()); err != nil {
+		if err := r.applier().releaseReplicas(ctx, g, g.WorkersName()); err != nil {
 			return err
 		}
 	}

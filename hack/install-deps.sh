@@ -39,7 +39,8 @@ dry_run=false
 #                                             compares our thumbnailer with
 #   libheif-examples, libavif-bin             heif-enc and avifenc: the HEIC and AVIF samples
 #   imagemagick                               convert-im6.q16: sample pictures, a CMYK JPEG
-#   libimage-exiftool-perl                    exiftool: EXIF orientation and dates in samples
+#   libimage-exiftool-perl                    exiftool: EXIF orientation and dates in samples,
+#                                             GPS read back in the share-link tests
 #   runc, iptables, conntrack                 the local cluster's real node (hack/node.sh):
 #                                             containerd's runtime, kube-proxy's rules
 #   mariadb-client, postgresql-client         mariadb-dump and mariadb, pg_dump and psql: the

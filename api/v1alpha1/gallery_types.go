@@ -1459,6 +1459,15 @@ type SharingSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.auth.sharing.maxLinkLifetime must be a positive duration such as 720h; remove it to let links live until revoked"
 	MaxLinkLifetime *metav1.Duration `json:"maxLinkLifetime,omitempty"`
+
+	// stripLocation keeps where a photo was taken from whoever opens a share link: every
+	// picture a link serves (original, display image, thumbnail) carries no metadata at
+	// all (no EXIF GPS, XMP or IPTC location), its original being a copy re-encoded
+	// upright. false serves originals byte for byte. The owner's own downloads and data
+	// export keep their metadata either way. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	StripLocation *bool `json:"stripLocation,omitempty"`
 }
 
 // WhenUnsatisfiable is what the scheduler does when zone spread cannot be met.

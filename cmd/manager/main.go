@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +24,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers"
+	"github.com/sortographer/sortographer/controllers/specs"
 	"github.com/sortographer/sortographer/internal/kubeversion"
 )
 
@@ -63,10 +66,39 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
+	if limit, err := setMemoryLimit(os.Getenv("GOMEMLIMIT"), os.Getenv(envMemoryLimit)); err != nil {
+		log.Error(err, "memory limit not set")
+		os.Exit(1)
+	} else if limit > 0 {
+		log.Info("Go memory limit set from the container's", "goMemLimitBytes", limit)
+	}
+
 	if err := run(metricsAddr, probeAddr, pprofAddr, leaderElect, leaderElectNS, watchNamespaces, tuning, images); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
+}
+
+// envMemoryLimit is the container's memory limit in bytes, which the chart passes down
+// (the downward API's limits.memory).
+const envMemoryLimit = "SORTOGRAPHER_MEMORY_LIMIT"
+
+// setMemoryLimit gives the Go runtime a soft memory limit of 90% of the container's
+// (containerLimit, bytes), as the operator gives its gallery pods (specs.GoMemLimit): near
+// it the collector runs harder instead of letting the heap's garbage grow into the
+// kernel's hard limit. An explicit GOMEMLIMIT (goMemLimit non-empty) wins and is left to
+// the runtime. It returns the limit set, or 0 when it set none.
+func setMemoryLimit(goMemLimit, containerLimit string) (int64, error) {
+	if goMemLimit != "" || containerLimit == "" {
+		return 0, nil
+	}
+	q, err := resource.ParseQuantity(containerLimit)
+	if err != nil || q.Sign() <= 0 {
+		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes", envMemoryLimit, containerLimit)
+	}
+	limit := specs.GoMemLimit(q)
+	debug.SetMemoryLimit(limit)
+	return limit, nil
 }
 
 // tuning is what sets the operator's pace (docs/operator.md, Scale).

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -28,6 +30,45 @@ func TestCheckImages(t *testing.T) {
 			err := checkImages(d)
 			if err == nil || !strings.Contains(err.Error(), c.flag) {
 				t.Errorf("checkImages = %v, want an error naming %s", err, c.flag)
+			}
+		})
+	}
+}
+
+// TestSetMemoryLimit: the chart's SORTOGRAPHER_MEMORY_LIMIT (the container's limit in
+// bytes) becomes a Go memory limit of 90% of it; an admin's own GOMEMLIMIT wins; a
+// malformed value is refused rather than ignored.
+func TestSetMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	tests := []struct {
+		name                  string
+		goMemLimit, container string
+		want                  int64 // the limit set; 0 for none
+		wantErr               bool
+	}{
+		{name: "from the container's 512Mi", container: "536870912", want: 483183820},
+		{name: "an admin's GOMEMLIMIT wins", goMemLimit: "300MiB", container: "536870912"},
+		{name: "no container limit passed", want: 0},
+		{name: "malformed", container: "lots", wantErr: true},
+		{name: "zero", container: "0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			got, err := setMemoryLimit(tt.goMemLimit, tt.container)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want one: %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("set %d, want %d", got, tt.want)
+			}
+			runtimeLimit := debug.SetMemoryLimit(-1)
+			if tt.want > 0 && runtimeLimit != tt.want {
+				t.Errorf("runtime's limit %d, want %d", runtimeLimit, tt.want)
+			}
+			if tt.want == 0 && runtimeLimit != math.MaxInt64 {
+				t.Errorf("runtime's limit changed to %d", runtimeLimit)
 			}
 		})
 	}

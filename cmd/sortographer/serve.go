@@ -72,6 +72,9 @@ var (
 	signInRule = ratelimit.Rule{Name: "signin", Limit: 10, Window: time.Minute}
 	uploadRule = ratelimit.Rule{Name: "upload", Limit: 60, Window: time.Minute}
 	shareRule  = ratelimit.Rule{Name: "share", Limit: 3000, Window: time.Minute}
+	// exportRule: a data export reads every byte a user stored; a few an hour is
+	// plenty for a person and bounds what one account can make the server read.
+	exportRule = ratelimit.Rule{Name: "export", Limit: 5, Window: time.Hour}
 )
 
 // serve runs the gallery: HTTP API, web UI and probes on the listen address, metrics on
@@ -116,10 +119,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AllowSignUp:    cfg.Auth.AllowSignUp,
 		Admins:         cfg.Auth.Admins,
 		// Sharing switches (SORTOGRAPHER_SHARING_ENABLED, SORTOGRAPHER_SHARE_MAX_LIFETIME).
-		SharingDisabled:  !cfg.Auth.SharingEnabled,
-		ShareMaxLifetime: cfg.Auth.ShareMaxLifetime,
-		Ready:            []api.Check{{Name: "database", Ping: st.Ping}},
-		SearchExamples:   searchExamples(cfg, log),
+		SharingDisabled:    !cfg.Auth.SharingEnabled,
+		ShareMaxLifetime:   cfg.Auth.ShareMaxLifetime,
+		ShareKeepsLocation: !cfg.Auth.ShareStripLocation,
+		Ready:              []api.Check{{Name: "database", Ping: st.Ping}},
+		SearchExamples:     searchExamples(cfg, log),
 	}
 	var (
 		consumer    queue.Consumer
@@ -132,6 +136,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
 		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
 		deps.ShareLimiter = ratelimit.NewRedis(rc, prefix, shareRule)
+		deps.ExportLimiter = ratelimit.NewRedis(rc, prefix, exportRule)
 		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 		labelCounts = cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log)
 	} else {
@@ -140,6 +145,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		deps.SignInLimiter = ratelimit.NewMemory(signInRule)
 		deps.UploadLimiter = ratelimit.NewMemory(uploadRule)
 		deps.ShareLimiter = ratelimit.NewMemory(shareRule)
+		deps.ExportLimiter = ratelimit.NewMemory(exportRule)
 		labelCounts = cache.NewMemory(cache.Options{})
 	}
 	// Read-your-writes with read replicas: after a user writes, their reads go to the

@@ -20,7 +20,12 @@ func TestServeSessionLifetimes(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() { stop(); <-served })
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 	base := "http://" + cfg.ListenAddr
 	waitReady(t, base)
 

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +106,52 @@ func startServe(t *testing.T, cfg config.Config) (base string, stop func()) {
 	base = "http://" + cfg.ListenAddr
 	waitReady(t, base)
 	return base, stop
+}
+
+// TestServeStripsLocationFromSharedPhotos: `serve` strips location from what share
+// links serve unless SORTOGRAPHER_SHARE_STRIP_LOCATION=false, which the operator writes
+// for spec.auth.sharing.stripLocation false: the setting reaches the server.
+func TestServeStripsLocationFromSharedPhotos(t *testing.T) {
+	var src bytes.Buffer
+	if err := jpeg.Encode(&src, image.NewGray(image.Rect(0, 0, 32, 24)), nil); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "gps.jpg")
+	if err := os.WriteFile(p, src.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("exiftool", "-q", "-overwrite_original", "-GPSLatitude=48.8584", "-GPSLatitudeRef=N", p).CombinedOutput(); err != nil {
+		t.Fatalf("exiftool (run hack/install-deps.sh): %v\n%s", err, b)
+	}
+	located, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exif := []byte("Exif\x00\x00")
+	if !bytes.Contains(located, exif) {
+		t.Fatal("exiftool wrote no EXIF")
+	}
+	for _, c := range []struct {
+		name  string
+		env   []string
+		keeps bool
+	}{{"default", nil, false}, {"kept", []string{config.EnvShareStripLocation + "=false"}, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			base, _ := startServe(t, testConfig(t, c.env...))
+			token := signUpToken(t, base, "gps-"+c.name+"@example.com")
+			id := uploadBytes(t, base, token, "gps.jpg", located)
+			var share struct{ Token string }
+			_ = json.Unmarshal(apiCaller(t, base, token)("POST", "/api/shares", strings.NewReader(`{"imageId":"`+id+`"}`), "application/json"), &share)
+			res, err := http.Get(base + "/api/shared/" + share.Token + "/images/" + id + "/original")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			got, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusOK || bytes.Equal(got, located) != c.keeps || bytes.Contains(got, exif) != c.keeps {
+				t.Errorf("shared original: %d, the upload byte for byte: %v, EXIF: %v; want both %v",
+					res.StatusCode, bytes.Equal(got, located), bytes.Contains(got, exif), c.keeps)
+			}
+		})
+	}
 }

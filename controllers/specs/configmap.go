@@ -79,7 +79,7 @@ func shutdownGraceSeconds(s galleryv1alpha1.ServerSpec) int64 {
 }
 
 // addSharing writes the share-link settings only where they differ from the app's
-// defaults (sharing on, no lifetime cap): the ConfigMap of a Gallery that does not use
+// defaults (sharing on, no lifetime cap, location stripped): the ConfigMap of a Gallery that does not use
 // spec.auth.sharing stays byte for byte what operators before the field wrote, so
 // upgrading the operator does not roll every Gallery's pods.
 func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
@@ -88,6 +88,9 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 	}
 	if s.MaxLinkLifetime != nil && s.MaxLinkLifetime.Duration > 0 {
 		d[config.EnvShareMaxLifetime] = s.MaxLinkLifetime.Duration.String()
+	}
+	if s.StripLocation != nil && !*s.StripLocation {
+		d[config.EnvShareStripLocation] = "false"
 	}
 }
 

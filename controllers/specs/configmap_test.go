@@ -296,7 +296,7 @@ func TestConfigMap(t *testing.T) {
 	}, {
 		name:   "sharing: defaulted on and uncapped writes nothing (the app's defaults)",
 		g:      gallery(withSharing(ptr.To(true), nil)),
-		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime},
+		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime, config.EnvShareStripLocation},
 	}, {
 		name:   "sharing: undefaulted means on and uncapped",
 		g:      gallery(withSharing(nil, nil)),
@@ -306,6 +306,15 @@ func TestConfigMap(t *testing.T) {
 		g:      gallery(withSharing(ptr.To(false), nil)),
 		want:   map[string]string{config.EnvSharingEnabled: "false"},
 		absent: []string{config.EnvShareMaxLifetime},
+	}, {
+		name:   "sharing: location stripped, the default, writes nothing",
+		g:      gallery(withSharing(nil, nil), withStripLocation(ptr.To(true))),
+		absent: []string{config.EnvShareStripLocation},
+	}, {
+		name:   "sharing: location kept in shared photos",
+		g:      gallery(withSharing(nil, nil), withStripLocation(ptr.To(false))),
+		want:   map[string]string{config.EnvShareStripLocation: "false"},
+		absent: []string{config.EnvSharingEnabled, config.EnvShareMaxLifetime},
 	}, {
 		name:   "sharing: links capped at 30 days",
 		g:      gallery(withSharing(ptr.To(true), &metav1.Duration{Duration: 720 * time.Hour})),
@@ -563,6 +572,10 @@ func withText(enabled *bool, minConfidence int32) galleryOption {
 }
 
 // withSharing sets spec.auth.sharing; nil leaves a field unset (undefaulted).
+func withStripLocation(strip *bool) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) { g.Spec.Auth.Sharing.StripLocation = strip }
+}
+
 func withSharing(enabled *bool, maxLinkLifetime *metav1.Duration) galleryOption {
 	return func(g *galleryv1alpha1.Gallery) {
 		g.Spec.Auth.Sharing = galleryv1alpha1.SharingSpec{Enabled: enabled, MaxLinkLifetime: maxLinkLifetime}

@@ -71,9 +71,16 @@ type Deps struct {
 	// links asked for without an expiry, or a later one, expire after it; zero: no cap.
 	SharingDisabled  bool
 	ShareMaxLifetime time.Duration
+	// ShareKeepsLocation serves shared photos' originals as uploaded, location
+	// metadata and all (config.Auth.ShareStripLocation false); by default a link serves
+	// a copy without metadata (imaging.SharedCopy). The zero value strips.
+	ShareKeepsLocation bool
 	// ShareLimiter counts requests to share links (/api/shared) per client address.
 	// Nil: unlimited.
 	ShareLimiter ratelimit.Limiter
+	// ExportLimiter counts data exports (GET /api/me/export) per user. Nil: unlimited
+	// (one at a time per user on each replica still holds).
+	ExportLimiter ratelimit.Limiter
 
 	// SearchExamples are words the configured classifier can give, which GET /api/me
 	// passes on for the web UI's search box to suggest. Nil: none.
@@ -91,6 +98,8 @@ type Server struct {
 	draining atomic.Bool
 	// displays makes each display image once at a time (display.go).
 	displays singleflight.Group
+	// exports are the data exports running (export.go).
+	exports *exports
 }
 
 // New builds the server.
@@ -101,7 +110,7 @@ func New(d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{d: d}
+	s := &Server{d: d, exports: newExports()}
 	s.metrics = newMetrics(d.Registry, d.Queue, d.Store, d.Log)
 	s.handler = s.routes()
 	return s
@@ -156,6 +165,7 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/api/me/password", s.authed(s.changePassword)},
 		{"GET", "/api/sessions", s.authed(s.listSessions)},
 		{"DELETE", "/api/sessions/{id}", s.authed(s.revokeSession)},
+		{"GET", "/api/me/export", s.authed(s.exportData)},
 		{"POST", "/api/images", s.authed(s.upload)},
 		{"GET", "/api/images", s.authed(s.listImages)},
 		{"GET", "/api/images/{id}", s.authed(s.getImage)},

@@ -73,10 +73,21 @@ func (s *Server) display(w http.ResponseWriter, r *http.Request, u store.User) {
 	}
 }
 
+// sharedDisplay is serveDisplay through a link, where an original the browser displays
+// is answered by its shared copy unless the gallery keeps location (shares.go).
 func (s *Server) sharedDisplay(w http.ResponseWriter, r *http.Request, _ string, sh store.Share) {
-	if img, ok := s.sharedImage(w, r, sh); ok {
-		s.serveDisplay(w, r, img, sharedPhotoCaching, shareNotFound)
+	img, ok := s.sharedImage(w, r, sh)
+	if !ok {
+		return
 	}
+	if !s.d.ShareKeepsLocation && displaysOriginal(img.ContentType, r.Header.Get("Accept")) {
+		if !webFormats[img.ContentType] {
+			w.Header().Add("Vary", "Accept")
+		}
+		s.serveSharedCopy(w, r, img)
+		return
+	}
+	s.serveDisplay(w, r, img, sharedPhotoCaching, shareNotFound)
 }
 
 // serveDisplay answers the display image of img: the original when the browser displays
@@ -95,25 +106,46 @@ func (s *Server) serveDisplay(w http.ResponseWriter, r *http.Request, img store.
 		s.internalError(w, r, "naming the display image", err)
 		return
 	}
-	s.streamObject(w, r, img, keys.Display, imaging.DisplayContentType, cacheControl, func(w http.ResponseWriter, r *http.Request) {
-		s.makeDisplay(w, r, img, keys.Display, cacheControl, missing)
+	s.serveDerived(w, r, img, derived{
+		what: "display image", key: keys.Display, contentType: imaging.DisplayContentType, render: imaging.DisplayJPEG,
+		tooLarge: "this photo cannot be shown at display size: %v; download the original instead",
+	}, cacheControl, missing)
+}
+
+// derived is a picture made from an original on its first request and stored beside it
+// (objects.Keys): the display JPEG, or the shared copy without location (shares.go).
+type derived struct {
+	// what names it in logs and errors.
+	what        string
+	key         string
+	contentType string
+	render      func(ctx context.Context, original []byte) ([]byte, error)
+	// tooLarge is the message (a format with one %v, the reason) when the original
+	// can never be decoded within the budget.
+	tooLarge string
+}
+
+// serveDerived answers d for img: stored, or made first.
+func (s *Server) serveDerived(w http.ResponseWriter, r *http.Request, img store.Image, d derived, cacheControl string, missing http.HandlerFunc) {
+	s.streamObject(w, r, img, d.key, d.contentType, cacheControl, func(w http.ResponseWriter, r *http.Request) {
+		s.makeDerived(w, r, img, d, cacheControl, missing)
 	})
 }
 
-// makeDisplay makes, stores and answers the display JPEG of img. Requests for the same
-// image at once share one decode (a shared album's link opened by many), which finishes
-// and is stored even if they all go away: the next view is then served from storage.
-func (s *Server) makeDisplay(w http.ResponseWriter, r *http.Request, img store.Image, key, cacheControl string, missing http.HandlerFunc) {
-	made := s.displays.DoChan(key, func() (any, error) {
+// makeDerived makes, stores and answers d. Requests for the same picture at once share
+// one decode (a shared album's link opened by many), which finishes and is stored even
+// if they all go away: the next view is then served from storage.
+func (s *Server) makeDerived(w http.ResponseWriter, r *http.Request, img store.Image, d derived, cacheControl string, missing http.HandlerFunc) {
+	made := s.displays.DoChan(d.key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), displayTimeout)
 		defer cancel()
-		return s.storeDisplay(ctx, img, key)
+		return s.storeDerived(ctx, img, d)
 	})
 	var res singleflight.Result
 	select {
 	case res = <-made:
 	case <-r.Context().Done():
-		s.log(r.Context()).Info("client went away while its display image was made; it is stored for the next view", "imageId", img.ID)
+		s.log(r.Context()).Info("client went away while its picture was made; it is stored for the next view", "imageId", img.ID, "picture", d.what)
 		w.WriteHeader(statusClientClosedRequest)
 		return
 	}
@@ -123,59 +155,59 @@ func (s *Server) makeDisplay(w http.ResponseWriter, r *http.Request, img store.I
 		missing(w, r)
 		return
 	case errors.Is(err, imaging.ErrDecodeTooLarge):
-		writeError(w, r, http.StatusRequestEntityTooLarge, "too_large_to_decode", "this photo cannot be shown at display size: "+err.Error()+"; download the original instead")
+		writeError(w, r, http.StatusRequestEntityTooLarge, "too_large_to_decode", fmt.Sprintf(d.tooLarge, err))
 		return
 	case errors.Is(err, context.DeadlineExceeded):
 		w.Header().Set("Retry-After", "10")
 		writeError(w, r, http.StatusServiceUnavailable, "busy", "the server is busy decoding other photos; try again shortly")
 		return
 	default:
-		s.internalError(w, r, "making the display image", err)
+		s.internalError(w, r, "making the "+d.what, err)
 		return
 	}
-	jpg := res.Val.([]byte)
-	setPhotoHeaders(w.Header(), imaging.DisplayContentType, int64(len(jpg)), cacheControl)
+	pic := res.Val.([]byte)
+	setPhotoHeaders(w.Header(), d.contentType, int64(len(pic)), cacheControl)
 	if r.Method == http.MethodHead {
 		return
 	}
-	if _, err := w.Write(jpg); err != nil {
+	if _, err := w.Write(pic); err != nil {
 		s.log(r.Context()).Info("sending photo interrupted", "imageId", img.ID, "error", err)
 	}
 }
 
-// storeDisplay renders the display JPEG of img from its original and stores it under
-// key, unless it is stored already: a request that missed it just before another's
-// render stored it comes here, and must not decode it again.
-func (s *Server) storeDisplay(ctx context.Context, img store.Image, key string) ([]byte, error) {
-	if jpg, err := s.readObject(ctx, key); !isNotFound(err) {
-		return jpg, err
+// storeDerived renders d from img's original and stores it under d.key, unless it is
+// stored already: a request that missed it just before another's render stored it comes
+// here, and must not decode it again.
+func (s *Server) storeDerived(ctx context.Context, img store.Image, d derived) ([]byte, error) {
+	if pic, err := s.readObject(ctx, d.key); !isNotFound(err) {
+		return pic, err
 	}
 	data, err := s.readObject(ctx, img.ObjectKey)
 	if err != nil {
 		return nil, fmt.Errorf("read the original: %w", err)
 	}
-	jpg, err := imaging.DisplayJPEG(ctx, data)
+	pic, err := d.render(ctx, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.d.Objects.Put(ctx, key, bytes.NewReader(jpg), int64(len(jpg)), imaging.DisplayContentType); err != nil {
-		return nil, fmt.Errorf("store the display image: %w", err)
+	if err := s.d.Objects.Put(ctx, d.key, bytes.NewReader(pic), int64(len(pic)), d.contentType); err != nil {
+		return nil, fmt.Errorf("store the %s: %w", d.what, err)
 	}
 	// The image may have been deleted while this ran: photos.Delete removes the rows,
-	// then the display image, so one stored after that removal finds the row gone here
-	// and removes what it stored, and one stored before it is removed there.
+	// then the derived pictures, so one stored after that removal finds the row gone
+	// here and removes what it stored, and one stored before it is removed there.
 	_, err = s.d.Store.Image(store.WithPrimaryReads(ctx), img.OwnerID, img.ID)
 	if isNotFound(err) {
-		if err := s.d.Objects.Delete(ctx, key); err != nil {
-			s.log(ctx).Error("deleting the display image of a deleted photo failed; it is orphaned", "imageId", img.ID, "key", key, "error", err)
+		if err := s.d.Objects.Delete(ctx, d.key); err != nil {
+			s.log(ctx).Error("deleting a picture of a deleted photo failed; it is orphaned", "imageId", img.ID, "key", d.key, "error", err)
 		}
-		return nil, fmt.Errorf("image deleted while its display image was made: %w", err)
+		return nil, fmt.Errorf("image deleted while its %s was made: %w", d.what, err)
 	}
 	if err != nil {
-		s.log(ctx).Warn("checking the image after storing its display image failed; keeping it", "imageId", img.ID, "error", err)
+		s.log(ctx).Warn("checking the image after storing a picture of it failed; keeping it", "imageId", img.ID, "picture", d.what, "error", err)
 	}
-	s.log(ctx).Info("made display image", "imageId", img.ID, "bytes", len(jpg))
-	return jpg, nil
+	s.log(ctx).Info("made "+d.what, "imageId", img.ID, "bytes", len(pic))
+	return pic, nil
 }
 
 // readObject reads a whole stored object.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sortographer/sortographer/internal/imaging"
+	"github.com/sortographer/sortographer/internal/photos"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -20,6 +21,10 @@ import (
 // images as they are now (images added later appear, removed ones vanish). Any other
 // image id through a link, and a link that is unknown, expired or revoked, is 404 — one
 // answer for all, so a token cannot be probed for having existed.
+//
+// Photos through a link carry no location by default (Deps.ShareKeepsLocation): the
+// original and a display that would be the original are answered by a copy without
+// metadata (serveSharedCopy); thumbnails and display JPEGs have none already.
 //
 // Responses under /api/shared carry Referrer-Policy: no-referrer (the token is in the
 // URL) and are kept out of shared caches; the server's ShareLimiter bounds requests per
@@ -344,10 +349,34 @@ func (s *Server) sharedImage(w http.ResponseWriter, r *http.Request, sh store.Sh
 	return img, true
 }
 
+// sharedOriginal answers the original through a link: its shared copy, without the
+// metadata that tells where it was taken, unless the gallery keeps location.
 func (s *Server) sharedOriginal(w http.ResponseWriter, r *http.Request, _ string, sh store.Share) {
-	if img, ok := s.sharedImage(w, r, sh); ok {
-		s.serveSharedObject(w, r, img, img.ObjectKey, img.ContentType)
+	img, ok := s.sharedImage(w, r, sh)
+	if !ok {
+		return
 	}
+	if s.d.ShareKeepsLocation {
+		s.serveSharedObject(w, r, img, img.ObjectKey, img.ContentType)
+		return
+	}
+	s.serveSharedCopy(w, r, img)
+}
+
+// serveSharedCopy answers img's shared copy (imaging.SharedCopy: every pixel, upright,
+// no metadata), made on its first request and stored beside the original
+// (objects.Keys.Shared), as the display JPEG is. Thumbnails and display JPEGs carry no
+// metadata already, so they are served through links as they are.
+func (s *Server) serveSharedCopy(w http.ResponseWriter, r *http.Request, img store.Image) {
+	keys, err := photos.Keys(img.OwnerID, img.ID)
+	if err != nil {
+		s.internalError(w, r, "naming the shared copy", err)
+		return
+	}
+	s.serveDerived(w, r, img, derived{
+		what: "shared copy", key: keys.Shared, contentType: imaging.SharedContentType(img.ContentType), render: imaging.SharedCopy,
+		tooLarge: "this photo is too large to share without its location: %v; its owner may download and share it",
+	}, sharedPhotoCaching, shareNotFound)
 }
 
 func (s *Server) sharedThumbnail(w http.ResponseWriter, r *http.Request, _ string, sh store.Share) {

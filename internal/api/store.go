@@ -21,6 +21,7 @@ type Store interface {
 	albumStore
 	shareStore
 	adminStore
+	exportStore
 	usageReader
 	// photos.Store is what the upload and delete workflows (upload.go and images.go,
 	// through internal/photos) need.

@@ -74,6 +74,7 @@ const (
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
+	EnvShareStripLocation = "SORTOGRAPHER_SHARE_STRIP_LOCATION"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -263,6 +264,9 @@ type Auth struct {
 	// ShareMaxLifetime caps a share link's lifetime: links asked for without an expiry,
 	// or with a longer one, expire after it. Zero: links may live until revoked.
 	ShareMaxLifetime time.Duration `env:"SORTOGRAPHER_SHARE_MAX_LIFETIME" envDefault:"0s"`
+	// ShareStripLocation removes location metadata (EXIF GPS, XMP, IPTC) from the
+	// pictures share links serve; the owner's own downloads keep it.
+	ShareStripLocation bool `env:"SORTOGRAPHER_SHARE_STRIP_LOCATION" envDefault:"true"`
 }
 
 // Workers is classification.

@@ -141,12 +141,46 @@ func recheck(data []byte, info Info) (Info, error) {
 // as a JPEG at the first of qualities whose result fits ClassifierMaxBytes (the last
 // one's otherwise).
 func render(ctx context.Context, data []byte, info Info, w, h int, qualities []int) ([]byte, error) {
-	if err := Startup(); err != nil {
+	var out []byte
+	err := decodeWithin(ctx, data, info, w, h, func(src []byte) error {
+		for _, q := range qualities {
+			var err error
+			if out, err = renderOnce(src, w, h, jpegEncoder(q)); err != nil {
+				return err
+			}
+			if len(out) <= ClassifierMaxBytes {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: the %d×%d JPEG is %d bytes at quality %d, more than %d", ErrFileTooLarge, w, h, len(out), qualities[len(qualities)-1], ClassifierMaxBytes)
+	})
+	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// renderWith decodes info's image within the budget to exactly w×h as shown, and
+// encodes it with encode.
+func renderWith(ctx context.Context, data []byte, info Info, w, h int, encode encoder) ([]byte, error) {
+	var out []byte
+	err := decodeWithin(ctx, data, info, w, h, func(src []byte) error {
+		var err error
+		out, err = renderOnce(src, w, h, encode)
+		return err
+	})
+	return out, err
+}
+
+// decodeWithin runs decode on the bytes libvips is to decode of info's image (a RAW's
+// preview, turned as the RAW says), holding the decode memory of a w×h result.
+func decodeWithin(ctx context.Context, data []byte, info Info, w, h int, decode func(src []byte) error) error {
+	if err := Startup(); err != nil {
+		return err
 	}
 	src := info.decoded(data)
 	if len(src) == 0 {
-		return nil, fmt.Errorf("%w: no image data", ErrCorrupt)
+		return fmt.Errorf("%w: no image data", ErrCorrupt)
 	}
 	if info.turn > 1 {
 		// A RAW's preview without an orientation of its own: a copy that carries the
@@ -157,56 +191,61 @@ func render(ctx context.Context, data []byte, info Info, w, h int, qualities []i
 	}
 	release, err := reserve(ctx, info, DecodeMemory(info, max(w, h)))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
+	return decode(src)
+}
 
-	var out []byte
-	for _, q := range qualities {
-		if out, err = renderOnce(src, w, h, q); err != nil {
+// An encoder encodes an upright sRGB image, which it may still change (flatten, cast),
+// with no metadata.
+type encoder func(img *vips.ImageRef) ([]byte, error)
+
+// jpegEncoder encodes a JPEG of quality: transparency flattened onto white, 8-bit.
+func jpegEncoder(quality int) encoder {
+	return func(img *vips.ImageRef) ([]byte, error) {
+		if img.HasAlpha() {
+			if err := img.Flatten(&vips.Color{R: 255, G: 255, B: 255}); err != nil {
+				return nil, err
+			}
+		}
+		if err := toUchar(img); err != nil {
 			return nil, err
 		}
-		if len(out) <= ClassifierMaxBytes {
-			return out, nil
-		}
+		out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: quality, StripMetadata: true, OptimizeCoding: true, SubsampleMode: vips.VipsForeignSubsampleAuto})
+		return out, err
 	}
-	return nil, fmt.Errorf("%w: the %d×%d JPEG is %d bytes at quality %d, more than %d", ErrFileTooLarge, w, h, len(out), qualities[len(qualities)-1], ClassifierMaxBytes)
+}
+
+// toUchar casts img to 8 bits a band, if it is not already.
+func toUchar(img *vips.ImageRef) error {
+	if img.BandFormat() == vips.BandFormatUchar {
+		return nil
+	}
+	return img.Cast(vips.BandFormatUchar)
 }
 
 // renderOnce is one decode and encode. libvips turns the image by its EXIF orientation,
 // after shrinking (and fits the box as shown).
-func renderOnce(src []byte, w, h, quality int) ([]byte, error) {
+func renderOnce(src []byte, w, h int, encode encoder) ([]byte, error) {
 	img, err := vips.LoadThumbnailFromBuffer(src, w, h, vips.InterestingNone, vips.SizeForce, vips.NewImportParams())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
 	}
 	defer img.Close()
-	steps := []func() error{
-		func() error {
-			if img.Interpretation() == vips.InterpretationSRGB && img.BandFormat() == vips.BandFormatUchar {
-				return nil
-			}
-			return img.ToColorSpace(vips.InterpretationSRGB)
-		},
-		func() error {
-			if !img.HasAlpha() {
-				return nil
-			}
-			return img.Flatten(&vips.Color{R: 255, G: 255, B: 255})
-		},
-		func() error {
-			if img.BandFormat() == vips.BandFormatUchar {
-				return nil
-			}
-			return img.Cast(vips.BandFormatUchar)
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	if img.Interpretation() != vips.InterpretationSRGB || img.BandFormat() != vips.BandFormatUchar {
+		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
 			return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
 		}
 	}
-	out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: quality, StripMetadata: true, OptimizeCoding: true, SubsampleMode: vips.VipsForeignSubsampleAuto})
+	// The encoders strip metadata too, but libvips 8.14's webpsave ignores its strip
+	// option: without the fields there is nothing to write. (This keeps the ICC profile,
+	// which says nothing of where, and the orientation field, which the thumbnail
+	// operation has applied and set to 1.)
+	if err := img.RemoveMetadata(); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))
+	}
+	out, err := encode(img)
 	if err != nil {
 		// Pixels are decoded here, lazily: a file cut short fails now.
 		return nil, fmt.Errorf("%w: %s", ErrCorrupt, firstLine(err.Error()))

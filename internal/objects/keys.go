@@ -36,13 +36,16 @@ type Keys struct {
 	// Display is the JPEG the web UI's full view shows of a photo that browsers cannot
 	// display as stored (HEIC, TIFF, RAW), made from the original on its first view.
 	Display string
+	// Shared is what a share link serves of the original when the gallery strips
+	// location from shared photos (imaging.SharedCopy), made on its first request.
+	Shared string
 }
 
 // All lists every key of the image, for deleting it.
-func (k Keys) All() []string { return []string{k.Original, k.Thumbnail, k.Display} }
+func (k Keys) All() []string { return []string{k.Original, k.Thumbnail, k.Display, k.Shared} }
 
 // ImageKeys returns the keys of an image, images/<ownerID>/<imageID>/original,
-// …/thumb.jpg and …/display.jpg. Both ids must be server-generated; they are validated,
+// …/thumb.jpg, …/display.jpg and …/shared. Both ids must be server-generated; they are validated,
 // so a bad id cannot reach another owner's objects.
 func ImageKeys(ownerID, imageID string) (Keys, error) {
 	if err := ValidateID(ownerID); err != nil {
@@ -52,5 +55,5 @@ func ImageKeys(ownerID, imageID string) (Keys, error) {
 		return Keys{}, fmt.Errorf("image id: %w", err)
 	}
 	dir := "images/" + ownerID + "/" + imageID + "/"
-	return Keys{Original: dir + "original", Thumbnail: dir + "thumb.jpg", Display: dir + "display.jpg"}, nil
+	return Keys{Original: dir + "original", Thumbnail: dir + "thumb.jpg", Display: dir + "display.jpg", Shared: dir + "shared"}, nil
 }

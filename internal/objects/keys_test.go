@@ -20,6 +20,9 @@ func TestImageKeys(t *testing.T) {
 	if want := "images/42/01JABCDEF-xyz_1/display.jpg"; k.Display != want {
 		t.Errorf("Display = %q, want %q", k.Display, want)
 	}
+	if want := "images/42/01JABCDEF-xyz_1/shared"; k.Shared != want {
+		t.Errorf("Shared = %q, want %q", k.Shared, want)
+	}
 	for _, key := range k.All() {
 		if err := ValidateKey(key); err != nil {
 			t.Errorf("ImageKeys made a key that ValidateKey refuses: %v", err)

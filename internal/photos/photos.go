@@ -230,8 +230,8 @@ func (p *Photos) Discard(ctx context.Context, batch []Photo) {
 // image is deleted whatever happens to its objects: one that cannot be removed is
 // logged and left to SweepOrphans.
 //
-// A display JPEG being made while this runs is removed by its maker, which checks the
-// row after storing it (internal/api, storeDisplay).
+// A display JPEG or shared copy being made while this runs is removed by its maker, which checks the
+// row after storing it (internal/api, storeDerived).
 func (p *Photos) Delete(ctx context.Context, ownerID int64, id string) (store.Image, error) {
 	keys, err := Keys(ownerID, id)
 	if err != nil {
@@ -241,7 +241,7 @@ func (p *Photos) Delete(ctx context.Context, ownerID int64, id string) (store.Im
 	if err != nil {
 		return store.Image{}, err
 	}
-	p.deleteObjects(ctx, []string{img.ObjectKey, img.ThumbnailKey, keys.Display})
+	p.deleteObjects(ctx, []string{img.ObjectKey, img.ThumbnailKey, keys.Display, keys.Shared})
 	return img, nil
 }
 

@@ -369,7 +369,7 @@ func (b *backend) keysOf(dir string, names ...string) []string {
 // found and removed by the orphan sweep. On S3 too, whose listing reports times to the
 // second.
 func TestDeleteCrash(t *testing.T) {
-	want := []string{"delete rows", "delete original", "delete thumb.jpg", "delete display.jpg"}
+	want := []string{"delete rows", "delete original", "delete thumb.jpg", "delete display.jpg", "delete shared"}
 	for _, backend := range []struct {
 		name string
 		new  func(*testing.T) *backend
@@ -394,6 +394,10 @@ func TestDeleteCrash(t *testing.T) {
 				if err := b.objects.Put(ctx, gone.Keys.Display, strings.NewReader("jpg"), 3, "image/jpeg"); err != nil {
 					t.Fatal(err)
 				}
+				// And shared with location stripped: its shared copy is stored too.
+				if err := b.objects.Put(ctx, gone.Keys.Shared, strings.NewReader("jpg"), 3, "image/jpeg"); err != nil {
+					t.Fatal(err)
+				}
 
 				c := &crash{at: at}
 				_, err = b.photos(c).Delete(ctx, b.owner, gone.Image.ID)
@@ -410,8 +414,8 @@ func TestDeleteCrash(t *testing.T) {
 				b.checkNoRowWithoutObjects()
 				var orphans []string
 				if at > 1 {
-					all := []string{gone.Keys.Display, gone.Keys.Original, gone.Keys.Thumbnail} // key order
-					names := []string{"original", "thumb.jpg", "display.jpg"}[min(at-2, 3):]
+					all := []string{gone.Keys.Display, gone.Keys.Original, gone.Keys.Shared, gone.Keys.Thumbnail} // key order
+					names := []string{"original", "thumb.jpg", "display.jpg", "shared"}[min(at-2, 4):]
 					orphans = slices.DeleteFunc(all, func(k string) bool { return !slices.Contains(names, filepath.Base(k)) })
 				}
 				rows := b.rows()

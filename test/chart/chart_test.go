@@ -407,6 +407,16 @@ func TestOperatorDeployment(t *testing.T) {
 			if c["resources"] == nil {
 				t.Errorf("no resources")
 			}
+			// The operator's Go memory limit follows the container's (cmd/manager).
+			var memoryLimit any
+			for _, e := range c["env"].([]any) {
+				if e := e.(map[string]any); e["name"] == "SORTOGRAPHER_MEMORY_LIMIT" {
+					memoryLimit, _, _ = unstructured.NestedFieldNoCopy(e, "valueFrom", "resourceFieldRef")
+				}
+			}
+			if want := map[string]any{"containerName": c["name"], "resource": "limits.memory"}; !reflect.DeepEqual(memoryLimit, want) {
+				t.Errorf("SORTOGRAPHER_MEMORY_LIMIT from %v, want the downward API's %v", memoryLimit, want)
+			}
 		})
 	}
 	d := one(t, testenv.Objects(t, mustHelmTemplate(t, "--set", "replicas=2")), "Deployment")

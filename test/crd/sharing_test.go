@@ -10,8 +10,8 @@ import (
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 )
 
-// TestSharingIsAcceptedAndDefaulted: spec.auth.sharing is defaulted to "on, uncapped"
-// when absent, and a Gallery that turns sharing off and caps link lifetimes is accepted
+// TestSharingIsAcceptedAndDefaulted: spec.auth.sharing is defaulted to "on, uncapped,
+// location stripped" when absent, and a Gallery that turns sharing off and caps link lifetimes is accepted
 // and read back as written.
 func TestSharingIsAcceptedAndDefaulted(t *testing.T) {
 	ctx := context.Background()
@@ -20,10 +20,12 @@ func TestSharingIsAcceptedAndDefaulted(t *testing.T) {
 		spec        string
 		wantEnabled bool
 		wantMax     time.Duration // 0: unset
+		wantStrip   bool
 	}{
-		{"absent: on and uncapped", validBase, true, 0},
-		{"off and capped at 30 days", validBase + "auth: {sharing: {enabled: false, maxLinkLifetime: 720h}}", false, 720 * time.Hour},
-		{"on, capped at 90 minutes", validBase + "auth: {sharing: {maxLinkLifetime: 1h30m}}", true, 90 * time.Minute},
+		{"absent: on and uncapped, location stripped", validBase, true, 0, true},
+		{"off and capped at 30 days", validBase + "auth: {sharing: {enabled: false, maxLinkLifetime: 720h}}", false, 720 * time.Hour, true},
+		{"on, capped at 90 minutes", validBase + "auth: {sharing: {maxLinkLifetime: 1h30m}}", true, 90 * time.Minute, true},
+		{"location kept", validBase + "auth: {sharing: {stripLocation: false}}", true, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := gallery(t, tc.spec)
@@ -45,6 +47,9 @@ func TestSharingIsAcceptedAndDefaulted(t *testing.T) {
 			}
 			if gotMax != tc.wantMax {
 				t.Errorf("sharing.maxLinkLifetime = %v, want %v", gotMax, tc.wantMax)
+			}
+			if s.StripLocation == nil || *s.StripLocation != tc.wantStrip {
+				t.Errorf("sharing.stripLocation = %v, want %v", s.StripLocation, tc.wantStrip)
 			}
 		})
 	}
