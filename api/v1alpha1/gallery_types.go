@@ -1396,23 +1396,36 @@ type IssuerRef struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.rememberMeLifetime) || !has(self.tokenLifetime) || duration(self.rememberMeLifetime) >= duration(self.tokenLifetime)",fieldPath=".rememberMeLifetime",message="spec.auth.rememberMeLifetime must be at least spec.auth.tokenLifetime"
 type AuthSpec struct {
-	// jwtSecretRef is the key of a Secret holding the HS256 signing key (at least 32
-	// bytes). Absent: the operator generates one, once, and keeps it.
+	// jwtSecretRef is the key of a Secret holding the session key (at least 32 bytes):
+	// the gallery stores its session tokens as HMAC-SHA256 under it, never the tokens
+	// themselves. (The name is from when tokens were JWTs.) Absent: the operator
+	// generates one, once, and keeps it.
 	// +optional
 	JWTSecretRef *SecretKeyRef `json:"jwtSecretRef,omitempty"`
 
-	// tokenLifetime is how long a sign-in lasts. Default 24h.
+	// tokenLifetime is how long a sign-in lasts unused: each use renews it, up to
+	// sessionMaxLifetime. Default 24h.
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('8760h')",message="spec.auth.tokenLifetime must be a duration between 5m and 8760h"
 	TokenLifetime metav1.Duration `json:"tokenLifetime,omitzero"`
 
-	// rememberMeLifetime is how long a "remember me" sign-in lasts; its token is
-	// refreshed as it is used. Default 720h (30 days).
+	// rememberMeLifetime is how long a "remember me" sign-in lasts unused; each use
+	// renews it, up to sessionMaxLifetime. Default 720h (30 days).
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('8760h')",message="spec.auth.rememberMeLifetime must be a duration between 5m and 8760h"
 	RememberMeLifetime metav1.Duration `json:"rememberMeLifetime,omitzero"`
+
+	// sessionMaxLifetime ends every session this long after its sign-in, however much
+	// it is used (the absolute session lifetime): the user then signs in again. It caps
+	// tokenLifetime and rememberMeLifetime, which may be longer. Sign-out, "sign out
+	// everywhere" and a password change end sessions sooner. Default 720h (30 days,
+	// OWASP ASVS L1); ASVS L2 asks for 12h (docs/security.md).
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8760h')",message="spec.auth.sessionMaxLifetime must be a duration between 1h and 8760h"
+	SessionMaxLifetime metav1.Duration `json:"sessionMaxLifetime,omitzero"`
 
 	// allowSignUp lets anyone create an account. Default true.
 	// +optional

@@ -58,6 +58,7 @@ func (in *AuthSpec) DeepCopyInto(out *AuthSpec) {
 	}
 	out.TokenLifetime = in.TokenLifetime
 	out.RememberMeLifetime = in.RememberMeLifetime
+	out.SessionMaxLifetime = in.SessionMaxLifetime
 	if in.AllowSignUp != nil {
 		in, out := &in.AllowSignUp, &out.AllowSignUp
 		*out = new(bool)

@@ -20,7 +20,7 @@ import (
 func TestServeSearchExamples(t *testing.T) {
 	cfg := testConfig(t, config.EnvModelDir+"="+testservers.ModelDir(t))
 	base, _ := startServe(t, cfg)
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"s@example.com","password":"long enough"}`))
+	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"s@example.com","password":"long enough","bearer":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/sortographer/sortographer/internal/oidc"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/web"
 	"github.com/sortographer/sortographer/internal/worker"
@@ -98,16 +99,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.Auth.JWTSecret == "" {
-		log.Warn("no session signing key configured: using one generated in the data directory, which suits a single replica only", "env", config.EnvJWTSecret)
+		log.Warn("no session key configured: using one generated in the data directory, which suits a single replica only", "env", config.EnvJWTSecret)
 	}
-	tokens, err := auth.NewTokens(key, cfg.GalleryName, cfg.Auth.TokenLifetime, cfg.Auth.RememberMeLifetime)
+	// Sessions are rows in the database, cached in Redis when there is one (every
+	// replica then sees a revocation at once; see internal/sessions).
+	sessionManager, err := sessions.New(st, sessions.Options{
+		Key: key, Lifetime: cfg.Auth.TokenLifetime, RememberLifetime: cfg.Auth.RememberMeLifetime,
+		MaxLifetime: cfg.Auth.SessionMaxLifetime, Redis: rt.redisClient(),
+		Prefix: config.RedisPrefix(cfg.GalleryName), Log: log.With("component", "sessions"),
+	})
 	if err != nil {
 		return err
 	}
 
 	qopts := queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout}
 	deps := api.Deps{
-		Objects: obj, Tokens: tokens, Log: log,
+		Objects: obj, Sessions: sessionManager, Log: log,
 		Registry:       prometheus.NewRegistry(),
 		UI:             web.Handler(),
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -186,16 +193,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Warn("no Redis and no in-process workers: uploads will wait unclassified", "env", config.EnvInProcessWorkers)
 	}
 
-	hs := &http.Server{
-		Addr:              cfg.ListenAddr,
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Requests do not inherit the signal context: shutting down must let an
-		// upload in progress finish, not cancel it.
-		BaseContext: func(net.Listener) context.Context { return context.Background() },
-	}
+	hs := newHTTPServer(cfg.ListenAddr, srv.Handler(), serverTimeouts, log)
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)

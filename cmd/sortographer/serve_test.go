@@ -68,7 +68,7 @@ func TestServeFinishesInFlightUploads(t *testing.T) {
 	base := "http://" + cfg.ListenAddr
 	waitReady(t, base)
 
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"t@example.com","password":"long enough"}`))
+	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"t@example.com","password":"long enough","bearer":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func signUpToken(t *testing.T, base, email string) string {
 // sign-in) and returns the session token.
 func sessionToken(t *testing.T, base, path, email string) string {
 	t.Helper()
-	res, err := http.Post(base+path, "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough"}`))
+	res, err := http.Post(base+path, "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough","bearer":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 	}
 	addSharing(d, s.Auth.Sharing)
 	addOIDC(d, s.Auth.OIDC)
+	addSessionMaxLifetime(d, s.Auth)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -125,6 +126,15 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 	}
 	if s.StripLocation != nil && !*s.StripLocation {
 		d[config.EnvShareStripLocation] = "false"
+	}
+}
+
+// addSessionMaxLifetime writes spec.auth.sessionMaxLifetime only where it differs from
+// the app's default, as addSharing does, so that the new field does not roll the pods
+// of Galleries that keep the default.
+func addSessionMaxLifetime(d map[string]string, a galleryv1alpha1.AuthSpec) {
+	if l := a.SessionMaxLifetime.Duration; l > 0 && l != config.DefaultSessionMaxLifetime {
+		d[config.EnvSessionMaxLifetime] = l.String()
 	}
 }
 

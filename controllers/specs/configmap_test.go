@@ -275,6 +275,18 @@ func TestConfigMap(t *testing.T) {
 			config.EnvAllowSignUp: "false", config.EnvAdmins: "ada@example.com,grace@example.com",
 		},
 	}, {
+		name: "auth: the default absolute session lifetime is not written",
+		g: gallery(func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Auth.SessionMaxLifetime = metav1.Duration{Duration: config.DefaultSessionMaxLifetime}
+		}),
+		want: map[string]string{},
+	}, {
+		name: "auth: an absolute session lifetime",
+		g: gallery(func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Auth.SessionMaxLifetime = metav1.Duration{Duration: 12 * time.Hour}
+		}),
+		want: map[string]string{config.EnvSessionMaxLifetime: "12h0m0s"},
+	}, {
 		name: "auth: undefaulted sign-up means open",
 		g: gallery(func(g *galleryv1alpha1.Gallery) {
 			g.Spec.Auth.AllowSignUp = nil

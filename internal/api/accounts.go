@@ -11,6 +11,7 @@ import (
 
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -19,6 +20,11 @@ type credentials struct {
 	Password string `json:"password"`
 	// Remember asks for a long session that is renewed while in use.
 	Remember bool `json:"remember"`
+	// Bearer asks for a session for an API client: the token comes back in the body,
+	// for "Authorization: Bearer", and no cookie is set. Without it (the web UI) the
+	// token is only in an HttpOnly cookie, never in a body or header a page script
+	// could read.
+	Bearer bool `json:"bearer"`
 }
 
 type userJSON struct {
@@ -41,9 +47,12 @@ func toUserJSON(u store.User) userJSON {
 
 type sessionJSON struct {
 	User userJSON `json:"user"`
-	// Token is for API clients (Authorization: Bearer); the web UI uses the cookie.
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	// Token is set only for a sign-in that asked for it (credentials.Bearer).
+	Token string `json:"token,omitempty"`
+	// ExpiresAt is the session's absolute expiry; unused, it ends sooner
+	// (idleExpiresAt), and each use pushes that on.
+	ExpiresAt     time.Time `json:"expiresAt"`
+	IdleExpiresAt time.Time `json:"idleExpiresAt"`
 }
 
 // maxEmailBytes is RFC 5321's limit on an address.
@@ -124,7 +133,7 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log(r.Context()).Info("signed up user", "userId", u.ID)
-	s.startSession(w, r, u, c.Remember, http.StatusCreated)
+	s.startSessionFor(w, r, u, c, http.StatusCreated)
 }
 
 // bootstrapAdmin decides whether a password sign-up gets the admin role. Typing an
@@ -179,23 +188,64 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return
 	}
-	s.startSession(w, r, u, c.Remember, http.StatusOK)
+	s.startSessionFor(w, r, u, c, http.StatusOK)
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, remember bool, status int) {
-	token, claims, err := s.d.Tokens.Issue(u.ID, remember)
-	if err != nil {
-		s.internalError(w, r, "signing the session", err)
+// startSessionFor starts the session a sign-in or sign-up asked for: a bearer token
+// in the body for an API client (c.Bearer), else a cookie session.
+func (s *Server) startSessionFor(w http.ResponseWriter, r *http.Request, u store.User, c credentials, status int) {
+	if c.Bearer {
+		s.startBearerSession(w, r, u, c.Remember, status)
 		return
 	}
-	setSessionCookie(w, r, token, claims)
-	writeJSON(w, status, sessionJSON{User: toUserJSON(u), Token: token, ExpiresAt: claims.ExpiresAt})
+	s.startSession(w, r, u, c.Remember, status)
 }
 
-// signOut clears the session cookie. Tokens are stateless, so a copy of the token kept
-// elsewhere stays valid until it expires.
+// startSession signs u in for a browser: a new server-side session whose token goes
+// only into the HttpOnly session cookie, and the user in a JSON body with status. The
+// token is in no header and no body. Every way of signing in ends here (or in
+// beginSession, for a flow that answers with a redirect instead of JSON).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, remember bool, status int) {
+	ss, ok := s.beginSession(w, r, u, remember)
+	if !ok {
+		return
+	}
+	writeJSON(w, status, sessionJSON{User: toUserJSON(u), ExpiresAt: ss.ExpiresAt, IdleExpiresAt: ss.IdleExpiresAt})
+}
+
+// beginSession starts a cookie session for u and sets the cookie; on failure it has
+// answered the request and returns false.
+func (s *Server) beginSession(w http.ResponseWriter, r *http.Request, u store.User, remember bool) (sessions.Session, bool) {
+	token, ss, err := s.d.Sessions.Start(r.Context(), u.ID, remember, r.UserAgent())
+	if err != nil {
+		s.internalError(w, r, "starting the session", err)
+		return sessions.Session{}, false
+	}
+	setSessionCookie(w, r, token, ss)
+	return ss, true
+}
+
+// startBearerSession signs u in for an API client: the token in the body, no cookie.
+func (s *Server) startBearerSession(w http.ResponseWriter, r *http.Request, u store.User, remember bool, status int) {
+	token, ss, err := s.d.Sessions.Start(r.Context(), u.ID, remember, r.UserAgent())
+	if err != nil {
+		s.internalError(w, r, "starting the session", err)
+		return
+	}
+	writeJSON(w, status, sessionJSON{User: toUserJSON(u), Token: token, ExpiresAt: ss.ExpiresAt, IdleExpiresAt: ss.IdleExpiresAt})
+}
+
+// signOut revokes the request's session (cookie or bearer token) on every replica and
+// clears the cookie. Without a session it only clears the cookie.
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	token, _ := sessionToken(r)
 	clearSessionCookie(w, r)
+	if token != "" {
+		if err := s.d.Sessions.End(r.Context(), token); err != nil {
+			s.internalError(w, r, "ending the session", err)
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

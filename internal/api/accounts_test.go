@@ -1,16 +1,16 @@
 package api_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sortographer/sortographer/internal/api"
@@ -21,7 +21,7 @@ import (
 func TestSignUpAndIn(t *testing.T) {
 	g := newGallery(t, sqlite, filesystem)
 	creds := func(email, password string) *body {
-		return jsonBody(map[string]any{"email": email, "password": password})
+		return jsonBody(map[string]any{"email": email, "password": password, "bearer": true})
 	}
 	g.mustDo(nil, "POST", "/api/auth/signup", creds("Carol@Example.com", "long enough"), http.StatusCreated, nil)
 	g.mustDo(nil, "POST", "/api/auth/signup", creds("carol@example.com ", "long enough"), http.StatusConflict, nil)
@@ -55,43 +55,164 @@ func TestSignUpClosed(t *testing.T) {
 	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": "a@example.com", "password": "long enough"}), http.StatusForbidden, nil)
 }
 
-// TestCookieSession is the web UI's flow: sign in sets an HttpOnly, SameSite cookie that
-// authenticates later requests; sign out clears it.
+// TestCookieSession is the web UI's flow: sign-in sets an HttpOnly, SameSite=Strict
+// cookie that later requests carry; the token is in no header and no body a page
+// script could read; sign-out revokes the session, so a copy of the cookie kept by
+// someone else stops working too.
 func TestCookieSession(t *testing.T) {
 	g := newGallery(t, sqlite, filesystem)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	post := func(path string, b *body) *http.Response {
+	post := func(path string, b *body) (*http.Response, []byte) {
 		req, _ := http.NewRequest("POST", g.url+path, b.r)
 		req.Header.Set("Content-Type", b.contentType)
 		res, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-		return res
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res, data
 	}
-	get := func(path string) int {
+	get := func(path string) (*http.Response, []byte) {
 		res, err := c.Get(g.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-		return res.StatusCode
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res, data
 	}
-	res := post("/api/auth/signup", jsonBody(map[string]any{"email": "web@example.com", "password": "long enough"}))
+	res, data := post("/api/auth/signup", jsonBody(map[string]any{"email": "web@example.com", "password": "long enough"}))
 	ck := res.Cookies()
-	if len(ck) != 1 || ck[0].Name != api.SessionCookie || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
-		t.Fatalf("session cookie: %+v", ck)
+	if len(ck) != 1 || ck[0].Name != api.SessionCookie || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || ck[0].Secure {
+		t.Fatalf("session cookie over plain HTTP: %+v", ck)
 	}
-	if got := get("/api/me"); got != http.StatusOK {
-		t.Errorf("me with cookie = %d", got)
+	token := ck[0].Value
+	assertTokenHidden(t, "sign-up", token, res, data)
+	if strings.Contains(string(data), `"token"`) {
+		t.Errorf("a cookie sign-up answered a token field: %s", data)
 	}
-	if res := post("/api/auth/signout", jsonBody(nil)); res.StatusCode != http.StatusNoContent {
+	res, data = post("/api/auth/signin", jsonBody(map[string]any{"email": "web@example.com", "password": "long enough", "remember": true}))
+	if res.StatusCode != http.StatusOK || len(res.Cookies()) != 1 {
+		t.Fatalf("sign-in = %d %s", res.StatusCode, data)
+	}
+	second := res.Cookies()[0]
+	assertTokenHidden(t, "sign-in", second.Value, res, data)
+	if second.Value == token || second.Expires.IsZero() {
+		t.Errorf("a remember-me sign-in kept the old token or made a browser-session cookie: %+v", second)
+	}
+	for range 3 { // renewals included: no request of the session shows the token
+		res, data = get("/api/me")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("me with cookie = %d", res.StatusCode)
+		}
+		assertTokenHidden(t, "GET /api/me", second.Value, res, data)
+	}
+	if res, _ := post("/api/auth/signout", jsonBody(nil)); res.StatusCode != http.StatusNoContent {
 		t.Errorf("sign out = %d", res.StatusCode)
 	}
-	if got := get("/api/me"); got != http.StatusUnauthorized {
-		t.Errorf("me after sign-out = %d", got)
+	if res, _ := get("/api/me"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("me after sign-out = %d", res.StatusCode)
+	}
+	// The copy: revoked on the server, not just cleared in this browser.
+	stolen := &user{token: second.Value}
+	g.mustDo(stolen, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
+	// The first session (sign-up) is another one, still good until revoked.
+	g.mustDo(&user{token: token}, "GET", "/api/me", nil, http.StatusOK, nil)
+}
+
+// assertTokenHidden fails when token appears in any response header but Set-Cookie,
+// or in the body.
+func assertTokenHidden(t *testing.T, what, token string, res *http.Response, data []byte) {
+	t.Helper()
+	if token == "" {
+		t.Fatalf("%s: no token to look for", what)
+	}
+	for k, vs := range res.Header {
+		if k == "Set-Cookie" {
+			continue
+		}
+		for _, v := range vs {
+			if strings.Contains(v, token) {
+				t.Errorf("%s: the session token is in header %s", what, k)
+			}
+		}
+	}
+	if strings.Contains(string(data), token) {
+		t.Errorf("%s: the session token is in the body: %s", what, data)
+	}
+}
+
+// TestSessionCookieAttributes: over TLS (HTTPS, or the ingress's X-Forwarded-Proto)
+// the cookie is __Host- prefixed and Secure, responses carry HSTS, and a cookie by the
+// plain-HTTP name is not read; over plain HTTP, the plain cookie and no HSTS.
+func TestSessionCookieAttributes(t *testing.T) {
+	g := newGallery(t, sqlite, filesystem)
+	tlsServer := httptest.NewTLSServer(g.server.Handler())
+	t.Cleanup(tlsServer.Close)
+	for _, tc := range []struct {
+		name      string
+		url       string
+		client    *http.Client
+		forwarded string
+		tls       bool
+	}{
+		{"plain HTTP", g.url, http.DefaultClient, "", false},
+		{"HTTPS", tlsServer.URL, tlsServer.Client(), "", true},
+		{"ingress with TLS", g.url, http.DefaultClient, "https", true},
+		{"ingress without TLS", g.url, http.DefaultClient, "http", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			do := func(method, path, cookieName, cookieValue string, b *body) (*http.Response, []byte) {
+				var r io.Reader
+				if b != nil {
+					r = b.r
+				}
+				req, _ := http.NewRequest(method, tc.url+path, r)
+				if b != nil {
+					req.Header.Set("Content-Type", b.contentType)
+				}
+				if tc.forwarded != "" {
+					req.Header.Set("X-Forwarded-Proto", tc.forwarded)
+				}
+				if cookieName != "" {
+					req.AddCookie(&http.Cookie{Name: cookieName, Value: cookieValue})
+				}
+				res, err := tc.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				data, _ := io.ReadAll(res.Body)
+				return res, data
+			}
+			email := strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
+			res, data := do("POST", "/api/auth/signup", "", "", jsonBody(map[string]any{"email": email, "password": "long enough"}))
+			if res.StatusCode != http.StatusCreated || len(res.Cookies()) != 1 {
+				t.Fatalf("sign-up = %d %s, cookies %v", res.StatusCode, data, res.Cookies())
+			}
+			ck := res.Cookies()[0]
+			wantName, otherName := api.SessionCookie, api.SecureSessionCookie
+			if tc.tls {
+				wantName, otherName = api.SecureSessionCookie, api.SessionCookie
+			}
+			if ck.Name != wantName || ck.Secure != tc.tls || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.Domain != "" {
+				t.Errorf("cookie = %+v; want %s, Secure %v, HttpOnly, SameSite=Strict, Path=/, no Domain", ck, wantName, tc.tls)
+			}
+			if hsts := res.Header.Get("Strict-Transport-Security"); (hsts != "") != tc.tls || tc.tls && hsts != api.HSTSHeader {
+				t.Errorf("Strict-Transport-Security = %q over TLS %v", hsts, tc.tls)
+			}
+			if res, _ := do("GET", "/api/me", wantName, ck.Value, nil); res.StatusCode != http.StatusOK {
+				t.Errorf("me with %s = %d", wantName, res.StatusCode)
+			}
+			if res, _ := do("GET", "/api/me", otherName, ck.Value, nil); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("me with the cookie named %s = %d, want 401", otherName, res.StatusCode)
+			}
+			if res, _ := do("GET", "/livez", "", "", nil); (res.Header.Get("Strict-Transport-Security") != "") != tc.tls {
+				t.Errorf("HSTS on /livez over TLS %v: %q", tc.tls, res.Header.Get("Strict-Transport-Security"))
+			}
+		})
 	}
 }
 
@@ -116,35 +237,27 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	g.mustDo(u, "GET", "/api/images/"+img.ID, nil, http.StatusOK, nil)
 }
 
-// TestBadTokens: every forged, altered or stale token is refused with 401.
+// TestBadTokens: every unknown, altered, revoked or expired token is refused with
+// 401, as a bearer token and as a cookie.
 func TestBadTokens(t *testing.T) {
 	g := newGallery(t, sqlite, filesystem)
 	u := g.signUp("holder")
-	now := time.Now()
-	claims := jwt.MapClaims{"iss": "test-gallery", "sub": strconv.FormatInt(u.id, 10), "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
-		s, err := jwt.NewWithClaims(m, c).SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	revoked := g.signUp("leaver")
+	g.mustDo(revoked, "POST", "/api/auth/signout", nil, http.StatusNoContent, nil)
+	flipped := []byte(u.token)
+	flipped[len(flipped)-1] ^= 1
+	if flipped[len(flipped)-1] == u.token[len(u.token)-1] {
+		t.Fatal("token not altered")
 	}
-	expired := jwt.MapClaims{}
-	for k, v := range claims {
-		expired[k] = v
-	}
-	expired["iat"], expired["exp"] = now.Add(-2*time.Hour).Unix(), now.Add(-time.Hour).Unix()
-	parts := strings.Split(u.token, ".")
-	otherUser := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"test-gallery","sub":"` + strconv.FormatInt(u.id+1, 10) + `","iat":1,"exp":99999999999}`))
-
-	// The valid forgery baseline proves the claims themselves are acceptable.
-	g.mustDo(&user{token: sign(jwt.SigningMethodHS256, jwtKey, claims)}, "GET", "/api/me", nil, http.StatusOK, nil)
+	g.mustDo(u, "GET", "/api/me", nil, http.StatusOK, nil)
 	for name, token := range map[string]string{
-		"expired":   sign(jwt.SigningMethodHS256, jwtKey, expired),
-		"wrong key": sign(jwt.SigningMethodHS256, []byte("not-the-gallery-key-not-the-gallery-key"), claims),
-		"alg none":  sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims),
-		"tampered":  parts[0] + "." + otherUser + "." + parts[2],
-		"garbage":   "garbage",
+		"revoked":           revoked.token,
+		"altered":           string(flipped),
+		"truncated":         u.token[:len(u.token)-1],
+		"extended":          u.token + "A",
+		"a JWT":             "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+		"garbage":           "garbage",
+		"random, well made": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 	} {
 		t.Run(name, func(t *testing.T) {
 			g.mustDo(&user{token: token}, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
@@ -162,25 +275,41 @@ func TestBadTokens(t *testing.T) {
 	}
 }
 
-// TestRememberMeRenews: a remember-me session past half its life gets a new token.
-func TestRememberMeRenews(t *testing.T) {
+// TestSessionLifetimes: a session is renewed while used and ends when left idle past
+// its lifetime; a remember-me session renewed all along still ends at the absolute
+// lifetime (the clock hook moves time).
+func TestSessionLifetimes(t *testing.T) {
 	g := newGallery(t, sqlite, filesystem)
-	var s struct{ Token string }
-	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": "stay@example.com", "password": "long enough", "remember": true}), http.StatusCreated, &s)
-	res := g.mustDo(&user{token: s.Token}, "GET", "/api/me", nil, http.StatusOK, nil)
-	if res.Header.Get(api.RenewedTokenHeader) != "" {
-		t.Error("a fresh session was renewed")
+	start := time.Now()
+	now := start
+	g.sessions.Now = func() time.Time { return now }
+	signIn := func(email string, remember bool) *user {
+		var s struct{ Token string }
+		g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": "long enough", "remember": remember, "bearer": true}), http.StatusCreated, &s)
+		return &user{g: g, token: s.Token}
 	}
-	g.tokens.Now = func() time.Time { return time.Now().Add(13 * time.Hour) } // lifetime 24h
-	res = g.mustDo(&user{token: s.Token}, "GET", "/api/me", nil, http.StatusOK, nil)
-	renewed := res.Header.Get(api.RenewedTokenHeader)
-	if renewed == "" || renewed == s.Token {
-		t.Fatal("no renewed token")
+	short, long := signIn("short@example.com", false), signIn("long@example.com", true)
+
+	// Used every 45 minutes, the 1-hour session stays alive past its first hour.
+	for range 3 {
+		now = now.Add(45 * time.Minute)
+		g.mustDo(short, "GET", "/api/me", nil, http.StatusOK, nil)
 	}
-	c, err := g.tokens.Verify(renewed)
-	if err != nil || !c.Remember || c.ExpiresAt.Before(time.Now().Add(36*time.Hour)) {
-		t.Errorf("renewed token: %+v, %v", c, err)
+	// Idle for longer than its lifetime, it ends.
+	now = now.Add(testSessionLifetime + time.Minute)
+	g.mustDo(short, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
+
+	// The remember-me session, used every 20 hours (its idle lifetime is 24), lives
+	// until the absolute lifetime (48 hours after sign-in), not a moment longer.
+	now = start
+	for now.Add(20 * time.Hour).Before(start.Add(testSessionMaxLifetime)) {
+		now = now.Add(20 * time.Hour)
+		g.mustDo(long, "GET", "/api/me", nil, http.StatusOK, nil)
 	}
+	now = start.Add(testSessionMaxLifetime - time.Minute)
+	g.mustDo(long, "GET", "/api/me", nil, http.StatusOK, nil)
+	now = start.Add(testSessionMaxLifetime)
+	g.mustDo(long, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
 }
 
 // TestRateLimits: sign-in and upload answer 429 past their limit, in process and

@@ -18,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -32,14 +32,15 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
-// Deps is what the server needs. Store, Objects, Queue, Tokens and Log are required.
+// Deps is what the server needs. Store, Objects, Queue, Sessions and Log are required.
 type Deps struct {
 	// Store is the database (store.go lists what each handler file uses of it).
 	Store   Store
 	Objects objects.Store
 	Queue   queue.Producer
-	Tokens  *auth.Tokens
-	Log     *slog.Logger
+	// Sessions starts, checks and revokes sign-in sessions (internal/sessions).
+	Sessions *sessions.Manager
+	Log      *slog.Logger
 
 	// SignInLimiter counts sign-in and sign-up attempts per email; UploadLimiter counts
 	// upload requests per user. Nil: unlimited.
@@ -150,7 +151,7 @@ func (s *Server) routes() http.Handler {
 	if s.d.UI != nil {
 		mux.Handle("/", s.d.UI)
 	}
-	return s.observe(s.traced(mux))
+	return s.observe(transportSecurity(s.traced(mux)))
 }
 
 type route struct {
@@ -166,7 +167,11 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/api/auth/config", http.HandlerFunc(s.authConfig)},
 		{"GET", "/api/auth/oidc/start", http.HandlerFunc(s.oidcStart)},
 		{"GET", "/api/auth/oidc/callback", http.HandlerFunc(s.oidcCallback)},
+		{"POST", "/api/auth/signout-everywhere", s.authed(s.signOutEverywhere)},
 		{"GET", "/api/me", s.authed(s.me)},
+		{"POST", "/api/me/password", s.authed(s.changePassword)},
+		{"GET", "/api/sessions", s.authed(s.listSessions)},
+		{"DELETE", "/api/sessions/{id}", s.authed(s.revokeSession)},
 		{"GET", "/api/me/export", s.authed(s.exportData)},
 		{"POST", "/api/images", s.authed(s.upload)},
 		{"GET", "/api/images", s.authed(s.listImages)},

@@ -25,13 +25,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sortographer/sortographer/internal/api"
-	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/ratelimit"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
@@ -49,7 +50,8 @@ type gallery struct {
 	store   store.Store
 	objects objects.Store
 	queue   *queue.Memory
-	tokens  *auth.Tokens
+	// sessions is the server's session manager; tests move its clock.
+	sessions *sessions.Manager
 	// countObjects counts what storage holds.
 	countObjects func() int
 	logs         *testenv.LogBuffer
@@ -144,14 +146,11 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 		t.Fatalf("migrate: %v", err)
 	}
 	obj, count := objs(t)
-	tokens, err := auth.NewTokens(jwtKey, "test-gallery", time.Hour, 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sm := newSessions(t, st, nil)
 	logs := &testenv.LogBuffer{}
 	q := queue.NewMemory(queue.Options{})
 	d := api.Deps{
-		Store: st, Objects: obj, Queue: q, Tokens: tokens,
+		Store: st, Objects: obj, Queue: q, Sessions: sm,
 		Log:            slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testWriter{t}), nil)),
 		Registry:       prometheus.NewRegistry(),
 		MaxUploadBytes: 2 << 20,
@@ -168,7 +167,28 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 	t.Cleanup(hs.Close)
 	ms := httptest.NewServer(srv.MetricsHandler())
 	t.Cleanup(ms.Close)
-	return &gallery{t: t, url: hs.URL, metricsURL: ms.URL, server: srv, store: st, objects: obj, queue: q, tokens: tokens, countObjects: count, logs: logs}
+	return &gallery{t: t, url: hs.URL, metricsURL: ms.URL, server: srv, store: st, objects: obj, queue: q, sessions: sm, countObjects: count, logs: logs}
+}
+
+// Session lifetimes of the test galleries: idle, remember-me idle, absolute.
+const (
+	testSessionLifetime    = time.Hour
+	testRememberLifetime   = 24 * time.Hour
+	testSessionMaxLifetime = 48 * time.Hour
+)
+
+// newSessions is a session manager over st with the test lifetimes, caching in rc
+// (nil: no cache).
+func newSessions(t testing.TB, st sessions.Store, rc redis.UniversalClient) *sessions.Manager {
+	t.Helper()
+	sm, err := sessions.New(st, sessions.Options{
+		Key: jwtKey, Lifetime: testSessionLifetime, RememberLifetime: testRememberLifetime,
+		MaxLifetime: testSessionMaxLifetime, Redis: rc, Prefix: "test:",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sm
 }
 
 // testWriter shows server logs with -v only.
@@ -204,7 +224,7 @@ func (g *gallery) signUp(name string) *user {
 		User  struct{ ID int64 }
 		Token string
 	}
-	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": "password-" + name}), http.StatusCreated, &s)
+	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": "password-" + name, "bearer": true}), http.StatusCreated, &s)
 	if s.Token == "" || s.User.ID == 0 {
 		g.t.Fatalf("sign-up answered %+v", s)
 	}

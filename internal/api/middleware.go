@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -22,6 +22,7 @@ const (
 	requestIDKey ctxKey = iota
 	logKey
 	infoKey
+	sessionKey
 )
 
 // requestInfo is filled in by handlers deep in the chain for the request's log line.
@@ -158,15 +159,25 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// SessionCookie holds the session token for the web UI; API clients may send the same
-// token as "Authorization: Bearer".
-const SessionCookie = "sortographer_session"
-
-// Headers of a renewed remember-me session, for clients using bearer tokens.
+// Session cookies hold the session token for the web UI, HttpOnly, so page scripts
+// never see it. Over TLS (HTTPS, or X-Forwarded-Proto https from the ingress) the
+// cookie is SecureSessionCookie: the __Host- prefix makes the browser keep it only when
+// it is Secure, has Path=/ and no Domain, so neither plain HTTP nor a sibling host can
+// set or overwrite it. Plain HTTP (local use) gets SessionCookie. API clients send their
+// token as "Authorization: Bearer" instead (see credentials.Bearer).
 const (
-	RenewedTokenHeader   = "X-Session-Token"
-	RenewedExpiresHeader = "X-Session-Expires"
+	SessionCookie       = "sortographer_session"
+	SecureSessionCookie = "__Host-sortographer_session"
 )
+
+// sessionCookieName is the cookie a request's session lives in: only the __Host-
+// one over TLS, so a cookie planted over plain HTTP is never read there.
+func sessionCookieName(r *http.Request) string {
+	if secureRequest(r) {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 // sessionToken finds the request's token: the Authorization header first, then the
 // cookie.
@@ -178,13 +189,23 @@ func sessionToken(r *http.Request) (token string, fromCookie bool) {
 		}
 		return "", false
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(sessionCookieName(r)); err == nil {
 		return c.Value, true
 	}
 	return "", false
 }
 
-// authed lets a handler run only for a signed-in user, whom it finds in the context.
+// currentSession is the session of a request that authed let through.
+func currentSession(r *http.Request) sessions.Session {
+	ss, _ := r.Context().Value(sessionKey).(sessions.Session)
+	return ss
+}
+
+// authed lets a handler run only for a signed-in user, whom it finds in the context,
+// and the session in currentSession. The session and the user are both checked on
+// every request (sessions.Manager.Check; Store.UserByID on the database writer, never
+// a cache), so a revoked session, a deleted account or a removed admin role take
+// effect on the next request on every replica.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, fromCookie := sessionToken(r)
@@ -192,16 +213,19 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", "sign in first")
 			return
 		}
-		claims, err := s.d.Tokens.Verify(token)
-		if err != nil {
+		ss, err := s.d.Sessions.Check(r.Context(), token)
+		if errors.Is(err, sessions.ErrInvalid) {
 			if fromCookie {
 				clearSessionCookie(w, r)
 			}
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", "session expired or invalid: sign in again")
 			return
 		}
-		// The user is read on every request, so a deleted account's tokens stop working.
-		u, err := s.d.Store.UserByID(r.Context(), claims.UserID)
+		if err != nil {
+			s.internalError(w, r, "checking the session", err)
+			return
+		}
+		u, err := s.d.Store.UserByID(r.Context(), ss.UserID)
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", "session expired or invalid: sign in again")
 			return
@@ -210,52 +234,55 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 			s.internalError(w, r, "reading the signed-in user", err)
 			return
 		}
-		if s.d.Tokens.ShouldRefresh(claims) {
-			s.renewSession(w, r, u, fromCookie)
-		}
 		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
 			info.userID = u.ID
 		}
 		ctx := context.WithValue(r.Context(), logKey, s.log(r.Context()).With("userId", u.ID))
+		ctx = context.WithValue(ctx, sessionKey, ss)
 		s.readYourWrites(w, r.WithContext(ctx), u, h)
 	})
 }
 
-// renewSession hands a remember-me user a fresh token while they are active.
-func (s *Server) renewSession(w http.ResponseWriter, r *http.Request, u store.User, cookie bool) {
-	token, c, err := s.d.Tokens.Issue(u.ID, true)
-	if err != nil {
-		s.log(r.Context()).Warn("renewing session failed", "error", err)
-		return
-	}
-	if cookie {
-		setSessionCookie(w, r, token, c)
-	}
-	w.Header().Set(RenewedTokenHeader, token)
-	w.Header().Set(RenewedExpiresHeader, c.ExpiresAt.Format(time.RFC3339))
-}
-
+// secureRequest reports whether the client reached the gallery over TLS: directly, or
+// through an ingress that says so in X-Forwarded-Proto.
 func secureRequest(r *http.Request) bool {
 	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
+// HSTSHeader is sent on every response over TLS: browsers then use HTTPS only for the
+// gallery's host, and the hosts under it, for a year (ASVS V14.4.5). Not over plain HTTP (browsers ignore it there, and local
+// use must keep working).
+const HSTSHeader = "max-age=31536000; includeSubDomains"
+
+// transportSecurity sets Strict-Transport-Security on responses over TLS.
+func transportSecurity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if secureRequest(r) {
+			w.Header().Set("Strict-Transport-Security", HSTSHeader)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // setSessionCookie: HttpOnly so scripts cannot read the token, SameSite=Strict so other
-// sites cannot ride on it, Secure behind TLS. A remember-me session persists across
-// browser restarts; a normal one ends with the browser session.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, token string, c auth.Claims) {
+// sites cannot ride on it, Secure with the __Host- prefix over TLS. A remember-me
+// session's cookie persists across browser restarts until the session's absolute
+// expiry (the server ends it earlier when idle); a normal one ends with the browser
+// session.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, token string, ss sessions.Session) {
 	ck := &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/",
+		Name: sessionCookieName(r), Value: token, Path: "/",
 		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
 	}
-	if c.Remember {
-		ck.Expires = c.ExpiresAt
+	if ss.Remember {
+		ck.Expires = ss.ExpiresAt
 	}
 	http.SetCookie(w, ck)
 }
 
 func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
 	})
 }

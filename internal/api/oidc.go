@@ -130,10 +130,11 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log(r.Context()).Info("signed in user through single sign-on", "userId", u.ID)
-	// startSession answers with status; with Location set, the browser follows the 303
-	// to the web UI, now signed in.
-	w.Header().Set("Location", "/")
-	s.startSession(w, r, u, remember, http.StatusSeeOther)
+	// The browser follows the 303 to the web UI, now signed in by the session cookie.
+	if _, ok := s.beginSession(w, r, u, remember); !ok {
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // applyQuotaClaim is where the provider's quota claim reaches the account: the lead

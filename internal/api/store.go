@@ -15,6 +15,7 @@ import (
 type Store interface {
 	userStore
 	oidcStore
+	passwordStore
 	imageStore
 	uploadStore
 	reclassifyStore
@@ -47,6 +48,11 @@ type oidcStore interface {
 	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
+}
+
+// passwordStore is used by the password change (sessions.go).
+type passwordStore interface {
+	SetPasswordHash(ctx context.Context, userID int64, hash string) error
 }
 
 // imageStore is used by the listings, the searches and an image's page (images.go),

@@ -18,6 +18,7 @@ func TestStoreListsWhatEachFileCalls(t *testing.T) {
 	listed := map[reflect.Type][]string{
 		reflect.TypeFor[userStore]():       {"accounts.go", "middleware.go"},
 		reflect.TypeFor[oidcStore]():       {"oidc.go"},
+		reflect.TypeFor[passwordStore]():   {"sessions.go"},
 		reflect.TypeFor[imageStore]():      {"images.go", "display.go"},
 		reflect.TypeFor[uploadStore]():     {"upload.go"},
 		reflect.TypeFor[reclassifyStore](): {"reclassify.go"},

@@ -1,6 +1,7 @@
-// Package auth signs people in: password hashes (bcrypt) and stateless session tokens
-// (JWT, HS256 with the Gallery's key). A token carries everything a replica needs to
-// trust it, so any replica serves any request and a restart signs nobody out.
+// Package auth checks who people are: password hashes (bcrypt), and the Gallery's
+// session key (LoadKey), under which internal/sessions stores its tokens' hashes.
+// Sessions themselves are server-side records (internal/sessions), so that they can be
+// revoked.
 package auth
 
 import (
@@ -10,26 +11,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // Errors; test with errors.Is.
 var (
-	// ErrInvalidToken: a token that is malformed, expired, signed with another key or
-	// algorithm, or altered. Callers answer 401 without saying which.
-	ErrInvalidToken = errors.New("invalid or expired session token")
 	// ErrWrongPassword: the password does not match the hash.
 	ErrWrongPassword = errors.New("wrong password")
 	// ErrWeakPassword: a password outside the accepted length.
 	ErrWeakPassword = errors.New("password must be 8 to 72 bytes long")
 )
 
-// MinKeyBytes is the shortest signing key accepted: HS256 wants 256 bits.
+// MinKeyBytes is the shortest session key accepted: HMAC-SHA256 wants 256 bits.
 const MinKeyBytes = 32
 
 // Password length bounds. bcrypt reads only the first 72 bytes, so a longer password
@@ -75,96 +70,10 @@ func SpendPasswordCheck(password string) {
 	_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 }
 
-// Claims is what a valid token says.
-type Claims struct {
-	UserID int64
-	// Remember is set on "remember me" sessions, which last longer and are renewed
-	// while in use.
-	Remember  bool
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
-// tokenClaims is the JWT payload: the registered claims plus "rem".
-type tokenClaims struct {
-	Remember bool `json:"rem,omitempty"`
-	jwt.RegisteredClaims
-}
-
-// Tokens issues and verifies session tokens.
-type Tokens struct {
-	key      []byte
-	issuer   string
-	lifetime time.Duration
-	remember time.Duration
-	// Now is the clock; tests replace it.
-	Now func() time.Time
-}
-
-// NewTokens makes tokens signed with key, naming issuer (the Gallery) in each. A token
-// lasts lifetime, or rememberLifetime when the user asked to be remembered.
-func NewTokens(key []byte, issuer string, lifetime, rememberLifetime time.Duration) (*Tokens, error) {
-	if len(key) < MinKeyBytes {
-		return nil, fmt.Errorf("session signing key: %d bytes, need at least %d", len(key), MinKeyBytes)
-	}
-	if lifetime <= 0 || rememberLifetime <= 0 {
-		return nil, errors.New("session token lifetimes must be positive")
-	}
-	return &Tokens{key: key, issuer: issuer, lifetime: lifetime, remember: rememberLifetime, Now: time.Now}, nil
-}
-
-// Issue signs a new token for a user.
-func (t *Tokens) Issue(userID int64, remember bool) (token string, c Claims, err error) {
-	now := t.Now().UTC().Truncate(time.Second)
-	life := t.lifetime
-	if remember {
-		life = t.remember
-	}
-	c = Claims{UserID: userID, Remember: remember, IssuedAt: now, ExpiresAt: now.Add(life)}
-	tc := tokenClaims{Remember: remember, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer:    t.issuer,
-		Subject:   strconv.FormatInt(userID, 10),
-		IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
-		ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
-	}}
-	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(t.key)
-	if err != nil {
-		return "", Claims{}, fmt.Errorf("sign session token: %w", err)
-	}
-	return token, c, nil
-}
-
-// Verify checks a token's signature (HS256 with this key only: "none" and every other
-// algorithm are refused), issuer and expiry, and returns its claims.
-func (t *Tokens) Verify(token string) (Claims, error) {
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(t.issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(t.Now),
-	)
-	var tc tokenClaims
-	if _, err := p.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return t.key, nil }); err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
-	}
-	id, err := strconv.ParseInt(tc.Subject, 10, 64)
-	if err != nil || id <= 0 || tc.IssuedAt == nil {
-		return Claims{}, fmt.Errorf("%w: bad subject", ErrInvalidToken)
-	}
-	return Claims{UserID: id, Remember: tc.Remember, IssuedAt: tc.IssuedAt.UTC(), ExpiresAt: tc.ExpiresAt.UTC()}, nil
-}
-
-// ShouldRefresh reports whether a remember-me session has used half its lifetime, so the
-// server hands out a fresh token and an active user stays signed in.
-func (t *Tokens) ShouldRefresh(c Claims) bool {
-	return c.Remember && c.ExpiresAt.Sub(t.Now()) < t.remember/2
-}
-
 // keyFile is where a generated signing key is kept, under the data directory.
 const keyFile = "session.key"
 
-// LoadKey returns the signing key: secret when set, otherwise a random key generated
+// LoadKey returns the session key: secret when set, otherwise a random key generated
 // once and kept in dataDir (one machine only: replicas on other machines would not
 // share it).
 func LoadKey(secret, dataDir string) ([]byte, error) {

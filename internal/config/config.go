@@ -71,6 +71,7 @@ const (
 	EnvJWTSecret          = "SORTOGRAPHER_JWT_SECRET"
 	EnvTokenLifetime      = "SORTOGRAPHER_TOKEN_LIFETIME"
 	EnvRememberMeLifetime = "SORTOGRAPHER_REMEMBER_ME_LIFETIME"
+	EnvSessionMaxLifetime = "SORTOGRAPHER_SESSION_MAX_LIFETIME"
 	EnvAllowSignUp        = "SORTOGRAPHER_ALLOW_SIGNUP"
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
@@ -257,13 +258,23 @@ type Storage struct {
 	S3SSEKMSKeyID string `env:"SORTOGRAPHER_S3_SSE_KMS_KEY_ID"`
 }
 
+// DefaultSessionMaxLifetime is SORTOGRAPHER_SESSION_MAX_LIFETIME's default (and
+// spec.auth.sessionMaxLifetime's): 30 days.
+const DefaultSessionMaxLifetime = 720 * time.Hour
+
 // Auth is sign-in.
 type Auth struct {
-	// JWTSecret signs session tokens (HS256). Empty: a key is generated and kept in
-	// DataDir, which suits one machine only.
-	JWTSecret          string        `env:"SORTOGRAPHER_JWT_SECRET"`
+	// JWTSecret is the session key: session tokens are stored as HMAC-SHA256 under it
+	// (internal/sessions). Empty: a key is generated and kept in DataDir, which suits one
+	// machine only. (The name is from when tokens were JWTs.)
+	JWTSecret string `env:"SORTOGRAPHER_JWT_SECRET"`
+	// TokenLifetime ends a session left unused this long; RememberMeLifetime, a
+	// "remember me" one. Both are renewed while the session is used.
 	TokenLifetime      time.Duration `env:"SORTOGRAPHER_TOKEN_LIFETIME" envDefault:"24h"`
 	RememberMeLifetime time.Duration `env:"SORTOGRAPHER_REMEMBER_ME_LIFETIME" envDefault:"720h"`
+	// SessionMaxLifetime ends any session this long after its sign-in, however much it
+	// is used (the absolute lifetime).
+	SessionMaxLifetime time.Duration `env:"SORTOGRAPHER_SESSION_MAX_LIFETIME" envDefault:"720h"`
 	AllowSignUp        bool          `env:"SORTOGRAPHER_ALLOW_SIGNUP" envDefault:"true"`
 	Admins             []string      `env:"SORTOGRAPHER_ADMINS" envSeparator:","`
 	// OIDC is single sign-on through an OpenID provider (spec.auth.oidc).

@@ -27,6 +27,11 @@ func TestDefaultsRunAnEmbeddedGallery(t *testing.T) {
 	if c.Auth.TokenLifetime != 24*time.Hour || c.Workers.VisibilityTimeout != 2*time.Minute {
 		t.Errorf("duration defaults: %v %v", c.Auth.TokenLifetime, c.Workers.VisibilityTimeout)
 	}
+	// The operator leaves the variable out when spec.auth.sessionMaxLifetime is this
+	// default, so the two must agree.
+	if c.Auth.SessionMaxLifetime != DefaultSessionMaxLifetime {
+		t.Errorf("session max lifetime default %v, DefaultSessionMaxLifetime %v", c.Auth.SessionMaxLifetime, DefaultSessionMaxLifetime)
+	}
 	if c.Database.ReaderMaxLag != 30*time.Second || c.Database.ReadYourWritesWindow != 5*time.Second {
 		t.Errorf("reader defaults: max lag %v, read-your-writes window %v", c.Database.ReaderMaxLag, c.Database.ReadYourWritesWindow)
 	}

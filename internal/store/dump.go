@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -240,6 +241,14 @@ func isBoolType(t string) bool {
 	return false
 }
 
+// TransientTables hold state that a backup leaves out on purpose: sessions (migration
+// 0007) are sign-ins, which a restored gallery asks for again rather than bringing back
+// tokens that may have been revoked since the backup. A restore drops them with the
+// rest of an empty schema.
+var TransientTables = []string{"sessions"}
+
+func isTransientTable(name string) bool { return slices.Contains(TransientTables, name) }
+
 // indexTables are tables that only index another one's rows: SQLite's full-text index
 // of image_texts (an FTS5 table, with its shadow tables image_texts_fts_data, _idx,
 // _docsize and _config). Backups leave them out; triggers rebuild them as a restore
@@ -344,6 +353,12 @@ func Restore(ctx context.Context, s Store, version int, src TableSource) error {
 // dropEmptySchema removes the gallery's tables, which the caller checked are empty, so
 // that the schema can be rebuilt at an older version.
 func (s *sqlStore) dropEmptySchema(ctx context.Context) error {
+	// Transient tables first: they refer to users.
+	for _, t := range TransientTables {
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+			return fmt.Errorf("drop transient table %s: %w", t, err)
+		}
+	}
 	for i := len(BackupTables) - 1; i >= 0; i-- {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+BackupTables[i].Name); err != nil {
 			return fmt.Errorf("drop empty table %s: %w", BackupTables[i].Name, err)

@@ -53,6 +53,31 @@ type Store interface {
 	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
 	// HasAdmin reports whether any user is an admin.
 	HasAdmin(ctx context.Context) (bool, error)
+	// SetPasswordHash replaces a user's password hash (a password change); callers
+	// revoke the user's other sessions next (internal/sessions).
+	SetPasswordHash(ctx context.Context, userID int64, hash string) error
+
+	// Sessions (sessions.go): the rows behind session tokens. Always on the writer: a
+	// revoked session must not be found on a lagging reader.
+	//
+	// CreateSession stores a new session and returns it with its ID.
+	CreateSession(ctx context.Context, s Session) (Session, error)
+	// SessionByTokenHash finds a session by its token's hash; ErrNotFound when it was
+	// revoked or never existed.
+	SessionByTokenHash(ctx context.Context, tokenHash string) (Session, error)
+	// RenewSession records a use of a session; ErrNotFound when it was revoked meanwhile.
+	RenewSession(ctx context.Context, id int64, renewedAt, idleExpiresAt time.Time) error
+	// SessionsOfUser lists a user's sessions, newest first, expired ones included.
+	SessionsOfUser(ctx context.Context, userID int64) ([]Session, error)
+	// DeleteSession revokes one of a user's sessions and returns it (for its token
+	// hash); another user's, or a missing one, is ErrNotFound.
+	DeleteSession(ctx context.Context, userID, id int64) (Session, error)
+	// DeleteUserSessions revokes every session of a user but exceptID (0: all) and
+	// returns the token hashes it deleted.
+	DeleteUserSessions(ctx context.Context, userID, exceptID int64) ([]string, error)
+	// DeleteExpiredSessions removes sessions past their idle (and so their absolute)
+	// expiry and counts them.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
 
 	// CreateImage records an uploaded image as queued for classification. ID and
 	// CreatedAt are filled in when empty (see NewImageID); status, attempts and the

@@ -62,6 +62,7 @@ func TestStore(t *testing.T) {
 		{name: "DeleteRemovesLabels", test: testDeleteRemovesLabels},
 		{name: "StaleQueued", test: testStaleQueued},
 		{name: "FailuresAttemptsAndStats", test: testFailuresAndStats},
+		{name: "SessionsAreFoundRenewedAndRevoked", test: testSessions},
 	})
 }
 

@@ -69,6 +69,7 @@ func DefaultedGallery(name, namespace string) *galleryv1alpha1.Gallery {
 			Auth: galleryv1alpha1.AuthSpec{
 				TokenLifetime:      metav1.Duration{Duration: 24 * time.Hour},
 				RememberMeLifetime: metav1.Duration{Duration: 720 * time.Hour},
+				SessionMaxLifetime: metav1.Duration{Duration: 720 * time.Hour},
 				AllowSignUp:        ptr.To(true),
 				Sharing:            galleryv1alpha1.SharingSpec{Enabled: ptr.To(true)},
 			},

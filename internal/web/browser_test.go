@@ -15,12 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sortographer/sortographer/internal/api"
-	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/classify"
 	"github.com/sortographer/sortographer/internal/classify/builtin"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
+	"github.com/sortographer/sortographer/internal/sessions"
 	"github.com/sortographer/sortographer/internal/store"
 	"github.com/sortographer/sortographer/internal/testservers"
 	"github.com/sortographer/sortographer/internal/web"
@@ -65,14 +65,14 @@ func startGalleryReading(t *testing.T, reader classify.TextReader, opts ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := auth.NewTokens([]byte(strings.Repeat("k", 32)), "browser", time.Hour, 24*time.Hour)
+	sm, err := sessions.New(st, sessions.Options{Key: []byte(strings.Repeat("k", 32)), Lifetime: time.Hour, RememberLifetime: 24 * time.Hour, MaxLifetime: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	q := queue.NewMemory(queue.Options{})
 	deps := api.Deps{
-		Store: st, Objects: obj, Queue: q, Tokens: tokens, Log: log, Registry: prometheus.NewRegistry(),
+		Store: st, Objects: obj, Queue: q, Sessions: sm, Log: log, Registry: prometheus.NewRegistry(),
 		UI: web.Handler(), MaxUploadBytes: cfg.MaxUploadBytes, AllowSignUp: true,
 	}
 	for _, o := range opts {

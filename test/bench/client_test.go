@@ -96,7 +96,7 @@ func signUp(ctx context.Context, base string) (*client, error) {
 		Timeout:   60 * time.Second,
 	}}
 	email := fmt.Sprintf("bench-%d-%d@example.com", os.Getpid(), users.Add(1))
-	body := fmt.Sprintf(`{"email":%q,"password":"a benchmark password"}`, email)
+	body := fmt.Sprintf(`{"email":%q,"password":"a benchmark password","bearer":true}`, email)
 	var session struct{ Token string }
 	if err := c.do(ctx, http.MethodPost, "/api/auth/signup", "application/json", strings.NewReader(body), http.StatusCreated, &session); err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)

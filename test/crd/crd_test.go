@@ -112,7 +112,7 @@ func checkCommonDefaults(t *testing.T, s galleryv1alpha1.GallerySpec) {
 	if s.Placement.ZoneSpread.Enabled == nil || !*s.Placement.ZoneSpread.Enabled || s.Placement.PodDisruptionBudget.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("placement defaults missing: %+v", s.Placement)
 	}
-	if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Hours() != 720 {
+	if s.Auth.AllowSignUp == nil || s.Auth.RememberMeLifetime.Hours() != 720 || s.Auth.SessionMaxLifetime.Hours() != 720 {
 		t.Errorf("auth defaults missing: %+v", s.Auth)
 	}
 }
@@ -259,6 +259,7 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 		{"issuer of unknown kind", `ingress: {hosts: [a.example.com], tls: {issuer: {name: le, kind: Vault}}}`, []string{"spec.ingress.tls.issuer.kind"}},
 		{"remember-me shorter than token", `auth: {tokenLifetime: 48h, rememberMeLifetime: 24h}`, []string{"spec.auth.rememberMeLifetime", "at least spec.auth.tokenLifetime"}},
 		{"token lifetime too short", `auth: {tokenLifetime: 1s}`, []string{"spec.auth.tokenLifetime", "between 5m and 8760h"}},
+		{"session max lifetime too short", `auth: {sessionMaxLifetime: 30m}`, []string{"spec.auth.sessionMaxLifetime", "between 1h and 8760h"}},
 		{"jwt secret ref without key", `auth: {jwtSecretRef: {name: jwt}}`, []string{"spec.auth.jwtSecretRef.key", "Required"}},
 		{"share link lifetime zero", `auth: {sharing: {maxLinkLifetime: 0s}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
 		{"share link lifetime negative", `auth: {sharing: {maxLinkLifetime: -24h}}`, []string{"spec.auth.sharing.maxLinkLifetime", "positive duration"}},
@@ -509,6 +510,13 @@ func TestValuesNearTheRulesAreAccepted(t *testing.T) {
 	u := gallery(t, `{placement: {nodeSelector: {kubernetes.io/arch: arm64, node.example.com/pool-1: gallery_a.b, pool: ""}}}`)
 	if err := env.Client.Create(ctx, u); err != nil {
 		t.Fatalf("a valid nodeSelector refused: %v", err)
+	}
+	_ = env.Client.Delete(ctx, u)
+	// ASVS L2's absolute session lifetime, shorter than the default idle lifetimes,
+	// which it caps.
+	u = gallery(t, `{auth: {sessionMaxLifetime: 12h}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatalf("sessionMaxLifetime 12h refused: %v", err)
 	}
 	_ = env.Client.Delete(ctx, u)
 	for _, name := range galleryv1alpha1.AdminSettingsEnv {

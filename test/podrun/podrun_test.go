@@ -265,7 +265,7 @@ func status(t *testing.T, url string) int {
 
 func signUp(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery"}`)) //nolint:noctx // local test server
+	resp, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery","bearer":true}`)) //nolint:noctx // local test server
 	if err != nil {
 		t.Fatal(err)
 	}

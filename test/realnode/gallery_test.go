@@ -543,7 +543,7 @@ func signUp(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser {
 	}
 	var session struct{ Token string }
 	u.do(t, http.MethodPost, "/api/auth/signup", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password)), http.StatusCreated, &session)
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q,"bearer":true}`, u.email, u.password)), http.StatusCreated, &session)
 	u.token = session.Token
 	return u
 }
@@ -551,7 +551,7 @@ func signUp(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser {
 func (u *galleryUser) trySignIn() error {
 	var session struct{ Token string }
 	if err := u.try(http.MethodPost, "/api/auth/signin", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password)), http.StatusOK, &session); err != nil {
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q,"bearer":true}`, u.email, u.password)), http.StatusOK, &session); err != nil {
 		return err
 	}
 	u.token = session.Token

@@ -38,6 +38,7 @@ const errorMessages = {
   bad_credentials: () => t("error.badCredentials"),
   bad_email: () => t("error.badEmail"),
   bad_password: () => t("error.badPassword"),
+  wrong_password: () => t("error.wrongPassword"),
   email_taken: () => t("error.emailTaken"),
   signup_closed: () => t("error.signupClosed"),
   local_passwords_off: () => t("error.localPasswordsOff"),
@@ -170,6 +171,8 @@ async function route() {
     sharesView();
   } else if (path === "/admin") {
     adminView();
+  } else if (path === "/account") {
+    accountView();
   } else {
     show("notfound-view");
   }

@@ -1,0 +1,91 @@
+// The account page (/account): the user's sessions (each revocable, and "sign out
+// everywhere"), and the password change, on top of app.js (its helpers $, api, el,
+// show, go, toast, errorText and me) and i18n.js. Text from the server (a session's
+// user agent) is only ever set with textContent.
+"use strict";
+
+views.push("account-view");
+
+async function accountView() {
+  show("account-view");
+  let res;
+  try {
+    res = await api("/api/sessions");
+  } catch (e) {
+    if (e.status === 401) { me = null; route(); return; }
+    toast(errorText(e));
+    return;
+  }
+  const list = $("session-list");
+  list.replaceChildren();
+  for (const s of res.sessions) {
+    const li = el("li", {}, el("strong", { textContent: s.userAgent || t("account.unknownClient") }), " ",
+      el("span", { className: "muted" }, ...tNodes("account.sessionDates", { started: timeEl(s.createdAt), used: timeEl(s.lastUsedAt) })));
+    li.dataset.id = String(s.id);
+    if (s.current) {
+      li.append(" ", el("span", { className: "status labelled", textContent: t("account.thisSession") }));
+    } else {
+      const b = el("button", { type: "button", className: "secondary revoke", textContent: t("account.revoke") });
+      b.onclick = () => revokeSession(s.id);
+      li.append(" ", b);
+    }
+    list.append(li);
+  }
+  $("signout-others").hidden = res.sessions.length < 2;
+}
+
+async function revokeSession(id) {
+  try {
+    await api("/api/sessions/" + encodeURIComponent(id), { method: "DELETE" });
+    toast(t("account.revoked"));
+    accountView();
+  } catch (e) {
+    toast(errorText(e));
+  }
+}
+
+// signOutEverywhere ends every session of the user; keepCurrent keeps this one.
+async function signOutEverywhere(keepCurrent) {
+  if (!keepCurrent && !confirm(t("account.confirmSignOutEverywhere"))) return;
+  try {
+    await api("/api/auth/signout-everywhere", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ keepCurrent }),
+    });
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  if (keepCurrent) {
+    toast(t("account.signedOutOthers"));
+    accountView();
+  } else {
+    me = null;
+    go("/signin");
+  }
+}
+
+async function changePassword(ev) {
+  ev.preventDefault();
+  try {
+    await api("/api/me/password", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ currentPassword: $("current-password").value, newPassword: $("new-password").value }),
+    });
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  $("current-password").value = "";
+  $("new-password").value = "";
+  toast(t("account.passwordChanged"));
+  accountView();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signout-others").addEventListener("click", () => signOutEverywhere(true));
+  $("signout-everywhere").addEventListener("click", () => signOutEverywhere(false));
+  $("password-form").addEventListener("submit", changePassword);
+});
