@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -70,8 +71,18 @@ type option func(*api.Deps)
 
 func withUploadLimit(n int64) option { return func(d *api.Deps) { d.MaxUploadBytes = n } }
 func withSignUpClosed() option       { return func(d *api.Deps) { d.AllowSignUp = false } }
-func withSignInLimiter(l ratelimit.Limiter) option {
-	return func(d *api.Deps) { d.SignInLimiter = l }
+func withSignInLimits(l *api.SignInLimits) option {
+	return func(d *api.Deps) { d.SignInLimits = l }
+}
+
+// withTrustedProxies trusts the test client's own address as a proxy, so that a test
+// plays clients at many addresses by sending X-Forwarded-For.
+func withTrustedProxies(cidrs ...string) option {
+	return func(d *api.Deps) {
+		for _, c := range cidrs {
+			d.TrustedProxies = append(d.TrustedProxies, netip.MustParsePrefix(c))
+		}
+	}
 }
 func withUploadLimiter(l ratelimit.Limiter) option {
 	return func(d *api.Deps) { d.UploadLimiter = l }
@@ -148,10 +159,14 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 	if err != nil {
 		t.Fatal(err)
 	}
+	devices, err := auth.NewDevices(jwtKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &testenv.LogBuffer{}
 	q := queue.NewMemory(queue.Options{})
 	d := api.Deps{
-		Store: st, Objects: obj, Queue: q, Tokens: tokens,
+		Store: st, Objects: obj, Queue: q, Tokens: tokens, Devices: devices,
 		Log:            slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testWriter{t}), nil)),
 		Registry:       prometheus.NewRegistry(),
 		MaxUploadBytes: 2 << 20,
@@ -204,12 +219,17 @@ func (g *gallery) signUp(name string) *user {
 		User  struct{ ID int64 }
 		Token string
 	}
-	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": "password-" + name}), http.StatusCreated, &s)
+	creds := map[string]any{"email": email, "password": passwordOf(name)}
+	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(creds), http.StatusAccepted, nil)
+	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(creds), http.StatusOK, &s)
 	if s.Token == "" || s.User.ID == 0 {
 		g.t.Fatalf("sign-up answered %+v", s)
 	}
 	return &user{g: g, id: s.User.ID, email: email, token: s.Token}
 }
+
+// passwordOf is the password signUp gives the user of that name.
+func passwordOf(name string) string { return "long-password-" + name }
 
 // body is a request body and its content type.
 type body struct {
