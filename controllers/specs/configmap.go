@@ -54,6 +54,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
 	addSharing(d, s.Auth.Sharing)
+	addSignInLimits(d, s)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -94,6 +95,17 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 // sharing settings, it is written only where it differs from the app's default (:9090,
 // the API's default too), so the ConfigMap of a Gallery that keeps the default stays
 // what operators before the field wrote.
+// addSignInLimits passes the trusted proxies, when there are any, and the sign-in cap
+// when set (unset: the app's default, the CRD's too).
+func addSignInLimits(d map[string]string, s galleryv1alpha1.GallerySpec) {
+	if len(s.Server.TrustedProxies) > 0 {
+		d[config.EnvTrustedProxies] = strings.Join(s.Server.TrustedProxies, ",")
+	}
+	if s.Auth.SignInsPerSecond > 0 {
+		d[config.EnvSignInsPerSecond] = strconv.Itoa(int(s.Auth.SignInsPerSecond))
+	}
+}
+
 func addMetrics(d map[string]string, g *galleryv1alpha1.Gallery) {
 	if addr := fmt.Sprintf(":%d", g.MetricsPort()); addr != config.DefaultMetricsAddr {
 		d[config.EnvMetricsAddr] = addr

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -73,6 +74,8 @@ const (
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
+	EnvSignInsPerSecond   = "SORTOGRAPHER_SIGNINS_PER_SECOND"
+	EnvTrustedProxies     = "SORTOGRAPHER_TRUSTED_PROXIES"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -157,6 +160,10 @@ type Config struct {
 	// ListenAddr serves the web app, the API and the probes (LivenessPath,
 	// ReadinessPath): the port a Service and an Ingress route to.
 	ListenAddr string `env:"SORTOGRAPHER_LISTEN_ADDR" envDefault:":8080"`
+	// TrustedProxies are the CIDRs of the proxies in front of the server (ingress
+	// controller, load balancer): from them, X-Forwarded-For names the client whose
+	// address rate limits count. Empty: every request's TCP peer is its client.
+	TrustedProxies []netip.Prefix `env:"SORTOGRAPHER_TRUSTED_PROXIES" envSeparator:","`
 	// MetricsAddr serves /metrics, and nothing else, on a port of its own that no
 	// Ingress routes to, so the metrics are not public on the gallery's host name.
 	// Default DefaultMetricsAddr when unset; set and empty: no metrics server. (Load
@@ -252,6 +259,10 @@ type Auth struct {
 	// ShareMaxLifetime caps a share link's lifetime: links asked for without an expiry,
 	// or with a longer one, expire after it. Zero: links may live until revoked.
 	ShareMaxLifetime time.Duration `env:"SORTOGRAPHER_SHARE_MAX_LIFETIME" envDefault:"0s"`
+	// SignInsPerSecond caps sign-in and sign-up attempts per second across the Gallery
+	// (each costs a bcrypt hash), from browsers without a device cookie; as many again
+	// are kept for browsers with one.
+	SignInsPerSecond int `env:"SORTOGRAPHER_SIGNINS_PER_SECOND" envDefault:"20"`
 }
 
 // Workers is classification.
@@ -498,6 +509,9 @@ func (c Config) Validate() error {
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		bad(EnvMetricsAddr, "must differ from %s (%q): metrics are not served on the public port", EnvListenAddr, c.ListenAddr)
+	}
+	if c.Auth.SignInsPerSecond < 1 {
+		bad(EnvSignInsPerSecond, "must be at least 1")
 	}
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")

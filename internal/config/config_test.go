@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"math"
+	"net/netip"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -95,9 +96,13 @@ func TestLoadReadsEveryKind(t *testing.T) {
 		EnvDatabasePort + "=3307", EnvStorageBackend + "=s3", EnvS3Bucket + "=photos",
 		EnvRedisAddr + "=redis:6379", EnvRedisTLS + "=true", EnvAllowSignUp + "=false",
 		EnvProviderRequestsPerSecond + "=2.5", EnvVisibilityTimeout + "=90s",
+		EnvTrustedProxies + "=10.0.0.0/8,fd00::/8", EnvSignInsPerSecond + "=7",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}; !reflect.DeepEqual(c.TrustedProxies, want) || c.Auth.SignInsPerSecond != 7 {
+		t.Errorf("trusted proxies %v, sign-ins a second %d", c.TrustedProxies, c.Auth.SignInsPerSecond)
 	}
 	if !reflect.DeepEqual(c.Database.ReaderHosts, []string{"r1", "r2"}) || c.Database.Port != 3307 {
 		t.Errorf("database: %+v", c.Database)
@@ -130,6 +135,8 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"bad text reader":     {[]string{EnvTextReader + "=eyes"}, EnvTextReader},
 		"text confidence":     {[]string{EnvTextMinConfidence + "=101"}, EnvTextMinConfidence},
 		"tesseract, no langs": {[]string{EnvTextReader + "=tesseract", EnvTextLanguages + "=eng,"}, EnvTextLanguages},
+		"proxy not a CIDR":    {[]string{EnvTrustedProxies + "=10.0.0.1"}, EnvTrustedProxies},
+		"no sign-ins":         {[]string{EnvSignInsPerSecond + "=0"}, EnvSignInsPerSecond},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
