@@ -145,7 +145,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-
 // SessionCookie holds the session token for the web UI; API clients may send the same
 // token as "Authorization: Bearer".
 const SessionCookie = "sortographer_session"

@@ -366,7 +366,9 @@ func TestPasswordPolicyAtSignUp(t *testing.T) {
 		"qwerty123456":          "password_common",
 		"Iloveyou2026!":         "password_common",
 	} {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": "p@example.com", "password": password}), http.StatusBadRequest, &e)
 		if e.Error.Code != want || e.Error.Message == "" || strings.Contains(e.Error.Message, password) {
 			t.Errorf("%q: %+v, want code %s and a message without the password", password, e.Error, want)
