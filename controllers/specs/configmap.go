@@ -96,12 +96,13 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 // the API's default too), so the ConfigMap of a Gallery that keeps the default stays
 // what operators before the field wrote.
 // addSignInLimits passes the trusted proxies, when there are any, and the sign-in cap
-// when set (unset: the app's default, the CRD's too).
+// when it is not the app's default (the CRD's too): like every setting added after
+// 0.1.0, written only when it differs, so an upgrade does not roll the pods.
 func addSignInLimits(d map[string]string, s galleryv1alpha1.GallerySpec) {
 	if len(s.Server.TrustedProxies) > 0 {
 		d[config.EnvTrustedProxies] = strings.Join(s.Server.TrustedProxies, ",")
 	}
-	if s.Auth.SignInsPerSecond > 0 {
+	if n := s.Auth.SignInsPerSecond; n > 0 && n != config.DefaultSignInsPerSecond {
 		d[config.EnvSignInsPerSecond] = strconv.Itoa(int(s.Auth.SignInsPerSecond))
 	}
 }

@@ -31,7 +31,6 @@ var defaultConfig = map[string]string{
 	config.EnvRememberMeLifetime: "720h0m0s",
 	config.EnvAllowSignUp:        "true",
 	config.EnvAdmins:             "",
-	config.EnvSignInsPerSecond:   "20",
 
 	config.EnvInProcessWorkers:          "false",
 	config.EnvWorkerConcurrency:         "4",
@@ -283,9 +282,13 @@ func TestConfigMap(t *testing.T) {
 		}),
 		want: map[string]string{config.EnvTrustedProxies: "10.0.0.0/8,fd00::/8", config.EnvSignInsPerSecond: "50"},
 	}, {
-		name:   "sign-in limits: no trusted proxies, undefaulted cap: the app's defaults",
-		g:      gallery(func(g *galleryv1alpha1.Gallery) { g.Spec.Auth.SignInsPerSecond = 0 }),
+		name:   "sign-in limits: defaulted writes nothing (the app's defaults)",
+		g:      gallery(),
 		absent: []string{config.EnvTrustedProxies, config.EnvSignInsPerSecond},
+	}, {
+		name:   "sign-in limits: undefaulted cap writes nothing",
+		g:      gallery(func(g *galleryv1alpha1.Gallery) { g.Spec.Auth.SignInsPerSecond = 0 }),
+		absent: []string{config.EnvSignInsPerSecond},
 	}, {
 		name: "auth: undefaulted sign-up means open",
 		g: gallery(func(g *galleryv1alpha1.Gallery) {

@@ -150,6 +150,11 @@ const (
 // operator leaves unset.
 const DefaultTextMinConfidence = 80
 
+// DefaultSignInsPerSecond is SORTOGRAPHER_SIGNINS_PER_SECOND's default (the envDefault
+// of Auth.SignInsPerSecond; TestDefaultSignInsPerSecond keeps them equal), which the
+// operator leaves out of the ConfigMap.
+const DefaultSignInsPerSecond = 20
+
 // DefaultMetricsAddr is where /metrics is served when SORTOGRAPHER_METRICS_ADDR is
 // not set.
 const DefaultMetricsAddr = ":9090"

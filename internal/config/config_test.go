@@ -216,3 +216,13 @@ func TestEveryFieldHasAConstant(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultSignInsPerSecond(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.SignInsPerSecond != DefaultSignInsPerSecond {
+		t.Errorf("default sign-ins a second %d, DefaultSignInsPerSecond %d", c.Auth.SignInsPerSecond, DefaultSignInsPerSecond)
+	}
+}
