@@ -353,6 +353,15 @@ func TestSignUpDoesNotRevealAccounts(t *testing.T) {
 	}
 	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": taken.email, "password": passwordOf("taken")}), http.StatusOK, nil)
 	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": taken.email, "password": "another long password"}), http.StatusUnauthorized, nil)
+	logs := g.logs.String()
+	if !strings.Contains(logs, "refused sign-up for an address that has an account") {
+		t.Error("the refused sign-up is not logged")
+	}
+	for _, secret := range []string{taken.email, "another long password"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
 }
 
 // TestPasswordPolicyAtSignUp: sign-up refuses a short, a too long and a common password
