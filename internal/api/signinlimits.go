@@ -34,7 +34,7 @@ type SignInRules struct {
 }
 
 // DefaultSignInRules are the Gallery's limits; perSecond is the global cap
-// (SORTOGRAPHER_SIGNINS_PER_SECOND).
+// (SORTOGRAPHER_SIGN_INS_PER_SECOND).
 func DefaultSignInRules(perSecond int) SignInRules {
 	return SignInRules{
 		Global:          ratelimit.Rule{Name: "signin-global", Limit: perSecond, Window: time.Second},

@@ -74,7 +74,7 @@ const (
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
-	EnvSignInsPerSecond   = "SORTOGRAPHER_SIGNINS_PER_SECOND"
+	EnvSignInsPerSecond   = "SORTOGRAPHER_SIGN_INS_PER_SECOND"
 	EnvTrustedProxies     = "SORTOGRAPHER_TRUSTED_PROXIES"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
@@ -150,7 +150,7 @@ const (
 // operator leaves unset.
 const DefaultTextMinConfidence = 80
 
-// DefaultSignInsPerSecond is SORTOGRAPHER_SIGNINS_PER_SECOND's default (the envDefault
+// DefaultSignInsPerSecond is SORTOGRAPHER_SIGN_INS_PER_SECOND's default (the envDefault
 // of Auth.SignInsPerSecond; TestDefaultSignInsPerSecond keeps them equal), which the
 // operator leaves out of the ConfigMap.
 const DefaultSignInsPerSecond = 20
@@ -267,7 +267,7 @@ type Auth struct {
 	// SignInsPerSecond caps sign-in and sign-up attempts per second across the Gallery
 	// (each costs a bcrypt hash), from browsers without a device cookie; as many again
 	// are kept for browsers with one.
-	SignInsPerSecond int `env:"SORTOGRAPHER_SIGNINS_PER_SECOND" envDefault:"20"`
+	SignInsPerSecond int `env:"SORTOGRAPHER_SIGN_INS_PER_SECOND" envDefault:"20"`
 }
 
 // Workers is classification.
