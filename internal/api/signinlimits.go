@@ -43,7 +43,7 @@ func DefaultSignInRules(perSecond int) SignInRules {
 		AddressFailures: ratelimit.Rule{Name: "signin-address-failures", Limit: 50, Window: time.Hour, Sliding: true},
 		AccountFailures: ratelimit.Rule{Name: "signin-account-failures", Limit: 100, Window: time.Hour, Sliding: true},
 		DeviceFailures:  ratelimit.Rule{Name: "signin-device-failures", Limit: 10, Window: time.Hour, Sliding: true},
-		SignUps:         ratelimit.Rule{Name: "signup-address", Limit: 10, Window: time.Hour},
+		SignUps:         ratelimit.Rule{Name: "signup-address", Limit: 30, Window: time.Hour},
 	}
 }
 
