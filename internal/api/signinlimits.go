@@ -96,44 +96,58 @@ type limitCheck struct {
 
 // admitSignIn counts a sign-in attempt for email and answers 429 (or 503) when a limit
 // refuses it. A browser with a device token for this account (deviceID) passes the
-// limits of its own kind only: its own failures and the known devices' global cap; the
+// limits of its own kind only: the known devices' global cap and its own failures; the
 // account's and the address's failures, which an attacker can run up, do not apply to
-// it. Every other client passes the global cap, its address's attempts and failures,
-// and the account's failures.
+// it. Past its own failure cap it is a stranger again. Every other client passes the
+// global cap, its address's attempts and failures, and the account's failures.
 func (s *Server) admitSignIn(w http.ResponseWriter, r *http.Request, email, deviceID string) (*signInAttempt, bool) {
 	a := &signInAttempt{}
 	l := s.d.SignInLimits
 	if l == nil {
 		return a, true
 	}
-	addr := s.clientAddr(r)
-	var checks []limitCheck
 	if deviceID != "" {
-		checks = []limitCheck{
-			{l: l.knownDevices, key: "all", refused: "known devices' global cap"},
-			{l: l.deviceFailures, key: "device:" + deviceID, failure: true, refused: "device failures"},
+		if !s.pass(w, r, a, "sign-in", limitCheck{l: l.knownDevices, key: "all", refused: "known devices' global cap"}) {
+			return nil, false
 		}
-	} else {
-		checks = []limitCheck{
-			{l: l.global, key: "all", refused: "global cap"},
-			{l: l.address, key: "addr:" + addr, refused: "address attempts"},
-			{l: l.addressFailures, key: "addr:" + addr, failure: true, refused: "address failures"},
-			{l: l.accountFailures, key: "email:" + email, failure: true, refused: "account failures"},
+		res, err := l.deviceFailures.Allow(r.Context(), "device:"+deviceID)
+		if err != nil {
+			s.refuse(w, r, res, err, "sign-in", "device failures")
+			return nil, false
+		}
+		if res.Allowed {
+			a.failures = append(a.failures, res)
+			return a, true
 		}
 	}
-	for _, c := range checks {
-		res, err := c.l.Allow(r.Context(), c.key)
-		if err == nil && res.Allowed {
-			if c.failure {
-				a.failures = append(a.failures, res)
-			}
-			continue
+	addr := s.clientAddr(r)
+	for _, c := range []limitCheck{
+		{l: l.global, key: "all", refused: "global cap"},
+		{l: l.address, key: "addr:" + addr, refused: "address attempts"},
+		{l: l.addressFailures, key: "addr:" + addr, failure: true, refused: "address failures"},
+		{l: l.accountFailures, key: "email:" + email, failure: true, refused: "account failures"},
+	} {
+		if !s.pass(w, r, a, "sign-in", c) {
+			return nil, false
 		}
-		a.succeeded(r.Context()) // not attempted: nothing failed
-		s.refuse(w, r, res, err, "sign-in", c.refused)
-		return nil, false
 	}
 	return a, true
+}
+
+// pass counts an attempt against one limit (keeping a failure count in a, to take back
+// should the attempt succeed) and answers when the limit refuses it, taking back what a
+// counted so far: an attempt refused is not a failure.
+func (s *Server) pass(w http.ResponseWriter, r *http.Request, a *signInAttempt, what string, c limitCheck) bool {
+	res, err := c.l.Allow(r.Context(), c.key)
+	if err == nil && res.Allowed {
+		if c.failure {
+			a.failures = append(a.failures, res)
+		}
+		return true
+	}
+	a.succeeded(r.Context())
+	s.refuse(w, r, res, err, what, c.refused)
+	return false
 }
 
 // admitSignUp counts a sign-up attempt against the global cap, the address's attempts
@@ -144,17 +158,15 @@ func (s *Server) admitSignUp(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	addr := s.clientAddr(r)
+	a := &signInAttempt{}
 	for _, c := range []limitCheck{
 		{l: l.global, key: "all", refused: "global cap"},
 		{l: l.address, key: "addr:" + addr, refused: "address attempts"},
 		{l: l.signUps, key: "addr:" + addr, refused: "address sign-ups"},
 	} {
-		res, err := c.l.Allow(r.Context(), c.key)
-		if err == nil && res.Allowed {
-			continue
+		if !s.pass(w, r, a, "sign-up", c) {
+			return false
 		}
-		s.refuse(w, r, res, err, "sign-up", c.refused)
-		return false
 	}
 	return true
 }

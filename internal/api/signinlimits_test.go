@@ -146,6 +146,19 @@ func TestOwnerNotLockedOut(t *testing.T) {
 	if ra, _ := strconv.Atoi(res.Header.Get("Retry-After")); ra < 3000 || ra > 3600 {
 		t.Errorf("Retry-After %q, want about an hour", res.Header.Get("Retry-After"))
 	}
+
+	// A device cookie is no licence to guess: past its own 10 failures an hour its
+	// browser is a stranger again, held to the account's cap, reached above.
+	got = tally{}
+	for i := range 10 {
+		got[browser.signIn(owner.email, fmt.Sprintf("owner's typo %d", i))]++
+	}
+	if got[http.StatusUnauthorized] != 10 {
+		t.Errorf("the owner's browser's 10 wrong passwords: %v, want 10 checked", got)
+	}
+	if s := browser.signIn(owner.email, password); s != http.StatusTooManyRequests {
+		t.Errorf("the owner's browser past its own failure cap = %d, want 429", s)
+	}
 }
 
 // TestAccountFailuresPerHour: an account takes at most 100 failed sign-ins an hour from
