@@ -86,7 +86,8 @@ func (a *signInAttempt) succeeded(ctx context.Context) {
 	}
 }
 
-// limitCheck is one limiter and key that an attempt must pass; refused names it in logs.
+// limitCheck is one limiter and key that an attempt must pass; refused names the limit
+// in logs and in sortographer_sign_in_refused_total.
 type limitCheck struct {
 	l       ratelimit.Limiter
 	key     string
@@ -107,12 +108,12 @@ func (s *Server) admitSignIn(w http.ResponseWriter, r *http.Request, email, devi
 		return a, true
 	}
 	if deviceID != "" {
-		if !s.pass(w, r, a, "sign-in", limitCheck{l: l.knownDevices, key: "all", refused: "known devices' global cap"}) {
+		if !s.pass(w, r, a, "sign-in", limitCheck{l: l.knownDevices, key: "all", refused: "known_devices_global"}) {
 			return nil, false
 		}
 		res, err := l.deviceFailures.Allow(r.Context(), "device:"+deviceID)
 		if err != nil {
-			s.refuse(w, r, res, err, "sign-in", "device failures")
+			s.refuse(w, r, res, err, "sign-in", "device_failures")
 			return nil, false
 		}
 		if res.Allowed {
@@ -122,10 +123,10 @@ func (s *Server) admitSignIn(w http.ResponseWriter, r *http.Request, email, devi
 	}
 	addr := s.clientAddr(r)
 	for _, c := range []limitCheck{
-		{l: l.global, key: "all", refused: "global cap"},
-		{l: l.address, key: "addr:" + addr, refused: "address attempts"},
-		{l: l.addressFailures, key: "addr:" + addr, failure: true, refused: "address failures"},
-		{l: l.accountFailures, key: "email:" + email, failure: true, refused: "account failures"},
+		{l: l.global, key: "all", refused: "global"},
+		{l: l.address, key: "addr:" + addr, refused: "address"},
+		{l: l.addressFailures, key: "addr:" + addr, failure: true, refused: "address_failures"},
+		{l: l.accountFailures, key: "email:" + email, failure: true, refused: "account_failures"},
 	} {
 		if !s.pass(w, r, a, "sign-in", c) {
 			return nil, false
@@ -160,9 +161,9 @@ func (s *Server) admitSignUp(w http.ResponseWriter, r *http.Request) bool {
 	addr := s.clientAddr(r)
 	a := &signInAttempt{}
 	for _, c := range []limitCheck{
-		{l: l.global, key: "all", refused: "global cap"},
-		{l: l.address, key: "addr:" + addr, refused: "address attempts"},
-		{l: l.signUps, key: "addr:" + addr, refused: "address sign-ups"},
+		{l: l.global, key: "all", refused: "global"},
+		{l: l.address, key: "addr:" + addr, refused: "address"},
+		{l: l.signUps, key: "addr:" + addr, refused: "address_sign_ups"},
 	} {
 		if !s.pass(w, r, a, "sign-up", c) {
 			return false
@@ -177,11 +178,13 @@ func (s *Server) admitSignUp(w http.ResponseWriter, r *http.Request) bool {
 // attempt goes through: sign-in never fails open.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, res ratelimit.Result, err error, what, limit string) {
 	if err != nil {
+		s.metrics.signInRefused.WithLabelValues("limiter_failed").Inc()
 		s.log(r.Context()).Error("rate limiter failed; refusing "+what, "error", err, "limit", limit)
 		w.Header().Set("Retry-After", "5")
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable for a moment; try again")
 		return
 	}
+	s.metrics.signInRefused.WithLabelValues(limit).Inc()
 	s.log(r.Context()).Info("refused "+what+" over a limit", "limit", limit)
 	secs := int(res.RetryAfter.Round(time.Second) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))

@@ -241,6 +241,32 @@ func TestPasswordSprayAcross100Accounts(t *testing.T) {
 	if s := g.client("198.51.100.67", false).signIn(emails[99], "a good password of theirs"); s != http.StatusOK {
 		t.Errorf("another address = %d, want 200", s)
 	}
+	// The metrics count the 51 refusals by limit: the address's failure cap first, then
+	// (past 60 attempts in the minute) its attempts cap.
+	m := g.metrics()
+	refused := 0
+	for _, limit := range []string{"address_failures", "address"} {
+		var n int
+		line := grepLines(m, `sortographer_sign_in_refused_total{limit="`+limit+`"}`)
+		if _, err := fmt.Sscanf(line, `sortographer_sign_in_refused_total{limit="`+limit+`"} %d`, &n); err != nil || n == 0 {
+			t.Errorf("metrics: no refusals by %s: %q", limit, line)
+		}
+		refused += n
+	}
+	if refused != 51 {
+		t.Errorf("metrics count %d refusals, want 51:\n%s", refused, grepLines(m, "sign_in_refused"))
+	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestSignInGlobalCap: a flood of sign-ins and sign-ups for unknown emails from many
@@ -330,6 +356,29 @@ func TestSignInLimitsWhileRedisIsDown(t *testing.T) {
 			t.Errorf("sign-in with a failed limiter = %d %s, want 503 unavailable", status, code)
 		}
 	})
+}
+
+// TestSignUpsPerAddress: sign-ups are capped per client address (a smaller cap here
+// than the default 30 an hour, for fewer hashes); another address signs up as usual.
+func TestSignUpsPerAddress(t *testing.T) {
+	rules := api.DefaultSignInRules(1000)
+	rules.SignUps.Limit = 3
+	g := newGallery(t, sqlite, filesystem, withTrustedProxies("127.0.0.0/8"), withSignInLimits(redisSignInLimits(t, testservers.Redis(t), rules)))
+	farm := g.client("198.51.100.20", false)
+	got := tally{}
+	for i := range 5 {
+		s, _, _ := farm.post("/api/auth/signup", map[string]any{"email": fmt.Sprintf("farmed%d@example.com", i), "password": "a farmed password"})
+		got[s]++
+	}
+	if got[http.StatusAccepted] != 3 || got[http.StatusTooManyRequests] != 2 {
+		t.Errorf("5 sign-ups from one address: %v, want 3 accepted and 2 refused", got)
+	}
+	if s, _, _ := g.client("198.51.100.21", false).post("/api/auth/signup", map[string]any{"email": "other@example.com", "password": "a farmed password"}); s != http.StatusAccepted {
+		t.Errorf("another address = %d, want 202", s)
+	}
+	if s := farm.signIn("farmed4@example.com", "a farmed password"); s != http.StatusUnauthorized {
+		t.Errorf("a refused sign-up made an account: sign-in = %d", s)
+	}
 }
 
 // TestSignUpDoesNotRevealAccounts: sign-up answers a taken address exactly as a new
