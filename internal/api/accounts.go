@@ -97,8 +97,8 @@ func writePasswordError(w http.ResponseWriter, r *http.Request, err error) bool 
 
 // signUp creates an account and answers 202 with no session, for a new address and for
 // one that already has an account alike (same status, body and work: a bcrypt hash and
-// an insert), so that sign-up does not tell who has an account here (ASVS V2.2,
-// V3.x: account enumeration). The client signs in next; for a taken address that
+// an insert), so that sign-up does not tell who has an account here (account
+// enumeration, OWASP WSTG-IDNT-04). The client signs in next; for a taken address that
 // sign-in fails like a wrong password, and counts as a failure on that account:
 // docs/security.md says what an attacker can still learn.
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
