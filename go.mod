@@ -15,6 +15,7 @@ require (
 	github.com/davidbyttow/govips/v2 v2.16.0
 	github.com/distribution/reference v0.6.0
 	github.com/go-sql-driver/mysql v1.10.1
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-containerregistry v0.22.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/otiai10/gosseract/v2 v2.4.1

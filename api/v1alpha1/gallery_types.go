@@ -430,6 +430,21 @@ type ServerSpec struct {
 	// +kubebuilder:validation:Maximum=600
 	PreStopDelaySeconds int64 `json:"preStopDelaySeconds,omitempty"`
 
+	// trustedProxies are the CIDRs of the proxies in front of the server pods: the
+	// ingress controller's pods, the load balancer (e.g. ["10.0.0.0/8"]). A request from
+	// one of them is counted, for sign-in and share-link rate limits and in logs, under
+	// the client address its X-Forwarded-For names (read right to left, skipping trusted
+	// hops); from anywhere else the header is ignored, so clients cannot choose their
+	// address. Empty (the default): every request counts under its TCP peer, which behind
+	// an ingress is the ingress itself, so all clients share one address's limits: set
+	// this when the gallery is behind a proxy.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="spec.server.trustedProxies entries must be CIDRs such as 10.0.0.0/8 or fd00::/8 (a single address is 10.1.2.3/32)"
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+
 	// env is extra environment for the server container, after the operator's own. The
 	// operator's own settings (SORTOGRAPHER_*, made from the spec) cannot be set here,
 	// but for the tuning the spec does not cover: SORTOGRAPHER_DECODE_MEMORY,
@@ -1442,6 +1457,16 @@ type AuthSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=254
 	Admins []string `json:"admins,omitempty"`
+
+	// signInsPerSecond caps sign-in and sign-up attempts per second across the Gallery,
+	// unknown emails included: each costs a bcrypt hash (about 50 ms of a core), so the
+	// cap keeps a flood from taking the servers' CPU. Browsers that signed in to the
+	// account before have a cap of the same size of their own. Default 20.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	SignInsPerSecond int32 `json:"signInsPerSecond,omitempty"`
 
 	// sharing decides whether users may share images and albums by link. Default:
 	// enabled, and links live until revoked.

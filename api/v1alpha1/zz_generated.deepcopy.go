@@ -1630,6 +1630,11 @@ func (in *ServerSpec) DeepCopyInto(out *ServerSpec) {
 		*out = new(intstr.IntOrString)
 		**out = **in
 	}
+	if in.TrustedProxies != nil {
+		in, out := &in.TrustedProxies, &out.TrustedProxies
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Env != nil {
 		in, out := &in.Env, &out.Env
 		*out = make([]EnvVar, len(*in))

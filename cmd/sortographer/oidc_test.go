@@ -36,7 +36,7 @@ func TestServeSingleSignOnSettings(t *testing.T) {
 	if code, c := get("/api/auth/config"); code != http.StatusOK || c["oidc"] != true || c["localPasswords"] != false || c["oidcProvider"] != "University login" {
 		t.Errorf("GET /api/auth/config = %d %v", code, c)
 	}
-	res, err := http.Post(base+"/api/auth/signin", "application/json", strings.NewReader(`{"email":"a@example.com","password":"long enough"}`))
+	res, err := http.Post(base+"/api/auth/signin", "application/json", strings.NewReader(`{"email":"a@example.com","password":"long enough!"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

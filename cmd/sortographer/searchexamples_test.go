@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/sortographer/sortographer/internal/config"
@@ -20,19 +19,10 @@ import (
 func TestServeSearchExamples(t *testing.T) {
 	cfg := testConfig(t, config.EnvModelDir+"="+testservers.ModelDir(t))
 	base, _ := startServe(t, cfg)
-	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"s@example.com","password":"long enough","bearer":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session struct{ Token string }
-	err = json.NewDecoder(res.Body).Decode(&session)
-	res.Body.Close()
-	if err != nil || res.StatusCode != http.StatusCreated {
-		t.Fatalf("sign up = %d, %v", res.StatusCode, err)
-	}
+	token := signUpToken(t, base, "s@example.com")
 	req, _ := http.NewRequest("GET", base+"/api/me", nil)
-	req.Header.Set("Authorization", "Bearer "+session.Token)
-	res, err = http.DefaultClient.Do(req)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

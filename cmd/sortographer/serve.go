@@ -65,13 +65,13 @@ func (m migrateMode) enabled(cfg config.Config) bool {
 	return m == "true"
 }
 
-// Rate limits. Sign-in and sign-up are counted per email; uploads per user, each
-// request counting once whatever its file count; share-link requests per client
-// address (an album page of 60 thumbnails is about 62 requests; behind an ingress the
-// address is the ingress's, so the limit is generous: it bounds floods, not guessing,
-// which 256-bit tokens make hopeless anyway).
+// Rate limits. Sign-in and sign-up: api.DefaultSignInRules (per account, per client
+// address, per second across the Gallery). Uploads per user, each request counting
+// once whatever its file count; share-link requests per client address (an album page
+// of 60 thumbnails is about 62 requests, and a campus may share one address, so the
+// limit is generous: it bounds floods, not guessing, which 256-bit tokens make hopeless
+// anyway).
 var (
-	signInRule = ratelimit.Rule{Name: "signin", Limit: 10, Window: time.Minute}
 	uploadRule = ratelimit.Rule{Name: "upload", Limit: 60, Window: time.Minute}
 	shareRule  = ratelimit.Rule{Name: "share", Limit: 3000, Window: time.Minute}
 	// exportRule: a data export reads every byte a user stored; a few an hour is
@@ -111,10 +111,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	devices, err := auth.NewDevices(key)
+	if err != nil {
+		return err
+	}
 
 	qopts := queue.Options{VisibilityTimeout: cfg.Workers.VisibilityTimeout}
 	deps := api.Deps{
-		Objects: obj, Sessions: sessionManager, Log: log,
+		Objects: obj, Sessions: sessionManager, Devices: devices, Log: log,
+		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
 		UI:             web.Handler(),
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -137,17 +142,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if rc != nil {
 		q := queue.NewRedis(rc, cfg.GalleryName, qopts)
 		deps.Queue, consumer = q, q
+		// Limits are shared through Redis and kept per replica while it fails
+		// (ratelimit.Fallback; docs/security.md says why neither open nor closed).
 		prefix := config.RedisPrefix(cfg.GalleryName)
-		deps.SignInLimiter = ratelimit.NewRedis(rc, prefix, signInRule)
-		deps.UploadLimiter = ratelimit.NewRedis(rc, prefix, uploadRule)
-		deps.ShareLimiter = ratelimit.NewRedis(rc, prefix, shareRule)
-		deps.ExportLimiter = ratelimit.NewRedis(rc, prefix, exportRule)
+		shared := func(rule ratelimit.Rule) ratelimit.Limiter { return ratelimit.NewShared(rc, prefix, rule, log) }
+		deps.SignInLimits = api.NewSignInLimits(api.DefaultSignInRules(cfg.Auth.SignInsPerSecond), shared)
+		deps.UploadLimiter = shared(uploadRule)
+		deps.ShareLimiter = shared(shareRule)
+		deps.ExportLimiter = shared(exportRule)
 		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 		labelCounts = cache.NewRedis(rc, cfg.GalleryName, cache.Options{}, log)
 	} else {
 		q := queue.NewMemory(qopts)
 		deps.Queue, consumer = q, q
-		deps.SignInLimiter = ratelimit.NewMemory(signInRule)
+		deps.SignInLimits = api.NewSignInLimits(api.DefaultSignInRules(cfg.Auth.SignInsPerSecond),
+			func(rule ratelimit.Rule) ratelimit.Limiter { return ratelimit.NewMemory(rule) })
 		deps.UploadLimiter = ratelimit.NewMemory(uploadRule)
 		deps.ShareLimiter = ratelimit.NewMemory(shareRule)
 		deps.ExportLimiter = ratelimit.NewMemory(exportRule)

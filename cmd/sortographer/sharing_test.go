@@ -43,11 +43,7 @@ func TestServeSharingSwitches(t *testing.T) {
 		_ = json.Unmarshal(data, &out)
 		return res.StatusCode, out
 	}
-	code, session := post("/api/auth/signup", "", `{"email":"s@example.com","password":"long enough","bearer":true}`)
-	if code != http.StatusCreated {
-		t.Fatalf("sign up = %d %v", code, session)
-	}
-	token, _ := session["token"].(string)
+	token := signUpToken(t, base, "s@example.com")
 	code, album := post("/api/albums", token, `{"name":"Shared"}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create album = %d %v", code, album)

@@ -222,17 +222,29 @@ func multipartPhoto(name string, data []byte) (io.Reader, string) {
 	return &body, mw.FormDataContentType()
 }
 
-// signUpToken signs a new user up at base and returns their session token.
+// testPassword is the password of the tests' users.
+const testPassword = "long enough!"
+
+// signUpToken signs a new user up at base, signs them in and returns their session
+// token (sign-up itself starts no session: it answers alike for a taken address).
 func signUpToken(t *testing.T, base, email string) string {
 	t.Helper()
-	return sessionToken(t, base, "/api/auth/signup", email)
+	res, err := http.Post(base+"/api/auth/signup", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+testPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("sign up %s: %s", email, res.Status)
+	}
+	return sessionToken(t, base, "/api/auth/signin", email)
 }
 
-// sessionToken posts the test password for email to an auth endpoint (sign-up or
-// sign-in) and returns the session token.
+// sessionToken posts the test password for email to the sign-in endpoint and returns
+// the session token.
 func sessionToken(t *testing.T, base, path, email string) string {
 	t.Helper()
-	res, err := http.Post(base+path, "application/json", strings.NewReader(`{"email":"`+email+`","password":"long enough","bearer":true}`))
+	res, err := http.Post(base+path, "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+testPassword+`","bearer":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}

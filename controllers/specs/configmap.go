@@ -56,6 +56,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 	addSharing(d, s.Auth.Sharing)
 	addOIDC(d, s.Auth.OIDC)
 	addSessionMaxLifetime(d, s.Auth)
+	addSignInLimits(d, s)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -142,6 +143,18 @@ func addSessionMaxLifetime(d map[string]string, a galleryv1alpha1.AuthSpec) {
 // sharing settings, it is written only where it differs from the app's default (:9090,
 // the API's default too), so the ConfigMap of a Gallery that keeps the default stays
 // what operators before the field wrote.
+// addSignInLimits passes the trusted proxies, when there are any, and the sign-in cap
+// when it is not the app's default (the CRD's too): like every setting added after
+// 0.1.0, written only when it differs, so an upgrade does not roll the pods.
+func addSignInLimits(d map[string]string, s galleryv1alpha1.GallerySpec) {
+	if len(s.Server.TrustedProxies) > 0 {
+		d[config.EnvTrustedProxies] = strings.Join(s.Server.TrustedProxies, ",")
+	}
+	if n := s.Auth.SignInsPerSecond; n > 0 && n != config.DefaultSignInsPerSecond {
+		d[config.EnvSignInsPerSecond] = strconv.Itoa(int(s.Auth.SignInsPerSecond))
+	}
+}
+
 func addMetrics(d map[string]string, g *galleryv1alpha1.Gallery) {
 	if addr := fmt.Sprintf(":%d", g.MetricsPort()); addr != config.DefaultMetricsAddr {
 		d[config.EnvMetricsAddr] = addr

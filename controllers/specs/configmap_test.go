@@ -287,6 +287,21 @@ func TestConfigMap(t *testing.T) {
 		}),
 		want: map[string]string{config.EnvSessionMaxLifetime: "12h0m0s"},
 	}, {
+		name: "sign-in limits: trusted proxies and the global cap",
+		g: gallery(func(g *galleryv1alpha1.Gallery) {
+			g.Spec.Server.TrustedProxies = []string{"10.0.0.0/8", "fd00::/8"}
+			g.Spec.Auth.SignInsPerSecond = 50
+		}),
+		want: map[string]string{config.EnvTrustedProxies: "10.0.0.0/8,fd00::/8", config.EnvSignInsPerSecond: "50"},
+	}, {
+		name:   "sign-in limits: defaulted writes nothing (the app's defaults)",
+		g:      gallery(),
+		absent: []string{config.EnvTrustedProxies, config.EnvSignInsPerSecond},
+	}, {
+		name:   "sign-in limits: undefaulted cap writes nothing",
+		g:      gallery(func(g *galleryv1alpha1.Gallery) { g.Spec.Auth.SignInsPerSecond = 0 }),
+		absent: []string{config.EnvSignInsPerSecond},
+	}, {
 		name: "auth: undefaulted sign-up means open",
 		g: gallery(func(g *galleryv1alpha1.Gallery) {
 			g.Spec.Auth.AllowSignUp = nil
@@ -463,6 +478,8 @@ func configShapes() map[string]*galleryv1alpha1.Gallery {
 				g.Spec.Cache.External.Username = "gallery"
 				g.Spec.Cache.External.DB = 2
 				g.Spec.Auth.Admins = []string{"ada@example.com", "grace@example.com"}
+				g.Spec.Server.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/32"}
+				g.Spec.Auth.SignInsPerSecond = 40
 				g.Spec.Storage.S3.ServerSideEncryption = &galleryv1alpha1.ServerSideEncryptionSpec{Type: "aws:kms", KMSKeyID: "alias/x"}
 			}),
 		"sharing off, links capped": gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 48 * time.Hour})),
@@ -511,6 +528,13 @@ func TestConfigMapLoadsInTheApp(t *testing.T) {
 			}
 			if c.Auth.SharingEnabled != wantSharing || c.Auth.ShareMaxLifetime != wantMaxLifetime {
 				t.Errorf("sharing = %v capped at %v, want %v capped at %v", c.Auth.SharingEnabled, c.Auth.ShareMaxLifetime, wantSharing, wantMaxLifetime)
+			}
+			var proxies []string
+			for _, p := range c.TrustedProxies {
+				proxies = append(proxies, p.String())
+			}
+			if !slices.Equal(proxies, s.Server.TrustedProxies) || int32(c.Auth.SignInsPerSecond) != s.Auth.SignInsPerSecond {
+				t.Errorf("trusted proxies %q, sign-ins a second %d; want %q, %d", proxies, c.Auth.SignInsPerSecond, s.Server.TrustedProxies, s.Auth.SignInsPerSecond)
 			}
 			if c.Workers.InProcess != g.Embedded() {
 				t.Errorf("in-process workers = %v, want %v", c.Workers.InProcess, g.Embedded())

@@ -67,8 +67,10 @@ func validEmail(email string) bool {
 }
 
 // limited counts an attempt against a limiter and answers 429 when over. A limiter
-// that cannot be reached (Redis down) lets the request through: an outage of the
-// limiter must not lock everyone out.
+// that cannot be reached lets the request through; the server's limiters fall back to
+// the process while Redis is down (ratelimit.Fallback), so this happens only with one
+// that has no fallback. Sign-in and sign-up use admitSignIn and admitSignUp instead,
+// which never let an attempt through unlimited.
 func (s *Server) limited(w http.ResponseWriter, r *http.Request, l ratelimit.Limiter, keys ...string) bool {
 	if l == nil {
 		return false
@@ -89,6 +91,31 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request, l ratelimit.Lim
 	return false
 }
 
+// signUpJSON is the answer to every accepted sign-up, whether the address was new or
+// already had an account: the client then signs in.
+type signUpJSON struct {
+	Status string `json:"status"`
+}
+
+// signUpAccepted is signUpJSON's only status.
+const signUpAccepted = "accepted"
+
+// writePasswordError answers 400 for a password the policy refuses, saying which rule.
+func writePasswordError(w http.ResponseWriter, r *http.Request, err error) bool {
+	var pe *auth.PasswordError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	writeError(w, r, http.StatusBadRequest, pe.Code, pe.Reason)
+	return true
+}
+
+// signUp creates an account and answers 202 with no session, for a new address and for
+// one that already has an account alike (same status, body and work: a bcrypt hash and
+// an insert), so that sign-up does not tell who has an account here (account
+// enumeration, OWASP WSTG-IDNT-04). The client signs in next; for a taken address that
+// sign-in fails like a wrong password, and counts as a failure on that account:
+// docs/security.md says what an attacker can still learn.
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	if s.localPasswordsOff(w, r) {
 		return
@@ -106,12 +133,14 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_email", "a valid email address is required")
 		return
 	}
-	if s.limited(w, r, s.d.SignInLimiter, "signup:"+c.Email) {
+	if err := auth.CheckPasswordPolicy(c.Password); writePasswordError(w, r, err) {
+		return
+	}
+	if !s.admitSignUp(w, r) {
 		return
 	}
 	hash, err := auth.HashPassword(c.Password)
-	if errors.Is(err, auth.ErrWeakPassword) {
-		writeError(w, r, http.StatusBadRequest, "bad_password", err.Error())
+	if writePasswordError(w, r, err) {
 		return
 	}
 	if err != nil {
@@ -124,16 +153,16 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.d.Store.CreateUser(r.Context(), store.NewUser{Email: c.Email, PasswordHash: hash, IsAdmin: admin})
-	if errors.Is(err, store.ErrDuplicate) {
-		writeError(w, r, http.StatusConflict, "email_taken", "an account with this email already exists")
-		return
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		s.log(r.Context()).Info("refused sign-up for an address that has an account")
+	case err != nil:
 		s.internalError(w, r, "creating the account", err)
 		return
+	default:
+		s.log(r.Context()).Info("signed up user", "userId", u.ID)
 	}
-	s.log(r.Context()).Info("signed up user", "userId", u.ID)
-	s.startSessionFor(w, r, u, c, http.StatusCreated)
+	writeJSON(w, http.StatusAccepted, signUpJSON{Status: signUpAccepted})
 }
 
 // bootstrapAdmin decides whether a password sign-up gets the admin role. Typing an
@@ -159,19 +188,20 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
-	// Per email, against guessing one account's password. Not per client address:
-	// behind an ingress every request comes from the ingress (see clientAddr), so that
-	// would throttle all users together.
-	if s.limited(w, r, s.d.SignInLimiter, "email:"+c.Email) {
+	attempt, ok := s.admitSignIn(w, r, c.Email, s.knownDevice(r, c.Email))
+	if !ok {
 		return
 	}
 	u, err := s.d.Store.UserByEmail(r.Context(), c.Email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		// As long as a wrong password, and counted as a failure like one, so that
+		// neither time nor limits tell which emails have accounts.
 		auth.SpendPasswordCheck(c.Password)
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return
 	case err != nil:
+		attempt.succeeded(r.Context()) // not a failed password
 		s.internalError(w, r, "reading the account", err)
 		return
 	case u.PasswordHash == "":
@@ -182,12 +212,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := auth.CheckPassword(u.PasswordHash, c.Password); err != nil {
 		if !errors.Is(err, auth.ErrWrongPassword) {
+			attempt.succeeded(r.Context())
 			s.internalError(w, r, "checking the password", err)
 			return
 		}
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return
 	}
+	attempt.succeeded(r.Context())
+	s.giveDevice(w, r, c.Email)
 	s.startSessionFor(w, r, u, c, http.StatusOK)
 }
 

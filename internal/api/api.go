@@ -12,12 +12,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
@@ -42,9 +44,15 @@ type Deps struct {
 	Sessions *sessions.Manager
 	Log      *slog.Logger
 
-	// SignInLimiter counts sign-in and sign-up attempts per email; UploadLimiter counts
-	// upload requests per user. Nil: unlimited.
-	SignInLimiter ratelimit.Limiter
+	// SignInLimits limit sign-in and sign-up attempts (signinlimits.go). Nil: unlimited.
+	SignInLimits *SignInLimits
+	// Devices issues the device tokens that exempt a browser that signed in to an
+	// account before from that account's failure limit. Nil: no browser is exempt.
+	Devices *auth.Devices
+	// TrustedProxies are the proxies (ingress, load balancer) whose X-Forwarded-For
+	// names the client's address (clientaddr.go). Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// UploadLimiter counts upload requests per user. Nil: unlimited.
 	UploadLimiter ratelimit.Limiter
 	// Ready are the checks of /readyz: the database and Redis, never the classifier.
 	Ready []Check

@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sortographer/sortographer/internal/api"
+	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/config"
 	"github.com/sortographer/sortographer/internal/objects"
 	"github.com/sortographer/sortographer/internal/queue"
@@ -72,8 +74,18 @@ type option func(*api.Deps)
 
 func withUploadLimit(n int64) option { return func(d *api.Deps) { d.MaxUploadBytes = n } }
 func withSignUpClosed() option       { return func(d *api.Deps) { d.AllowSignUp = false } }
-func withSignInLimiter(l ratelimit.Limiter) option {
-	return func(d *api.Deps) { d.SignInLimiter = l }
+func withSignInLimits(l *api.SignInLimits) option {
+	return func(d *api.Deps) { d.SignInLimits = l }
+}
+
+// withTrustedProxies trusts the test client's own address as a proxy, so that a test
+// plays clients at many addresses by sending X-Forwarded-For.
+func withTrustedProxies(cidrs ...string) option {
+	return func(d *api.Deps) {
+		for _, c := range cidrs {
+			d.TrustedProxies = append(d.TrustedProxies, netip.MustParsePrefix(c))
+		}
+	}
 }
 func withUploadLimiter(l ratelimit.Limiter) option {
 	return func(d *api.Deps) { d.UploadLimiter = l }
@@ -147,10 +159,14 @@ func newGallery(t *testing.T, db database, objs storage, opts ...option) *galler
 	}
 	obj, count := objs(t)
 	sm := newSessions(t, st, nil)
+	devices, err := auth.NewDevices(jwtKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &testenv.LogBuffer{}
 	q := queue.NewMemory(queue.Options{})
 	d := api.Deps{
-		Store: st, Objects: obj, Queue: q, Sessions: sm,
+		Store: st, Objects: obj, Queue: q, Sessions: sm, Devices: devices,
 		Log:            slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testWriter{t}), nil)),
 		Registry:       prometheus.NewRegistry(),
 		MaxUploadBytes: 2 << 20,
@@ -224,12 +240,17 @@ func (g *gallery) signUp(name string) *user {
 		User  struct{ ID int64 }
 		Token string
 	}
-	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": "password-" + name, "bearer": true}), http.StatusCreated, &s)
+	creds := map[string]any{"email": email, "password": passwordOf(name), "bearer": true}
+	g.mustDo(nil, "POST", "/api/auth/signup", jsonBody(creds), http.StatusAccepted, nil)
+	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(creds), http.StatusOK, &s)
 	if s.Token == "" || s.User.ID == 0 {
 		g.t.Fatalf("sign-up answered %+v", s)
 	}
 	return &user{g: g, id: s.User.ID, email: email, token: s.Token}
 }
+
+// passwordOf is the password signUp gives the user of that name.
+func passwordOf(name string) string { return "long-password-" + name }
 
 // body is a request body and its content type.
 type body struct {

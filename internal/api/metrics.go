@@ -20,6 +20,9 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	uploads     *prometheus.CounterVec
 	uploadBytes prometheus.Counter
+	// signInRefused counts sign-ins and sign-ups a limit refused, by limit: an attack
+	// shows here before anyone complains.
+	signInRefused *prometheus.CounterVec
 }
 
 // Upload results, the "result" label of sortographer_uploads_total.
@@ -54,6 +57,10 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer, st usageReader, log 
 			Name: "sortographer_upload_bytes_total",
 			Help: "Bytes of accepted photos.",
 		}),
+		signInRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sortographer_sign_in_refused_total",
+			Help: "Sign-ins and sign-ups refused by a rate limit, by limit (global, known_devices_global, address, address_failures, account_failures, device_failures, address_sign_ups; limiter_failed when the limiter itself failed).",
+		}, []string{"limit"}),
 	}
 	for _, r := range []string{uploadAccepted, uploadRejected, uploadFailed, uploadDuplicate, uploadCancelled} {
 		m.uploads.WithLabelValues(r) // present at zero, so rates work from the start
@@ -74,7 +81,7 @@ func newMetrics(reg *prometheus.Registry, q queue.Producer, st usageReader, log 
 	// harmless for the standard collectors, so those errors are ignored.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(m.requests, m.latency, m.uploads, m.uploadBytes, depth, newUsageCollector(q, st, log))
+	reg.MustRegister(m.requests, m.latency, m.uploads, m.uploadBytes, m.signInRefused, depth, newUsageCollector(q, st, log))
 	return m
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -141,22 +140,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			log.Info("served request", "method", r.Method, "route", route, "path", loggedPath(r.URL.Path),
 				"status", sw.status, "bytes", sw.bytes, "durationMs", elapsed.Milliseconds(),
-				"remote", clientAddr(r))
+				"remote", s.clientAddr(r))
 		}()
 		next.ServeHTTP(sw, r)
 	})
-}
-
-// clientAddr is the address a request came from, for rate limiting and logs: the TCP
-// peer. Behind an ingress that is the ingress, which still separates nothing but is
-// never spoofable; X-Forwarded-For is not trusted because nothing here knows which
-// proxies to trust.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Session cookies hold the session token for the web UI, HttpOnly, so page scripts

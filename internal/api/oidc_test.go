@@ -354,7 +354,7 @@ func TestOIDCAdminFromClaim(t *testing.T) {
 	// boss@example.com is listed in spec.auth.admins: typing it at sign-up proves
 	// nothing...
 	var signedUp struct{ User struct{ IsAdmin bool } }
-	s.mustDo(nil, "POST", "/api/auth/signup", creds(dexBoss.Email, "a long local password"), http.StatusCreated, &signedUp)
+	s.signUpThenIn(dexBoss.Email, "a long local password", &signedUp)
 	if signedUp.User.IsAdmin {
 		t.Error("a password sign-up with a listed address got the admin role")
 	}
@@ -408,7 +408,7 @@ func TestOIDCAdminRemovedAtProvider(t *testing.T) {
 // verified never reaches the local account with that address.
 func TestOIDCNoLinkByUnverifiedEmail(t *testing.T) {
 	s := newSSOGallery(t, []testservers.DexUser{dexCarol}, nil)
-	s.mustDo(nil, "POST", "/api/auth/signup", creds("carol@example.com", "carol's own password"), http.StatusCreated, nil)
+	s.signUpThenIn("carol@example.com", "carol's own password", nil)
 
 	c := s.browser()
 	res, body := s.signIn(c, dexCarol, nil)
@@ -476,21 +476,29 @@ func creds(email, password string) *body {
 	return jsonBody(map[string]any{"email": email, "password": password})
 }
 
+// signUpThenIn signs up (202, no session: sign-up answers alike for a taken address)
+// and signs in with a bearer token, decoding the sign-in's answer into out.
+func (g *gallery) signUpThenIn(email, password string, out any) {
+	g.t.Helper()
+	g.mustDo(nil, "POST", "/api/auth/signup", creds(email, password), http.StatusAccepted, nil)
+	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": email, "password": password, "bearer": true}), http.StatusOK, out)
+}
+
 // TestAdminBootstrapWithoutOIDC: without single sign-on, spec.auth.admins is a first-run
 // bootstrap: a listed address signing up gets the admin role only while the gallery has
 // no admin, so nobody takes the role later by signing up a listed address first.
 func TestAdminBootstrapWithoutOIDC(t *testing.T) {
 	g := newGallery(t, sqlite, filesystem, func(d *api.Deps) { d.Admins = []string{"boss@example.com", "deputy@example.com"} })
 	var s struct{ User struct{ IsAdmin bool } }
-	g.mustDo(nil, "POST", "/api/auth/signup", creds("someone@example.com", "a long local password"), http.StatusCreated, &s)
+	g.signUpThenIn("someone@example.com", "a long local password", &s)
 	if s.User.IsAdmin {
 		t.Error("an unlisted address got the admin role")
 	}
-	g.mustDo(nil, "POST", "/api/auth/signup", creds("boss@example.com", "a long local password"), http.StatusCreated, &s)
+	g.signUpThenIn("boss@example.com", "a long local password", &s)
 	if !s.User.IsAdmin {
 		t.Error("the first listed address, with no admin yet, did not get the admin role")
 	}
-	g.mustDo(nil, "POST", "/api/auth/signup", creds("deputy@example.com", "a long local password"), http.StatusCreated, &s)
+	g.signUpThenIn("deputy@example.com", "a long local password", &s)
 	if s.User.IsAdmin {
 		t.Error("a listed address signing up once an admin exists got the admin role")
 	}

@@ -144,7 +144,7 @@ func TestLogs(t *testing.T) {
 	if !found {
 		t.Errorf("no log line for the request:\n%s", logs)
 	}
-	for _, secret := range []string{u.token, "password-logged", string(jwtKey)} {
+	for _, secret := range []string{u.token, passwordOf("logged"), string(jwtKey)} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain a secret %q", secret)
 		}

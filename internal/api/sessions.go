@@ -123,20 +123,24 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u store.
 	if !readJSON(w, r, &c) {
 		return
 	}
-	if s.limited(w, r, s.d.SignInLimiter, "password:"+strconv.FormatInt(u.ID, 10)) {
+	// A wrong current password is a guess like a failed sign-in (someone holding a
+	// stolen session), so it is counted by the same limits (signinlimits.go).
+	attempt, ok := s.admitSignIn(w, r, u.Email, s.knownDevice(r, u.Email))
+	if !ok {
 		return
 	}
 	if err := auth.CheckPassword(u.PasswordHash, c.CurrentPassword); err != nil {
 		if !errors.Is(err, auth.ErrWrongPassword) {
+			attempt.succeeded(r.Context()) // not a failed password
 			s.internalError(w, r, "checking the password", err)
 			return
 		}
 		writeError(w, r, http.StatusForbidden, "wrong_password", "the current password is wrong")
 		return
 	}
+	attempt.succeeded(r.Context())
 	hash, err := auth.HashPassword(c.NewPassword)
-	if errors.Is(err, auth.ErrWeakPassword) {
-		writeError(w, r, http.StatusBadRequest, "bad_password", err.Error())
+	if writePasswordError(w, r, err) {
 		return
 	}
 	if err != nil {

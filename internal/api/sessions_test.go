@@ -114,8 +114,8 @@ func assertEverywhere(t *testing.T, rs []*replica, what string, u *user, want in
 // other two on the next request, although each had the session in the shared cache.
 func TestSessionRevokedOnEveryReplica(t *testing.T) {
 	rs := newReplicas(t, 3, mariadb, testservers.Redis(t).Addr())
-	const email, password = "ada@example.com", "password-ada"
-	rs[0].mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": password, "bearer": true}), http.StatusCreated, nil)
+	const email, password = "ada@example.com", "long-password-ada"
+	rs[0].mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": password, "bearer": true}), http.StatusAccepted, nil)
 	warm := func(what string, us ...*user) {
 		t.Helper()
 		for _, u := range us {
@@ -202,8 +202,8 @@ func TestSessionRevokedOnEveryReplica(t *testing.T) {
 func TestSessionsWithRedisDown(t *testing.T) {
 	rdb := testservers.Redis(t)
 	rs := newReplicas(t, 2, postgres, rdb.Addr())
-	const email, password = "bo@example.com", "password-bo"
-	rs[0].mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": password}), http.StatusCreated, nil)
+	const email, password = "bo@example.com", "long-password-bo"
+	rs[0].mustDo(nil, "POST", "/api/auth/signup", jsonBody(map[string]any{"email": email, "password": password}), http.StatusAccepted, nil)
 	a := rs[0].bearerSignIn(email, password)
 	assertEverywhere(t, rs, "cached", a, http.StatusOK)
 
@@ -223,7 +223,7 @@ func TestPasswordChange(t *testing.T) {
 	u := g.signUp("pat")
 	other := &user{g: g}
 	var s struct{ Token string }
-	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": u.email, "password": "password-pat", "bearer": true}), http.StatusOK, &s)
+	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": u.email, "password": passwordOf("pat"), "bearer": true}), http.StatusOK, &s)
 	other.token = s.Token
 
 	for _, tc := range []struct {
@@ -234,8 +234,9 @@ func TestPasswordChange(t *testing.T) {
 	}{
 		{"wrong current password", map[string]any{"currentPassword": "not it", "newPassword": "a new password"}, http.StatusForbidden, "wrong_password"},
 		{"no current password", map[string]any{"newPassword": "a new password"}, http.StatusForbidden, "wrong_password"},
-		{"weak new password", map[string]any{"currentPassword": "password-pat", "newPassword": "short"}, http.StatusBadRequest, "bad_password"},
-		{"unknown field", map[string]any{"currentPassword": "password-pat", "newPassword": "a new password", "admin": true}, http.StatusBadRequest, "bad_request"},
+		{"short new password", map[string]any{"currentPassword": passwordOf("pat"), "newPassword": "short"}, http.StatusBadRequest, "password_too_short"},
+		{"common new password", map[string]any{"currentPassword": passwordOf("pat"), "newPassword": "password1234"}, http.StatusBadRequest, "password_common"},
+		{"unknown field", map[string]any{"currentPassword": passwordOf("pat"), "newPassword": "a new password", "admin": true}, http.StatusBadRequest, "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e struct{ Error struct{ Code string } }
@@ -248,10 +249,10 @@ func TestPasswordChange(t *testing.T) {
 	// Nothing changed: the other session and the old password still work.
 	g.mustDo(other, "GET", "/api/me", nil, http.StatusOK, nil)
 
-	g.mustDo(u, "POST", "/api/me/password", jsonBody(map[string]any{"currentPassword": "password-pat", "newPassword": "a new password"}), http.StatusNoContent, nil)
+	g.mustDo(u, "POST", "/api/me/password", jsonBody(map[string]any{"currentPassword": passwordOf("pat"), "newPassword": "a new password"}), http.StatusNoContent, nil)
 	g.mustDo(u, "GET", "/api/me", nil, http.StatusOK, nil)
 	g.mustDo(other, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
-	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": u.email, "password": "password-pat"}), http.StatusUnauthorized, nil)
+	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": u.email, "password": passwordOf("pat")}), http.StatusUnauthorized, nil)
 	g.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": u.email, "password": "a new password"}), http.StatusOK, nil)
 }
 

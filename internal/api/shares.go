@@ -213,7 +213,7 @@ func (s *Server) shared(h func(http.ResponseWriter, *http.Request, string, store
 		hdr := w.Header()
 		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("X-Robots-Tag", "noindex, nofollow")
-		if s.limited(w, r, s.d.ShareLimiter, "share:"+clientAddr(r)) {
+		if s.limited(w, r, s.d.ShareLimiter, "share:"+s.clientAddr(r)) {
 			return
 		}
 		if s.d.SharingDisabled {

@@ -20,27 +20,21 @@ import (
 var (
 	// ErrWrongPassword: the password does not match the hash.
 	ErrWrongPassword = errors.New("wrong password")
-	// ErrWeakPassword: a password outside the accepted length.
-	ErrWeakPassword = errors.New("password must be 8 to 72 bytes long")
+	// ErrWeakPassword: a password the policy refuses (policy.go); the error is a
+	// *PasswordError that says why.
+	ErrWeakPassword = errors.New("password refused by the password policy")
 )
 
 // MinKeyBytes is the shortest session key accepted: HMAC-SHA256 wants 256 bits.
 const MinKeyBytes = 32
 
-// Password length bounds. bcrypt reads only the first 72 bytes, so a longer password
-// would silently share a hash with its prefix; it is refused instead.
-const (
-	MinPasswordBytes = 8
-	MaxPasswordBytes = 72
-)
-
 // bcryptCost is bcrypt's work factor: about 50 ms a hash on a server core.
 const bcryptCost = 11
 
-// HashPassword hashes a password for storage.
+// HashPassword hashes a new password for storage, after CheckPasswordPolicy.
 func HashPassword(password string) (string, error) {
-	if len(password) < MinPasswordBytes || len(password) > MaxPasswordBytes {
-		return "", ErrWeakPassword
+	if err := CheckPasswordPolicy(password); err != nil {
+		return "", err
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 	if err != nil {

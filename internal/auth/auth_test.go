@@ -11,11 +11,11 @@ import (
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 func TestPasswords(t *testing.T) {
-	h, err := HashPassword("correct horse")
+	h, err := HashPassword("correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckPassword(h, "correct horse"); err != nil {
+	if err := CheckPassword(h, "correct horse battery"); err != nil {
 		t.Errorf("right password: %v", err)
 	}
 	if err := CheckPassword(h, "wrong horse"); !errors.Is(err, ErrWrongPassword) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"runtime/debug"
@@ -77,6 +78,8 @@ const (
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
 	EnvShareStripLocation = "SORTOGRAPHER_SHARE_STRIP_LOCATION"
+	EnvSignInsPerSecond   = "SORTOGRAPHER_SIGN_INS_PER_SECOND"
+	EnvTrustedProxies     = "SORTOGRAPHER_TRUSTED_PROXIES"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -168,6 +171,11 @@ const (
 // operator leaves unset.
 const DefaultTextMinConfidence = 80
 
+// DefaultSignInsPerSecond is SORTOGRAPHER_SIGN_INS_PER_SECOND's default (the envDefault
+// of Auth.SignInsPerSecond; TestDefaultSignInsPerSecond keeps them equal), which the
+// operator leaves out of the ConfigMap.
+const DefaultSignInsPerSecond = 20
+
 // DefaultMetricsAddr is where /metrics is served when SORTOGRAPHER_METRICS_ADDR is
 // not set.
 const DefaultMetricsAddr = ":9090"
@@ -178,6 +186,10 @@ type Config struct {
 	// ListenAddr serves the web app, the API and the probes (LivenessPath,
 	// ReadinessPath): the port a Service and an Ingress route to.
 	ListenAddr string `env:"SORTOGRAPHER_LISTEN_ADDR" envDefault:":8080"`
+	// TrustedProxies are the CIDRs of the proxies in front of the server (ingress
+	// controller, load balancer): from them, X-Forwarded-For names the client whose
+	// address rate limits count. Empty: every request's TCP peer is its client.
+	TrustedProxies []netip.Prefix `env:"SORTOGRAPHER_TRUSTED_PROXIES" envSeparator:","`
 	// MetricsAddr serves /metrics, and nothing else, on a port of its own that no
 	// Ingress routes to, so the metrics are not public on the gallery's host name.
 	// Default DefaultMetricsAddr when unset; set and empty: no metrics server. (Load
@@ -288,6 +300,10 @@ type Auth struct {
 	// ShareStripLocation removes location metadata (EXIF GPS, XMP, IPTC) from the
 	// pictures share links serve; the owner's own downloads keep it.
 	ShareStripLocation bool `env:"SORTOGRAPHER_SHARE_STRIP_LOCATION" envDefault:"true"`
+	// SignInsPerSecond caps sign-in and sign-up attempts per second across the Gallery
+	// (each costs a bcrypt hash), from browsers without a device cookie; as many again
+	// are kept for browsers with one.
+	SignInsPerSecond int `env:"SORTOGRAPHER_SIGN_INS_PER_SECOND" envDefault:"20"`
 }
 
 // OIDC is single sign-on through an OpenID provider; an empty Issuer turns it off.
@@ -563,6 +579,9 @@ func (c Config) Validate() error {
 	c.Auth.OIDC.validate(bad)
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		bad(EnvMetricsAddr, "must differ from %s (%q): metrics are not served on the public port", EnvListenAddr, c.ListenAddr)
+	}
+	if c.Auth.SignInsPerSecond < 1 {
+		bad(EnvSignInsPerSecond, "must be at least 1")
 	}
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")

@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"math"
+	"net/netip"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -100,9 +101,13 @@ func TestLoadReadsEveryKind(t *testing.T) {
 		EnvDatabasePort + "=3307", EnvStorageBackend + "=s3", EnvS3Bucket + "=photos",
 		EnvRedisAddr + "=redis:6379", EnvRedisTLS + "=true", EnvAllowSignUp + "=false",
 		EnvProviderRequestsPerSecond + "=2.5", EnvVisibilityTimeout + "=90s",
+		EnvTrustedProxies + "=10.0.0.0/8,fd00::/8", EnvSignInsPerSecond + "=7",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}; !reflect.DeepEqual(c.TrustedProxies, want) || c.Auth.SignInsPerSecond != 7 {
+		t.Errorf("trusted proxies %v, sign-ins a second %d", c.TrustedProxies, c.Auth.SignInsPerSecond)
 	}
 	if !reflect.DeepEqual(c.Database.ReaderHosts, []string{"r1", "r2"}) || c.Database.Port != 3307 {
 		t.Errorf("database: %+v", c.Database)
@@ -141,6 +146,8 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"oidc admin no value": {oidcEnv(EnvOIDCAdminClaim + "=groups"), EnvOIDCAdminValues},
 		"oidc bad redirect":   {oidcEnv(EnvOIDCRedirectURL + "=/callback"), EnvOIDCRedirectURL},
 		"no passwords no sso": {[]string{EnvOIDCLocalPasswords + "=false"}, EnvOIDCLocalPasswords},
+		"proxy not a CIDR":    {[]string{EnvTrustedProxies + "=10.0.0.1"}, EnvTrustedProxies},
+		"no sign-ins":         {[]string{EnvSignInsPerSecond + "=0"}, EnvSignInsPerSecond},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -250,5 +257,15 @@ func TestOIDC(t *testing.T) {
 	}
 	if !Secret(EnvOIDCClientSecret) {
 		t.Error("the client secret is not marked secret")
+	}
+}
+
+func TestDefaultSignInsPerSecond(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.SignInsPerSecond != DefaultSignInsPerSecond {
+		t.Errorf("default sign-ins a second %d, DefaultSignInsPerSecond %d", c.Auth.SignInsPerSecond, DefaultSignInsPerSecond)
 	}
 }

@@ -71,6 +71,7 @@ func DefaultedGallery(name, namespace string) *galleryv1alpha1.Gallery {
 				RememberMeLifetime: metav1.Duration{Duration: 720 * time.Hour},
 				SessionMaxLifetime: metav1.Duration{Duration: 720 * time.Hour},
 				AllowSignUp:        ptr.To(true),
+				SignInsPerSecond:   20,
 				Sharing:            galleryv1alpha1.SharingSpec{Enabled: ptr.To(true)},
 			},
 			Placement: galleryv1alpha1.PlacementSpec{

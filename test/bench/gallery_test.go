@@ -86,9 +86,12 @@ var tunables = []string{
 
 // galleryEnv is the environment of a gallery process: this process's own without any
 // SORTOGRAPHER_* or AWS_* variable (the machine's AWS credentials are never handed on)
-// and without a runtimeSetting, the tunables that are set, then settings.
+// and without a runtimeSetting, the tunables that are set, then settings. The loopback
+// address is a trusted proxy, so that each benchmark user is a client at an address of
+// its own (X-Forwarded-For, client.addr) as real users are, and the sign-in limits per
+// address do not count the whole benchmark as one client.
 func galleryEnv(settings ...string) []string {
-	var env []string
+	env := []string{config.EnvTrustedProxies + "=127.0.0.0/8,::1/128"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SORTOGRAPHER_") && !strings.HasPrefix(kv, "AWS_") && !runtimeSetting(kv) {
 			env = append(env, kv)

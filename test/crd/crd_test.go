@@ -169,6 +169,9 @@ func TestInvalidManifestsAreRejectedNamingTheField(t *testing.T) {
 	}{
 		{"cache has both managed and external", `cache: {managed: {}, external: {address: "r:6379"}}`, []string{"spec.cache", "exactly one of managed or external"}},
 		{"cache is empty", `cache: {}`, []string{"spec.cache", "exactly one of managed or external"}},
+		{"trusted proxy is an address, not a CIDR", `server: {trustedProxies: ["10.1.2.3"]}`, []string{"spec.server.trustedProxies", "must be CIDRs"}},
+		{"trusted proxy is a name", `server: {trustedProxies: ["10.0.0.0/8", "ingress-nginx"]}`, []string{"spec.server.trustedProxies", "must be CIDRs"}},
+		{"no sign-ins a second", `auth: {signInsPerSecond: 0}`, []string{"spec.auth.signInsPerSecond"}},
 		{"external cache without address", `cache: {external: {}}`, []string{"spec.cache.external.address", "Required"}},
 		{"external cache address without port", `cache: {external: {address: "redis.local"}}`, []string{"spec.cache.external.address"}},
 		{"managed cache evicts every key", `cache: {managed: {evictionPolicy: allkeys-lru}}`, []string{"spec.cache.managed.evictionPolicy", "Unsupported value"}},
@@ -517,6 +520,11 @@ func TestValuesNearTheRulesAreAccepted(t *testing.T) {
 	u = gallery(t, `{auth: {sessionMaxLifetime: 12h}}`)
 	if err := env.Client.Create(ctx, u); err != nil {
 		t.Fatalf("sessionMaxLifetime 12h refused: %v", err)
+	}
+	_ = env.Client.Delete(ctx, u)
+	u = gallery(t, `{server: {trustedProxies: ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]}, auth: {signInsPerSecond: 10000}}`)
+	if err := env.Client.Create(ctx, u); err != nil {
+		t.Fatalf("valid trusted proxies refused: %v", err)
 	}
 	_ = env.Client.Delete(ctx, u)
 	for _, name := range galleryv1alpha1.AdminSettingsEnv {

@@ -37,11 +37,14 @@ const errorMessages = {
   network: () => t("error.network"),
   bad_credentials: () => t("error.badCredentials"),
   bad_email: () => t("error.badEmail"),
-  bad_password: () => t("error.badPassword"),
   wrong_password: () => t("error.wrongPassword"),
-  email_taken: () => t("error.emailTaken"),
-  signup_closed: () => t("error.signupClosed"),
   local_passwords_off: () => t("error.localPasswordsOff"),
+  password_too_short: () => t("error.passwordTooShort"),
+  password_too_long: () => t("error.passwordTooLong"),
+  password_common: () => t("error.passwordCommon"),
+  signup_closed: () => t("error.signupClosed"),
+  // Not the API's: a sign-up whose sign-in failed (submitAuth).
+  signup_not_signed_in: () => t("error.signUpNotSignedIn"),
   rate_limited: () => t("error.rateLimited"),
   unauthorized: () => t("error.unauthorized"),
   forbidden: () => t("error.forbidden"),
@@ -211,19 +214,35 @@ function authView(mode) {
   $("auth-switch").textContent = up ? t("auth.toSignIn") : t("auth.toSignUp");
   $("auth-switch").href = up ? "/signin" : "/signup";
   $("password").autocomplete = up ? "new-password" : "current-password";
+  // New passwords: 12 characters or more (the server also refuses common ones); an
+  // account's existing password may be older and shorter.
+  $("password").minLength = up ? 12 : 8;
+  $("password-hint").hidden = !up;
   $("auth-form").dataset.mode = mode;
   show("auth-view");
 }
 
+// submitAuth signs in, or signs up and then in: sign-up answers the same whether the
+// address is new or already has an account (so that it tells nobody who has one), and
+// starts no session; the sign-in after it shows which it was.
 async function submitAuth(ev) {
   ev.preventDefault();
   const mode = $("auth-form").dataset.mode;
+  const post = (path, body) => api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const creds = { email: $("email").value, password: $("password").value };
   try {
-    const s = await api("/api/auth/" + mode, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ email: $("email").value, password: $("password").value, remember: $("remember").checked }),
-    });
+    if (mode === "signup") await post("/api/auth/signup", creds);
+    let s;
+    try {
+      s = await post("/api/auth/signin", { ...creds, remember: $("remember").checked });
+    } catch (e) {
+      if (mode === "signup" && e.code === "bad_credentials") e.code = "signup_not_signed_in";
+      throw e;
+    }
     $("password").value = "";
     // /api/me rather than s.user: it says what the gallery's search knows too.
     me = await api("/api/me").catch(() => s.user);
