@@ -67,7 +67,10 @@ func TestLabelCountsCache(t *testing.T) {
 			newCache := func() cache.LabelCounts {
 				rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 				t.Cleanup(func() { _ = rc.Close() })
-				return cache.NewRedis(rc, "test-gallery", cache.Options{}, nil)
+				// A second per call rather than the default 100 ms: this test is about
+				// what is invalidated, and on a loaded machine (CI, parallel tests) an
+				// invalidation abandoned at 100 ms lands after the next read.
+				return cache.NewRedis(rc, "test-gallery", cache.Options{Timeout: time.Second}, nil)
 			}
 			return newCache(), newCache(), srv
 		}},
