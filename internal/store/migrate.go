@@ -24,7 +24,7 @@ var migrationFiles embed.FS
 
 // LatestSchemaVersion is the newest migration this build knows. Versions need not be
 // contiguous: each one not yet recorded is applied, oldest first.
-const LatestSchemaVersion = 6
+const LatestSchemaVersion = 8
 
 type migration struct {
 	version    int

@@ -11,20 +11,25 @@ import (
 
 // Users: gallery accounts, found by id or by email in any case.
 
-const userColumns = "id, email, password_hash, is_admin, created_at"
+const userColumns = "id, email, password_hash, is_admin, created_at, quota_bytes, quota_photos, used_bytes, used_photos, disabled_at, erase_requested_at"
 
 func normaliseEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func scanUser(row rowScanner) (User, error) {
 	var u User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &created); err != nil {
+	var quotaBytes, quotaPhotos, disabled, erase sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &created, &quotaBytes, &quotaPhotos,
+		&u.UsedBytes, &u.UsedPhotos, &disabled, &erase); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}
 		return User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
+	u.QuotaOverride = QuotaOverride{Bytes: nullInt(quotaBytes), Photos: nullInt(quotaPhotos)}
+	u.DisabledAt = fromNullMicros(disabled)
+	u.EraseRequestedAt = fromNullMicros(erase)
 	return u, nil
 }
 
