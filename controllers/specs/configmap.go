@@ -54,6 +54,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 		config.EnvRequeueAfter:              s.Workers.Jobs.RequeueAfter.Duration.String(),
 	}
 	addSharing(d, s.Auth.Sharing)
+	addQuota(d, s.Auth.Quota)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -87,6 +88,20 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 	}
 	if s.MaxLinkLifetime != nil && s.MaxLinkLifetime.Duration > 0 {
 		d[config.EnvShareMaxLifetime] = s.MaxLinkLifetime.Duration.String()
+	}
+}
+
+// addQuota writes the users' default quota, only when spec.auth.quota sets one (the
+// app's default is unlimited), so a Gallery without it keeps its ConfigMap as it was.
+func addQuota(d map[string]string, q *galleryv1alpha1.QuotaSpec) {
+	if q == nil {
+		return
+	}
+	if q.Storage != nil && q.Storage.Value() > 0 {
+		d[config.EnvQuotaStorageBytes] = strconv.FormatInt(q.Storage.Value(), 10)
+	}
+	if q.Photos != nil && *q.Photos > 0 {
+		d[config.EnvQuotaPhotos] = strconv.FormatInt(*q.Photos, 10)
 	}
 }
 

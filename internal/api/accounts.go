@@ -131,7 +131,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.d.Store.UserByEmail(r.Context(), c.Email)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), err == nil && u.Erasing():
 		auth.SpendPasswordCheck(c.Password)
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return
@@ -145,6 +145,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
+		return
+	}
+	// Told only to whoever knows the password.
+	if u.Disabled() {
+		writeError(w, r, http.StatusForbidden, "account_disabled", "this account has been disabled by an admin")
 		return
 	}
 	s.startSession(w, r, u, c.Remember, http.StatusOK)
@@ -171,10 +176,12 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 type meJSON struct {
 	userJSON
 	SearchExamples []string `json:"searchExamples"`
+	// Quota is what the user has stored and may store (users.go).
+	Quota quotaJSON `json:"quota"`
 }
 
 func (s *Server) me(w http.ResponseWriter, _ *http.Request, u store.User) {
-	writeJSON(w, http.StatusOK, meJSON{userJSON: toUserJSON(u), SearchExamples: append([]string{}, s.d.SearchExamples...)})
+	writeJSON(w, http.StatusOK, meJSON{userJSON: toUserJSON(u), SearchExamples: append([]string{}, s.d.SearchExamples...), Quota: s.quotaOf(u)})
 }
 
 // detached keeps a context's values but not its cancellation, for cleanup that must

@@ -74,6 +74,15 @@ type Deps struct {
 	// Nil: unlimited.
 	ShareLimiter ratelimit.Limiter
 
+	// Quota is the Gallery's default storage quota (spec.auth.quota); each user's
+	// override, set by an admin, applies on top. The zero value is unlimited.
+	Quota store.Quota
+	// RevokeUserSessions ends every session of a user at once, on every replica: called
+	// when an admin disables an account and when an account is deleted (users.go,
+	// revokeSessions). Nil: sessions end when their tokens expire, and meanwhile every
+	// request of the user is refused because the middleware reads the account's state.
+	RevokeUserSessions func(ctx context.Context, userID int64) error
+
 	// SearchExamples are words the configured classifier can give, which GET /api/me
 	// passes on for the web UI's search box to suggest. Nil: none.
 	SearchExamples []string
@@ -161,6 +170,12 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/api/images/{id}/reclassify", s.authed(s.reclassifyImage)},
 		{"POST", "/api/images/reclassify", s.authed(s.reclassifyAll)},
 		{"GET", "/api/admin/stats", s.admin(s.adminStats)},
+		{"GET", "/api/admin/users", s.admin(s.adminListUsers)},
+		{"PUT", "/api/admin/users/{id}/quota", s.admin(s.adminSetQuota)},
+		{"POST", "/api/admin/users/{id}/disable", s.admin(s.adminDisable)},
+		{"POST", "/api/admin/users/{id}/enable", s.admin(s.adminEnable)},
+		{"DELETE", "/api/admin/users/{id}", s.admin(s.adminDeleteUser)},
+		{"DELETE", "/api/me", s.authed(s.deleteOwnAccount)},
 		{"GET", "/api/search", s.authed(s.search)},
 		{"GET", "/api/labels", s.authed(s.labels)},
 		{"GET", "/api/label-albums", s.authed(s.labelAlbums)},

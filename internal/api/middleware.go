@@ -210,6 +210,11 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 			s.internalError(w, r, "reading the signed-in user", err)
 			return
 		}
+		// The account's state, read with it, refuses a disabled or deleted account at
+		// once, on every replica, whatever its sessions (users.go, revokeSessions).
+		if !accountUsable(w, r, u, fromCookie) {
+			return
+		}
 		if s.d.Tokens.ShouldRefresh(claims) {
 			s.renewSession(w, r, u, fromCookie)
 		}
@@ -219,6 +224,23 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 		ctx := context.WithValue(r.Context(), logKey, s.log(r.Context()).With("userId", u.ID))
 		s.readYourWrites(w, r.WithContext(ctx), u, h)
 	})
+}
+
+// accountUsable answers and returns false for an account being deleted (401, like a
+// deleted one) or disabled by an admin (403).
+func accountUsable(w http.ResponseWriter, r *http.Request, u store.User, fromCookie bool) bool {
+	switch {
+	case u.Erasing():
+		if fromCookie {
+			clearSessionCookie(w, r)
+		}
+		writeError(w, r, http.StatusUnauthorized, "account_deleted", "this account has been deleted")
+		return false
+	case u.Disabled():
+		writeError(w, r, http.StatusForbidden, "account_disabled", "this account has been disabled by an admin")
+		return false
+	}
+	return true
 }
 
 // renewSession hands a remember-me user a fresh token while they are active.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sortographer/sortographer/internal/accounts"
 	"github.com/sortographer/sortographer/internal/photos"
 	"github.com/sortographer/sortographer/internal/store"
 )
@@ -20,6 +21,7 @@ type Store interface {
 	albumStore
 	shareStore
 	adminStore
+	accountStore
 	usageReader
 	// photos.Store is what the upload and delete workflows (upload.go and images.go,
 	// through internal/photos) need.
@@ -87,6 +89,17 @@ type shareStore interface {
 	Album(ctx context.Context, ownerID int64, id string) (store.Album, error)
 	AlbumImages(ctx context.Context, ownerID int64, albumID string, page store.PageRequest) (store.Page, error)
 	AlbumImage(ctx context.Context, ownerID int64, albumID, imageID string) (store.Image, error)
+}
+
+// accountStore is used by users.go (account administration and deletion) and by the
+// erasure it starts (internal/accounts).
+type accountStore interface {
+	accounts.Store
+	UserByID(ctx context.Context, id int64) (store.User, error)
+	ListUsers(ctx context.Context, page store.UserPageRequest) (store.UserPage, error)
+	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
+	SetUserDisabled(ctx context.Context, userID int64, disabled bool) error
+	RequestErasure(ctx context.Context, userID int64) error
 }
 
 // adminStore is used by admin.go.

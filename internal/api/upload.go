@@ -52,6 +52,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 	if s.limited(w, r, s.d.UploadLimiter, "user:"+strconv.FormatInt(u.ID, 10)) {
 		return
 	}
+	// A full quota is told before the photos are read (u was read with the request).
+	if rej := s.quotaRejection(u, 0, 0); rej != nil {
+		s.rejectUpload(w, r, *rej)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, int64(s.d.MaxFilesPerUpload)*(s.d.MaxUploadBytes+multipartOverhead))
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -67,8 +72,26 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 	// gone, so that no photo is left half-stored.
 	ctx, cancel := detached(r.Context())
 	defer cancel()
+	if !s.batchFitsQuota(ctx, w, r, u.ID, batch) {
+		return
+	}
 	recordErr := s.photos().Record(ctx, u.ID, batch)
 	s.queueRecorded(ctx, batch)
+	var overQuota *store.QuotaError
+	if errors.As(recordErr, &overQuota) {
+		// A concurrent upload of the same user took the room: the photos recorded
+		// before this one stay (Record), the rest were removed.
+		rej := quotaErrorRejection(overQuota)
+		if n := recorded(batch); n > 0 {
+			rej.message += fmt.Sprintf(" (%d photos of this request were stored before the quota was reached)", n)
+		}
+		s.rejectUpload(w, r, rej)
+		return
+	}
+	if errors.Is(recordErr, store.ErrNotFound) {
+		writeError(w, r, http.StatusUnauthorized, "account_deleted", "this account has been deleted")
+		return
+	}
 	if recordErr != nil {
 		s.metrics.uploads.WithLabelValues(uploadFailed).Inc()
 		s.internalError(w, r, "recording the images", recordErr)
@@ -148,7 +171,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, ownerID int6
 // photos is the life of the server's photos: storing, recording and removing them in
 // the order internal/photos decides.
 func (s *Server) photos() *photos.Photos {
-	return photos.New(s.d.Store, s.d.Objects, s.d.Queue, s.log)
+	return photos.New(s.d.Store, s.d.Objects, s.d.Queue, s.log).WithQuota(s.d.Quota)
 }
 
 // queueRecorded queues the photos this request recorded for classification and counts

@@ -73,6 +73,8 @@ const (
 	EnvAdmins             = "SORTOGRAPHER_ADMINS"
 	EnvSharingEnabled     = "SORTOGRAPHER_SHARING_ENABLED"
 	EnvShareMaxLifetime   = "SORTOGRAPHER_SHARE_MAX_LIFETIME"
+	EnvQuotaStorageBytes  = "SORTOGRAPHER_QUOTA_STORAGE_BYTES"
+	EnvQuotaPhotos        = "SORTOGRAPHER_QUOTA_PHOTOS"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -252,6 +254,11 @@ type Auth struct {
 	// ShareMaxLifetime caps a share link's lifetime: links asked for without an expiry,
 	// or with a longer one, expire after it. Zero: links may live until revoked.
 	ShareMaxLifetime time.Duration `env:"SORTOGRAPHER_SHARE_MAX_LIFETIME" envDefault:"0s"`
+	// QuotaStorageBytes and QuotaPhotos are every user's default quota
+	// (spec.auth.quota): the bytes of their originals and how many photos. Zero:
+	// unlimited. An admin's override per user applies on top.
+	QuotaStorageBytes int64 `env:"SORTOGRAPHER_QUOTA_STORAGE_BYTES" envDefault:"0"`
+	QuotaPhotos       int64 `env:"SORTOGRAPHER_QUOTA_PHOTOS" envDefault:"0"`
 }
 
 // Workers is classification.
