@@ -53,6 +53,24 @@ func (s *sqlStore) CreateImage(ctx context.Context, img Image) (Image, error) {
 // CreateImageWithinQuota implements Store: the owner's usage grows by the image, in
 // the transaction that inserts it, when there is room (quota.go, reserveQuota).
 func (s *sqlStore) CreateImageWithinQuota(ctx context.Context, img Image, defaults Quota) (Image, error) {
+	img = newImageRow(img)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The owner's row first: every transaction that changes a user's images locks
+		// the user before the images, so none waits on another in a circle.
+		if err := s.reserveQuota(ctx, tx, img.OwnerID, img.SizeBytes, defaults); err != nil {
+			return err
+		}
+		return s.insertImage(ctx, tx, img)
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("create image: %w", err)
+	}
+	return img, nil
+}
+
+// newImageRow is img as CreateImage records it: an id and creation time when it has
+// none, queued, with no labelling.
+func newImageRow(img Image) Image {
 	if img.ID == "" {
 		img.ID = NewImageID()
 	}
@@ -67,29 +85,23 @@ func (s *sqlStore) CreateImageWithinQuota(ctx context.Context, img Image, defaul
 	img.QueuedAt = img.CreatedAt
 	img.FailureReason, img.Attempts, img.LabelledAt, img.Provider, img.Model = "", 0, time.Time{}, "", ""
 	img.SHA256 = strings.ToLower(img.SHA256)
-	// content_key is unique per owner (see migration 0003): the second of two uploads
-	// of the same content fails here, however close together they come, and its
-	// reservation is rolled back with it.
+	return img
+}
+
+// insertImage inserts an image's row. content_key is unique per owner (see migration
+// 0003): the second of two uploads of the same content fails here, however close
+// together they come, with ErrDuplicate (and its transaction's reservation is rolled
+// back with it).
+func (s *sqlStore) insertImage(ctx context.Context, q querier, img Image) error {
 	contentKey := sql.NullString{String: img.SHA256, Valid: img.SHA256 != ""}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// The owner's row first: every transaction that changes a user's images locks
-		// the user before the images, so none waits on another in a circle.
-		if err := s.reserveQuota(ctx, tx, img.OwnerID, img.SizeBytes, defaults); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+", content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			img.ID, img.OwnerID, img.ObjectKey, img.ThumbnailKey, img.ContentType, img.SizeBytes, img.Width, img.Height,
-			img.SHA256, nullMicros(img.TakenAt), micros(img.CreatedAt), string(img.Status), img.FailureReason,
-			img.Attempts, micros(img.QueuedAt), nullMicros(img.LabelledAt), img.Provider, img.Model, contentKey)
-		if err != nil && s.d.isDuplicate(err) {
-			return fmt.Errorf("owner %d has content %s: %w", img.OwnerID, img.SHA256, ErrDuplicate)
-		}
-		return err
-	})
-	if err != nil {
-		return Image{}, fmt.Errorf("create image: %w", err)
+	_, err := q.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+", content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		img.ID, img.OwnerID, img.ObjectKey, img.ThumbnailKey, img.ContentType, img.SizeBytes, img.Width, img.Height,
+		img.SHA256, nullMicros(img.TakenAt), micros(img.CreatedAt), string(img.Status), img.FailureReason,
+		img.Attempts, micros(img.QueuedAt), nullMicros(img.LabelledAt), img.Provider, img.Model, contentKey)
+	if err != nil && s.d.isDuplicate(err) {
+		return fmt.Errorf("owner %d has content %s: %w", img.OwnerID, img.SHA256, ErrDuplicate)
 	}
-	return img, nil
+	return err
 }
 
 func (s *sqlStore) Image(ctx context.Context, ownerID int64, id string) (Image, error) {
