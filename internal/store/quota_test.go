@@ -63,7 +63,9 @@ func testQuotaRefuses(t *testing.T, s *sqlStore) {
 	ann := user(t, s, "ann@example.com")
 	two, bytes := int64(2), int64(3000)
 	def := Quota{Photos: &two, Bytes: &bytes}
-	img := func() Image { return Image{OwnerID: ann.ID, SizeBytes: 1234, SHA256: NewImageID(), ContentType: "image/jpeg"} }
+	img := func() Image {
+		return Image{OwnerID: ann.ID, SizeBytes: 1234, SHA256: NewImageID(), ContentType: "image/jpeg"}
+	}
 	for range 2 {
 		if _, err := s.CreateImageWithinQuota(ctxFor(t), img(), def); err != nil {
 			t.Fatal(err)
