@@ -45,7 +45,7 @@ func Handler() http.Handler {
 		assets.ServeHTTP(w, r)
 	}))
 	for _, p := range []string{"/{$}", "/signin", "/signup", "/upload", "/search", "/labels", "/labels/{name}", "/images/{id}",
-		"/albums", "/albums/{id}", "/shares", "/admin"} {
+		"/albums", "/albums/{id}", "/shares", "/admin", "/account"} {
 		mux.HandleFunc("GET "+p, page)
 	}
 	// A share link's page: its token is in the URL, so no Referer may carry it away, and
