@@ -393,7 +393,7 @@ func TestAccountDeletionLeavesNothing(t *testing.T) {
 				}
 				testenv.Eventually(t, 30*time.Second, "the account is erased", func() error {
 					if _, err := g.store.UserByID(context.Background(), v.id); !errors.Is(err, store.ErrNotFound) {
-						return fmt.Errorf("the user's row is still there (%v)", err)
+						return fmt.Errorf("the user's row is still there (%w)", err)
 					}
 					return nil
 				})
