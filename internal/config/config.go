@@ -509,6 +509,12 @@ func (c Config) Validate() error {
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")
 	}
+	if c.Auth.QuotaStorageBytes < 0 {
+		bad(EnvQuotaStorageBytes, "must not be negative (bytes; 0 or unset: unlimited)")
+	}
+	if c.Auth.QuotaPhotos < 0 {
+		bad(EnvQuotaPhotos, "must not be negative (0 or unset: unlimited)")
+	}
 	if c.DecodeMemory <= 0 {
 		bad(EnvDecodeMemory, "must be positive (bytes); unset, it is a third of GOMEMLIMIT, or %d without one", FallbackDecodeMemory)
 	}
