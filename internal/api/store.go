@@ -26,6 +26,9 @@ type Store interface {
 	// photos.Store is what the upload and delete workflows (upload.go and images.go,
 	// through internal/photos) need.
 	photos.Store
+	// accounts.Store is what an account's erasure (internal/accounts), which users.go
+	// starts, needs.
+	accounts.Store
 }
 
 var _ Store = store.Store(nil)
@@ -91,10 +94,9 @@ type shareStore interface {
 	AlbumImage(ctx context.Context, ownerID int64, albumID, imageID string) (store.Image, error)
 }
 
-// accountStore is used by users.go (account administration and deletion) and by the
-// erasure it starts (internal/accounts).
+// accountStore is used by users.go (account administration and deletion) and by
+// quota.go (a user's usage, read afresh before recording an upload).
 type accountStore interface {
-	accounts.Store
 	UserByID(ctx context.Context, id int64) (store.User, error)
 	ListUsers(ctx context.Context, page store.UserPageRequest) (store.UserPage, error)
 	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
