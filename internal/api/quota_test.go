@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/store"
@@ -81,6 +83,23 @@ func TestQuotaHoldsUnder50ConcurrentUploads(t *testing.T) {
 			ann := g.signUp("ann")
 			before := g.countObjects()
 
+			// While the uploads run, the usage is read again and again: it must never be
+			// over the quota, not even for a moment.
+			var peak atomic.Int64
+			watching, watched := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(watched)
+				for {
+					if u, err := g.store.UserByID(context.Background(), ann.id); err == nil && u.UsedBytes > peak.Load() {
+						peak.Store(u.UsedBytes)
+					}
+					select {
+					case <-watching:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+				}
+			}()
 			statuses := make([]int, uploads)
 			var wg sync.WaitGroup
 			for i := range uploads {
@@ -95,6 +114,11 @@ func TestQuotaHoldsUnder50ConcurrentUploads(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			close(watching)
+			<-watched
+			if peak.Load() > quota {
+				t.Errorf("the usage reached %d bytes during the uploads, over the quota of %d", peak.Load(), quota)
+			}
 			accepted, refused := 0, 0
 			for i, s := range statuses {
 				switch s {
