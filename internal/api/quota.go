@@ -11,8 +11,10 @@ import (
 
 // Upload refusals for the quota. The database decides (store.CreateImageWithinQuota,
 // atomically, however many uploads of one user run at once); the checks here refuse
-// earlier, before a request's photos are stored or while none of them is recorded, so
-// that a request over the quota usually keeps nothing.
+// earlier: each new photo before its thumbnail is made or anything of it stored, and
+// the request's photos together once more before any is recorded, so that a request
+// over the quota usually keeps nothing. A photo the user already has is answered as a
+// duplicate even with a full quota: it takes no room.
 
 // Error codes of an upload over the quota.
 const (
@@ -23,17 +25,33 @@ const (
 	largerThanQuotaCode = "larger_than_quota"
 )
 
-// quotaRejection refuses adding photos of addBytes in total to u's storage, or nil
-// when they fit. With addPhotos 0 it asks whether u has any room left.
-func (s *Server) quotaRejection(u store.User, addBytes, addPhotos int64) *rejection {
-	q := u.QuotaOverride.Apply(s.d.Quota)
-	full := q.Bytes != nil && (u.UsedBytes+addBytes > *q.Bytes || addPhotos == 0 && u.UsedBytes >= *q.Bytes) ||
-		q.Photos != nil && (u.UsedPhotos+addPhotos > *q.Photos || addPhotos == 0 && u.UsedPhotos >= *q.Photos)
-	if !full {
-		return nil
+// quotaRoom is what a request may still add to its user's storage, as the user stood
+// when the request began: the photos it has staged so far count against it.
+type quotaRoom struct {
+	quota         store.Quota
+	usedBytes     int64
+	usedPhotos    int64
+	stagedBytes   int64
+	stagedPhotos int64
+}
+
+func (s *Server) newQuotaRoom(u store.User) *quotaRoom {
+	return &quotaRoom{quota: u.QuotaOverride.Apply(s.d.Quota), usedBytes: u.UsedBytes, usedPhotos: u.UsedPhotos}
+}
+
+// admit counts a new photo of size bytes in, or refuses it: 413 when it is larger than
+// the whole storage quota, 507 when it does not fit.
+func (q *quotaRoom) admit(size int64) *rejection {
+	e := &store.QuotaError{Quota: q.quota, UsedBytes: q.usedBytes + q.stagedBytes, UsedPhotos: q.usedPhotos + q.stagedPhotos, ImageBytes: size}
+	if e.ImageLargerThanQuota() ||
+		q.quota.Bytes != nil && e.UsedBytes+size > *q.quota.Bytes ||
+		q.quota.Photos != nil && e.UsedPhotos+1 > *q.quota.Photos {
+		rej := quotaErrorRejection(e)
+		return &rej
 	}
-	rej := quotaErrorRejection(&store.QuotaError{Quota: q, UsedBytes: u.UsedBytes, UsedPhotos: u.UsedPhotos})
-	return &rej
+	q.stagedBytes += size
+	q.stagedPhotos++
+	return nil
 }
 
 // quotaErrorRejection is the answer to a photo over the quota: 413 for one larger than
@@ -53,41 +71,30 @@ func quotaErrorRejection(e *store.QuotaError) rejection {
 	return rejection{http.StatusInsufficientStorage, quotaExceededCode, msg + ". Delete photos to make room, or ask an admin for a larger quota"}
 }
 
-// batchFitsQuota checks a request's new photos against the user's quota as it is now,
-// before any of them is recorded: when they do not fit it removes their objects,
-// answers and returns false, so that the request keeps nothing.
+// batchFitsQuota checks a request's new photos against the user's quota as it is now
+// (a concurrent upload may have taken room while this one was read), before any of
+// them is recorded: when they do not fit it removes their objects, answers and returns
+// false, so that the request keeps nothing. The database has the last word, atomically
+// (store.CreateImageWithinQuota); this only makes a refusal whole in the usual case.
 func (s *Server) batchFitsQuota(ctx context.Context, w http.ResponseWriter, r *http.Request, userID int64, batch []photos.Photo) bool {
-	var addBytes, addPhotos, largest int64
-	for _, ph := range batch {
-		if ph.State == photos.Staged {
-			addBytes += ph.Image.SizeBytes
-			addPhotos++
-			largest = max(largest, ph.Image.SizeBytes)
-		}
-	}
-	if addPhotos == 0 {
-		return true
-	}
 	u, err := s.d.Store.UserByID(ctx, userID)
 	if err != nil {
 		s.photos().Discard(ctx, batch)
 		s.internalError(w, r, "reading the quota", err)
 		return false
 	}
-	q := u.QuotaOverride.Apply(s.d.Quota)
-	var rej *rejection
-	if q.Bytes != nil && largest > *q.Bytes {
-		r := quotaErrorRejection(&store.QuotaError{Quota: q, UsedBytes: u.UsedBytes, UsedPhotos: u.UsedPhotos, ImageBytes: largest})
-		rej = &r
-	} else {
-		rej = s.quotaRejection(u, addBytes, addPhotos)
+	room := s.newQuotaRoom(u)
+	for _, ph := range batch {
+		if ph.State != photos.Staged {
+			continue
+		}
+		if rej := room.admit(ph.Image.SizeBytes); rej != nil {
+			s.photos().Discard(ctx, batch)
+			s.rejectUpload(w, r, *rej)
+			return false
+		}
 	}
-	if rej == nil {
-		return true
-	}
-	s.photos().Discard(ctx, batch)
-	s.rejectUpload(w, r, *rej)
-	return false
+	return true
 }
 
 // recorded counts the photos of a request that it recorded.

@@ -175,13 +175,18 @@ func TestUploadOverQuota(t *testing.T) {
 		t.Errorf("storage holds %d objects, want a's 2", n)
 	}
 	ann.upload(file{"b.jpg", b}, file{"c.jpg", c})
-	// Full on photos: refused before the body is read.
+	// Full on photos: a new photo is refused, with nothing stored; one the user already
+	// has takes no room and is answered as the duplicate it is.
+	objectsWhenFull := g.countObjects()
 	res, data = g.do(ann, "POST", "/api/images", multipartBody(t, file{"e.jpg", photo(t, 8, 8, 6)}))
 	if res.StatusCode != http.StatusInsufficientStorage || errorCode(t, data) != "quota_exceeded" {
 		t.Fatalf("an upload to a full quota answered %d %s, want 507", res.StatusCode, data)
 	}
-	// A duplicate stores nothing and is not refused... but a full quota is checked
-	// first, so deleting one photo makes room again.
+	g.mustDo(ann, "POST", "/api/images", multipartBody(t, file{"a-again.jpg", a}), http.StatusOK, nil)
+	if n := g.countObjects(); n != objectsWhenFull {
+		t.Errorf("refused and duplicate uploads to a full quota changed the objects from %d to %d", objectsWhenFull, n)
+	}
+	// Deleting a photo makes room again.
 	var imgs pageJSON
 	g.mustDo(ann, "GET", "/api/images", nil, http.StatusOK, &imgs)
 	g.mustDo(ann, "DELETE", "/api/images/"+imgs.Images[0].ID, nil, http.StatusNoContent, nil)
