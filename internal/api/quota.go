@@ -28,10 +28,10 @@ const (
 // quotaRoom is what a request may still add to its user's storage, as the user stood
 // when the request began: the photos it has staged so far count against it.
 type quotaRoom struct {
-	quota         store.Quota
-	usedBytes     int64
-	usedPhotos    int64
-	stagedBytes   int64
+	quota        store.Quota
+	usedBytes    int64
+	usedPhotos   int64
+	stagedBytes  int64
 	stagedPhotos int64
 }
 
