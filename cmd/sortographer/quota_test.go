@@ -140,7 +140,7 @@ func TestServeResumesAnInterruptedErasure(t *testing.T) {
 	startServe(t, cfg)
 	testenv.Eventually(t, 30*time.Second, "the interrupted erasure finishes", func() error {
 		if _, err := st.UserByID(ctx, session.User.ID); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("the user's row: %v", err)
+			return fmt.Errorf("the user's row: %w", err)
 		}
 		if n := filesUnder(t, userDir); n != 0 {
 			return fmt.Errorf("%d files left under %s", n, userDir)
