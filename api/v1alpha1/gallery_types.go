@@ -1484,6 +1484,13 @@ type AuthSpec struct {
 	// Absent: password sign-in only.
 	// +optional
 	OIDC *OIDCSpec `json:"oidc,omitempty"`
+
+	// quota is every user's default storage quota: the bytes of their photos as
+	// uploaded, and how many photos. An admin may override it per user in the admin
+	// view. An upload past it is refused (507, or 413 for one photo larger than the
+	// whole storage quota). Absent: unlimited.
+	// +optional
+	Quota *QuotaSpec `json:"quota,omitempty"`
 }
 
 // OIDCSpec is single sign-on through an OpenID Connect provider. Register the gallery
@@ -1604,6 +1611,23 @@ type OIDCAdminClaimSpec struct {
 	// +kubebuilder:validation:items:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="self.all(v, !v.contains(','))",message="spec.auth.oidc.claims.admin.values must not contain commas"
 	Values []string `json:"values"`
+}
+
+// QuotaSpec is a per-user storage quota. An absent field is unlimited.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.storage) || has(self.photos)",message="spec.auth.quota must set storage, photos or both (leave spec.auth.quota out for unlimited)"
+type QuotaSpec struct {
+	// storage is how many bytes of photos (the originals as uploaded) each user may
+	// store, such as 10Gi. Absent: unlimited.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(self).compareTo(quantity('1Mi')) >= 0 && quantity(self).compareTo(quantity('1Pi')) <= 0",message="spec.auth.quota.storage must be between 1Mi and 1Pi"
+	Storage *resource.Quantity `json:"storage,omitempty"`
+
+	// photos is how many photos each user may store. Absent: unlimited.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000
+	Photos *int64 `json:"photos,omitempty"`
 }
 
 // SharingSpec configures share links for images and albums.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sortographer/sortographer/internal/accounts"
 	"github.com/sortographer/sortographer/internal/api"
 	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/cache"
@@ -131,6 +132,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ShareKeepsLocation: !cfg.Auth.ShareStripLocation,
 		Ready:              []api.Check{{Name: "database", Ping: st.Ping}},
 		SearchExamples:     searchExamples(cfg, log),
+		Quota:              defaultQuota(cfg.Auth),
 	}
 	if deps.SSO, err = singleSignOn(cfg.Auth.OIDC); err != nil {
 		return err
@@ -177,6 +179,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var workers sync.WaitGroup
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer func() { stopWorkers(); workers.Wait() }()
+	// Erasures of deleted accounts that a crash or a restart interrupted are finished
+	// by whichever server replica gets there first (every step is idempotent).
+	workers.Go(func() { srv.Eraser().ResumeErasures(workCtx, accounts.DefaultResumeInterval) })
 	if cfg.Workers.InProcess {
 		redisClient := rt.redisClient()
 		limiter := worker.ProviderLimiter(cfg, redisClient, log)
@@ -281,4 +286,17 @@ func singleSignOn(c config.OIDC) (*api.SingleSignOn, error) {
 		Provider: p, ProviderName: c.ProviderName, RedirectURL: c.RedirectURL,
 		CreateAccounts: c.CreateAccounts, LocalPasswords: c.LocalPasswords,
 	}, nil
+}
+
+// defaultQuota is every user's quota from the configuration (spec.auth.quota): zero
+// is unlimited.
+func defaultQuota(a config.Auth) store.Quota {
+	var q store.Quota
+	if a.QuotaStorageBytes > 0 {
+		q.Bytes = &a.QuotaStorageBytes
+	}
+	if a.QuotaPhotos > 0 {
+		q.Photos = &a.QuotaPhotos
+	}
+	return q
 }

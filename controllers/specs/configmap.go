@@ -57,6 +57,7 @@ func ConfigMap(g *galleryv1alpha1.Gallery) *corev1.ConfigMap {
 	addOIDC(d, s.Auth.OIDC)
 	addSessionMaxLifetime(d, s.Auth)
 	addSignInLimits(d, s)
+	addQuota(d, s.Auth.Quota)
 	addMetrics(d, g)
 	addClassifier(d, s.Workers.Classifier)
 	addText(d, s.Workers.Classifier)
@@ -136,6 +137,20 @@ func addSharing(d map[string]string, s galleryv1alpha1.SharingSpec) {
 func addSessionMaxLifetime(d map[string]string, a galleryv1alpha1.AuthSpec) {
 	if l := a.SessionMaxLifetime.Duration; l > 0 && l != config.DefaultSessionMaxLifetime {
 		d[config.EnvSessionMaxLifetime] = l.String()
+	}
+}
+
+// addQuota writes the users' default quota, only when spec.auth.quota sets one (the
+// app's default is unlimited), so a Gallery without it keeps its ConfigMap as it was.
+func addQuota(d map[string]string, q *galleryv1alpha1.QuotaSpec) {
+	if q == nil {
+		return
+	}
+	if q.Storage != nil && q.Storage.Value() > 0 {
+		d[config.EnvQuotaStorageBytes] = strconv.FormatInt(q.Storage.Value(), 10)
+	}
+	if q.Photos != nil && *q.Photos > 0 {
+		d[config.EnvQuotaPhotos] = strconv.FormatInt(*q.Photos, 10)
 	}
 }
 

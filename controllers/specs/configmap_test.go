@@ -369,6 +369,19 @@ func TestConfigMap(t *testing.T) {
 		g:    gallery(withSharing(ptr.To(false), &metav1.Duration{Duration: 90 * time.Minute})),
 		want: map[string]string{config.EnvSharingEnabled: "false", config.EnvShareMaxLifetime: "1h30m0s"},
 	}, {
+		name:   "quota: absent writes nothing (unlimited, the app's default)",
+		g:      gallery(),
+		absent: []string{config.EnvQuotaStorageBytes, config.EnvQuotaPhotos},
+	}, {
+		name:   "quota: storage only, in bytes",
+		g:      gallery(withQuota(ptr.To(resource.MustParse("10Gi")), nil)),
+		want:   map[string]string{config.EnvQuotaStorageBytes: "10737418240"},
+		absent: []string{config.EnvQuotaPhotos},
+	}, {
+		name: "quota: storage and photos",
+		g:    gallery(withQuota(ptr.To(resource.MustParse("500M")), ptr.To[int64](2000))),
+		want: map[string]string{config.EnvQuotaStorageBytes: "500000000", config.EnvQuotaPhotos: "2000"},
+	}, {
 		name:   "text: defaulted writes nothing (the app's auto reads text with builtin, not with rekognition)",
 		g:      gallery(),
 		absent: []string{config.EnvTextReader, config.EnvTextMinConfidence},
@@ -624,11 +637,19 @@ func withText(enabled *bool, minConfidence int32) galleryOption {
 	}
 }
 
-// withSharing sets spec.auth.sharing; nil leaves a field unset (undefaulted).
+// withStripLocation sets spec.auth.sharing.stripLocation; nil leaves it unset.
 func withStripLocation(strip *bool) galleryOption {
 	return func(g *galleryv1alpha1.Gallery) { g.Spec.Auth.Sharing.StripLocation = strip }
 }
 
+// withQuota sets spec.auth.quota.
+func withQuota(storage *resource.Quantity, photos *int64) galleryOption {
+	return func(g *galleryv1alpha1.Gallery) {
+		g.Spec.Auth.Quota = &galleryv1alpha1.QuotaSpec{Storage: storage, Photos: photos}
+	}
+}
+
+// withSharing sets spec.auth.sharing; nil leaves a field unset (undefaulted).
 func withSharing(enabled *bool, maxLinkLifetime *metav1.Duration) galleryOption {
 	return func(g *galleryv1alpha1.Gallery) {
 		g.Spec.Auth.Sharing = galleryv1alpha1.SharingSpec{Enabled: enabled, MaxLinkLifetime: maxLinkLifetime}

@@ -194,7 +194,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.d.Store.UserByEmail(r.Context(), c.Email)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), err == nil && u.Erasing():
 		// As long as a wrong password, and counted as a failure like one, so that
 		// neither time nor limits tell which emails have accounts.
 		auth.SpendPasswordCheck(c.Password)
@@ -220,6 +220,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attempt.succeeded(r.Context())
+	// Told only to whoever knows the password.
+	if u.Disabled() {
+		writeError(w, r, http.StatusForbidden, "account_disabled", "this account has been disabled by an admin")
+		return
+	}
 	s.giveDevice(w, r, c.Email)
 	s.startSessionFor(w, r, u, c, http.StatusOK)
 }
@@ -286,10 +291,12 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 type meJSON struct {
 	userJSON
 	SearchExamples []string `json:"searchExamples"`
+	// Quota is what the user has stored and may store (users.go).
+	Quota quotaJSON `json:"quota"`
 }
 
 func (s *Server) me(w http.ResponseWriter, _ *http.Request, u store.User) {
-	writeJSON(w, http.StatusOK, meJSON{userJSON: toUserJSON(u), SearchExamples: append([]string{}, s.d.SearchExamples...)})
+	writeJSON(w, http.StatusOK, meJSON{userJSON: toUserJSON(u), SearchExamples: append([]string{}, s.d.SearchExamples...), Quota: s.quotaOf(u)})
 }
 
 // detached keeps a context's values but not its cancellation, for cleanup that must

@@ -94,6 +94,10 @@ type Deps struct {
 	// (one at a time per user on each replica still holds).
 	ExportLimiter ratelimit.Limiter
 
+	// Quota is the Gallery's default storage quota (spec.auth.quota); each user's
+	// override, set by an admin, applies on top. The zero value is unlimited.
+	Quota store.Quota
+
 	// SearchExamples are words the configured classifier can give, which GET /api/me
 	// passes on for the web UI's search box to suggest. Nil: none.
 	SearchExamples []string
@@ -191,6 +195,12 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/api/images/{id}/reclassify", s.authed(s.reclassifyImage)},
 		{"POST", "/api/images/reclassify", s.authed(s.reclassifyAll)},
 		{"GET", "/api/admin/stats", s.admin(s.adminStats)},
+		{"GET", "/api/admin/users", s.admin(s.adminListUsers)},
+		{"PUT", "/api/admin/users/{id}/quota", s.admin(s.adminSetQuota)},
+		{"POST", "/api/admin/users/{id}/disable", s.admin(s.adminDisable)},
+		{"POST", "/api/admin/users/{id}/enable", s.admin(s.adminEnable)},
+		{"DELETE", "/api/admin/users/{id}", s.admin(s.adminDeleteUser)},
+		{"DELETE", "/api/me", s.authed(s.deleteOwnAccount)},
 		{"GET", "/api/search", s.authed(s.search)},
 		{"GET", "/api/labels", s.authed(s.labels)},
 		{"GET", "/api/label-albums", s.authed(s.labelAlbums)},

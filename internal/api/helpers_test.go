@@ -390,3 +390,18 @@ func (g *gallery) label(id string, names ...string) {
 }
 
 func storePage() store.PageRequest { return store.PageRequest{Limit: store.MaxPageSize} }
+
+// errorCode reads an error answer's code.
+func errorCode(t *testing.T, data []byte) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("error body %s: %v", data, err)
+	}
+	if e.Error.Message == "" {
+		t.Errorf("error %s has no message", data)
+	}
+	return e.Error.Code
+}

@@ -221,6 +221,11 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 			s.internalError(w, r, "reading the signed-in user", err)
 			return
 		}
+		// The account's state, read with it, refuses a disabled or deleted account at
+		// once, on every replica, whatever its sessions (users.go, revokeSessions).
+		if !accountUsable(w, r, u, fromCookie) {
+			return
+		}
 		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
 			info.userID = u.ID
 		}
@@ -228,6 +233,23 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.User)) 
 		ctx = context.WithValue(ctx, sessionKey, ss)
 		s.readYourWrites(w, r.WithContext(ctx), u, h)
 	})
+}
+
+// accountUsable answers and returns false for an account being deleted (401, like a
+// deleted one) or disabled by an admin (403).
+func accountUsable(w http.ResponseWriter, r *http.Request, u store.User, fromCookie bool) bool {
+	switch {
+	case u.Erasing():
+		if fromCookie {
+			clearSessionCookie(w, r)
+		}
+		writeError(w, r, http.StatusUnauthorized, "account_deleted", "this account has been deleted")
+		return false
+	case u.Disabled():
+		writeError(w, r, http.StatusForbidden, "account_disabled", "this account has been disabled by an admin")
+		return false
+	}
+	return true
 }
 
 // secureRequest reports whether the client reached the gallery over TLS: directly, or

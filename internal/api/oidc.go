@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -113,6 +114,10 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A disabled account, or one being deleted, is refused as at a password sign-in.
+	if !accountUsable(w, r, u, false) {
+		return
+	}
 	// The admin role, from a verified identity only, decided afresh at every sign-in:
 	// the provider's admin claim, or an address of spec.auth.admins that the provider
 	// says this person proved.
@@ -137,14 +142,16 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// applyQuotaClaim is where the provider's quota claim reaches the account: the lead
-// wires the per-user quota store method here (the accounts part's SetUserQuota). Until
-// then the claim is parsed and checked (oidc.ParseQuota) but not stored.
+// applyQuotaClaim sets the account's storage quota from the provider's quota claim,
+// when the Gallery names one (spec.auth.oidc.claims.quota): the provider then decides
+// it, at every sign-in, over an admin's override; the photo quota stays as it was.
 func (s *Server) applyQuotaClaim(ctx context.Context, u store.User, id oidc.Identity) error {
 	if !id.HasQuota {
 		return nil
 	}
-	s.log(ctx).Debug("read a quota claim at single sign-on", "userId", u.ID, "quotaBytes", id.QuotaBytes)
+	if err := s.d.Store.SetUserQuota(ctx, u.ID, &id.QuotaBytes, u.QuotaOverride.Photos); err != nil {
+		return fmt.Errorf("set the quota of the claim: %w", err)
+	}
 	return nil
 }
 

@@ -157,15 +157,6 @@ type meUser struct {
 	SingleSignOn bool
 }
 
-func errorCode(t *testing.T, body []byte) string {
-	t.Helper()
-	var e struct{ Error struct{ Code string } }
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("not an error body: %s", body)
-	}
-	return e.Error.Code
-}
-
 // TestOIDCSignIn: the authorization code flow against a real Dex makes an account at
 // the first sign-in and finds the same one (by issuer and subject) at the next; the
 // session it starts works; a callback whose state, PKCE verifier or nonce is not its

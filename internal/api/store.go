@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sortographer/sortographer/internal/accounts"
 	"github.com/sortographer/sortographer/internal/photos"
 	"github.com/sortographer/sortographer/internal/store"
 )
@@ -23,10 +24,14 @@ type Store interface {
 	shareStore
 	adminStore
 	exportStore
+	accountStore
 	usageReader
 	// photos.Store is what the upload and delete workflows (upload.go and images.go,
 	// through internal/photos) need.
 	photos.Store
+	// accounts.Store is what an account's erasure (internal/accounts), which users.go
+	// starts, needs.
+	accounts.Store
 }
 
 var _ Store = store.Store(nil)
@@ -48,6 +53,7 @@ type oidcStore interface {
 	LinkOIDC(ctx context.Context, userID int64, issuer, subject string) error
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
+	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
 }
 
 // passwordStore is used by the password change (sessions.go).
@@ -106,6 +112,16 @@ type shareStore interface {
 	Album(ctx context.Context, ownerID int64, id string) (store.Album, error)
 	AlbumImages(ctx context.Context, ownerID int64, albumID string, page store.PageRequest) (store.Page, error)
 	AlbumImage(ctx context.Context, ownerID int64, albumID, imageID string) (store.Image, error)
+}
+
+// accountStore is used by users.go (account administration and deletion) and by
+// quota.go (a user's usage, read afresh before recording an upload).
+type accountStore interface {
+	UserByID(ctx context.Context, id int64) (store.User, error)
+	ListUsers(ctx context.Context, page store.UserPageRequest) (store.UserPage, error)
+	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
+	SetUserDisabled(ctx context.Context, userID int64, disabled bool) error
+	RequestErasure(ctx context.Context, userID int64) error
 }
 
 // adminStore is used by admin.go.

@@ -25,6 +25,7 @@ func TestStoreListsWhatEachFileCalls(t *testing.T) {
 		reflect.TypeFor[albumStore]():      {"albums.go"},
 		reflect.TypeFor[shareStore]():      {"shares.go"},
 		reflect.TypeFor[adminStore]():      {"admin.go"},
+		reflect.TypeFor[accountStore]():    {"users.go", "quota.go"},
 	}
 	calls := storeCalls(t)
 	for file, methods := range calls {

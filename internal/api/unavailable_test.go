@@ -41,15 +41,15 @@ func (s *lostWriterStore) fail(createErr error, committed bool, userErr error) {
 	s.createErr, s.committed, s.userErr = createErr, committed, userErr
 }
 
-func (s *lostWriterStore) CreateImage(ctx context.Context, img store.Image) (store.Image, error) {
+func (s *lostWriterStore) CreateImageWithinQuota(ctx context.Context, img store.Image, defaults store.Quota) (store.Image, error) {
 	s.mu.Lock()
 	createErr, committed := s.createErr, s.committed
 	s.mu.Unlock()
 	if createErr == nil {
-		return s.Store.CreateImage(ctx, img)
+		return s.Store.CreateImageWithinQuota(ctx, img, defaults)
 	}
 	if committed {
-		if _, err := s.Store.CreateImage(ctx, img); err != nil {
+		if _, err := s.Store.CreateImageWithinQuota(ctx, img, defaults); err != nil {
 			return store.Image{}, err
 		}
 	}

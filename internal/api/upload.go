@@ -59,7 +59,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 		writeError(w, r, http.StatusBadRequest, badUploadCode, "send the photos as multipart/form-data, each in a \"file\" part")
 		return
 	}
-	batch, ok := s.readUpload(w, r, u.ID, mr)
+	batch, ok := s.readUpload(w, r, u, mr)
 	if !ok {
 		return
 	}
@@ -67,8 +67,26 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 	// gone, so that no photo is left half-stored.
 	ctx, cancel := detached(r.Context())
 	defer cancel()
+	if !s.batchFitsQuota(ctx, w, r, u.ID, batch) {
+		return
+	}
 	recordErr := s.photos().Record(ctx, u.ID, batch)
 	s.queueRecorded(ctx, batch)
+	var overQuota *store.QuotaError
+	if errors.As(recordErr, &overQuota) {
+		// A concurrent upload of the same user took the room: the photos recorded
+		// before this one stay (Record), the rest were removed.
+		rej := quotaErrorRejection(overQuota)
+		if n := recorded(batch); n > 0 {
+			rej.message += fmt.Sprintf(" (%d photos of this request were stored before the quota was reached)", n)
+		}
+		s.rejectUpload(w, r, rej)
+		return
+	}
+	if errors.Is(recordErr, store.ErrNotFound) {
+		writeError(w, r, http.StatusUnauthorized, "account_deleted", "this account has been deleted")
+		return
+	}
 	if recordErr != nil {
 		s.metrics.uploads.WithLabelValues(uploadFailed).Inc()
 		s.internalError(w, r, "recording the images", recordErr)
@@ -86,8 +104,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u store.User) {
 // readUpload reads and checks every part of an upload, staging the new photos (their
 // objects stored). When a part is refused or storing fails, it removes what it stored,
 // answers, and returns false.
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, ownerID int64, mr *multipart.Reader) ([]photos.Photo, bool) {
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, u store.User, mr *multipart.Reader) ([]photos.Photo, bool) {
+	ownerID := u.ID
 	var batch []photos.Photo
+	room := s.newQuotaRoom(u)
 	// firstBySHA256 is the index of the request's first photo with given bytes.
 	firstBySHA256 := map[string]int{}
 	fail := func() {
@@ -115,7 +135,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, ownerID int6
 				fmt.Sprintf("at most %d photos per request", s.d.MaxFilesPerUpload)})
 			return nil, false
 		}
-		ph, sum, rej, err := s.stage(r.Context(), ownerID, part, firstBySHA256)
+		ph, sum, rej, err := s.stage(r.Context(), ownerID, part, firstBySHA256, room)
 		_ = part.Close()
 		if err != nil {
 			fail()
@@ -148,7 +168,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, ownerID int6
 // photos is the life of the server's photos: storing, recording and removing them in
 // the order internal/photos decides.
 func (s *Server) photos() *photos.Photos {
-	return photos.New(s.d.Store, s.d.Objects, s.d.Queue, s.log)
+	return photos.New(s.d.Store, s.d.Objects, s.d.Queue, s.log).WithQuota(s.d.Quota)
 }
 
 // queueRecorded queues the photos this request recorded for classification and counts
@@ -245,11 +265,12 @@ func readRejection(err error) rejection {
 
 // stage checks one photo of an upload and returns it with its SHA-256. A photo that
 // an earlier part of the request holds (firstBySHA256) or that the user already has
-// stores nothing. A new one has its thumbnail made and is staged (both objects stored,
+// stores nothing. A new one that the user's quota has no room for, with the request's
+// photos before it (room), is refused. A new one has its thumbnail made and is staged (both objects stored,
 // its row prepared but not recorded): the photos' Record does that once every part is
 // checked. A bad file is a rejection; err is a server failure. Nothing is left behind
 // either way.
-func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part, firstBySHA256 map[string]int) (photos.Photo, string, *rejection, error) {
+func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part, firstBySHA256 map[string]int, room *quotaRoom) (photos.Photo, string, *rejection, error) {
 	data, info, err := imaging.Inspect(part, s.d.MaxUploadBytes)
 	if err != nil {
 		return photos.Photo{}, "", imageRejection(err), nil
@@ -268,6 +289,10 @@ func (s *Server) stage(ctx context.Context, ownerID int64, part *multipart.Part,
 		return photos.Photo{State: photos.Duplicate, Image: existing}, sumHex, nil, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return photos.Photo{}, "", nil, fmt.Errorf("look for a duplicate: %w", err)
+	}
+	// A new photo must fit in the quota before anything is made or stored of it.
+	if rej := room.admit(int64(len(data))); rej != nil {
+		return photos.Photo{}, "", rej, nil
 	}
 	// The thumbnail waits for room in the process's decode budget, which in-process
 	// workers share; an image that can never fit is refused.

@@ -125,6 +125,24 @@ func (s *Store) CreateImage(ctx context.Context, img store.Image) (store.Image, 
 	return out, err
 }
 
+// CreateImageWithinQuota is CreateImage within the owner's quota (the upload's).
+func (s *Store) CreateImageWithinQuota(ctx context.Context, img store.Image, defaults store.Quota) (store.Image, error) {
+	out, err := s.Store.CreateImageWithinQuota(ctx, img, defaults)
+	if err == nil {
+		s.invalidate(ctx, out.OwnerID)
+	}
+	return out, err
+}
+
+// DeleteErasedUser deletes what is left of an erased account, then drops its counts.
+func (s *Store) DeleteErasedUser(ctx context.Context, userID int64) error {
+	err := s.Store.DeleteErasedUser(ctx, userID)
+	if err == nil {
+		s.invalidate(ctx, userID)
+	}
+	return err
+}
+
 // DeleteImage deletes the image and its labels, then invalidates its owner's counts.
 func (s *Store) DeleteImage(ctx context.Context, ownerID int64, id string) (store.Image, error) {
 	img, err := s.Store.DeleteImage(ctx, ownerID, id)

@@ -80,6 +80,8 @@ const (
 	EnvShareStripLocation = "SORTOGRAPHER_SHARE_STRIP_LOCATION"
 	EnvSignInsPerSecond   = "SORTOGRAPHER_SIGN_INS_PER_SECOND"
 	EnvTrustedProxies     = "SORTOGRAPHER_TRUSTED_PROXIES"
+	EnvQuotaStorageBytes  = "SORTOGRAPHER_QUOTA_STORAGE_BYTES"
+	EnvQuotaPhotos        = "SORTOGRAPHER_QUOTA_PHOTOS"
 
 	EnvClassifier                = "SORTOGRAPHER_CLASSIFIER"
 	EnvInProcessWorkers          = "SORTOGRAPHER_IN_PROCESS_WORKERS"
@@ -304,6 +306,11 @@ type Auth struct {
 	// (each costs a bcrypt hash), from browsers without a device cookie; as many again
 	// are kept for browsers with one.
 	SignInsPerSecond int `env:"SORTOGRAPHER_SIGN_INS_PER_SECOND" envDefault:"20"`
+	// QuotaStorageBytes and QuotaPhotos are every user's default quota
+	// (spec.auth.quota): the bytes of their originals and how many photos. Zero:
+	// unlimited. An admin's override per user applies on top.
+	QuotaStorageBytes int64 `env:"SORTOGRAPHER_QUOTA_STORAGE_BYTES" envDefault:"0"`
+	QuotaPhotos       int64 `env:"SORTOGRAPHER_QUOTA_PHOTOS" envDefault:"0"`
 }
 
 // OIDC is single sign-on through an OpenID provider; an empty Issuer turns it off.
@@ -585,6 +592,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadBytes <= 0 {
 		bad(EnvMaxUploadBytes, "must be positive")
+	}
+	if c.Auth.QuotaStorageBytes < 0 {
+		bad(EnvQuotaStorageBytes, "must not be negative (bytes; 0 or unset: unlimited)")
+	}
+	if c.Auth.QuotaPhotos < 0 {
+		bad(EnvQuotaPhotos, "must not be negative (0 or unset: unlimited)")
 	}
 	if c.DecodeMemory <= 0 {
 		bad(EnvDecodeMemory, "must be positive (bytes); unset, it is a third of GOMEMLIMIT, or %d without one", FallbackDecodeMemory)

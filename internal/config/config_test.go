@@ -102,6 +102,7 @@ func TestLoadReadsEveryKind(t *testing.T) {
 		EnvRedisAddr + "=redis:6379", EnvRedisTLS + "=true", EnvAllowSignUp + "=false",
 		EnvProviderRequestsPerSecond + "=2.5", EnvVisibilityTimeout + "=90s",
 		EnvTrustedProxies + "=10.0.0.0/8,fd00::/8", EnvSignInsPerSecond + "=7",
+		EnvQuotaStorageBytes + "=10737418240", EnvQuotaPhotos + "=2000",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +112,9 @@ func TestLoadReadsEveryKind(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Database.ReaderHosts, []string{"r1", "r2"}) || c.Database.Port != 3307 {
 		t.Errorf("database: %+v", c.Database)
+	}
+	if c.Auth.QuotaStorageBytes != 10<<30 || c.Auth.QuotaPhotos != 2000 {
+		t.Errorf("quota: %+v", c.Auth)
 	}
 	if !c.Redis.TLS || c.Auth.AllowSignUp || c.Workers.ProviderRequestsPerSecond != 2.5 || c.Workers.VisibilityTimeout != 90*time.Second {
 		t.Errorf("parsed: %+v", c)
@@ -132,6 +136,9 @@ func TestLoadRejectsWhatCannotWork(t *testing.T) {
 		"bad tls mode":        {[]string{EnvDatabaseTLSMode + "=maybe"}, EnvDatabaseTLSMode},
 		"non-numeric upload":  {[]string{EnvMaxUploadBytes + "=lots"}, EnvMaxUploadBytes},
 		"negative upload cap": {[]string{EnvMaxUploadBytes + "=-1"}, EnvMaxUploadBytes},
+		"negative quota":      {[]string{EnvQuotaStorageBytes + "=-1"}, EnvQuotaStorageBytes},
+		"negative photo cap":  {[]string{EnvQuotaPhotos + "=-5"}, EnvQuotaPhotos},
+		"quota with a unit":   {[]string{EnvQuotaStorageBytes + "=10Gi"}, EnvQuotaStorageBytes},
 		"zero decode memory":  {[]string{EnvDecodeMemory + "=0"}, EnvDecodeMemory},
 		"bad decode memory":   {[]string{EnvDecodeMemory + "=1GiB"}, EnvDecodeMemory},
 		"negative reader lag": {[]string{EnvDatabaseReaderMaxLag + "=-1s"}, EnvDatabaseReaderMaxLag},

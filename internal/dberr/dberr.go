@@ -49,7 +49,7 @@ func Unavailable(err error) bool {
 	var connect *pgconn.ConnectError
 	var ne net.Error
 	return errors.As(err, &connect) || errors.As(err, &ne) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, mysql.ErrInvalidConn) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
@@ -58,9 +58,10 @@ func Unavailable(err error) bool {
 // committed: the connection broke after the statement was sent, so its answer was lost
 // (a writer killed, or a failover, between the commit and the reply). A connection that
 // could not be made, a pooled connection found dead before use (database/sql then
-// reports driver.ErrBadConn) and a server refusing writes sent nothing that committed.
+// reports driver.ErrBadConn, or pgx pgconn.ErrConnClosed for a BEGIN) and a server
+// refusing writes sent nothing that committed.
 func MayHaveCommitted(err error) bool {
-	if !Unavailable(err) || errors.Is(err, driver.ErrBadConn) {
+	if !Unavailable(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgconn.ErrConnClosed) {
 		return false
 	}
 	var pe *pgconn.PgError

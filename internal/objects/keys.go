@@ -57,3 +57,12 @@ func ImageKeys(ownerID, imageID string) (Keys, error) {
 	dir := "images/" + ownerID + "/" + imageID + "/"
 	return Keys{Original: dir + "original", Thumbnail: dir + "thumb.jpg", Display: dir + "display.jpg", Shared: dir + "shared"}, nil
 }
+
+// OwnerPrefix is the folder of every object of one owner's images, images/<ownerID>/,
+// for erasing an account. The id is validated as ImageKeys does.
+func OwnerPrefix(ownerID string) (string, error) {
+	if err := ValidateID(ownerID); err != nil {
+		return "", fmt.Errorf("owner id: %w", err)
+	}
+	return "images/" + ownerID + "/", nil
+}

@@ -41,9 +41,10 @@ import (
 
 // Store is the database side of a photo's life.
 type Store interface {
-	// CreateImage records an image's row; store.ErrDuplicate when the owner has one of
-	// the same content (the database's unique index).
-	CreateImage(ctx context.Context, img store.Image) (store.Image, error)
+	// CreateImageWithinQuota records an image's row when it fits in its owner's quota
+	// (a *store.QuotaError otherwise); store.ErrDuplicate when the owner has one of the
+	// same content (the database's unique index).
+	CreateImageWithinQuota(ctx context.Context, img store.Image, defaults store.Quota) (store.Image, error)
 	// ImageBySHA256 returns owner's image with this content.
 	ImageBySHA256(ctx context.Context, ownerID int64, sha256 string) (store.Image, error)
 	// Image returns one of owner's images, or store.ErrNotFound.
@@ -64,6 +65,8 @@ type Photos struct {
 	objects objects.Store
 	queue   Queue
 	log     func(context.Context) *slog.Logger
+	// quota is the Gallery's default quota, which Record keeps every owner within.
+	quota store.Quota
 }
 
 // New returns the photos kept in st and objs, queued on q. log gives the logger of a
@@ -73,6 +76,19 @@ func New(st Store, objs objects.Store, q Queue, log func(context.Context) *slog.
 		log = func(context.Context) *slog.Logger { return slog.Default() }
 	}
 	return &Photos{store: st, objects: objs, queue: q, log: log}
+}
+
+// WithQuota returns p recording photos within the Gallery's default quota q (each
+// owner's override applied): Record refuses a photo that does not fit.
+func (p *Photos) WithQuota(q store.Quota) *Photos {
+	out := *p
+	out.quota = q
+	return &out
+}
+
+// OwnerPrefix is the folder of every object of owner's images.
+func OwnerPrefix(ownerID int64) (string, error) {
+	return objects.OwnerPrefix(strconv.FormatInt(ownerID, 10))
 }
 
 // Keys are where the objects of an owner's image live.
@@ -155,7 +171,8 @@ func (p *Photos) Stage(ctx context.Context, img store.Image, original, thumbnail
 // row of its first copy. On a failure the photos not yet recorded have their objects
 // removed; those recorded stay, since another request may already have answered them
 // as duplicates, and so do the objects of a photo whose row may have been committed
-// when the connection broke (dberr.MayHaveCommitted).
+// when the connection broke (dberr.MayHaveCommitted). A photo over its owner's quota
+// is such a failure: the error wraps the *store.QuotaError.
 func (p *Photos) Record(ctx context.Context, ownerID int64, batch []Photo) error {
 	for i := range batch {
 		ph := &batch[i]
@@ -168,7 +185,7 @@ func (p *Photos) Record(ctx context.Context, ownerID int64, batch []Photo) error
 		default:
 			continue
 		}
-		img, err := p.store.CreateImage(ctx, ph.Image)
+		img, err := p.store.CreateImageWithinQuota(ctx, ph.Image, p.quota)
 		if errors.Is(err, store.ErrDuplicate) {
 			p.deleteObjects(ctx, ph.Keys.All())
 			ph.State, ph.Keys = Duplicate, objects.Keys{}

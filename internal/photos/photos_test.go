@@ -66,11 +66,11 @@ type crashingStore struct {
 	c *crash
 }
 
-func (s crashingStore) CreateImage(ctx context.Context, img store.Image) (store.Image, error) {
+func (s crashingStore) CreateImageWithinQuota(ctx context.Context, img store.Image, defaults store.Quota) (store.Image, error) {
 	if err := s.c.call("record row"); err != nil {
 		return store.Image{}, err
 	}
-	return s.Store.CreateImage(ctx, img)
+	return s.Store.CreateImageWithinQuota(ctx, img, defaults)
 }
 
 func (s crashingStore) DeleteImage(ctx context.Context, ownerID int64, id string) (store.Image, error) {
@@ -507,9 +507,9 @@ type brokenAfterSend struct {
 	commit bool
 }
 
-func (s brokenAfterSend) CreateImage(ctx context.Context, img store.Image) (store.Image, error) {
+func (s brokenAfterSend) CreateImageWithinQuota(ctx context.Context, img store.Image, defaults store.Quota) (store.Image, error) {
 	if s.commit {
-		if _, err := s.Store.CreateImage(ctx, img); err != nil {
+		if _, err := s.Store.CreateImageWithinQuota(ctx, img, defaults); err != nil {
 			return store.Image{}, err
 		}
 	}

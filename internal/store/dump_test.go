@@ -55,6 +55,27 @@ func fillForBackup(t *testing.T, s Store) {
 	if _, err := s.CreateShare(ctx, NewShare{OwnerID: ann.ID, AlbumID: album.ID, TokenHash: strings.Repeat("b", 64), ExpiresAt: base.Add(48 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// Account administration (migration 0008): a quota override and a disabled account.
+	photos := int64(100)
+	if err := s.SetUserQuota(ctx, ann.ID, nil, &photos); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserDisabled(ctx, ann.ID, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertAccountsRestored checks what fillForBackup set of ann's account survived.
+func assertAccountsRestored(t *testing.T, s Store) {
+	t.Helper()
+	ann, err := s.UserByEmail(ctxFor(t), "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ann.UsedPhotos != 3 || ann.UsedBytes != 3*1234 || ann.QuotaOverride.Bytes != nil ||
+		ann.QuotaOverride.Photos == nil || *ann.QuotaOverride.Photos != 100 || !ann.Disabled() || ann.Erasing() {
+		t.Errorf("restored account %+v: want 3 photos of 1234 bytes, a 100-photo override, disabled", ann)
+	}
 }
 
 // dumpAll reads every table through a snapshot, booleans as integers so that
@@ -116,6 +137,7 @@ func TestRestoreFromSnapshotOnEveryDatabase(t *testing.T) {
 					if got := dumpAll(t, dst); !reflect.DeepEqual(got, want) {
 						t.Fatalf("restored rows differ:\ngot  %v\nwant %v", got, want)
 					}
+					assertAccountsRestored(t, dst)
 					if v, err := dst.SchemaVersion(ctxFor(t)); err != nil || v != LatestSchemaVersion {
 						t.Errorf("restored schema version %d, %v; want %d", v, err, LatestSchemaVersion)
 					}
@@ -151,7 +173,13 @@ func TestRestoreFromBeforeTheTextTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			ann := user(t, src, "ann@example.com")
-			img := image(t, src, ann, base)
+			// The schema before the quota's usage columns (migration 0008): the row as
+			// that version's CreateImage wrote it.
+			img := newImageRow(Image{OwnerID: ann.ID, ObjectKey: "originals/x", ContentType: "image/jpeg", SizeBytes: 4321,
+				Width: 640, Height: 480, CreatedAt: base, SHA256: NewImageID()})
+			if err := src.insertImage(ctxFor(t), src.db, img); err != nil {
+				t.Fatal(err)
+			}
 			labelled(t, src, img, "cat")
 			if counts, err := TableCounts(ctxFor(t), src); err != nil || counts["labels"] != 1 || counts["image_texts"] != 0 {
 				t.Fatalf("counts at version 5 = %v, %v", counts, err)
@@ -174,6 +202,10 @@ func TestRestoreFromBeforeTheTextTable(t *testing.T) {
 			}
 			if got := found(t, dst, ann, "서울"); len(got) != 1 {
 				t.Errorf("search of text read after the restore = %v", got)
+			}
+			// Migration 0008 counted the restored photos into their owner's usage.
+			if u, err := dst.UserByID(ctxFor(t), ann.ID); err != nil || u.UsedBytes != 4321 || u.UsedPhotos != 1 {
+				t.Errorf("the restored owner's usage = %d bytes, %d photos (%v); want 4321, 1", u.UsedBytes, u.UsedPhotos, err)
 			}
 		})
 	}

@@ -47,6 +47,30 @@ func scanImage(row rowScanner) (Image, error) {
 }
 
 func (s *sqlStore) CreateImage(ctx context.Context, img Image) (Image, error) {
+	return s.CreateImageWithinQuota(ctx, img, Quota{})
+}
+
+// CreateImageWithinQuota implements Store: the owner's usage grows by the image, in
+// the transaction that inserts it, when there is room (quota.go, reserveQuota).
+func (s *sqlStore) CreateImageWithinQuota(ctx context.Context, img Image, defaults Quota) (Image, error) {
+	img = newImageRow(img)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The owner's row first: every transaction that changes a user's images locks
+		// the user before the images, so none waits on another in a circle.
+		if err := s.reserveQuota(ctx, tx, img.OwnerID, img.SizeBytes, defaults); err != nil {
+			return err
+		}
+		return s.insertImage(ctx, tx, img)
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("create image: %w", err)
+	}
+	return img, nil
+}
+
+// newImageRow is img as CreateImage records it: an id and creation time when it has
+// none, queued, with no labelling.
+func newImageRow(img Image) Image {
 	if img.ID == "" {
 		img.ID = NewImageID()
 	}
@@ -61,20 +85,23 @@ func (s *sqlStore) CreateImage(ctx context.Context, img Image) (Image, error) {
 	img.QueuedAt = img.CreatedAt
 	img.FailureReason, img.Attempts, img.LabelledAt, img.Provider, img.Model = "", 0, time.Time{}, "", ""
 	img.SHA256 = strings.ToLower(img.SHA256)
-	// content_key is unique per owner (see migration 0003): the second of two uploads
-	// of the same content fails here, however close together they come.
+	return img
+}
+
+// insertImage inserts an image's row. content_key is unique per owner (see migration
+// 0003): the second of two uploads of the same content fails here, however close
+// together they come, with ErrDuplicate (and its transaction's reservation is rolled
+// back with it).
+func (s *sqlStore) insertImage(ctx context.Context, q querier, img Image) error {
 	contentKey := sql.NullString{String: img.SHA256, Valid: img.SHA256 != ""}
-	_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+", content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+	_, err := q.ExecContext(ctx, s.d.rebind("INSERT INTO images ("+imageColumns+", content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		img.ID, img.OwnerID, img.ObjectKey, img.ThumbnailKey, img.ContentType, img.SizeBytes, img.Width, img.Height,
 		img.SHA256, nullMicros(img.TakenAt), micros(img.CreatedAt), string(img.Status), img.FailureReason,
 		img.Attempts, micros(img.QueuedAt), nullMicros(img.LabelledAt), img.Provider, img.Model, contentKey)
-	if err != nil {
-		if s.d.isDuplicate(err) {
-			return Image{}, fmt.Errorf("create image: owner %d has content %s: %w", img.OwnerID, img.SHA256, ErrDuplicate)
-		}
-		return Image{}, fmt.Errorf("create image: %w", err)
+	if err != nil && s.d.isDuplicate(err) {
+		return fmt.Errorf("owner %d has content %s: %w", img.OwnerID, img.SHA256, ErrDuplicate)
 	}
-	return img, nil
+	return err
 }
 
 func (s *sqlStore) Image(ctx context.Context, ownerID int64, id string) (Image, error) {
@@ -149,9 +176,22 @@ func (s *sqlStore) queryPage(ctx context.Context, q string, args []any, limit in
 func (s *sqlStore) DeleteImage(ctx context.Context, ownerID int64, id string) (Image, error) {
 	var img Image
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The owner's row first, as CreateImageWithinQuota locks it: then the image,
+		// read after that lock, is what a concurrent delete of it left.
+		var locked int64
+		if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT id FROM users WHERE id = ?"+s.d.forUpdate), ownerID).Scan(&locked); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
 		var err error
 		img, err = scanImage(tx.QueryRowContext(ctx, s.d.rebind("SELECT "+imageColumns+" FROM images WHERE id = ? AND owner_id = ?"+s.d.forUpdate), id, ownerID))
 		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind("UPDATE users SET used_bytes = used_bytes - ?, used_photos = used_photos - 1 WHERE id = ?"),
+			img.SizeBytes, ownerID); err != nil {
 			return err
 		}
 		for _, table := range []string{"labels", "image_texts"} {

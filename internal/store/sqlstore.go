@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The Store over database/sql, one file per thing stored: users.go, images.go,
@@ -101,9 +103,23 @@ func scanValue[T any](row rowScanner) (T, error) {
 	return v, err
 }
 
+// beginAttempts bounds BeginTx on connections found closed before BEGIN was sent.
+const beginAttempts = 3
+
 // inTx runs fn in a transaction on the writer, committing when fn returns nil.
 func (s *sqlStore) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
+	var tx *sql.Tx
+	var err error
+	for range beginAttempts {
+		tx, err = s.db.BeginTx(ctx, s.d.txOptions)
+		// pgx's database/sql driver turns a connection found closed into
+		// driver.ErrBadConn (which database/sql retries on another connection) for a
+		// statement, but not for BEGIN: retry that here, as nothing was sent. A
+		// failover or a restarted server leaves such connections in the pool.
+		if err == nil || !pgconn.SafeToRetry(err) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -81,8 +81,16 @@ type Store interface {
 
 	// CreateImage records an uploaded image as queued for classification. ID and
 	// CreatedAt are filled in when empty (see NewImageID); status, attempts and the
-	// labelling fields are ignored.
+	// labelling fields are ignored. It is CreateImageWithinQuota with no Gallery
+	// default: only an admin's override for the owner limits it.
 	CreateImage(ctx context.Context, img Image) (Image, error)
+	// CreateImageWithinQuota is CreateImage when the image fits in its owner's quota
+	// (their override applied to defaults), which the owner's usage then counts, in
+	// one transaction. An image that does not fit returns a *QuotaError (errors.Is
+	// ErrQuotaExceeded) and records nothing; so does nothing for an owner being erased
+	// (ErrNotFound). Concurrent uploads of one owner never take them past the quota
+	// (quota.go).
+	CreateImageWithinQuota(ctx context.Context, img Image, defaults Quota) (Image, error)
 	// Image returns one of owner's images; another user's is ErrNotFound.
 	Image(ctx context.Context, ownerID int64, id string) (Image, error)
 	// ImageForJob returns an image whoever owns it, for the classification worker.
@@ -216,6 +224,30 @@ type Store interface {
 	// stops at once.
 	ShareByTokenHash(ctx context.Context, tokenHash string, now time.Time) (Share, error)
 
+	// Quotas and account administration (quota.go, accounts.go).
+
+	// SetUserQuota sets an admin's override of a user's quota: bytes of originals and
+	// photos, nil for the Gallery's default, UnlimitedQuota for none. An OIDC quota
+	// claim sets it at each sign-in. ErrNotFound for a user gone or being erased.
+	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
+	// ListUsers pages through every user in id order, the disabled and those being
+	// erased included, for the admin view.
+	ListUsers(ctx context.Context, page UserPageRequest) (UserPage, error)
+	// SetUserDisabled disables or enables an account. Disabling the last enabled
+	// admin is ErrLastAdmin; disabling a disabled account changes nothing.
+	SetUserDisabled(ctx context.Context, userID int64, disabled bool) error
+	// RequestErasure marks an account for deletion (GDPR erasure): from then on it is
+	// gone for sign-in, every request and uploads, and internal/accounts erases it.
+	// The last enabled admin is ErrLastAdmin; asking twice changes nothing.
+	RequestErasure(ctx context.Context, userID int64) error
+	// ErasuresPending lists up to limit accounts marked for erasure, oldest mark
+	// first, for resuming erasures a crash interrupted.
+	ErasuresPending(ctx context.Context, limit int) ([]int64, error)
+	// DeleteErasedUser is an erasure's last step: it deletes every row left of a user
+	// marked for erasure (share links, albums, images, labels, texts) and the user's
+	// row, in one transaction. The photos' objects must be gone first.
+	DeleteErasedUser(ctx context.Context, userID int64) error
+
 	// Migrate brings the schema up to date. Several replicas may call it at once: a
 	// database lock lets one apply the migrations while the others wait, then find
 	// nothing to do.
@@ -258,7 +290,26 @@ type User struct {
 	// linked to; empty for a local account. DisplayName is the provider's name claim.
 	OIDCIssuer, OIDCSubject string
 	DisplayName             string
+
+	// QuotaOverride is an admin's override of the Gallery's default quota (quota.go).
+	QuotaOverride QuotaOverride
+	// UsedBytes and UsedPhotos are the sizes of the user's originals summed, and their
+	// count: what the quota counts, kept with every image recorded or deleted.
+	UsedBytes, UsedPhotos int64
+	// DisabledAt is when an admin disabled the account; zero while it is enabled. A
+	// disabled user's requests are refused.
+	DisabledAt time.Time
+	// EraseRequestedAt is when the account's deletion was asked for; zero otherwise.
+	// From then on the account is gone for every request, and its erasure (photos,
+	// albums, share links, then the row) is under way or will be resumed.
+	EraseRequestedAt time.Time
 }
+
+// Disabled reports whether an admin disabled the account.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
+
+// Erasing reports whether the account is being deleted.
+func (u User) Erasing() bool { return !u.EraseRequestedAt.IsZero() }
 
 // ImageStatus is where an image is in classification.
 type ImageStatus string

@@ -11,7 +11,7 @@ import (
 
 // Users: gallery accounts, found by id or by email in any case.
 
-const userColumns = "id, email, password_hash, is_admin, created_at, oidc_issuer, oidc_subject, display_name"
+const userColumns = "id, email, password_hash, is_admin, created_at, oidc_issuer, oidc_subject, display_name, quota_bytes, quota_photos, used_bytes, used_photos, disabled_at, erase_requested_at"
 
 func normaliseEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
@@ -19,7 +19,9 @@ func scanUser(row rowScanner) (User, error) {
 	var u User
 	var created int64
 	var issuer, subject sql.NullString
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &created, &issuer, &subject, &u.DisplayName); err != nil {
+	var quotaBytes, quotaPhotos, disabled, erase sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &created, &issuer, &subject, &u.DisplayName,
+		&quotaBytes, &quotaPhotos, &u.UsedBytes, &u.UsedPhotos, &disabled, &erase); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}
@@ -27,6 +29,9 @@ func scanUser(row rowScanner) (User, error) {
 	}
 	u.CreatedAt = fromMicros(created)
 	u.OIDCIssuer, u.OIDCSubject = issuer.String, subject.String
+	u.QuotaOverride = QuotaOverride{Bytes: nullInt(quotaBytes), Photos: nullInt(quotaPhotos)}
+	u.DisabledAt = fromNullMicros(disabled)
+	u.EraseRequestedAt = fromNullMicros(erase)
 	return u, nil
 }
 

@@ -83,9 +83,101 @@ async function adminView() {
     dead.append(el("li", {}, el("span", { className: "muted", textContent: about + ": " }), d.reason));
   }
   $("admin-dead-empty").hidden = st.recentDeadLetters.length > 0;
+  if (!document.querySelector("#admin-user-rows tr")) adminUsers(false);
   pollTimer = setTimeout(adminView, 10000);
+}
+
+// The accounts: a page at a time, each with its state, usage and quota, and the
+// actions an admin may take on it.
+let usersCursor = null;
+
+async function adminUsers(append) {
+  let page;
+  try {
+    page = await api("/api/admin/users?limit=50" + (append && usersCursor ? "&cursor=" + encodeURIComponent(usersCursor) : ""));
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  const rows = $("admin-user-rows");
+  if (!append) rows.replaceChildren();
+  for (const u of page.users) rows.append(userRow(u));
+  usersCursor = page.next;
+  $("admin-users-more").hidden = !page.next;
+}
+
+function userRow(u) {
+  const state = u.deleting ? t("admin.stateDeleting") : u.disabled ? t("admin.stateDisabled") : u.isAdmin ? t("admin.stateAdmin") : t("admin.stateActive");
+  const actions = el("td", { className: "actions" });
+  const act = (label, fn, cls) => {
+    const b = el("button", { type: "button", textContent: label, className: cls || "secondary" });
+    b.addEventListener("click", fn);
+    actions.append(b);
+  };
+  if (!u.deleting && u.id !== me.id) {
+    if (u.disabled) act(t("admin.enable"), () => userAction(u, "enable"));
+    else act(t("admin.disable"), () => userAction(u, "disable"));
+  }
+  if (!u.deleting) act(t("admin.setQuota"), () => setQuota(u));
+  if (!u.deleting && u.id !== me.id) {
+    act(t("admin.delete"), () => {
+      if (confirm(t("admin.confirmDelete", { email: u.email }))) userAction(u, "delete");
+    }, "danger");
+  }
+  const row = el("tr", {}, el("td", { textContent: u.email }), el("td", { textContent: state }),
+    el("td", { textContent: quotaText(u.quota) }), actions);
+  row.dataset.userId = String(u.id);
+  return row;
+}
+
+async function userAction(u, action) {
+  const path = "/api/admin/users/" + encodeURIComponent(u.id);
+  try {
+    if (action === "delete") await api(path, { method: "DELETE" });
+    else await api(path + "/" + action, { method: "POST" });
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  toast(action === "delete" ? t("admin.deleted", { email: u.email }) : t("admin.changed", { email: u.email }));
+  adminUsers(false);
+}
+
+// readLimit asks for one limit: empty keeps the gallery's default, "-1" is unlimited.
+function readLimit(question, current) {
+  const v = prompt(question, current === null || current === undefined ? "" : String(current));
+  if (v === null) return undefined; // cancelled
+  if (v.trim() === "") return null;
+  const n = Number(v.trim());
+  return Number.isFinite(n) ? n : NaN;
+}
+
+async function setQuota(u) {
+  const gb = readLimit(t("admin.quotaStoragePrompt", { email: u.email }),
+    u.override.storageBytes === null ? null : u.override.storageBytes < 0 ? -1 : u.override.storageBytes / (1024 * 1024 * 1024));
+  if (gb === undefined) return;
+  const photos = readLimit(t("admin.quotaPhotosPrompt", { email: u.email }), u.override.photos);
+  if (photos === undefined) return;
+  if (Number.isNaN(gb) || Number.isNaN(photos)) {
+    toast(t("error.badQuota"));
+    return;
+  }
+  const storageBytes = gb === null || gb < 0 ? gb : Math.round(gb * 1024 * 1024 * 1024);
+  try {
+    await api("/api/admin/users/" + encodeURIComponent(u.id) + "/quota", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ storageBytes, photos }),
+    });
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  toast(t("admin.changed", { email: u.email }));
+  adminUsers(false);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("reclassify-all").addEventListener("click", reclassifyAll);
+  $("admin-users-more").addEventListener("click", () => adminUsers(true));
 });

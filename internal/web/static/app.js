@@ -65,6 +65,13 @@ const errorMessages = {
   bad_image: () => t("error.badImage"),
   no_preview: () => t("error.noPreview"),
   bad_upload: () => t("error.badUpload"),
+  quota_exceeded: () => t("error.quotaExceeded"),
+  larger_than_quota: () => t("error.largerThanQuota"),
+  account_disabled: () => t("error.accountDisabled"),
+  account_deleted: () => t("error.accountDeleted"),
+  last_admin: () => t("error.lastAdmin"),
+  own_account: () => t("error.ownAccount"),
+  bad_quota: () => t("error.badQuota"),
 };
 
 // errorText is what to tell the user about a failed call.
@@ -295,6 +302,7 @@ async function galleryView(labels, append = false, searched = false) {
   }
   const grid = $("grid");
   if (!append) grid.replaceChildren();
+  if (!append) showQuota($("quota"));
   for (const img of page.images) grid.append(card(img));
   nextCursor = page.next;
   $("more").hidden = !page.next;

@@ -97,8 +97,11 @@ function timeEl(iso) {
   return e;
 }
 
-// formatBytes is a file size in KB or MB (of 1024), in the locale's way.
+// formatBytes is a file size in KB, MB or GB (of 1024), in the locale's way.
 function formatBytes(n) {
+  if (n >= 1024 * 1024 * 1024) {
+    return formatNumber(n / (1024 * 1024 * 1024), { style: "unit", unit: "gigabyte", maximumFractionDigits: 1 });
+  }
   return n >= 1024 * 1024
     ? formatNumber(n / (1024 * 1024), { style: "unit", unit: "megabyte", maximumFractionDigits: 1 })
     : formatNumber(Math.max(1, Math.round(n / 1024)), { style: "unit", unit: "kilobyte" });
