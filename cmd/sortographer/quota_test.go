@@ -48,11 +48,7 @@ func TestServeQuotaFromTheEnvironment(t *testing.T) {
 		_ = json.NewDecoder(res.Body).Decode(&out)
 		return res.StatusCode, out
 	}
-	code, session := do("POST", "/api/auth/signup", "", "application/json", strings.NewReader(`{"email":"q@example.com","password":"long enough"}`))
-	if code != http.StatusCreated {
-		t.Fatalf("sign up = %d %v", code, session)
-	}
-	token, _ := session["token"].(string)
+	token := signUpToken(t, base, "q@example.com")
 	upload := func(shade uint8) int {
 		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
 		for i := range img.Pix {
@@ -90,20 +86,21 @@ func TestServeQuotaFromTheEnvironment(t *testing.T) {
 func TestServeResumesAnInterruptedErasure(t *testing.T) {
 	cfg := testConfig(t)
 	base, stop := startServe(t, cfg)
-	req, _ := http.NewRequest("POST", base+"/api/auth/signup", strings.NewReader(`{"email":"e@example.com","password":"long enough"}`))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var session struct {
 		User  struct{ ID int64 }
 		Token string
 	}
-	err = json.NewDecoder(res.Body).Decode(&session)
+	session.Token = signUpToken(t, base, "e@example.com")
+	req, _ := http.NewRequest("GET", base+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+session.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(res.Body).Decode(&session.User)
 	res.Body.Close()
-	if err != nil || res.StatusCode != http.StatusCreated {
-		t.Fatalf("sign up = %d, %v", res.StatusCode, err)
+	if err != nil || res.StatusCode != http.StatusOK || session.User.ID == 0 {
+		t.Fatalf("me = %d %+v, %v", res.StatusCode, session.User, err)
 	}
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)

@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ type ssoGallery struct {
 	dex *testservers.DexServer
 }
 
-func newSSOGallery(t *testing.T, users []testservers.DexUser, configure func(*api.SingleSignOn)) *ssoGallery {
+func newSSOGallery(t *testing.T, users []testservers.DexUser, configure func(*api.SingleSignOn), provider ...func(*oidc.Config)) *ssoGallery {
 	t.Helper()
 	sso := &api.SingleSignOn{ProviderName: "Dex", CreateAccounts: true, LocalPasswords: true}
 	if configure != nil {
@@ -44,12 +45,16 @@ func newSSOGallery(t *testing.T, users []testservers.DexUser, configure func(*ap
 	dex := testservers.Dex(t, testservers.DexOptions{RedirectURIs: []string{g.url + oidc.CallbackPath}, Users: users})
 	// The provider is made once the gallery's address (the redirect URI Dex allows) is
 	// known; the server reads sso only when a request comes.
-	p, err := oidc.New(oidc.Config{
+	cfg := oidc.Config{
 		Issuer: dex.Issuer, ClientID: dex.ClientID, ClientSecret: dex.ClientSecret,
 		Scopes:     []string{"openid", "email", "profile", "groups"},
 		AdminClaim: "groups", AdminValues: []string{"gallery-admins"},
 		HTTPClient: dex.HTTPClient(),
-	})
+	}
+	for _, f := range provider {
+		f(&cfg)
+	}
+	p, err := oidc.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,5 +497,51 @@ func TestAdminBootstrapWithoutOIDC(t *testing.T) {
 	g.signUpThenIn("deputy@example.com", "a long local password", &s)
 	if s.User.IsAdmin {
 		t.Error("a listed address signing up once an admin exists got the admin role")
+	}
+}
+
+// TestOIDCQuotaFromClaim: the provider's quota claim becomes the account's storage
+// quota at sign-in, and an upload past it is refused. Dex's static users carry no
+// custom claim, so the Gallery names Dex's "name" claim as its quota claim and the user
+// is called by a byte count.
+func TestOIDCQuotaFromClaim(t *testing.T) {
+	small, big := photo(t, 64, 48, 1), photo(t, 400, 300, 4)
+	quota := len(small) + 100
+	if len(big) <= quota {
+		t.Fatalf("the big photo (%d bytes) fits the quota (%d)", len(big), quota)
+	}
+	dave := testservers.DexUser{Email: "dave@example.com", Password: "dave's dex password", Name: strconv.Itoa(quota), ID: "dave"}
+	s := newSSOGallery(t, []testservers.DexUser{dave}, nil, func(c *oidc.Config) { c.QuotaClaim = "name" })
+	c := s.browser()
+	if res, body := s.signIn(c, dave, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in = %d %s", res.StatusCode, body)
+	}
+	var me struct{ Quota meQuota }
+	res, err := c.Get(s.url + "/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(res.Body).Decode(&me)
+	res.Body.Close()
+	if me.Quota.StorageBytes == nil || *me.Quota.StorageBytes != int64(quota) {
+		t.Fatalf("storage quota after sign-in = %v, want the claim's %d", me.Quota.StorageBytes, quota)
+	}
+	upload := func(f file) (int, []byte) {
+		b := multipartBody(t, f)
+		req, _ := http.NewRequest("POST", s.url+"/api/images", b.r)
+		req.Header.Set("Content-Type", b.contentType)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res.StatusCode, data
+	}
+	if code, data := upload(file{"small.jpg", small}); code != http.StatusAccepted {
+		t.Errorf("a photo within the claim's quota answered %d %s", code, data)
+	}
+	if code, data := upload(file{"big.jpg", big}); code != http.StatusRequestEntityTooLarge || errorCode(t, data) != "larger_than_quota" {
+		t.Errorf("a photo larger than the claim's quota answered %d %s", code, data)
 	}
 }

@@ -72,7 +72,7 @@ func DefaultedGallery(name, namespace string) *galleryv1alpha1.Gallery {
 				SessionMaxLifetime: metav1.Duration{Duration: 720 * time.Hour},
 				AllowSignUp:        ptr.To(true),
 				SignInsPerSecond:   20,
-				Sharing:            galleryv1alpha1.SharingSpec{Enabled: ptr.To(true)},
+				Sharing:            galleryv1alpha1.SharingSpec{Enabled: ptr.To(true), StripLocation: ptr.To(true)},
 			},
 			Placement: galleryv1alpha1.PlacementSpec{
 				ZoneSpread: galleryv1alpha1.ZoneSpreadSpec{Enabled: ptr.To(true), MaxSkew: 1, WhenUnsatisfiable: "ScheduleAnyway"},
