@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,43 +62,16 @@ type DexOptions struct {
 // dexEnv names a dex binary to use instead of building the pinned one.
 const dexEnv = "SORTOGRAPHER_DEX"
 
-var dexBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// dexBinaryPath returns the pinned Dex, building it with hack/dex.sh the first time
-// (about four minutes on 2 cores; later runs reuse bin/ or the per-user cache).
-func dexBinaryPath() (string, error) {
-	dexBinary.once.Do(func() {
-		if p := os.Getenv(dexEnv); p != "" {
-			dexBinary.path = p
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-		cmd := exec.Command("bash", filepath.Join(root, "hack", "dex.sh"))
-		cmd.Dir = root
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			dexBinary.err = fmt.Errorf("build dex with hack/dex.sh: %w\n%s", err, stderr.String())
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		dexBinary.path = lines[len(lines)-1]
-	})
-	return dexBinary.path, dexBinary.err
-}
+// dex is the pinned Dex (hack/dex.sh: about four minutes on 2 cores the first time;
+// later runs reuse bin/ or the per-user cache).
+var dex = pinnedTool{script: "dex.sh", env: dexEnv}
 
 // Dex starts an OpenID provider for this test and stops it when the test ends. It fails
 // the test when Dex cannot be built or started; only -short skips.
 func Dex(t testing.TB, opts DexOptions) *DexServer {
 	t.Helper()
 	skipIfShort(t)
-	bin, err := dexBinaryPath()
+	bin, err := dex.path()
 	if err != nil {
 		t.Fatalf("start dex: %v", err)
 	}

@@ -10,13 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 // RegistryServer is an OCI registry (the CNCF distribution registry) of one test's own,
@@ -34,35 +31,9 @@ type RegistryServer struct {
 // registryBinEnv names a registry binary to use instead of building the pinned one.
 const registryBinEnv = "REGISTRY_BIN"
 
-var registryBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// registryPath returns the pinned registry binary, building it with hack/registry.sh the
-// first time (about a minute on 2 cores; later runs reuse bin/ or the per-user cache).
-func registryPath() (string, error) {
-	registryBinary.once.Do(func() {
-		if p := os.Getenv(registryBinEnv); p != "" {
-			registryBinary.path = p
-			return
-		}
-		root := testenv.RepoRoot()
-		cmd := exec.Command("bash", filepath.Join(root, "hack", "registry.sh"))
-		cmd.Dir = root
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			registryBinary.err = fmt.Errorf("build the registry with hack/registry.sh: %w\n%s", err, stderr.String())
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		registryBinary.path = lines[len(lines)-1]
-	})
-	return registryBinary.path, registryBinary.err
-}
+// registry is the pinned CNCF distribution registry (hack/registry.sh: about a minute
+// on 2 cores the first time; later runs reuse bin/ or the per-user cache).
+var registry = pinnedTool{script: "registry.sh", env: registryBinEnv}
 
 // registryConfig is the part of the registry's configuration file the tests set.
 type registryConfig struct {
@@ -90,7 +61,7 @@ type registryConfig struct {
 func Registry(t testing.TB) *RegistryServer {
 	t.Helper()
 	skipIfShort(t)
-	bin, err := registryPath()
+	bin, err := registry.path()
 	if err != nil {
 		t.Fatalf("start registry: %v", err)
 	}

@@ -2,14 +2,9 @@ package testservers
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -38,43 +33,16 @@ type S3Server struct {
 // versitygwEnv names a versitygw binary to use instead of building the pinned one.
 const versitygwEnv = "SORTOGRAPHER_VERSITYGW"
 
-var s3Binary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// versitygwBinary returns the pinned versitygw, building it with hack/s3-server.sh the
-// first time (about two minutes; later runs reuse bin/ or the per-user cache).
-func versitygwBinary() (string, error) {
-	s3Binary.once.Do(func() {
-		if p := os.Getenv(versitygwEnv); p != "" {
-			s3Binary.path = p
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-		cmd := exec.Command("bash", filepath.Join(root, "hack", "s3-server.sh"))
-		cmd.Dir = root
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			s3Binary.err = fmt.Errorf("build versitygw with hack/s3-server.sh: %w\n%s", err, stderr.String())
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		s3Binary.path = lines[len(lines)-1]
-	})
-	return s3Binary.path, s3Binary.err
-}
+// versitygw is the pinned S3 server (hack/s3-server.sh: about two minutes the first
+// time; later runs reuse bin/ or the per-user cache).
+var versitygw = pinnedTool{script: "s3-server.sh", env: versitygwEnv}
 
 // S3 starts an S3 server for this test and stops it, removing its data, when the test
 // ends. It fails the test when the server cannot be built or started; only -short skips.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
 	skipIfShort(t)
-	bin, err := versitygwBinary()
+	bin, err := versitygw.path()
 	if err != nil {
 		t.Fatalf("start s3 server: %v", err)
 	}

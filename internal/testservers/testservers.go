@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sortographer/sortographer/internal/testenv"
 )
 
 const (
@@ -268,6 +270,36 @@ type sharedServer[T any] struct {
 func (s *sharedServer[T]) get(start func() (T, error)) (T, error) {
 	s.once.Do(func() { s.server, s.err = start() })
 	return s.server, s.err
+}
+
+// pinnedTool is a binary the tests run that a hack/ script builds (and caches per user)
+// from the Go module proxy: the script prints the binary's path on its last line. An
+// environment variable may name another binary instead. It is built once per test
+// binary; the outcome, failure included, is kept.
+type pinnedTool struct {
+	// script is the hack/ script; env the variable naming a binary to use instead.
+	script, env string
+	built       sharedServer[string]
+}
+
+// path returns the binary's path, building it the first time.
+func (p *pinnedTool) path() (string, error) {
+	return p.built.get(func() (string, error) {
+		if path := os.Getenv(p.env); path != "" {
+			return path, nil
+		}
+		root := testenv.RepoRoot()
+		cmd := exec.Command("bash", filepath.Join(root, "hack", p.script))
+		cmd.Dir = root
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("build with hack/%s: %w\n%s", p.script, err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return lines[len(lines)-1], nil
+	})
 }
 
 // dbCounter numbers the databases handed out, so each test's is fresh.
