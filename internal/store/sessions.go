@@ -79,15 +79,7 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss Session) (Session, erro
 	insert := "INSERT INTO sessions (token_hash, user_id, remember, created_at, renewed_at, idle_expires_at, expires_at, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 	args := []any{ss.TokenHash, ss.UserID, ss.Remember, micros(ss.CreatedAt), micros(ss.RenewedAt), micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.UserAgent}
 	var err error
-	if s.d.returningID {
-		err = s.db.QueryRowContext(ctx, s.d.rebind(insert+" RETURNING id"), args...).Scan(&ss.ID)
-	} else {
-		var res sql.Result
-		if res, err = s.db.ExecContext(ctx, insert, args...); err == nil {
-			ss.ID, err = res.LastInsertId()
-		}
-	}
-	if err != nil {
+	if ss.ID, err = s.insertID(ctx, insert, args...); err != nil {
 		return Session{}, fmt.Errorf("create session for user %d: %w", ss.UserID, err)
 	}
 	return ss, nil

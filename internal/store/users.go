@@ -64,15 +64,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		args = append(args, nullIfEmpty(u.OIDCIssuer), nullIfEmpty(u.OIDCSubject), u.DisplayName)
 	}
 	var err error
-	if s.d.returningID {
-		err = s.db.QueryRowContext(ctx, s.d.rebind(insert+" RETURNING id"), args...).Scan(&u.ID)
-	} else {
-		var res sql.Result
-		if res, err = s.db.ExecContext(ctx, insert, args...); err == nil {
-			u.ID, err = res.LastInsertId()
-		}
-	}
-	if err != nil {
+	if u.ID, err = s.insertID(ctx, insert, args...); err != nil {
 		if s.d.isDuplicate(err) {
 			return User{}, fmt.Errorf("create user %s: %w", u.Email, ErrDuplicate)
 		}
@@ -154,4 +146,19 @@ func (s *sqlStore) HasAdmin(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("look for an admin: %w", err)
 	}
 	return true, nil
+}
+
+// insertID runs an INSERT into a table with an auto-increment id and returns the new
+// row's id: RETURNING id where the driver has no LastInsertId (PostgreSQL).
+func (s *sqlStore) insertID(ctx context.Context, insert string, args ...any) (int64, error) {
+	var id int64
+	if s.d.returningID {
+		err := s.db.QueryRowContext(ctx, s.d.rebind(insert+" RETURNING id"), args...).Scan(&id)
+		return id, err
+	}
+	res, err := s.db.ExecContext(ctx, insert, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
