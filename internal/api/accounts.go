@@ -204,8 +204,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		attempt.succeeded(r.Context()) // not a failed password
 		s.internalError(w, r, "reading the account", err)
 		return
-	case u.PasswordHash == "":
-		// An account made by single sign-on has no password.
+	case u.PasswordHash == "", s.d.SSO != nil && u.OIDCSubject != "":
+		// An account made by single sign-on has no password, and one linked to the
+		// provider signs in through it, where its admin role is decided afresh.
 		auth.SpendPasswordCheck(c.Password)
 		writeError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		return

@@ -65,3 +65,14 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// limitAddress is the part of a client address the per-address limits count: an IPv4
+// address, or an IPv6 address's /64, which one subscriber usually holds whole (else a
+// client could step through 2^64 addresses past every per-address limit).
+func limitAddress(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}

@@ -8,3 +8,6 @@ func (s *Server) RoutePatterns() []string {
 	}
 	return out
 }
+
+// LimitAddress is limitAddress, for its table test.
+var LimitAddress = limitAddress

@@ -213,6 +213,21 @@ func (s *Server) oidcAccount(w http.ResponseWriter, r *http.Request, id oidc.Ide
 			s.internalError(w, r, "linking the account", err)
 			return store.User{}, false
 		}
+		// Whoever signed this address up with a password proved nothing (sign-up sends
+		// no mail): the provider now has, so the password and every session started with
+		// it end here, or someone who signed up the address first would share the
+		// owner's account (pre-account hijacking).
+		if u.PasswordHash != "" {
+			if err := s.d.Store.RemovePassword(ctx, u.ID); err != nil {
+				s.internalError(w, r, "removing the account's password", err)
+				return store.User{}, false
+			}
+			u.PasswordHash = ""
+		}
+		if err := s.d.Sessions.RevokeUserSessions(ctx, u.ID); err != nil {
+			s.internalError(w, r, "ending the account's earlier sessions", err)
+			return store.User{}, false
+		}
 		s.log(ctx).Info("linked account to single sign-on", "userId", u.ID)
 		u.OIDCIssuer, u.OIDCSubject = id.Issuer, id.Subject
 		return u, true

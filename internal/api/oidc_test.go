@@ -349,7 +349,10 @@ func TestOIDCAdminFromClaim(t *testing.T) {
 
 	// boss@example.com is listed in spec.auth.admins: typing it at sign-up proves
 	// nothing...
-	var signedUp struct{ User struct{ IsAdmin bool } }
+	var signedUp struct {
+		User  struct{ IsAdmin bool }
+		Token string
+	}
 	s.signUpThenIn(dexBoss.Email, "a long local password", &signedUp)
 	if signedUp.User.IsAdmin {
 		t.Error("a password sign-up with a listed address got the admin role")
@@ -363,6 +366,10 @@ func TestOIDCAdminFromClaim(t *testing.T) {
 	if _, me := s.me(boss); !me.IsAdmin || !me.SingleSignOn {
 		t.Errorf("boss, listed and verified by Dex, is %+v; want a linked admin", me)
 	}
+	// Whoever signed the address up with a password is out (pre-account hijacking):
+	// the password no longer signs in and the session it started is revoked.
+	s.mustDo(nil, "POST", "/api/auth/signin", jsonBody(map[string]any{"email": dexBoss.Email, "password": "a long local password", "bearer": true}), http.StatusUnauthorized, nil)
+	s.mustDo(&user{g: s.gallery, token: signedUp.Token}, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
 }
 
 // TestOIDCAdminRemovedAtProvider: a group removed at the provider takes the admin role

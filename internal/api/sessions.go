@@ -123,6 +123,10 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u store.
 	if !readJSON(w, r, &c) {
 		return
 	}
+	if u.PasswordHash == "" {
+		writeError(w, r, http.StatusConflict, "no_password", "this account signs in through single sign-on and has no password")
+		return
+	}
 	// A wrong current password is a guess like a failed sign-in (someone holding a
 	// stolen session), so it is counted by the same limits (signinlimits.go).
 	attempt, ok := s.admitSignIn(w, r, u.Email, s.knownDevice(r, u.Email))

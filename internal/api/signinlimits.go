@@ -70,7 +70,10 @@ func NewSignInLimits(rules SignInRules, newLimiter func(ratelimit.Rule) ratelimi
 // It goes to the sign-in endpoints only.
 const DeviceCookie = "sortographer_device"
 
-const deviceCookiePath = "/api/auth/"
+// deviceCookiePath sends the device cookie to the sign-in endpoints and to those that
+// check a password again (the password change, deleting one's account), whose wrong
+// guesses the same limits count.
+const deviceCookiePath = "/api/"
 
 // signInAttempt is an admitted sign-in: the failures it was counted as in advance,
 // taken back when it succeeds. Counting before the password check, not after, keeps
@@ -121,7 +124,7 @@ func (s *Server) admitSignIn(w http.ResponseWriter, r *http.Request, email, devi
 			return a, true
 		}
 	}
-	addr := s.clientAddr(r)
+	addr := limitAddress(s.clientAddr(r))
 	for _, c := range []limitCheck{
 		{l: l.global, key: "all", refused: "global"},
 		{l: l.address, key: "addr:" + addr, refused: "address"},
@@ -158,7 +161,7 @@ func (s *Server) admitSignUp(w http.ResponseWriter, r *http.Request) bool {
 	if l == nil {
 		return true
 	}
-	addr := s.clientAddr(r)
+	addr := limitAddress(s.clientAddr(r))
 	a := &signInAttempt{}
 	for _, c := range []limitCheck{
 		{l: l.global, key: "all", refused: "global"},

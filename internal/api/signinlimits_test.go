@@ -112,8 +112,13 @@ func TestOwnerNotLockedOut(t *testing.T) {
 	if device == nil {
 		t.Fatal("no device cookie after signing in")
 	}
-	if cks := browser.http.Jar.Cookies(mustURL(t, g.url+"/api/images")); slices.ContainsFunc(cks, func(c *http.Cookie) bool { return c.Name == api.DeviceCookie }) {
-		t.Error("the device cookie is sent outside /api/auth/")
+	hasDevice := func(path string) bool {
+		return slices.ContainsFunc(browser.http.Jar.Cookies(mustURL(t, g.url+path)), func(c *http.Cookie) bool { return c.Name == api.DeviceCookie })
+	}
+	// It goes with the API's requests, where a password is checked (sign-in, the
+	// password change, deleting one's account), never to the web UI's pages.
+	if !hasDevice("/api/me/password") || hasDevice("/") || hasDevice("/s/a-link") {
+		t.Errorf("the device cookie goes to /api/me/password %v, / %v, /s/ %v; want only the API", hasDevice("/api/me/password"), hasDevice("/"), hasDevice("/s/a-link"))
 	}
 
 	// The attacker has an account of their own, and its device cookie.
@@ -481,5 +486,21 @@ func TestShareLimitUsesClientAddress(t *testing.T) {
 	}
 	if s := get("198.51.100.2"); s != http.StatusNotFound {
 		t.Errorf("another address = %d, want 404 (its own budget)", s)
+	}
+}
+
+// TestLimitAddress: the per-address limits count an IPv6 client by its /64, which one
+// subscriber holds whole, and IPv4 (also mapped into IPv6) by the address.
+func TestLimitAddress(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:192.0.2.7":     "::ffff:192.0.2.7",
+		"not an address":       "not an address",
+	} {
+		if got := api.LimitAddress(addr); got != want {
+			t.Errorf("LimitAddress(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -54,6 +54,7 @@ type oidcStore interface {
 	CreateUser(ctx context.Context, u store.NewUser) (store.User, error)
 	UpdateOIDCProfile(ctx context.Context, userID int64, displayName string, isAdmin bool) error
 	SetUserQuota(ctx context.Context, userID int64, bytes, photos *int64) error
+	RemovePassword(ctx context.Context, userID int64) error
 }
 
 // passwordStore is used by the password change (sessions.go).

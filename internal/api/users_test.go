@@ -140,11 +140,14 @@ func TestAdminQuotaOverride(t *testing.T) {
 func TestDisabledAccountIsRefused(t *testing.T) {
 	g := newGallery(t, postgres, filesystem)
 	boss, ann := g.admin("boss"), g.signUp("ann")
-	ann.upload(file{"a.jpg", photo(t, 32, 32, 1)})
+	img := ann.upload(file{"a.jpg", photo(t, 32, 32, 1)})[0]
+	link := ann.share(map[string]any{"imageId": img.ID})
+	g.mustDo(nil, "GET", "/api/shared/"+link.Token, nil, http.StatusOK, nil)
 	g.mustDo(ann, "POST", userPath(boss)+"/disable", nil, http.StatusForbidden, nil)
 	g.mustDo(boss, "POST", userPath(ann)+"/disable", nil, http.StatusNoContent, nil)
-	// Disabling revoked ann's sessions.
+	// Disabling revoked ann's sessions, and her share links open no more.
 	g.mustDo(ann, "GET", "/api/me", nil, http.StatusUnauthorized, nil)
+	g.mustDo(nil, "GET", "/api/shared/"+link.Token, nil, http.StatusNotFound, nil)
 	// A session that outlived the revocation (one started after it, as if revoking had
 	// failed) is refused all the same: the middleware reads the account's state.
 	token, _, err := g.sessions.Start(context.Background(), ann.id, false, "test")

@@ -284,10 +284,14 @@ func (p *Provider) identity(issuer, subject string, claims map[string]any) (Iden
 		return Identity{}, err
 	}
 	id.Email = strings.ToLower(strings.TrimSpace(id.Email))
-	id.EmailVerified = boolClaim(claims["email_verified"])
+	// email_verified speaks of the standard email claim only: another claim named as
+	// the email (preferred_username, upn) may be one the person can edit, so it is never
+	// taken as verified, and a first sign-in by it is refused.
+	id.EmailVerified = p.cfg.EmailClaim == "email" && boolClaim(claims["email_verified"])
 	if id.Name, err = stringClaim(claims, p.cfg.NameClaim); err != nil {
 		return Identity{}, err
 	}
+	id.Name = cutRunes(id.Name, MaxNameLength)
 	id.Admin = p.admin(claims)
 	if p.cfg.QuotaClaim != "" {
 		if v, ok := claims[p.cfg.QuotaClaim]; ok && v != nil {
@@ -398,4 +402,18 @@ func (p *Provider) open(sealed string) (flow, error) {
 		return flow{}, errors.New("flow cookie expired")
 	}
 	return f, nil
+}
+
+// MaxNameLength is the longest display name kept (users.display_name holds 255).
+const MaxNameLength = 255
+
+// cutRunes cuts s to at most n characters, never inside one.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }

@@ -1,6 +1,10 @@
 package oidc
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 // TestParseQuota: the quota claim as a JSON number of bytes or a string holding bytes or
 // a Kubernetes quantity; what is not a whole, non-negative number of bytes is refused.
@@ -35,7 +39,7 @@ func TestParseQuota(t *testing.T) {
 // list, a string or a boolean; email_verified as a boolean or a string.
 func TestIdentityClaims(t *testing.T) {
 	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
-		EmailClaim: "mail", NameClaim: "display", AdminClaim: "roles", AdminValues: []string{"gallery-admin"}, QuotaClaim: "quota"})
+		EmailClaim: "email", NameClaim: "display", AdminClaim: "roles", AdminValues: []string{"gallery-admin"}, QuotaClaim: "quota"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +49,14 @@ func TestIdentityClaims(t *testing.T) {
 		want   Identity
 		bad    bool
 	}{
-		{"admin by list", map[string]any{"mail": " Ada@Example.com", "email_verified": true, "display": "Ada", "roles": []any{"staff", "gallery-admin"}, "quota": "1Gi"},
+		{"admin by list", map[string]any{"email": " Ada@Example.com", "email_verified": true, "display": "Ada", "roles": []any{"staff", "gallery-admin"}, "quota": "1Gi"},
 			Identity{Email: "ada@example.com", EmailVerified: true, Name: "Ada", Admin: true, QuotaBytes: 1 << 30, HasQuota: true}, false},
-		{"admin by string", map[string]any{"mail": "a@example.com", "email_verified": "true", "roles": "gallery-admin"},
+		{"admin by string", map[string]any{"email": "a@example.com", "email_verified": "true", "roles": "gallery-admin"},
 			Identity{Email: "a@example.com", EmailVerified: true, Admin: true}, false},
-		{"other role, unverified", map[string]any{"mail": "a@example.com", "email_verified": false, "roles": []any{"staff"}},
+		{"other role, unverified", map[string]any{"email": "a@example.com", "email_verified": false, "roles": []any{"staff"}},
 			Identity{Email: "a@example.com"}, false},
 		{"a boolean true is not the value gallery-admin", map[string]any{"roles": true}, Identity{}, false},
-		{"email not a string", map[string]any{"mail": 42}, Identity{}, true},
+		{"email not a string", map[string]any{"email": 42}, Identity{}, true},
 		{"quota not a quantity", map[string]any{"quota": "lots"}, Identity{}, true},
 	}
 	for _, tt := range tests {
@@ -82,5 +86,26 @@ func TestBooleanAdminClaim(t *testing.T) {
 		if got, _ := p.identity("i", "s", map[string]any{"is_admin": claim}); got.Admin != want {
 			t.Errorf("is_admin %#v: admin %v, want %v", claim, got.Admin, want)
 		}
+	}
+}
+
+// TestOnlyTheEmailClaimIsVerified: email_verified speaks of the standard email claim; an
+// address read from another claim (a username the person may edit) is never verified.
+// A display name is cut to MaxNameLength characters, never inside one.
+func TestOnlyTheEmailClaimIsVerified(t *testing.T) {
+	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s", EmailClaim: "preferred_username"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("가", MaxNameLength+10)
+	id, err := p.identity("iss", "sub", map[string]any{"preferred_username": "ada@example.com", "email_verified": true, "name": long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Email != "ada@example.com" || id.EmailVerified {
+		t.Errorf("identity from preferred_username = %+v; want the address, not verified", id)
+	}
+	if n := utf8.RuneCountInString(id.Name); n != MaxNameLength || !utf8.ValidString(id.Name) {
+		t.Errorf("name of %d characters (valid UTF-8: %v), want %d", n, utf8.ValidString(id.Name), MaxNameLength)
 	}
 }

@@ -173,6 +173,11 @@ func (s *sqlStore) DeleteExpiredSessions(ctx context.Context, now time.Time) (in
 	return n, nil
 }
 
+func (s *sqlStore) RemovePassword(ctx context.Context, userID int64) error {
+	return s.execOne(ctx, fmt.Sprintf("remove password of user %d", userID),
+		"UPDATE users SET password_hash = '' WHERE id = ?", userID)
+}
+
 func (s *sqlStore) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
 	if hash == "" {
 		return errors.New("set password: empty hash")

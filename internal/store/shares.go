@@ -144,7 +144,9 @@ func (s *sqlStore) DeleteShare(ctx context.Context, ownerID int64, id string) er
 
 func (s *sqlStore) ShareByTokenHash(ctx context.Context, tokenHash string, now time.Time) (Share, error) {
 	// Always the writer: a link revoked a moment ago must not open on a lagging replica.
-	sh, err := scanShare(s.db.QueryRowContext(ctx, s.d.rebind(shareSelect+" WHERE s.token_sha256 = ?"), tokenHash))
+	// A link of an account disabled by an admin, or being deleted, opens no more.
+	sh, err := scanShare(s.db.QueryRowContext(ctx, s.d.rebind(shareSelect+
+		" JOIN users u ON u.id = s.owner_id WHERE s.token_sha256 = ? AND u.disabled_at IS NULL AND u.erase_requested_at IS NULL"), tokenHash))
 	if err == nil && sh.Expired(now) {
 		err = ErrNotFound
 	}

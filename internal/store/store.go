@@ -56,6 +56,9 @@ type Store interface {
 	// SetPasswordHash replaces a user's password hash (a password change); callers
 	// revoke the user's other sessions next (internal/sessions).
 	SetPasswordHash(ctx context.Context, userID int64, hash string) error
+	// RemovePassword leaves a user without a password: one linked to a single sign-on
+	// provider, which alone signs them in from then on.
+	RemovePassword(ctx context.Context, userID int64) error
 
 	// Sessions (sessions.go): the rows behind session tokens. Always on the writer: a
 	// revoked session must not be found on a lagging reader.

@@ -39,6 +39,9 @@ async function accountView() {
   show("account-view");
   $("account-email").textContent = t("account.signedInAs", { email: me.email });
   showQuota($("account-quota"));
+  // An account of the single sign-on provider has no password to change or to confirm
+  // a deletion with (the API answers no_password); the provider manages it.
+  $("account-password").hidden = $("account-delete-part").hidden = !!me.singleSignOn;
   let res;
   try {
     res = await api("/api/sessions");

@@ -38,6 +38,7 @@ const errorMessages = {
   bad_credentials: () => t("error.badCredentials"),
   bad_email: () => t("error.badEmail"),
   wrong_password: () => t("error.wrongPassword"),
+  no_password: () => t("error.noPassword"),
   local_passwords_off: () => t("error.localPasswordsOff"),
   password_too_short: () => t("error.passwordTooShort"),
   password_too_long: () => t("error.passwordTooLong"),
