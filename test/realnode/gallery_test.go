@@ -541,25 +541,64 @@ func signUp(t *testing.T, g *galleryv1alpha1.Gallery) *galleryUser {
 		email: "admin-" + strconv.Itoa(os.Getpid()) + "@example.com", password: randomValue(t),
 		names: map[string]string{},
 	}
-	var accepted struct{ Status string }
-	u.do(t, http.MethodPost, "/api/auth/signup", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password)), http.StatusAccepted, &accepted)
-	// Sign-up starts no session (it answers alike for a taken address): sign in.
-	var session struct{ Token string }
-	u.do(t, http.MethodPost, "/api/auth/signin", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q,"bearer":true}`, u.email, u.password)), http.StatusOK, &session)
-	u.token = session.Token
+	// This release answers a sign-up 202 and starts no session (it answers alike for a
+	// taken address); the previous one (TestUpgradeFromThePreviousRelease) answers 201
+	// with one. Either way the user signs in next.
+	if _, _, err := u.post("/api/auth/signup", http.StatusAccepted, http.StatusCreated); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.trySignIn(); err != nil {
+		t.Fatal(err)
+	}
 	return u
 }
 
+// trySignIn signs in as the web UI does, which both this release and the previous one
+// understand, and keeps the session's token for Authorization: Bearer: the previous
+// release returns it in the body, this one only in the HttpOnly cookie (whose value a
+// bearer header may carry too).
 func (u *galleryUser) trySignIn() error {
-	var session struct{ Token string }
-	if err := u.try(http.MethodPost, "/api/auth/signin", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q,"bearer":true}`, u.email, u.password)), http.StatusOK, &session); err != nil {
+	res, body, err := u.post("/api/auth/signin", http.StatusOK)
+	if err != nil {
 		return err
+	}
+	var session struct{ Token string }
+	_ = json.Unmarshal(body, &session)
+	for _, c := range res.Cookies() {
+		if session.Token == "" && (c.Name == "sortographer_session" || c.Name == "__Host-sortographer_session") {
+			session.Token = c.Value
+		}
+	}
+	if session.Token == "" {
+		return fmt.Errorf("sign-in answered no session: %s", body)
 	}
 	u.token = session.Token
 	return nil
+}
+
+// post posts the user's email and password to path and wants one of the statuses.
+func (u *galleryUser) post(path string, want ...int) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.base+path,
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password)))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := noKeepAlive.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(want, res.StatusCode) {
+		return nil, nil, fmt.Errorf("POST %s answered %d: %s", path, res.StatusCode, body)
+	}
+	return res, body, nil
 }
 
 func (u *galleryUser) upload(t *testing.T, path string) string {
