@@ -442,7 +442,9 @@ type ServerSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=43
-	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="spec.server.trustedProxies entries must be CIDRs such as 10.0.0.0/8 or fd00::/8 (a single address is 10.1.2.3/32)"
+	// The rule matches CIDRs by pattern (CEL's isCIDR needs Kubernetes 1.31; 1.30 is
+	// supported); the app parses each one again, exactly, at start.
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.matches('^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$') || c.matches('^[0-9a-fA-F:]*:[0-9a-fA-F:.]*/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$'))",message="spec.server.trustedProxies entries must be CIDRs such as 10.0.0.0/8 or fd00::/8 (a single address is 10.1.2.3/32)"
 	TrustedProxies []string `json:"trustedProxies,omitempty"`
 
 	// env is extra environment for the server container, after the operator's own. The
