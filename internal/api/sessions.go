@@ -123,26 +123,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u store.
 	if !readJSON(w, r, &c) {
 		return
 	}
-	if u.PasswordHash == "" {
-		writeError(w, r, http.StatusConflict, "no_password", "this account signs in through single sign-on and has no password")
+	if !s.confirmPassword(w, r, u, c.CurrentPassword, "the current password is wrong") {
 		return
 	}
-	// A wrong current password is a guess like a failed sign-in (someone holding a
-	// stolen session), so it is counted by the same limits (signinlimits.go).
-	attempt, ok := s.admitSignIn(w, r, u.Email, s.knownDevice(r, u.Email))
-	if !ok {
-		return
-	}
-	if err := auth.CheckPassword(u.PasswordHash, c.CurrentPassword); err != nil {
-		if !errors.Is(err, auth.ErrWrongPassword) {
-			attempt.succeeded(r.Context()) // not a failed password
-			s.internalError(w, r, "checking the password", err)
-			return
-		}
-		writeError(w, r, http.StatusForbidden, "wrong_password", "the current password is wrong")
-		return
-	}
-	attempt.succeeded(r.Context())
 	hash, err := auth.HashPassword(c.NewPassword)
 	if writePasswordError(w, r, err) {
 		return
@@ -161,4 +144,31 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u store.
 	}
 	s.log(r.Context()).Info("changed password; revoked the user's other sessions")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// confirmPassword checks the signed-in user's password again before a change that
+// needs it (the password change, deleting one's account), and answers when it fails:
+// 409 no_password for an account of the single sign-on provider, 403 wrong_password
+// with wrongMessage. A wrong password is a guess like a failed sign-in (someone holding
+// a stolen session), so it is counted by the same limits (signinlimits.go).
+func (s *Server) confirmPassword(w http.ResponseWriter, r *http.Request, u store.User, password, wrongMessage string) bool {
+	if u.PasswordHash == "" {
+		writeError(w, r, http.StatusConflict, "no_password", "this account signs in through single sign-on and has no password")
+		return false
+	}
+	attempt, ok := s.admitSignIn(w, r, u.Email, s.knownDevice(r, u.Email))
+	if !ok {
+		return false
+	}
+	if err := auth.CheckPassword(u.PasswordHash, password); err != nil {
+		if !errors.Is(err, auth.ErrWrongPassword) {
+			attempt.succeeded(r.Context()) // not a failed password
+			s.internalError(w, r, "checking the password", err)
+			return false
+		}
+		writeError(w, r, http.StatusForbidden, "wrong_password", wrongMessage)
+		return false
+	}
+	attempt.succeeded(r.Context())
+	return true
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sortographer/sortographer/internal/accounts"
-	"github.com/sortographer/sortographer/internal/auth"
 	"github.com/sortographer/sortographer/internal/store"
 )
 
@@ -218,25 +217,9 @@ func (s *Server) deleteOwnAccount(w http.ResponseWriter, r *http.Request, u stor
 	if !readJSON(w, r, &body) {
 		return
 	}
-	if u.PasswordHash == "" {
-		writeError(w, r, http.StatusConflict, "no_password", "this account signs in through single sign-on and has no password to confirm with: ask an admin to delete it")
+	if !s.confirmPassword(w, r, u, body.Password, "the password is wrong: the account was not deleted") {
 		return
 	}
-	// A wrong password is a guess, counted like a failed sign-in (signinlimits.go).
-	attempt, ok := s.admitSignIn(w, r, u.Email, s.knownDevice(r, u.Email))
-	if !ok {
-		return
-	}
-	if err := auth.CheckPassword(u.PasswordHash, body.Password); err != nil {
-		if !errors.Is(err, auth.ErrWrongPassword) {
-			attempt.succeeded(r.Context())
-			s.internalError(w, r, "checking the password", err)
-			return
-		}
-		writeError(w, r, http.StatusForbidden, "wrong_password", "the password is wrong: the account was not deleted")
-		return
-	}
-	attempt.succeeded(r.Context())
 	if s.deleteAccount(w, r, u.ID) {
 		clearSessionCookie(w, r)
 		s.log(r.Context()).Info("user deleted their account")
