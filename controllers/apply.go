@@ -54,11 +54,13 @@ type verifiedKey struct {
 	kind, name string
 }
 
-// verifiedChild is a child's generation that was read from the API server, or written,
-// up to date with the applied hash.
+// verifiedChild is a child's generation (for the kinds without one, the digest of its
+// content: contentDigest) that was read from the API server, or written, up to date with
+// the applied hash.
 type verifiedChild struct {
 	uid        types.UID
 	generation int64
+	digest     string
 	hash       string
 }
 
@@ -71,10 +73,15 @@ func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Uns
 	if a.verified == nil || live.GetUID() == "" {
 		return
 	}
-	if obj, ok := a.cachedObject(u); !ok || !slimmedKind(obj) {
+	obj, ok := a.cachedObject(u)
+	if !ok || !slimmedKind(obj) {
 		return // the cache itself tells whether the child is up to date
 	}
-	a.verified.Store(childKey(g, u), verifiedChild{uid: live.GetUID(), generation: live.GetGeneration(), hash: u.GetAnnotations()[annotationAppliedHash]})
+	v := verifiedChild{uid: live.GetUID(), generation: live.GetGeneration(), hash: u.GetAnnotations()[annotationAppliedHash]}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, obj); err == nil {
+		v.digest, _ = contentDigest(obj) // what the cache's copy of this version carries
+	}
+	a.verified.Store(childKey(g, u), v)
 }
 
 // forgetVerified drops what maps keyed by verifiedKey (applier.verified,
@@ -183,9 +190,10 @@ func (a *applier) cachedUpToDate(ctx context.Context, g *galleryv1alpha1.Gallery
 	live.SetGroupVersionKind(u.GroupVersionKind()) // typed objects from a client carry no TypeMeta
 	if slimmedKind(obj) {
 		// The cache has the metadata but not the spec: the spec is as it was when this
-		// generation was last found up to date.
+		// generation (or content digest) was last found up to date.
 		v, ok := a.verifiedChild(g, u)
 		return ok && v.uid == obj.GetUID() && v.generation == obj.GetGeneration() &&
+			v.digest == obj.GetAnnotations()[annotationCachedDigest] &&
 			v.hash == u.GetAnnotations()[annotationAppliedHash] && isSubset(u.Object["metadata"], live.Object["metadata"])
 	}
 	return upToDate(u, live)

@@ -32,7 +32,7 @@ func (r *GalleryReconciler) reconcileBackup(ctx context.Context, st *reconcileSt
 	backup, drill := specs.BackupCronJobs(g)
 	b := g.Spec.Backup
 	if b == nil {
-		return r.reconcileChildren(ctx, g, backup, drill)
+		return r.reconcileChildren(ctx, st, backup, drill)
 	}
 	// The schema checks the shape; an hour or a zone that does not exist shows here, and
 	// the CronJob is then neither applied nor deleted.
@@ -46,7 +46,7 @@ func (r *GalleryReconciler) reconcileBackup(ctx context.Context, st *reconcileSt
 			drill = specs.Child{}
 		}
 	}
-	if err := r.reconcileChildren(ctx, g, backup, drill); err != nil {
+	if err := r.reconcileChildren(ctx, st, backup, drill); err != nil {
 		return err
 	}
 	missing, err := r.missingDestination(ctx, g.Namespace, b.Destination)

@@ -4,14 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -265,5 +271,124 @@ func TestSlimMetadataTransform(t *testing.T) {
 	if !same(ca.Namespace, cb.Namespace) || !same(ca.OwnerReferences[0].APIVersion, cb.OwnerReferences[0].APIVersion) ||
 		!same(ca.Labels[galleryv1alpha1.LabelGallery], cb.Labels[galleryv1alpha1.LabelGallery]) {
 		t.Error("two cached objects keep separate copies of their namespace, owner or labels")
+	}
+
+	// A Gallery applied with kubectl carries its spec again in an annotation nothing reads.
+	applied := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Annotations: map[string]string{
+		annotationLastApplied: `{"apiVersion":"sortographer.io/v1alpha1","kind":"Gallery","spec":{}}`, "sortographer.io/backup-now": "1",
+	}}}
+	out, _ = slimMetadataTransform(applied)
+	if ann := out.(*galleryv1alpha1.Gallery).Annotations; len(ann) != 1 || ann["sortographer.io/backup-now"] != "1" {
+		t.Errorf("cached Gallery annotations %v: want all but kubectl's last-applied-configuration", ann)
+	}
+}
+
+// The kinds without a generation are cached as their metadata and a digest of the rest:
+// the digest moves with the content, is the same for an object read back through the
+// API (unstructured, as the applier reads it) as for the one the watch decoded, and a
+// claim keeps what status reads.
+func TestSlimWithDigest(t *testing.T) {
+	service := func(port int32) *corev1.Service {
+		return &corev1.Service{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team", Annotations: map[string]string{annotationAppliedHash: "h1"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: FieldOwner}}},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"app": "photos"}, ClusterIP: "10.0.0.9", ClusterIPs: []string{"10.0.0.9"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromString("http")}},
+			},
+		}
+	}
+	claim := &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-photos", Namespace: "team"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, VolumeName: "pv-1",
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+		},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+	}
+	objects := []client.Object{
+		service(80),
+		&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "photos-config", Namespace: "team"},
+			Data: map[string]string{"SORTOGRAPHER_LOG_LEVEL": "info"}},
+		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team"},
+			AutomountServiceAccountToken: ptr.To(false)},
+		claim,
+	}
+	for _, obj := range objects {
+		typ := fmt.Sprintf("%T", obj)
+		out, err := slimWithDigest(obj.DeepCopyObject())
+		if err != nil {
+			t.Fatal(err)
+		}
+		slim := out.(client.Object)
+		digest := slim.GetAnnotations()[annotationCachedDigest]
+		if want, _ := contentDigest(obj); digest == "" || digest != want {
+			t.Errorf("%s: cached digest %q, want the content's %q", typ, digest, want)
+		}
+		if slim.GetName() != obj.GetName() || len(slim.GetManagedFields()) > 0 {
+			t.Errorf("%s: cached metadata %+v", typ, slim)
+		}
+		// The applier computes the digest of what it read through the API server.
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, back); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := contentDigest(back); d != digest {
+			t.Errorf("%s: digest %q read back through unstructured, %q from the watch", typ, d, digest)
+		}
+	}
+	// The dropped content is gone from the cache; the digest follows it.
+	s, _ := slimWithDigest(service(80))
+	if svc := s.(*corev1.Service); len(svc.Spec.Ports) > 0 || svc.Spec.Selector != nil || svc.Annotations[annotationAppliedHash] != "h1" {
+		t.Errorf("cached Service %+v: want its metadata and the digest only", svc)
+	}
+	a, _ := contentDigest(service(80))
+	b, _ := contentDigest(service(8080))
+	if a == b {
+		t.Error("two Services with different ports have the same digest")
+	}
+	c, _ := slimWithDigest(claim.DeepCopy())
+	cached := c.(*corev1.PersistentVolumeClaim)
+	if cached.Status.Phase != corev1.ClaimBound || cached.Spec.Resources.Requests.Storage().String() != "10Gi" || cached.Spec.VolumeName != "" {
+		t.Errorf("cached claim %+v: want its requested size and phase only", cached)
+	}
+	if out, _ := slimWithDigest("tombstone"); out != "tombstone" {
+		t.Error("slimWithDigest changed a tombstone")
+	}
+}
+
+// HPAs, Ingresses and CronJobs have a generation: the cache keeps their metadata and what
+// status reads (an HPA's conditions, an Ingress' addresses).
+func TestMetadataOnlyKeepsWhatStatusReads(t *testing.T) {
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Generation: 3},
+		Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 2, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue, Reason: "TooManyReplicas", Message: "the desired count is more than the maximum"},
+		}},
+	}
+	out, _ := metadataOnly(hpa)
+	h := out.(*autoscalingv2.HorizontalPodAutoscaler)
+	if h.Generation != 3 || h.Spec.MaxReplicas != 0 || scalingLimited(h) != scalingLimited(hpa) || scalingLimited(h) == "" {
+		t.Errorf("cached HPA %+v", h)
+	}
+	in := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "photos", Generation: 2},
+		Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "photos.example.com"}}},
+		Status:     networkingv1.IngressStatus{LoadBalancer: networkingv1.IngressLoadBalancerStatus{Ingress: []networkingv1.IngressLoadBalancerIngress{{Hostname: "lb.example.com"}}}},
+	}
+	out, _ = metadataOnly(in)
+	i := out.(*networkingv1.Ingress)
+	if i.Generation != 2 || len(i.Spec.Rules) > 0 || len(i.Status.LoadBalancer.Ingress) != 1 || i.Status.LoadBalancer.Ingress[0].Hostname != "lb.example.com" {
+		t.Errorf("cached Ingress %+v", i)
+	}
+	out, _ = metadataOnly(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "photos-backup", Generation: 4}, Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *"}})
+	if cj := out.(*batchv1.CronJob); cj.Generation != 4 || cj.Spec.Schedule != "" {
+		t.Errorf("cached CronJob %+v", cj)
 	}
 }

@@ -138,6 +138,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			}
 		}
 	}
+	r.recordCreated(st)
 	if err := r.observe(ctx, st); err != nil && passErr == nil {
 		passErr = err
 	}

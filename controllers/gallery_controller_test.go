@@ -27,6 +27,7 @@ import (
 
 	galleryv1alpha1 "github.com/sortographer/sortographer/api/v1alpha1"
 	"github.com/sortographer/sortographer/controllers/specs"
+	"github.com/sortographer/sortographer/internal/config"
 )
 
 var nsSeq atomic.Int64
@@ -191,6 +192,20 @@ func TestMinimalGalleryConvergesAndBecomesReady(t *testing.T) {
 		return nil
 	})
 
+	// The children were announced in one Created event for the pass that made them (two
+	// if a pass failed half-way), each child once, not in an event each.
+	notes := strings.Join(createdNotes(t, ns), "; ")
+	if n := len(createdNotes(t, ns)); n == 0 || n > 2 {
+		t.Errorf("%d Created events (%s), want one for the pass that made the children", n, notes)
+	}
+	for name, obj := range children {
+		kind := fmt.Sprintf("%T", obj)
+		kind = kind[strings.LastIndex(kind, ".")+1:]
+		if c := strings.Count(notes, kind+" "+name+","); c+strings.Count(notes+";", kind+" "+name+";") != 1 {
+			t.Errorf("the Created events (%s) do not name %s %s once", notes, kind, name)
+		}
+	}
+
 	// The secret never appears in status or events.
 	live := mustGet(t, g)
 	status := fmt.Sprintf("%+v", live.Status)
@@ -245,6 +260,22 @@ func TestDeletedChildIsRecreated(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// createdNotes are the notes of the Created events in namespace ns.
+func createdNotes(t *testing.T, ns string) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, e := range list.Items {
+		if e.Reason == "Created" && e.Regarding.Kind == "Gallery" {
+			notes = append(notes, e.Note)
+		}
+	}
+	return notes
 }
 
 func TestGeneratedSecretIsNeverRewritten(t *testing.T) {
@@ -641,7 +672,9 @@ func TestFailedApplyShowsTheAPIServersReason(t *testing.T) {
 // (slimDeployment): a change someone else makes to a template is still seen, by its new
 // generation, and put back. (The image would not do: a server image other than the
 // Gallery's is an upgrade, which waits for its migration.)
-func TestEditedPodTemplateIsPutBack(t *testing.T) {
+// Children the cache keeps slim (no pod templates, no specs, only a digest of a Service's
+// spec or a ConfigMap's data) are still put back when someone edits them.
+func TestEditedChildrenArePutBack(t *testing.T) {
 	ns := newNamespace(t)
 	g := newGallery(t, ns)
 	server, database := &appsv1.Deployment{}, &appsv1.StatefulSet{}
@@ -681,6 +714,39 @@ func TestEditedPodTemplateIsPutBack(t *testing.T) {
 		}
 		if got := p.Spec.MaxUnavailable.String(); got != maxUnavailable {
 			return fmt.Errorf("maxUnavailable %s, want %s", got, maxUnavailable)
+		}
+		return nil
+	})
+	// Services and ConfigMaps have no generation: the cache keeps a digest of their content.
+	for _, edit := range []struct {
+		obj   client.Object
+		patch string
+	}{
+		{&corev1.Service{}, `{"spec":{"selector":{"app.kubernetes.io/component":"someone-elses"}}}`},
+		{&corev1.ConfigMap{}, fmt.Sprintf(`{"data":{%q:"debug"}}`, config.EnvLogLevel)},
+	} {
+		name := g.ServerName()
+		if _, ok := edit.obj.(*corev1.ConfigMap); ok {
+			name = g.ConfigMapName()
+		}
+		eventually(t, name, mustExist(ns, name, edit.obj))
+		if err := k8s.Patch(context.Background(), edit.obj, client.RawPatch(types.MergePatchType, []byte(edit.patch)), client.FieldOwner("kubectl-edit")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "service selector and configmap value put back", func() error {
+		svc, cm := &corev1.Service{}, &corev1.ConfigMap{}
+		if err := mustExist(ns, g.ServerName(), svc)(); err != nil {
+			return err
+		}
+		if err := mustExist(ns, g.ConfigMapName(), cm)(); err != nil {
+			return err
+		}
+		if got := svc.Spec.Selector["app.kubernetes.io/component"]; got != galleryv1alpha1.ComponentServer {
+			return fmt.Errorf("service selects component %q", got)
+		}
+		if got := cm.Data[config.EnvLogLevel]; got != "info" {
+			return fmt.Errorf("configmap log level %q", got)
 		}
 		return nil
 	})

@@ -44,7 +44,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		// does, reads through the API reader. They are often half an object's size.
 		DefaultTransform: slimMetadataTransform,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Label: galleryPodSelector, Transform: podCacheTransform},
+			&corev1.Pod{}: {Label: galleryPodSelector, Transform: sharingLabels(podCacheTransform)},
 			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
 			&batchv1.Job{}: {Label: galleryPodSelector},
 		},
@@ -58,9 +58,15 @@ func CacheOptions(namespaces []string) cache.Options {
 			by.Transform = slimDeployment
 		case *appsv1.StatefulSet:
 			by.Transform = slimStatefulSet
-		case *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy:
+		case *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy, *autoscalingv2.HorizontalPodAutoscaler,
+			*networkingv1.Ingress, *batchv1.CronJob:
 			by.Transform = metadataOnly
+		case *corev1.Service, *corev1.ConfigMap, *corev1.ServiceAccount, *corev1.PersistentVolumeClaim:
+			by.Transform = slimWithDigest
+		default:
+			by.Transform = slimMetadataTransform
 		}
+		by.Transform = sharingLabels(by.Transform)
 		o.ByObject[obj] = by
 	}
 	if len(namespaces) > 0 {
@@ -91,10 +97,14 @@ func slimMetadataTransform(obj any) (any, error) {
 	return obj, nil
 }
 
+// annotationLastApplied is where `kubectl apply` (client-side) keeps what it applied.
+const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
 // internMeta makes m's namespace, labels, annotation keys and owner references share
 // one copy of each string with every other cached object (the unique package's
-// canonical strings). Each child of a Gallery repeats its namespace, the Gallery's name
-// and UID and the same six label keys; decoded, each had its own copies.
+// canonical strings), and drops kubectl's last-applied-configuration. Each child of a
+// Gallery repeats its namespace, the Gallery's name and UID and the same six label keys;
+// decoded, each had its own copies.
 func internMeta(m metav1.Object) {
 	m.SetNamespace(intern(m.GetNamespace()))
 	if l := m.GetLabels(); l != nil {
@@ -107,6 +117,9 @@ func internMeta(m metav1.Object) {
 	if a := m.GetAnnotations(); a != nil {
 		out := make(map[string]string, len(a))
 		for k, v := range a {
+			if k == annotationLastApplied {
+				continue // nothing reads it; a Gallery applied with kubectl carries its whole spec in it
+			}
 			out[intern(k)] = v
 		}
 		m.SetAnnotations(out)
@@ -214,26 +227,103 @@ func slimStatefulSet(obj any) (any, error) {
 }
 
 // slimmedKind reports whether the cache keeps obj's kind without its spec
-// (slimDeployment, slimStatefulSet, metadataOnly): the applier then trusts a generation
-// it has seen up to date (applier.verified).
+// (slimDeployment, slimStatefulSet, metadataOnly, slimWithDigest): the applier then
+// trusts what it has seen up to date of that child (applier.verified) — its generation,
+// or for the kinds without one, the digest of its content.
 func slimmedKind(obj client.Object) bool {
 	switch obj.(type) {
-	case *appsv1.Deployment, *appsv1.StatefulSet, *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy:
+	case *appsv1.Deployment, *appsv1.StatefulSet, *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy,
+		*autoscalingv2.HorizontalPodAutoscaler, *networkingv1.Ingress, *batchv1.CronJob,
+		*corev1.Service, *corev1.ConfigMap, *corev1.ServiceAccount, *corev1.PersistentVolumeClaim:
 		return true
 	}
 	return false
 }
 
-// metadataOnly keeps of a PodDisruptionBudget or NetworkPolicy only its metadata: only
-// the applier reads them, and their generation rises with any change to the spec.
+// metadataOnly keeps of a cached child with a generation (a change to its spec raises
+// it) its metadata and what status reads: an HPA's conditions (ScalingLimited), an
+// Ingress' addresses. Nothing else is read of them but by the applier.
 func metadataOnly(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *policyv1.PodDisruptionBudget:
 		return &policyv1.PodDisruptionBudget{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
 	case *networkingv1.NetworkPolicy:
 		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		conds := make([]autoscalingv2.HorizontalPodAutoscalerCondition, len(o.Status.Conditions))
+		for i, c := range o.Status.Conditions {
+			conds[i] = autoscalingv2.HorizontalPodAutoscalerCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message}
+		}
+		return &autoscalingv2.HorizontalPodAutoscaler{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds}}, nil
+	case *networkingv1.Ingress:
+		return &networkingv1.Ingress{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
+			Status: networkingv1.IngressStatus{LoadBalancer: o.Status.LoadBalancer}}, nil
+	case *batchv1.CronJob:
+		return &batchv1.CronJob{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
 	}
 	return obj, nil
+}
+
+// annotationCachedDigest is set only on cached copies of the kinds without a generation
+// (slimWithDigest): the digest of the content the cache dropped. Nothing writes it.
+const annotationCachedDigest = "sortographer.io/cached-digest"
+
+// slimWithDigest keeps of a cached Service, ConfigMap, ServiceAccount or claim its
+// metadata, what status reads of a claim (its requested size and phase), and in place
+// of the rest a digest of it (contentDigest, as annotationCachedDigest). These kinds
+// have no generation that a change would raise; the digest is what the applier compares
+// with the one it found up to date, and a change of it still passes childChanged, so an
+// edit of anyone's brings a pass that puts it back.
+func slimWithDigest(obj any) (any, error) {
+	o, ok := obj.(client.Object)
+	if !ok {
+		return obj, nil // a DeletedFinalStateUnknown tombstone
+	}
+	digest, ok := contentDigest(o)
+	if !ok {
+		return obj, nil
+	}
+	var slim client.Object
+	switch o := o.(type) {
+	case *corev1.Service:
+		slim = &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+	case *corev1.ConfigMap:
+		slim = &corev1.ConfigMap{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+	case *corev1.ServiceAccount:
+		slim = &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+	case *corev1.PersistentVolumeClaim:
+		slim = &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
+			Spec:   corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: o.Spec.Resources.Requests}},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: o.Status.Phase}}
+	}
+	ann := slim.GetAnnotations() // internMeta's own copy
+	if ann == nil {
+		ann = make(map[string]string, 1)
+	}
+	ann[annotationCachedDigest] = digest
+	slim.SetAnnotations(ann)
+	return slim, nil
+}
+
+// contentDigest is the digest of what slimWithDigest drops of obj: a Service's or a
+// claim's spec, a ConfigMap's data, a ServiceAccount's secrets and token setting. ok is
+// false for any other kind.
+func contentDigest(obj client.Object) (digest string, ok bool) {
+	var content any
+	switch o := obj.(type) {
+	case *corev1.Service:
+		content = o.Spec
+	case *corev1.ConfigMap:
+		content = []any{o.Data, o.BinaryData, o.Immutable}
+	case *corev1.ServiceAccount:
+		content = []any{o.Secrets, o.ImagePullSecrets, o.AutomountServiceAccountToken}
+	case *corev1.PersistentVolumeClaim:
+		content = o.Spec
+	default:
+		return "", false
+	}
+	return hashOf(content), true
 }
 
 func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {

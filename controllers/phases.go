@@ -64,6 +64,9 @@ type reconcileState struct {
 	secrets map[string]*corev1.Secret
 	// failure is the phase that failed this pass and why (nil: none did).
 	failure *phaseFailure
+	// created names the children this pass created ("Kind name"), for its one Created
+	// event.
+	created []string
 	// hpaToleranceUnsupported is GalleryReconciler.HPAToleranceUnsupported.
 	hpaToleranceUnsupported bool
 }
@@ -143,36 +146,37 @@ func (r *GalleryReconciler) applier() *applier {
 	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, released: &r.releasedReplicas, verified: &r.verifiedChildren}
 }
 
-// applyAll applies each non-nil object and records an event for each one it creates.
-func (r *GalleryReconciler) applyAll(ctx context.Context, g *galleryv1alpha1.Gallery, objs ...client.Object) error {
+// applyAll applies each non-nil object and notes each one it creates for the pass's
+// Created event (recordCreated).
+func (r *GalleryReconciler) applyAll(ctx context.Context, st *reconcileState, objs ...client.Object) error {
 	a := r.applier()
 	for _, o := range objs {
 		if o == nil {
 			continue
 		}
-		res, err := a.apply(ctx, g, o)
+		res, err := a.apply(ctx, st.gallery, o)
 		if err != nil {
 			return err
 		}
 		if res == created {
 			kind := o.GetObjectKind().GroupVersionKind().Kind
 			logf.FromContext(ctx).Info("created child", "kind", kind, "child", o.GetName())
-			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created %s %s", kind, o.GetName())
+			st.created = append(st.created, kind+" "+o.GetName())
 		}
 	}
 	return nil
 }
 
 // removeAll deletes children the Gallery no longer wants.
-func (r *GalleryReconciler) removeAll(ctx context.Context, g *galleryv1alpha1.Gallery, objs ...client.Object) error {
+func (r *GalleryReconciler) removeAll(ctx context.Context, st *reconcileState, objs ...client.Object) error {
 	a := r.applier()
 	for _, o := range objs {
-		deleted, err := a.deleteIfPresent(ctx, g, o)
+		deleted, err := a.deleteIfPresent(ctx, st.gallery, o)
 		if err != nil {
 			return fmt.Errorf("delete %s %s: %w", a.kindOf(o), o.GetName(), err)
 		}
 		if deleted {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted %s %s, no longer in the spec", a.kindOf(o), o.GetName())
+			r.Recorder.Eventf(st.gallery, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted %s %s, no longer in the spec", a.kindOf(o), o.GetName())
 		}
 	}
 	return nil
@@ -180,12 +184,54 @@ func (r *GalleryReconciler) removeAll(ctx context.Context, g *galleryv1alpha1.Ga
 
 // reconcileChildren applies the children the spec asks for, then deletes those it no
 // longer asks for.
-func (r *GalleryReconciler) reconcileChildren(ctx context.Context, g *galleryv1alpha1.Gallery, children ...specs.Child) error {
+func (r *GalleryReconciler) reconcileChildren(ctx context.Context, st *reconcileState, children ...specs.Child) error {
 	wanted, unwanted := sortChildren(children)
-	if err := r.applyAll(ctx, g, wanted...); err != nil {
+	if err := r.applyAll(ctx, st, wanted...); err != nil {
 		return err
 	}
-	return r.removeAll(ctx, g, unwanted...)
+	return r.removeAll(ctx, st, unwanted...)
+}
+
+// maxEventNote is the longest note an events.k8s.io Event may carry.
+const maxEventNote = 1024
+
+// recordCreated records one Created event for the children a pass created, however
+// many: a new Gallery's first pass creates about twenty, and an event each was as many
+// events held in the operator's memory (the broadcaster keeps each six to twelve minutes
+// to find repeats) as there were children, while only the first one's note reached the
+// API server: events.k8s.io counts later events of the same reason and object as a
+// series of the first. Within those minutes this event, too, only counts in the first
+// one's series.
+func (r *GalleryReconciler) recordCreated(st *reconcileState) {
+	if len(st.created) == 0 {
+		return
+	}
+	r.Recorder.Eventf(st.gallery, nil, corev1.EventTypeNormal, "Created", "Create", "%s", createdNote(st.created))
+}
+
+// createdNote lists what a pass created ("created 3 children: ConfigMap g-config, …"),
+// cut to fit an event's note with the number left out ("…, and 4 more").
+func createdNote(created []string) string {
+	noun := "children"
+	if len(created) == 1 {
+		noun = "child"
+	}
+	note := fmt.Sprintf("created %d %s: ", len(created), noun)
+	for i, c := range created {
+		sep := ", "
+		if i == 0 {
+			sep = ""
+		}
+		after := "" // what must still fit if the list stopped after c
+		if left := len(created) - i - 1; left > 0 {
+			after = fmt.Sprintf(", and %d more", left)
+		}
+		if i > 0 && len(note)+len(sep)+len(c)+len(after) > maxEventNote {
+			return note + fmt.Sprintf(", and %d more", len(created)-i)
+		}
+		note += sep + c
+	}
+	return note
 }
 
 // sortChildren splits children into what to apply and what to delete, in their order;
@@ -310,11 +356,11 @@ func (r *GalleryReconciler) ensureGeneratedSecret(ctx context.Context, st *recon
 	if !owned {
 		res, err := r.applier().applyUnowned(ctx, g, specs.DatabaseSecret(g, values))
 		if err == nil && res == created {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, "Created", "Create", "created Secret %s (kept when the Gallery is deleted, like the database volume)", name)
+			st.created = append(st.created, "Secret "+name+" (kept when the Gallery is deleted, like the database volume)")
 		}
 		return err
 	}
-	return r.applyAll(ctx, g, specs.GeneratedSecret(g, values))
+	return r.applyAll(ctx, st, specs.GeneratedSecret(g, values))
 }
 
 // randomSecret is 32 random bytes (256 bits), URL-safe base64 so it is also a valid
@@ -346,11 +392,11 @@ func (r *GalleryReconciler) reconcileConfig(ctx context.Context, st *reconcileSt
 	if g.Spec.Cache.Managed != nil {
 		objs = append(objs, specs.RedisConfigMap(g))
 	}
-	return r.applyAll(ctx, g, objs...)
+	return r.applyAll(ctx, st, objs...)
 }
 
 func (r *GalleryReconciler) reconcileIdentity(ctx context.Context, st *reconcileState) error {
-	return r.reconcileChildren(ctx, st.gallery, specs.IdentityChildren(st.gallery)...)
+	return r.reconcileChildren(ctx, st, specs.IdentityChildren(st.gallery)...)
 }
 
 func (r *GalleryReconciler) reconcileStorage(ctx context.Context, st *reconcileState) error {
@@ -362,14 +408,14 @@ func (r *GalleryReconciler) reconcileStorage(ctx context.Context, st *reconcileS
 	if c := specs.SQLiteClaim(g); c != nil {
 		objs = append(objs, c)
 	}
-	return r.applyAll(ctx, g, objs...)
+	return r.applyAll(ctx, st, objs...)
 }
 
 func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
 	if g.Spec.Cache.Managed == nil {
 		// Switched to an external Redis: the managed one goes.
-		return r.reconcileChildren(ctx, g, specs.ManagedRedisChildren(g, "")...)
+		return r.reconcileChildren(ctx, st, specs.ManagedRedisChildren(g, "")...)
 	}
 	// Redis restarts only when its own configuration or its password changes; its queue
 	// is rebuilt from the database if persistence is off.
@@ -380,7 +426,7 @@ func (r *GalleryReconciler) reconcileCache(ctx context.Context, st *reconcileSta
 	if err := r.applyStatefulSet(ctx, st, specs.RedisStatefulSet(g, hash), true); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, g, specs.RedisService(g))
+	return r.applyAll(ctx, st, specs.RedisService(g))
 }
 
 func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcileState) error {
@@ -397,7 +443,7 @@ func (r *GalleryReconciler) reconcileDatabase(ctx context.Context, st *reconcile
 	if err := r.applyStatefulSet(ctx, st, specs.MariaDBStatefulSet(g, hash), false); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, g, specs.MariaDBService(g))
+	return r.applyAll(ctx, st, specs.MariaDBService(g))
 }
 
 func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileState) error {
@@ -413,7 +459,7 @@ func (r *GalleryReconciler) reconcileServer(ctx context.Context, st *reconcileSt
 			return err
 		}
 	}
-	return r.reconcileChildren(ctx, g, specs.ServerChildren(g, st.configHash, st.serverFloor, !st.hpaToleranceUnsupported)...)
+	return r.reconcileChildren(ctx, st, specs.ServerChildren(g, st.configHash, st.serverFloor, !st.hpaToleranceUnsupported)...)
 }
 
 func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileState) error {
@@ -445,16 +491,16 @@ func (r *GalleryReconciler) reconcileWorkers(ctx context.Context, st *reconcileS
 			return err
 		}
 	}
-	return r.reconcileChildren(ctx, g, specs.WorkersChildren(g, st.configHash, replicas, scaler, floor, !st.hpaToleranceUnsupported, r.KEDAInstalled)...)
+	return r.reconcileChildren(ctx, st, specs.WorkersChildren(g, st.configHash, replicas, scaler, floor, !st.hpaToleranceUnsupported, r.KEDAInstalled)...)
 }
 
 func (r *GalleryReconciler) reconcileIngress(ctx context.Context, st *reconcileState) error {
-	return r.reconcileChildren(ctx, st.gallery, specs.IngressChildren(st.gallery)...)
+	return r.reconcileChildren(ctx, st, specs.IngressChildren(st.gallery)...)
 }
 
 func (r *GalleryReconciler) reconcileNetworkPolicies(ctx context.Context, st *reconcileState) error {
 	g := st.gallery
-	return r.reconcileChildren(ctx, g, specs.NetworkPolicyChildren(g, specs.WorkerScalerFor(g, r.KEDAInstalled))...)
+	return r.reconcileChildren(ctx, st, specs.NetworkPolicyChildren(g, specs.WorkerScalerFor(g, r.KEDAInstalled))...)
 }
 
 // reconcileMonitoring applies the PodMonitor of the server and workers where the
@@ -463,7 +509,7 @@ func (r *GalleryReconciler) reconcileMonitoring(ctx context.Context, st *reconci
 	if !r.PodMonitorInstalled {
 		return nil
 	}
-	return r.reconcileChildren(ctx, st.gallery, specs.MonitoringChildren(st.gallery)...)
+	return r.reconcileChildren(ctx, st, specs.MonitoringChildren(st.gallery)...)
 }
 
 // scheduleFloors are the highest server and worker minimums of the schedule windows

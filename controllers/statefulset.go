@@ -25,7 +25,7 @@ func (r *GalleryReconciler) applyStatefulSet(ctx context.Context, st *reconcileS
 	var live appsv1.StatefulSet
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), &live)
 	if apierrors.IsNotFound(err) {
-		return r.applyAll(ctx, g, desired)
+		return r.applyAll(ctx, st, desired)
 	}
 	if err != nil {
 		return fmt.Errorf("get statefulset %s: %w", desired.Name, err)
@@ -56,7 +56,7 @@ func (r *GalleryReconciler) applyStatefulSet(ctx context.Context, st *reconcileS
 		}
 		want.Spec.Resources.Requests = was.Spec.Resources.Requests.DeepCopy()
 	}
-	return r.applyAll(ctx, g, desired)
+	return r.applyAll(ctx, st, desired)
 }
 
 // growClaims raises the storage request of each pod's PVC made from template t. waiting

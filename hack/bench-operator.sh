@@ -19,7 +19,10 @@
 # bench-operator, with a /16 service range (kwokctl's default /24 holds 84 Galleries'
 # Services) and one extra simulated node for 20,000 pods. Settings: STEADY (seconds of
 # steady state, default 120), FLOOR_PARALLEL (kubectl processes, default 16), KEEP=1 keeps
-# the cluster; MANAGER_BIN runs that binary instead of this tree's. Results go to stdout as one table row per N.
+# the cluster; MANAGER_BIN runs that binary instead of this tree's; HEAP_PROFILES=DIR saves
+# the operator's heap profile (after a collection) at the end of each steady state as
+# DIR/heap-N.pb.gz, for `go tool pprof -sample_index=inuse_space`. Results go to stdout as
+# one table row per N.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,7 +73,7 @@ EOF
 
 start_operator() {
   "$work/manager" --metrics-bind-address=127.0.0.1:$port --health-probe-bind-address=127.0.0.1:$((port + 1)) \
-    --zap-log-level=error ${OPERATOR_ARGS:-} >>"$work/operator.log" 2>&1 &
+    --pprof-bind-address=127.0.0.1:$((port + 2)) --zap-log-level=error ${OPERATOR_ARGS:-} >>"$work/operator.log" 2>&1 &
   op_pid=$!
   until curl -sf "http://127.0.0.1:$((port + 1))/readyz" >/dev/null; do sleep 0.2; done
 }
@@ -166,6 +169,11 @@ scale() {
   local steady_cpu
   steady_cpu=$(awk -v a="$cpu1" -v b="$cpu" 'BEGIN { printf "%.1f", b - a }')
   log "N=$n: steady state ${steady}s: $steady_w writes, $steady_r reads, ${steady_cpu} CPU-s; RSS ${rss} MiB ($(rss_parts)); $w writes, $r reads, $p passes while converging"
+  if [ -n "${HEAP_PROFILES:-}" ]; then
+    mkdir -p "$HEAP_PROFILES"
+    curl -sf "http://127.0.0.1:$((port + 2))/debug/pprof/heap?gc=1" >"$HEAP_PROFILES/heap-$n.pb.gz"
+    log "N=$n: heap profile in $HEAP_PROFILES/heap-$n.pb.gz"
+  fi
   log "N=$n: restart"
   stop_operator
   start=$(now)

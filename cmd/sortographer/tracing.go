@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/sortographer/sortographer/internal/tracing"
+	"github.com/sortographer/sortographer/internal/tracing/otlp"
 )
 
 // tracingFlushTimeout bounds the export of the spans still buffered at exit.
@@ -15,7 +15,7 @@ const tracingFlushTimeout = 5 * time.Second
 // nothing) and returns what flushes it: defer it, so it runs once the server and the
 // workers have stopped and their last spans have ended.
 func startTracing(ctx context.Context, log *slog.Logger) (flush func(), err error) {
-	shutdown, err := tracing.Setup(ctx, log)
+	shutdown, err := otlp.Setup(ctx, log)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/sortographer/sortographer/internal/testenv"
 	"github.com/sortographer/sortographer/internal/testservers"
 	"github.com/sortographer/sortographer/internal/tracing"
+	"github.com/sortographer/sortographer/internal/tracing/otlp"
 	"github.com/sortographer/sortographer/internal/tracing/otlptest"
 )
 
@@ -33,9 +34,9 @@ import (
 // for the job carries the upload's request id.
 func TestUploadIsOneTrace(t *testing.T) {
 	receiver := otlptest.NewReceiver(t)
-	t.Setenv(tracing.EnvEndpoint, receiver.URL())
-	t.Setenv(tracing.EnvTracesEndpoint, "")
-	t.Setenv(tracing.EnvSDKDisabled, "")
+	t.Setenv(otlp.EnvEndpoint, receiver.URL())
+	t.Setenv(otlp.EnvTracesEndpoint, "")
+	t.Setenv(otlp.EnvSDKDisabled, "")
 	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
 	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "1")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "sortographer.gallery=traced")

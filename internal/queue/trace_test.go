@@ -17,6 +17,7 @@ import (
 	"github.com/sortographer/sortographer/internal/queue"
 	"github.com/sortographer/sortographer/internal/testservers"
 	"github.com/sortographer/sortographer/internal/tracing"
+	"github.com/sortographer/sortographer/internal/tracing/otlp"
 )
 
 // recordSpans installs a tracer provider that keeps every span, for the test.
@@ -24,7 +25,7 @@ func recordSpans(t *testing.T) *tracetest.SpanRecorder {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	otel.SetTracerProvider(tp)
-	// Back to tracing off, as tracing.Setup leaves it without an endpoint.
+	// Back to tracing off, as otlp.Setup leaves it without an endpoint.
 	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()); _ = tp.Shutdown(context.Background()) })
 	return rec
 }
@@ -94,9 +95,9 @@ func TestRedisJobsWithoutOptionalFields(t *testing.T) {
 	}
 	q := queue.NewRedis(client, "photos", queue.Options{Consumer: "w1"})
 	// Tracing off, and no request id.
-	t.Setenv(tracing.EnvEndpoint, "")
-	t.Setenv(tracing.EnvTracesEndpoint, "")
-	if _, err := tracing.Setup(ctx, slog.New(slog.DiscardHandler)); err != nil {
+	t.Setenv(otlp.EnvEndpoint, "")
+	t.Setenv(otlp.EnvTracesEndpoint, "")
+	if _, err := otlp.Setup(ctx, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	mustEnqueue(t, q, job("new", queue.PriorityNormal))

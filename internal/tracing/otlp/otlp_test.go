@@ -1,4 +1,4 @@
-package tracing_test
+package otlp_test
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sortographer/sortographer/internal/tracing"
+	"github.com/sortographer/sortographer/internal/tracing/otlp"
 	"github.com/sortographer/sortographer/internal/tracing/otlptest"
 )
 
 // clearEnv unsets, for the test, every variable that could turn export on or shape it.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{tracing.EnvEndpoint, tracing.EnvTracesEndpoint, tracing.EnvSDKDisabled,
+	for _, k := range []string{otlp.EnvEndpoint, otlp.EnvTracesEndpoint, otlp.EnvSDKDisabled,
 		"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
 		t.Setenv(k, "")
 	}
@@ -24,7 +25,7 @@ func clearEnv(t *testing.T) {
 
 func setup(t *testing.T) func(context.Context) error {
 	t.Helper()
-	shutdown, err := tracing.Setup(context.Background(), slog.New(slog.DiscardHandler))
+	shutdown, err := otlp.Setup(context.Background(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestSetupWithoutEndpointExportsNothing(t *testing.T) {
 	receiver := otlptest.NewReceiver(t)
 	for name, env := range map[string]map[string]string{
 		"no endpoint":  {},
-		"sdk disabled": {tracing.EnvEndpoint: receiver.URL(), tracing.EnvSDKDisabled: "true"},
+		"sdk disabled": {otlp.EnvEndpoint: receiver.URL(), otlp.EnvSDKDisabled: "true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clearEnv(t)
@@ -73,13 +74,13 @@ func TestSetupWithoutEndpointExportsNothing(t *testing.T) {
 func TestSetupExportsWithEnvironment(t *testing.T) {
 	clearEnv(t)
 	receiver := otlptest.NewReceiver(t)
-	t.Setenv(tracing.EnvEndpoint, receiver.URL())
+	t.Setenv(otlp.EnvEndpoint, receiver.URL())
 	t.Setenv("OTEL_SERVICE_NAME", "sortographer-server")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.namespace.name=photos,sortographer.gallery=family")
 	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
 	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "1")
 	var logs bytes.Buffer
-	shutdown, err := tracing.Setup(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)))
+	shutdown, err := otlp.Setup(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestSetupExportsWithEnvironment(t *testing.T) {
 	if err := shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if spans := receiver.Spans(); len(spans) != 2 || spans[1].Service != tracing.DefaultServiceName {
-		t.Errorf("received %v, want a second span from service %s", spans, tracing.DefaultServiceName)
+	if spans := receiver.Spans(); len(spans) != 2 || spans[1].Service != otlp.DefaultServiceName {
+		t.Errorf("received %v, want a second span from service %s", spans, otlp.DefaultServiceName)
 	}
 }

@@ -1,0 +1,121 @@
+package controllers
+
+import (
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+)
+
+// sharedLabels holds one label map for all the cached objects whose labels are equal.
+// A Gallery's children repeat the same six labels (its name and the component among
+// them), and each decoded object brought its own map: a few hundred bytes an object,
+// the largest part of a slimmed object's metadata (docs/operator.md, Scale).
+//
+// A set is dropped when the last cached object using it has been collected (a
+// runtime cleanup on each object), so deleted Galleries' sets do not pile up. The maps
+// are never written: the cache hands out deep copies.
+var sharedLabels = &labelSets{sets: map[string]*labelSet{}}
+
+type labelSets struct {
+	mu   sync.Mutex
+	sets map[string]*labelSet
+}
+
+type labelSet struct {
+	labels map[string]string
+	users  int
+}
+
+// take returns the shared map equal to labels, and the set's key to release it with.
+func (s *labelSets) take(labels map[string]string) (key string, shared map[string]string) {
+	key = labelSetKey(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set, ok := s.sets[key]
+	if !ok {
+		m := make(map[string]string, len(labels))
+		for k, v := range labels {
+			m[intern(k)] = intern(v)
+		}
+		set = &labelSet{labels: m}
+		s.sets[key] = set
+	}
+	set.users++
+	return key, set.labels
+}
+
+// release is run when an object that took the set with key has been collected.
+func (s *labelSets) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if set, ok := s.sets[key]; ok {
+		if set.users--; set.users <= 0 {
+			delete(s.sets, key)
+		}
+	}
+}
+
+// len is how many distinct label sets are held.
+func (s *labelSets) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sets)
+}
+
+// labelSetKey is labels in one string, the same for equal maps.
+func labelSetKey(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(labels[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// uniqueLabel marks labels no other object shares (a StatefulSet pod's own name): such
+// a set would cost the table more than it saves.
+const uniqueLabel = "statefulset.kubernetes.io/pod-name"
+
+// sharingLabels runs transform, then gives the object it made the shared map of its
+// labels.
+func sharingLabels(transform toolscache.TransformFunc) toolscache.TransformFunc {
+	return func(obj any) (any, error) {
+		out, err := transform(obj)
+		if err != nil {
+			return out, err
+		}
+		return shareLabels(sharedLabels, out), nil
+	}
+}
+
+func shareLabels(sets *labelSets, obj any) any {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj // a DeletedFinalStateUnknown tombstone
+	}
+	labels := m.GetLabels()
+	if len(labels) == 0 || labels[uniqueLabel] != "" {
+		return obj
+	}
+	p := reflect.ValueOf(obj)
+	if p.Kind() != reflect.Pointer || p.IsNil() {
+		return obj
+	}
+	key, shared := sets.take(labels)
+	m.SetLabels(shared)
+	// Any pointer into the object will do: a cleanup runs once the object is unreachable.
+	runtime.AddCleanup((*byte)(p.UnsafePointer()), sets.release, key)
+	return obj
+}
