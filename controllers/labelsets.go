@@ -27,13 +27,16 @@ type labelSets struct {
 }
 
 type labelSet struct {
+	key    string // in labelSets.sets
 	labels map[string]string
 	users  int
 }
 
-// take returns the shared map equal to labels, and the set's key to release it with.
-func (s *labelSets) take(labels map[string]string) (key string, shared map[string]string) {
-	key = labelSetKey(labels)
+// take returns the shared set equal to labels, to release once the object using it is
+// gone. The set, not its key, is what each object's cleanup holds: a key string an
+// object was the largest part of what sharing saved.
+func (s *labelSets) take(labels map[string]string) *labelSet {
+	key := labelSetKey(labels)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set, ok := s.sets[key]
@@ -42,21 +45,19 @@ func (s *labelSets) take(labels map[string]string) (key string, shared map[strin
 		for k, v := range labels {
 			m[intern(k)] = intern(v)
 		}
-		set = &labelSet{labels: m}
+		set = &labelSet{key: key, labels: m}
 		s.sets[key] = set
 	}
 	set.users++
-	return key, set.labels
+	return set
 }
 
-// release is run when an object that took the set with key has been collected.
-func (s *labelSets) release(key string) {
+// release is run when an object that took set has been collected.
+func (s *labelSets) release(set *labelSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if set, ok := s.sets[key]; ok {
-		if set.users--; set.users <= 0 {
-			delete(s.sets, key)
-		}
+	if set.users--; set.users <= 0 && s.sets[set.key] == set {
+		delete(s.sets, set.key)
 	}
 }
 
@@ -113,9 +114,9 @@ func shareLabels(sets *labelSets, obj any) any {
 	if p.Kind() != reflect.Pointer || p.IsNil() {
 		return obj
 	}
-	key, shared := sets.take(labels)
-	m.SetLabels(shared)
+	set := sets.take(labels)
+	m.SetLabels(set.labels)
 	// Any pointer into the object will do: a cleanup runs once the object is unreachable.
-	runtime.AddCleanup((*byte)(p.UnsafePointer()), sets.release, key)
+	runtime.AddCleanup((*byte)(p.UnsafePointer()), sets.release, set)
 	return obj
 }

@@ -134,9 +134,10 @@ func internMeta(m metav1.Object) {
 func intern(s string) string { return unique.Make(s).Value() }
 
 // podCacheTransform keeps of a cached pod only what the operator reads: its name,
-// labels and times, each container's name and resources (the memory limit an OOM kill
-// is reported against), and the phase and container states (OOM kills, a backup's
-// report, a migration's output). A pod's volumes, environment, probes, conditions and
+// labels and times, each container's name and memory limit (in the spec and as the
+// kubelet applied it: what an OOM kill is reported against), the phase and container
+// states (OOM kills, a backup's report, a migration's output), and a last termination
+// only when it was an OOM kill. A pod's volumes, environment, probes, conditions and
 // addresses are most of its size; with a thousand Galleries' pods cached, dropping them
 // is tens of MiB (docs/operator.md, Scale). The operator never writes a pod.
 func podCacheTransform(obj any) (any, error) {
@@ -167,9 +168,19 @@ func slimContainers(cs []corev1.Container) []corev1.Container {
 	}
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Limits: c.Resources.Limits}}
+		out[i] = corev1.Container{Name: c.Name, Resources: memoryLimit(&c.Resources)}
 	}
 	return out
+}
+
+// memoryLimit is r's memory limit alone, the one resource an OOM kill is reported
+// against (a pod's requests and CPU were a quarter of a cached pod).
+func memoryLimit(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
+	q, ok := r.Limits[corev1.ResourceMemory]
+	if !ok {
+		return corev1.ResourceRequirements{}
+	}
+	return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}}
 }
 
 func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
@@ -178,9 +189,14 @@ func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
 	}
 	out := make([]corev1.ContainerStatus, len(ss))
 	for i, s := range ss {
-		out[i] = corev1.ContainerStatus{
-			Name: s.Name, State: s.State, LastTerminationState: s.LastTerminationState, Ready: s.Ready,
-			RestartCount: s.RestartCount, Resources: s.Resources,
+		out[i] = corev1.ContainerStatus{Name: s.Name, State: s.State, Ready: s.Ready, RestartCount: s.RestartCount}
+		if t := s.LastTerminationState.Terminated; t != nil && t.Reason == reasonOOMKilled {
+			out[i].LastTerminationState = s.LastTerminationState // only podOOMKills reads it
+		}
+		if s.Resources != nil {
+			if r := memoryLimit(s.Resources); r.Limits != nil {
+				out[i].Resources = &r
+			}
 		}
 	}
 	return out

@@ -18,7 +18,8 @@
 # sortographer_gallery_reconciles_total. The cluster is hack/cluster.sh's, named
 # bench-operator, with a /16 service range (kwokctl's default /24 holds 84 Galleries'
 # Services) and one extra simulated node for 20,000 pods. Settings: STEADY (seconds of
-# steady state, default 120), FLOOR_PARALLEL (kubectl processes, default 16), KEEP=1 keeps
+# steady state, default 120), FLOOR_PARALLEL (kubectl processes, default 16), FLOOR=0 skips
+# the floor (a quicker look at memory and writes), KEEP=1 keeps
 # the cluster; MANAGER_BIN runs that binary instead of this tree's; HEAP_PROFILES=DIR saves
 # the operator's heap profile (after a collection) at the end of each steady state as
 # DIR/heap-N.pb.gz, for `go tool pprof -sample_index=inuse_space`. Results go to stdout as
@@ -190,8 +191,11 @@ scale() {
   rss_resync=$(rss_mib)
   log "N=$n: restart re-synced in ${t_resync}s with $resync_w writes; RSS ${rss_resync} MiB ($(rss_parts))"
   stop_operator
-  log "N=$n: floor"
-  floor_t=$(floor "$n")
+  floor_t="-"
+  if [ "${FLOOR:-1}" != 0 ]; then
+    log "N=$n: floor"
+    floor_t=$(floor "$n")
+  fi
   printf '| %d | %s s | %s s | %s s | %.1f | %.1f | %.1f | %d writes, %d reads in %d s (%s CPU-s) | %d MiB (%d MiB after restart) | %s CPU-s | %s s, %d writes |\n' \
     "$n" "$t_once" "$t_ready" "$floor_t" "$(awk -v a="$w" -v n="$n" 'BEGIN { print a / n }')" \
     "$(awk -v a="$r" -v n="$n" 'BEGIN { print a / n }')" \

@@ -38,6 +38,17 @@ func TestCheckImages(t *testing.T) {
 // TestSetMemoryLimit: the chart's SORTOGRAPHER_MEMORY_LIMIT (the container's limit in
 // bytes) becomes a Go memory limit of 90% of it; an admin's own GOMEMLIMIT wins; a
 // malformed value is refused rather than ignored.
+func TestSetGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	if got := setGCPercent("200"); got != 0 || debug.SetGCPercent(100) != 100 {
+		t.Errorf("with GOGC set: set %d and changed the runtime's percent", got)
+	}
+	if got := setGCPercent(""); got != defaultGCPercent || debug.SetGCPercent(100) != defaultGCPercent {
+		t.Errorf("without GOGC: set %d, want %d in the runtime", got, defaultGCPercent)
+	}
+}
+
 func TestSetMemoryLimit(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
