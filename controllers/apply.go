@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,62 +39,39 @@ type applier struct {
 	// apiReader reads from the API server what the cache strips (managedFields) or may
 	// not have seen yet (a child the cache says must be written); nil means client.
 	apiReader client.Reader
-	// released remembers, for each of a Gallery's Deployments, the generation whose
-	// replicas were found released: verifiedKey → releaseKey. Like verified, it holds one
-	// entry per child and is pruned with its Gallery (forgetVerified).
-	released *sync.Map
-	// verified remembers, for each child the cache keeps slim (slimmedKind), the
-	// generation last found up to date with an applied hash: verifiedKey → verifiedChild.
-	verified *sync.Map
+	// checks remember what was checked of a child against the API server where the
+	// cache cannot tell (childChecks): a slim child's generation found up to date, a
+	// Deployment's replicas found released; nil remembers nothing.
+	checks *childChecks
 }
 
-// verifiedKey is one child of one Gallery.
-type verifiedKey struct {
-	gallery    types.NamespacedName
-	kind, name string
-}
+// The two checks the applier remembers of a child (childChecks).
+const (
+	checkUpToDate = "up-to-date" // a slim child's version was up to date with an applied hash
+	checkReleased = "released"   // a Deployment's replicas were released at a generation
+)
 
-// verifiedChild is a child's generation (for the kinds without one, the digest of its
-// content: contentDigest) that was read from the API server, or written, up to date with
-// the applied hash.
-type verifiedChild struct {
-	uid        types.UID
-	generation int64
-	digest     string
-	hash       string
-}
-
-func childKey(g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) verifiedKey {
-	return verifiedKey{gallery: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}, kind: u.GetKind(), name: u.GetName()}
+// upToDateSeen is the fingerprint of a slim child's version (UID, generation, the digest
+// the cache's copy carries) up to date with an applied hash.
+func upToDateSeen(uid types.UID, generation int64, digest, hash string) fingerprint {
+	return fingerprintOf(string(uid), strconv.FormatInt(generation, 10), digest, hash)
 }
 
 // remember records live, just read or written, as up to date with u's applied hash.
 func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Unstructured) {
-	if a.verified == nil || live.GetUID() == "" {
+	if a.checks == nil || live.GetUID() == "" {
 		return
 	}
 	obj, ok := a.cachedObject(u)
 	if !ok || !slimmedKind(obj) {
 		return // the cache itself tells whether the child is up to date
 	}
-	v := verifiedChild{uid: live.GetUID(), generation: live.GetGeneration(), hash: u.GetAnnotations()[annotationAppliedHash]}
+	var digest string
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, obj); err == nil {
-		v.digest, _ = contentDigest(obj) // what the cache's copy of this version carries
+		digest, _ = contentDigest(obj) // what the cache's copy of this version carries
 	}
-	a.verified.Store(childKey(g, u), v)
-}
-
-// forgetVerified drops what maps keyed by verifiedKey (applier.verified,
-// applier.released) hold for a Gallery that is gone.
-func forgetVerified(gallery types.NamespacedName, maps ...*sync.Map) {
-	for _, m := range maps {
-		m.Range(func(k, _ any) bool {
-			if k.(verifiedKey).gallery == gallery {
-				m.Delete(k)
-			}
-			return true
-		})
-	}
+	seen := upToDateSeen(live.GetUID(), live.GetGeneration(), digest, u.GetAnnotations()[annotationAppliedHash])
+	a.checks.record(client.ObjectKeyFromObject(g), fingerprintOf(checkUpToDate, u.GetKind(), u.GetName()), seen)
 }
 
 // applyResult says what apply did.
@@ -191,23 +168,11 @@ func (a *applier) cachedUpToDate(ctx context.Context, g *galleryv1alpha1.Gallery
 	if slimmedKind(obj) {
 		// The cache has the metadata but not the spec: the spec is as it was when this
 		// generation (or content digest) was last found up to date.
-		v, ok := a.verifiedChild(g, u)
-		return ok && v.uid == obj.GetUID() && v.generation == obj.GetGeneration() &&
-			v.digest == obj.GetAnnotations()[annotationCachedDigest] &&
-			v.hash == u.GetAnnotations()[annotationAppliedHash] && isSubset(u.Object["metadata"], live.Object["metadata"])
+		seen := upToDateSeen(obj.GetUID(), obj.GetGeneration(), obj.GetAnnotations()[annotationCachedDigest], u.GetAnnotations()[annotationAppliedHash])
+		return a.checks != nil && isSubset(u.Object["metadata"], live.Object["metadata"]) &&
+			a.checks.found(client.ObjectKeyFromObject(g), fingerprintOf(checkUpToDate, u.GetKind(), u.GetName()), seen)
 	}
 	return upToDate(u, live)
-}
-
-func (a *applier) verifiedChild(g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) (verifiedChild, bool) {
-	if a.verified == nil {
-		return verifiedChild{}, false
-	}
-	v, ok := a.verified.Load(childKey(g, u))
-	if !ok {
-		return verifiedChild{}, false
-	}
-	return v.(verifiedChild), true
 }
 
 // cachedObject is an empty typed object of u's kind when the manager caches that kind.
@@ -404,20 +369,18 @@ func (a *applier) releaseReplicas(ctx context.Context, g *galleryv1alpha1.Galler
 	if err := a.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cached); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	key := verifiedKey{gallery: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}, kind: "Deployment", name: name}
-	seen := releaseKey{uid: cached.UID, generation: cached.Generation}
-	if a.released != nil {
-		if v, ok := a.released.Load(key); ok && v.(releaseKey) == seen {
-			return nil
-		}
+	check := fingerprintOf(checkReleased, "Deployment", name)
+	seen := fingerprintOf(string(cached.UID), strconv.FormatInt(cached.Generation, 10))
+	if a.checks != nil && a.checks.found(client.ObjectKeyFromObject(g), check, seen) {
+		return nil
 	}
 	var live appsv1.Deployment
 	if err := a.reader().Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &live); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if live.Spec.Replicas == nil || !ownsField(live.ManagedFields, FieldOwner, "f:replicas") {
-		if a.released != nil && live.Generation == cached.Generation {
-			a.released.Store(key, seen)
+		if a.checks != nil && live.Generation == cached.Generation {
+			a.checks.record(client.ObjectKeyFromObject(g), check, seen)
 		}
 		return nil
 	}
@@ -430,13 +393,6 @@ func (a *applier) releaseReplicas(ctx context.Context, g *galleryv1alpha1.Galler
 		return fmt.Errorf("hand over replicas of deployment %s: %w", name, err)
 	}
 	return nil
-}
-
-// releaseKey is the generation of a Deployment whose replicas the operator found
-// released.
-type releaseKey struct {
-	uid        types.UID
-	generation int64
 }
 
 // reader reads what the cache cannot answer: the API server itself.

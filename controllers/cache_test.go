@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -106,6 +107,11 @@ func TestPodCacheTransformKeepsWhatTheOperatorReads(t *testing.T) {
 			}
 			if len(slim.ManagedFields) > 0 || len(slim.Spec.Volumes) > 0 || len(slim.Spec.Containers[0].Env) > 0 {
 				t.Errorf("the cached pod kept managedFields, volumes or env: %+v", slim)
+			}
+			for _, c := range slices.Concat(slim.Spec.InitContainers, slim.Spec.Containers) {
+				if len(c.Resources.Limits) > 0 && len(podOOMKills(tc.pod)) == 0 {
+					t.Errorf("container %s of a pod never OOM-killed kept its limits: %v", c.Name, c.Resources.Limits)
+				}
 			}
 			if a, b := jsonSize(t, tc.pod), jsonSize(t, slim); b*3 > a {
 				t.Errorf("the cached pod is %d bytes of the pod's %d: want under a third", b, a)

@@ -74,10 +74,8 @@ type GalleryReconciler struct {
 	// galleryv1alpha1.BuiltinDefaultImages.
 	DefaultImages galleryv1alpha1.DefaultImages
 
-	// releasedReplicas: see applier.released.
-	releasedReplicas sync.Map
-	// verifiedChildren: see applier.verified.
-	verifiedChildren sync.Map
+	// childChecks: see applier.checks.
+	childChecks childChecks
 	// preflightMemos are each Gallery's last preflight (preflightMemo), by name;
 	// forgotten when the Gallery goes.
 	preflightMemos sync.Map
@@ -161,7 +159,7 @@ func (r *GalleryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 func (r *GalleryReconciler) forget(key types.NamespacedName) {
 	r.galleryMetrics().forget(key)
 	r.preflightMemos.Delete(key)
-	forgetVerified(key, &r.verifiedChildren, &r.releasedReplicas)
+	r.childChecks.forget(key)
 }
 
 func (r *GalleryReconciler) galleryMetrics() *galleryMetrics {

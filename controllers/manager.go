@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -134,8 +135,9 @@ func internMeta(m metav1.Object) {
 func intern(s string) string { return unique.Make(s).Value() }
 
 // podCacheTransform keeps of a cached pod only what the operator reads: its name,
-// labels and times, each container's name and memory limit (in the spec and as the
-// kubelet applied it: what an OOM kill is reported against), the phase and container
+// labels and times, each container's name (and, once it was OOM-killed, its memory
+// limit in the spec and as the kubelet applied it: what the kill is reported against),
+// the phase and container
 // states (OOM kills, a backup's report, a migration's output), and a last termination
 // only when it was an OOM kill. A pod's volumes, environment, probes, conditions and
 // addresses are most of its size; with a thousand Galleries' pods cached, dropping them
@@ -145,6 +147,7 @@ func podCacheTransform(obj any) (any, error) {
 	if !ok {
 		return obj, nil // a DeletedFinalStateUnknown tombstone
 	}
+	oomKilled := oomKilledContainers(p)
 	slim := &corev1.Pod{
 		TypeMeta: p.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
@@ -152,29 +155,50 @@ func podCacheTransform(obj any) (any, error) {
 			Labels: p.Labels, CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
 			OwnerReferences: p.OwnerReferences,
 		},
-		Spec: corev1.PodSpec{InitContainers: slimContainers(p.Spec.InitContainers), Containers: slimContainers(p.Spec.Containers)},
+		Spec: corev1.PodSpec{InitContainers: slimContainers(p.Spec.InitContainers, oomKilled), Containers: slimContainers(p.Spec.Containers, oomKilled)},
 		Status: corev1.PodStatus{
-			Phase: p.Status.Phase, InitContainerStatuses: slimStatuses(p.Status.InitContainerStatuses),
-			ContainerStatuses: slimStatuses(p.Status.ContainerStatuses),
+			Phase: p.Status.Phase, InitContainerStatuses: slimStatuses(p.Status.InitContainerStatuses, oomKilled),
+			ContainerStatuses: slimStatuses(p.Status.ContainerStatuses, oomKilled),
 		},
 	}
 	internMeta(slim)
 	return slim, nil
 }
 
-func slimContainers(cs []corev1.Container) []corev1.Container {
+// oomKilledContainers names the containers of p whose current or last termination was an
+// OOM kill: only their memory limits are ever read (podOOMKills), so only they keep them
+// in the cache. A limit kept for every container was a third of a cached pod.
+func oomKilledContainers(p *corev1.Pod) map[string]bool {
+	var names map[string]bool
+	for _, s := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+		for _, t := range []*corev1.ContainerStateTerminated{s.State.Terminated, s.LastTerminationState.Terminated} {
+			if t != nil && t.Reason == reasonOOMKilled {
+				if names == nil {
+					names = map[string]bool{}
+				}
+				names[s.Name] = true
+			}
+		}
+	}
+	return names
+}
+
+func slimContainers(cs []corev1.Container, oomKilled map[string]bool) []corev1.Container {
 	if cs == nil {
 		return nil
 	}
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Resources: memoryLimit(&c.Resources)}
+		out[i] = corev1.Container{Name: c.Name}
+		if oomKilled[c.Name] {
+			out[i].Resources = memoryLimit(&c.Resources)
+		}
 	}
 	return out
 }
 
 // memoryLimit is r's memory limit alone, the one resource an OOM kill is reported
-// against (a pod's requests and CPU were a quarter of a cached pod).
+// against.
 func memoryLimit(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
 	q, ok := r.Limits[corev1.ResourceMemory]
 	if !ok {
@@ -183,13 +207,16 @@ func memoryLimit(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}}
 }
 
-func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
+func slimStatuses(ss []corev1.ContainerStatus, oomKilled map[string]bool) []corev1.ContainerStatus {
 	if ss == nil {
 		return nil
 	}
 	out := make([]corev1.ContainerStatus, len(ss))
 	for i, s := range ss {
 		out[i] = corev1.ContainerStatus{Name: s.Name, State: s.State, Ready: s.Ready, RestartCount: s.RestartCount}
+		if !oomKilled[s.Name] {
+			continue
+		}
 		if t := s.LastTerminationState.Terminated; t != nil && t.Reason == reasonOOMKilled {
 			out[i].LastTerminationState = s.LastTerminationState // only podOOMKills reads it
 		}
@@ -207,7 +234,7 @@ func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
 // a StatefulSet's claim templates' names and sizes; the pod template, most of the
 // object, is dropped. The applier cannot compare a child's template with the cache
 // then: it reads the child once from the API server and remembers the generation it
-// found up to date (applier.verified); a change of anyone's to the spec raises the
+// found up to date (applier.checks); a change of anyone's to the spec raises the
 // generation, so the next pass reads it again.
 func slimDeployment(obj any) (any, error) {
 	d, ok := obj.(*appsv1.Deployment)
@@ -244,7 +271,7 @@ func slimStatefulSet(obj any) (any, error) {
 
 // slimmedKind reports whether the cache keeps obj's kind without its spec
 // (slimDeployment, slimStatefulSet, metadataOnly, slimWithDigest): the applier then
-// trusts what it has seen up to date of that child (applier.verified) — its generation,
+// trusts what it has seen up to date of that child (applier.checks) — its generation,
 // or for the kinds without one, the digest of its content.
 func slimmedKind(obj client.Object) bool {
 	switch obj.(type) {

@@ -143,7 +143,7 @@ func (r *GalleryReconciler) phases() []phase {
 }
 
 func (r *GalleryReconciler) applier() *applier {
-	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, released: &r.releasedReplicas, verified: &r.verifiedChildren}
+	return &applier{client: r.Client, scheme: r.Scheme, metrics: r.galleryMetrics(), apiReader: r.APIReader, checks: &r.childChecks}
 }
 
 // applyAll applies each non-nil object and notes each one it creates for the pass's
