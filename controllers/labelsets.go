@@ -1,10 +1,10 @@
 package controllers
 
 import (
+	"maps"
 	"reflect"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,27 +19,33 @@ import (
 // A set is dropped when the last cached object using it has been collected (a
 // runtime cleanup on each object), so deleted Galleries' sets do not pile up. The maps
 // are never written: the cache hands out deep copies.
-var sharedLabels = &labelSets{sets: map[string]*labelSet{}}
+var sharedLabels = &labelSets{sets: map[fingerprint]*labelSet{}}
 
 type labelSets struct {
 	mu   sync.Mutex
-	sets map[string]*labelSet
+	sets map[fingerprint]*labelSet
 }
 
 type labelSet struct {
-	key    string // in labelSets.sets
+	key    fingerprint // in labelSets.sets
 	labels map[string]string
 	users  int
 }
 
 // take returns the shared set equal to labels, to release once the object using it is
-// gone. The set, not its key, is what each object's cleanup holds: a key string an
-// object was the largest part of what sharing saved.
+// gone, or nil when the set under labels' key holds other labels (two label sets with one
+// fingerprint: the object keeps its own map). The set, not its key, is what each
+// object's cleanup holds: a key string an object was the largest part of what sharing
+// saved; the key is a fingerprint, not the labels in one string, which were a kilobyte a
+// Gallery.
 func (s *labelSets) take(labels map[string]string) *labelSet {
 	key := labelSetKey(labels)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set, ok := s.sets[key]
+	if ok && !maps.Equal(set.labels, labels) {
+		return nil
+	}
 	if !ok {
 		m := make(map[string]string, len(labels))
 		for k, v := range labels {
@@ -68,21 +74,14 @@ func (s *labelSets) len() int {
 	return len(s.sets)
 }
 
-// labelSetKey is labels in one string, the same for equal maps.
-func labelSetKey(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
+// labelSetKey is the fingerprint of labels, the same for equal maps.
+func labelSetKey(labels map[string]string) fingerprint {
+	keys := slices.Sorted(maps.Keys(labels))
+	parts := make([]string, 0, 2*len(keys))
 	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(labels[k])
-		b.WriteByte(0)
+		parts = append(parts, k, labels[k])
 	}
-	return b.String()
+	return fingerprintOf(parts...)
 }
 
 // uniqueLabel marks labels no other object shares (a StatefulSet pod's own name): such
@@ -115,6 +114,9 @@ func shareLabels(sets *labelSets, obj any) any {
 		return obj
 	}
 	set := sets.take(labels)
+	if set == nil {
+		return obj
+	}
 	m.SetLabels(set.labels)
 	// Any pointer into the object will do: a cleanup runs once the object is unreachable.
 	runtime.AddCleanup((*byte)(p.UnsafePointer()), sets.release, set)

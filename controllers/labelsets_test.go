@@ -16,7 +16,7 @@ import (
 // Cached children with equal labels share one map; the set goes once no cached object
 // uses it; a StatefulSet pod's labels, which no other object has, are left alone.
 func TestSharedLabels(t *testing.T) {
-	sets := &labelSets{sets: map[string]*labelSet{}}
+	sets := &labelSets{sets: map[fingerprint]*labelSet{}}
 	g := &galleryv1alpha1.Gallery{ObjectMeta: metav1.ObjectMeta{Name: "photos", Namespace: "team"}}
 	service := func() *corev1.Service {
 		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Labels: maps.Clone(g.ChildLabels(galleryv1alpha1.ComponentServer))}}
@@ -49,5 +49,28 @@ func TestSharedLabels(t *testing.T) {
 	}
 	if n := sets.len(); n != 0 {
 		t.Errorf("%d label sets held after every object using them was collected", n)
+	}
+}
+
+// Two label sets with one fingerprint cannot be found by chance, but if they were, an
+// object must keep its own labels rather than take the other set's.
+func TestSharedLabelsKeepOwnOnFingerprintClash(t *testing.T) {
+	mine := map[string]string{"app": "photos"}
+	theirs := map[string]string{"app": "other"}
+	sets := &labelSets{sets: map[fingerprint]*labelSet{
+		labelSetKey(mine): {key: labelSetKey(mine), labels: theirs, users: 1},
+	}}
+	svc := shareLabels(sets, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(mine)}}).(*corev1.Service)
+	if !maps.Equal(svc.Labels, mine) {
+		t.Errorf("labels %v after a fingerprint clash, want %v", svc.Labels, mine)
+	}
+	if set := sets.sets[labelSetKey(mine)]; set.users != 1 {
+		t.Errorf("the clashing set has %d users, want 1: the object must not count as one", set.users)
+	}
+	if labelSetKey(map[string]string{"a": "b", "c": "d"}) != labelSetKey(map[string]string{"c": "d", "a": "b"}) {
+		t.Error("equal label maps have different keys")
+	}
+	if labelSetKey(map[string]string{"ab": "c"}) == labelSetKey(map[string]string{"a": "bc"}) {
+		t.Error(`{"ab": "c"} and {"a": "bc"} share a key`)
 	}
 }

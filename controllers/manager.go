@@ -135,9 +135,9 @@ func internMeta(m metav1.Object) {
 func intern(s string) string { return unique.Make(s).Value() }
 
 // podCacheTransform keeps of a cached pod only what the operator reads: its name,
-// labels and times, each container's name (and, once it was OOM-killed, its memory
-// limit in the spec and as the kubelet applied it: what the kill is reported against),
-// the phase and container
+// labels and times, the containers that were OOM-killed with their memory limits (in
+// the spec and as the kubelet applied it: what the kill is reported against), the phase
+// and container
 // states (OOM kills, a backup's report, a migration's output), and a last termination
 // only when it was an OOM kill. A pod's volumes, environment, probes, conditions and
 // addresses are most of its size; with a thousand Galleries' pods cached, dropping them
@@ -183,15 +183,14 @@ func oomKilledContainers(p *corev1.Pod) map[string]bool {
 	return names
 }
 
+// slimContainers keeps of a pod's containers only those that were OOM-killed, with their
+// names and memory limits: nothing else reads a cached pod's spec, and a container
+// struct with only its name set is still 408 bytes.
 func slimContainers(cs []corev1.Container, oomKilled map[string]bool) []corev1.Container {
-	if cs == nil {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name}
+	var out []corev1.Container
+	for _, c := range cs {
 		if oomKilled[c.Name] {
-			out[i].Resources = memoryLimit(&c.Resources)
+			out = append(out, corev1.Container{Name: c.Name, Resources: memoryLimit(&c.Resources)})
 		}
 	}
 	return out
