@@ -88,11 +88,19 @@ reads() { metrics | awk '/^rest_client_requests_total/ && /method="GET"/ { s += 
 passes() { metrics | awk '/^sortographer_gallery_reconciles_total/ { s += $NF } END { print s + 0 }'; }
 rss_mib() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$op_pid/status"; }
 # rss_parts: the RSS's anonymous part (the Go heap, its garbage and the runtime) and its
-# file-backed part (the binary's text and data pages, clean and reclaimable), and the
-# live heap after a forced collection (the Go runtime's own figure, from the metrics).
+# file-backed part (the binary's text and data pages, clean and reclaimable), and the Go
+# runtime's own account of what it holds from the OS (its memory classes, from the
+# metrics): heap objects (live and not yet swept garbage), unused (the free slots of spans
+# that hold objects: fragmentation), free (whole spans not yet returned to the OS), and
+# the runtime's metadata, stacks and the rest.
 rss_parts() {
   awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "anon %d MiB, file %d MiB", a / 1024, f / 1024 }' "/proc/$op_pid/status"
-  metrics | awk '/^go_memory_classes_heap_objects_bytes/ { printf ", heap objects %d MiB", $NF / 1048576 }'
+  metrics | awk '
+    /^go_memory_classes_heap_objects_bytes/ { o = $NF }
+    /^go_memory_classes_heap_unused_bytes/ { u = $NF }
+    /^go_memory_classes_heap_free_bytes/ { f = $NF }
+    /^go_memory_classes_(metadata|os_stacks|heap_stacks|other|profiling)/ { r += $NF }
+    END { printf ", heap objects %d MiB, unused %d MiB, free %d MiB, runtime %d MiB", o / 1048576, u / 1048576, f / 1048576, r / 1048576 }'
 }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$op_pid/stat"; }
 
