@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,7 +87,17 @@ func startServe(t *testing.T, cfg config.Config) (base string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	// The server's warnings and errors are kept and printed only if the test fails: what
+	// a request found wrong (a lost database connection, an object removed) is what a
+	// failure needs explained.
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the server's warnings and errors (%s):\n%s", cfg.ListenAddr, logs.String())
+		}
+	})
+	go func() { served <- serve(ctx, cfg, logger) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -150,4 +161,22 @@ func TestServeStripsLocationFromSharedPhotos(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that the server's goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
