@@ -51,6 +51,11 @@ const (
 	checkReleased = "released"   // a Deployment's replicas were released at a generation
 )
 
+// upToDateCheck names the up-to-date check of u's child (childChecks).
+func upToDateCheck(u *unstructured.Unstructured) fingerprint {
+	return fingerprintOf(checkUpToDate, u.GetKind(), u.GetName())
+}
+
 // upToDateSeen is the fingerprint of a slim child's version (UID, generation, the digest
 // the cache's copy carries) up to date with an applied hash.
 func upToDateSeen(uid types.UID, generation int64, digest, hash string) fingerprint {
@@ -71,7 +76,7 @@ func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Uns
 		digest, _ = contentDigest(obj) // what the cache's copy of this version carries
 	}
 	seen := upToDateSeen(live.GetUID(), live.GetGeneration(), digest, u.GetAnnotations()[annotationAppliedHash])
-	a.checks.record(client.ObjectKeyFromObject(g), fingerprintOf(checkUpToDate, u.GetKind(), u.GetName()), seen)
+	a.checks.record(client.ObjectKeyFromObject(g), upToDateCheck(u), seen)
 }
 
 // applyResult says what apply did.
@@ -168,9 +173,11 @@ func (a *applier) cachedUpToDate(ctx context.Context, g *galleryv1alpha1.Gallery
 	if slimmedKind(obj) {
 		// The cache has the metadata but not the spec: the spec is as it was when this
 		// generation (or content digest) was last found up to date.
+		if a.checks == nil || !isSubset(u.Object["metadata"], live.Object["metadata"]) {
+			return false
+		}
 		seen := upToDateSeen(obj.GetUID(), obj.GetGeneration(), obj.GetAnnotations()[annotationCachedDigest], u.GetAnnotations()[annotationAppliedHash])
-		return a.checks != nil && isSubset(u.Object["metadata"], live.Object["metadata"]) &&
-			a.checks.found(client.ObjectKeyFromObject(g), fingerprintOf(checkUpToDate, u.GetKind(), u.GetName()), seen)
+		return a.checks.found(client.ObjectKeyFromObject(g), upToDateCheck(u), seen)
 	}
 	return upToDate(u, live)
 }
