@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -56,10 +57,11 @@ func upToDateCheck(u *unstructured.Unstructured) fingerprint {
 	return fingerprintOf(checkUpToDate, u.GetKind(), u.GetName())
 }
 
-// upToDateSeen is the fingerprint of a slim child's version (UID, generation, the digest
-// the cache's copy carries) up to date with an applied hash.
-func upToDateSeen(uid types.UID, generation int64, digest, hash string) fingerprint {
-	return fingerprintOf(string(uid), strconv.FormatInt(generation, 10), digest, hash)
+// upToDateSeen is the fingerprint of a cached child's version — its UID, its generation,
+// and the fingerprint of what its cached copy drops (droppedFingerprint) — up to date
+// with an applied hash.
+func upToDateSeen(uid types.UID, generation int64, dropped, hash string) fingerprint {
+	return fingerprintOf(string(uid), strconv.FormatInt(generation, 10), dropped, hash)
 }
 
 // remember records live, just read or written, as up to date with u's applied hash.
@@ -68,14 +70,13 @@ func (a *applier) remember(g *galleryv1alpha1.Gallery, u, live *unstructured.Uns
 		return
 	}
 	obj, ok := a.cachedObject(u)
-	if !ok || !slimmedKind(obj) {
-		return // the cache itself tells whether the child is up to date
+	if !ok {
+		return
 	}
-	var digest string
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, obj); err == nil {
-		digest, _ = contentDigest(obj) // what the cache's copy of this version carries
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, obj); err != nil {
+		return
 	}
-	seen := upToDateSeen(live.GetUID(), live.GetGeneration(), digest, u.GetAnnotations()[annotationAppliedHash])
+	seen := upToDateSeen(live.GetUID(), live.GetGeneration(), droppedFingerprint(obj), u.GetAnnotations()[annotationAppliedHash])
 	a.checks.record(client.ObjectKeyFromObject(g), upToDateCheck(u), seen)
 }
 
@@ -153,33 +154,35 @@ func (a *applier) write(ctx context.Context, g *galleryv1alpha1.Gallery, u *unst
 // cachedUpToDate reports whether the cache holds u's child already up to date (see
 // upToDate). false means only that the cache cannot tell: the kind is not cached, the
 // child is not in the cache, or it differs.
+//
+// The cache keeps a child's metadata but neither its spec nor its annotations (a slim
+// copy, CacheOptions): the spec and annotations are as they were when this generation
+// and this fingerprint of what the copy dropped were last found up to date with u's
+// applied hash through the API server (remember), and the labels and owners the
+// operator sets are compared here.
 func (a *applier) cachedUpToDate(ctx context.Context, g *galleryv1alpha1.Gallery, u *unstructured.Unstructured) bool {
 	obj, ok := a.cachedObject(u)
-	if !ok {
+	if !ok || a.checks == nil {
 		return false
 	}
 	if err := a.client.Get(ctx, client.ObjectKeyFromObject(u), obj); err != nil {
 		return false
 	}
-	if obj.GetAnnotations()[annotationAppliedHash] != u.GetAnnotations()[annotationAppliedHash] {
+	seen := upToDateSeen(obj.GetUID(), obj.GetGeneration(), cachedFingerprint(obj), u.GetAnnotations()[annotationAppliedHash])
+	if !a.checks.found(client.ObjectKeyFromObject(g), upToDateCheck(u), seen) {
 		return false // the common case of a change: no conversion needed to see it
 	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	want, ok := u.Object["metadata"].(map[string]any)
+	if !ok {
+		return false
+	}
+	want = maps.Clone(want)
+	delete(want, "annotations") // in the fingerprint
+	live, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return false
 	}
-	live := &unstructured.Unstructured{Object: m}
-	live.SetGroupVersionKind(u.GroupVersionKind()) // typed objects from a client carry no TypeMeta
-	if slimmedKind(obj) {
-		// The cache has the metadata but not the spec: the spec is as it was when this
-		// generation (or content digest) was last found up to date.
-		if a.checks == nil || !isSubset(u.Object["metadata"], live.Object["metadata"]) {
-			return false
-		}
-		seen := upToDateSeen(obj.GetUID(), obj.GetGeneration(), obj.GetAnnotations()[annotationCachedDigest], u.GetAnnotations()[annotationAppliedHash])
-		return a.checks.found(client.ObjectKeyFromObject(g), upToDateCheck(u), seen)
-	}
-	return upToDate(u, live)
+	return isSubset(want, live["metadata"])
 }
 
 // cachedObject is an empty typed object of u's kind when the manager caches that kind.

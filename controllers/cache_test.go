@@ -171,7 +171,7 @@ func TestSlimWorkloadsKeepWhatTheOperatorReads(t *testing.T) {
 		"replicaStatus":   {replicaStatus(d), replicaStatus(sd)},
 		"deploymentReady": {fmt.Sprint(deploymentReady(d)), fmt.Sprint(deploymentReady(sd))},
 		"imageOf":         {imageOf(d), imageOf(sd)},
-		"metadata":        {[]any{d.Name, d.Generation, d.Labels, d.Annotations}, []any{sd.Name, sd.Generation, sd.Labels, sd.Annotations}},
+		"metadata":        {[]any{d.Name, d.Generation, d.Labels, droppedFingerprint(d)}, []any{sd.Name, sd.Generation, sd.Labels, cachedFingerprint(sd)}},
 	} {
 		if a, b := fmt.Sprintf("%+v", pair[0]), fmt.Sprintf("%+v", pair[1]); a != b {
 			t.Errorf("Deployment %s: %s, cached %s", what, a, b)
@@ -218,19 +218,34 @@ func TestSlimWorkloadsKeepWhatTheOperatorReads(t *testing.T) {
 }
 
 // CacheOptions has one entry per kind (ByObject is keyed by pointer: a second entry of a
-// kind would make the choice between them random), and the slim kinds carry their
-// transforms.
+// kind would make the choice between them random), and every child kind is cached slim:
+// its transform drops the annotations and leaves their fingerprint in their place.
 func TestCacheOptionsOneEntryPerKind(t *testing.T) {
 	o := CacheOptions(nil)
 	seen := map[string]int{}
 	for obj, by := range o.ByObject {
 		typ := fmt.Sprintf("%T", obj)
 		seen[typ]++
-		if slimmedKind(obj) && by.Transform == nil {
-			t.Errorf("%s is cached slim but has no transform", typ)
-		}
 		if _, ok := obj.(*corev1.Pod); ok && by.Transform == nil {
 			t.Error("pods are cached without podCacheTransform")
+		}
+		if !cachedKind(obj) {
+			continue
+		}
+		if by.Transform == nil {
+			t.Errorf("%s is a cached child kind without a transform", typ)
+			continue
+		}
+		full := obj.DeepCopyObject().(client.Object)
+		full.SetName("photos-server")
+		full.SetAnnotations(map[string]string{annotationAppliedHash: "h1"})
+		out, err := by.Transform(full.DeepCopyObject())
+		if err != nil {
+			t.Fatal(err)
+		}
+		slim := out.(client.Object)
+		if slim.GetAnnotations() != nil || slim.GetName() != "photos-server" || cachedFingerprint(slim) != droppedFingerprint(full) {
+			t.Errorf("%s cached as %+v: want its name, no annotations, and the fingerprint of what was dropped", typ, slim)
 		}
 	}
 	for typ, n := range seen {
@@ -238,10 +253,8 @@ func TestCacheOptionsOneEntryPerKind(t *testing.T) {
 			t.Errorf("%s has %d entries in ByObject", typ, n)
 		}
 	}
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}} {
-		if !slimmedKind(obj) {
-			t.Errorf("%T is not cached slim", obj)
-		}
+	if want := len(cachedChildKinds) + 2; len(o.ByObject) != want {
+		t.Errorf("ByObject has %d kinds, want the %d child kinds, pods and Jobs", len(o.ByObject), want)
 	}
 }
 
@@ -294,11 +307,13 @@ func TestSlimMetadataTransform(t *testing.T) {
 	}
 }
 
-// The kinds without a generation are cached as their metadata and a digest of the rest:
-// the digest moves with the content, is the same for an object read back through the
-// API (unstructured, as the applier reads it) as for the one the watch decoded, and a
+// A slim cached child carries one fingerprint of what its copy dropped: its annotations,
+// and for the kinds without a generation their content. The fingerprint moves with
+// either, not with what the operator never sets (the Deployment controller's revision,
+// kubectl's last-applied configuration), and is the same for an object read back through
+// the API (unstructured, as the applier reads it) as for the one the watch decoded; a
 // claim keeps what status reads.
-func TestSlimWithDigest(t *testing.T) {
+func TestSlimChildFingerprint(t *testing.T) {
 	service := func(port int32) *corev1.Service {
 		return &corev1.Service{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
@@ -318,29 +333,45 @@ func TestSlimWithDigest(t *testing.T) {
 		},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
 	}
+	deployment := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team", Generation: 2, Annotations: map[string]string{annotationAppliedHash: "h1"}},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}}
 	objects := []client.Object{
 		service(80),
 		&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "photos-config", Namespace: "team"},
 			Data: map[string]string{"SORTOGRAPHER_LOG_LEVEL": "info"}},
 		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team"},
 			AutomountServiceAccountToken: ptr.To(false)},
-		claim,
+		claim, deployment,
+		&autoscalingv2.HorizontalPodAutoscaler{TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
+			ObjectMeta: metav1.ObjectMeta{Name: "photos-server", Namespace: "team", Generation: 1, Annotations: map[string]string{annotationAppliedHash: "h2"}},
+			Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 4}},
+	}
+	transforms := CacheOptions(nil).ByObject
+	transformOf := func(obj client.Object) func(any) (any, error) {
+		for kind, by := range transforms {
+			if reflect.TypeOf(kind) == reflect.TypeOf(obj) {
+				return by.Transform
+			}
+		}
+		t.Fatalf("%T is not cached", obj)
+		return nil
 	}
 	for _, obj := range objects {
 		typ := fmt.Sprintf("%T", obj)
-		out, err := slimWithDigest(obj.DeepCopyObject())
+		out, err := transformOf(obj)(obj.DeepCopyObject())
 		if err != nil {
 			t.Fatal(err)
 		}
 		slim := out.(client.Object)
-		digest := slim.GetAnnotations()[annotationCachedDigest]
-		if want, _ := contentDigest(obj); digest == "" || digest != want {
-			t.Errorf("%s: cached digest %q, want the content's %q", typ, digest, want)
+		dropped := cachedFingerprint(slim)
+		if dropped == "" || dropped != droppedFingerprint(obj) {
+			t.Errorf("%s: cached fingerprint %x, want the dropped content's %x", typ, dropped, droppedFingerprint(obj))
 		}
-		if slim.GetName() != obj.GetName() || len(slim.GetManagedFields()) > 0 {
+		if slim.GetName() != obj.GetName() || len(slim.GetManagedFields()) > 0 || slim.GetAnnotations() != nil {
 			t.Errorf("%s: cached metadata %+v", typ, slim)
 		}
-		// The applier computes the digest of what it read through the API server.
+		// The applier computes the fingerprint of what it read through the API server.
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 		if err != nil {
 			t.Fatal(err)
@@ -349,27 +380,47 @@ func TestSlimWithDigest(t *testing.T) {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, back); err != nil {
 			t.Fatal(err)
 		}
-		if d, _ := contentDigest(back); d != digest {
-			t.Errorf("%s: digest %q read back through unstructured, %q from the watch", typ, d, digest)
+		if d := droppedFingerprint(back); d != dropped {
+			t.Errorf("%s: fingerprint %x read back through unstructured, %x from the watch", typ, d, dropped)
+		}
+		// An annotation anyone adds moves it; the ones the operator never sets do not.
+		edited := obj.DeepCopyObject().(client.Object)
+		edited.SetAnnotations(map[string]string{annotationAppliedHash: "h1", "team.example.com/owner": "ops"})
+		if droppedFingerprint(edited) == droppedFingerprint(obj) {
+			t.Errorf("%s: an added annotation leaves the fingerprint as it was", typ)
+		}
+		ignored := obj.DeepCopyObject().(client.Object)
+		ann := maps.Clone(obj.GetAnnotations())
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[annotationDeploymentRevision], ann[annotationLastApplied] = "7", "{}"
+		ignored.SetAnnotations(ann)
+		if droppedFingerprint(ignored) != droppedFingerprint(obj) {
+			t.Errorf("%s: the Deployment controller's revision or kubectl's last-applied configuration moves the fingerprint", typ)
 		}
 	}
-	// The dropped content is gone from the cache; the digest follows it.
-	s, _ := slimWithDigest(service(80))
-	if svc := s.(*corev1.Service); len(svc.Spec.Ports) > 0 || svc.Spec.Selector != nil || svc.Annotations[annotationAppliedHash] != "h1" {
-		t.Errorf("cached Service %+v: want its metadata and the digest only", svc)
+	// The content of a kind without a generation moves it; the dropped content is gone.
+	s, _ := metadataOnly(service(80))
+	if svc := s.(*corev1.Service); len(svc.Spec.Ports) > 0 || svc.Spec.Selector != nil {
+		t.Errorf("cached Service %+v: want its metadata and the fingerprint only", svc)
 	}
-	a, _ := contentDigest(service(80))
-	b, _ := contentDigest(service(8080))
-	if a == b {
-		t.Error("two Services with different ports have the same digest")
+	if droppedFingerprint(service(80)) == droppedFingerprint(service(8080)) {
+		t.Error("two Services with different ports have the same fingerprint")
 	}
-	c, _ := slimWithDigest(claim.DeepCopy())
+	// A Deployment's spec is not in it: its generation tells a change of spec.
+	more := deployment.DeepCopy()
+	more.Spec.Replicas = ptr.To[int32](5)
+	if droppedFingerprint(more) != droppedFingerprint(deployment) {
+		t.Error("a Deployment's fingerprint moves with its spec, which its generation tracks")
+	}
+	c, _ := metadataOnly(claim.DeepCopy())
 	cached := c.(*corev1.PersistentVolumeClaim)
 	if cached.Status.Phase != corev1.ClaimBound || cached.Spec.Resources.Requests.Storage().String() != "10Gi" || cached.Spec.VolumeName != "" {
 		t.Errorf("cached claim %+v: want its requested size and phase only", cached)
 	}
-	if out, _ := slimWithDigest("tombstone"); out != "tombstone" {
-		t.Error("slimWithDigest changed a tombstone")
+	if out, _ := metadataOnly("tombstone"); out != "tombstone" {
+		t.Error("metadataOnly changed a tombstone")
 	}
 }
 

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"unique"
 
@@ -53,19 +54,12 @@ func CacheOptions(namespaces []string) cache.Options {
 	for _, obj := range cachedChildKinds {
 		// One entry per kind: ByObject is keyed by pointer, and two entries of one kind
 		// would leave the choice between them to the map's order.
-		by := cache.ByObject{Label: managedBySelector}
+		by := cache.ByObject{Label: managedBySelector, Transform: metadataOnly}
 		switch obj.(type) {
 		case *appsv1.Deployment:
 			by.Transform = slimDeployment
 		case *appsv1.StatefulSet:
 			by.Transform = slimStatefulSet
-		case *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy, *autoscalingv2.HorizontalPodAutoscaler,
-			*networkingv1.Ingress, *batchv1.CronJob:
-			by.Transform = metadataOnly
-		case *corev1.Service, *corev1.ConfigMap, *corev1.ServiceAccount, *corev1.PersistentVolumeClaim:
-			by.Transform = slimWithDigest
-		default:
-			by.Transform = slimMetadataTransform
 		}
 		by.Transform = sharingLabels(by.Transform)
 		o.ByObject[obj] = by
@@ -229,9 +223,10 @@ func slimStatuses(ss []corev1.ContainerStatus, oomKilled map[string]bool) []core
 }
 
 // slimDeployment and slimStatefulSet keep of a cached Deployment or StatefulSet its
-// metadata, status, replicas, each container's name and image (which release runs), and
-// a StatefulSet's claim templates' names and sizes; the pod template, most of the
-// object, is dropped. The applier cannot compare a child's template with the cache
+// metadata (slimChildMeta), the status fields status reads (deploymentStatusRead,
+// statefulSetStatusRead), replicas, each container's name and image (which release
+// runs), and a StatefulSet's claim templates' names and sizes; the pod template, most of
+// the object, is dropped. The applier cannot compare a child's template with the cache
 // then: it reads the child once from the API server and remembers the generation it
 // found up to date (applier.checks); a change of anyone's to the spec raises the
 // generation, so the next pass reads it again.
@@ -241,9 +236,9 @@ func slimDeployment(obj any) (any, error) {
 		return obj, nil
 	}
 	return &appsv1.Deployment{
-		TypeMeta: d.TypeMeta, ObjectMeta: slimMeta(d.ObjectMeta),
+		TypeMeta: d.TypeMeta, ObjectMeta: slimChildMeta(d, d.ObjectMeta),
 		Spec:   appsv1.DeploymentSpec{Replicas: d.Spec.Replicas, Template: slimTemplate(d.Spec.Template)},
-		Status: d.Status,
+		Status: deploymentStatusRead(d.Status),
 	}, nil
 }
 
@@ -260,97 +255,52 @@ func slimStatefulSet(obj any) (any, error) {
 		}
 	}
 	return &appsv1.StatefulSet{
-		TypeMeta: s.TypeMeta, ObjectMeta: slimMeta(s.ObjectMeta),
+		TypeMeta: s.TypeMeta, ObjectMeta: slimChildMeta(s, s.ObjectMeta),
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: s.Spec.Replicas, Template: slimTemplate(s.Spec.Template), VolumeClaimTemplates: claims,
 		},
-		Status: s.Status,
+		Status: statefulSetStatusRead(s.Status),
 	}, nil
 }
 
-// slimmedKind reports whether the cache keeps obj's kind without its spec
-// (slimDeployment, slimStatefulSet, metadataOnly, slimWithDigest): the applier then
-// trusts what it has seen up to date of that child (applier.checks) — its generation,
-// or for the kinds without one, the digest of its content.
-func slimmedKind(obj client.Object) bool {
-	switch obj.(type) {
-	case *appsv1.Deployment, *appsv1.StatefulSet, *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy,
-		*autoscalingv2.HorizontalPodAutoscaler, *networkingv1.Ingress, *batchv1.CronJob,
-		*corev1.Service, *corev1.ConfigMap, *corev1.ServiceAccount, *corev1.PersistentVolumeClaim:
-		return true
-	}
-	return false
-}
-
-// metadataOnly keeps of a cached child with a generation (a change to its spec raises
-// it) its metadata and what status reads: an HPA's conditions (ScalingLimited), an
-// Ingress' addresses. Nothing else is read of them but by the applier.
+// metadataOnly keeps of every other cached child its metadata (slimChildMeta: its
+// annotations, and for the kinds without a generation their content, folded into one
+// fingerprint) and what status reads: an HPA's ScalingLimited condition, an Ingress'
+// addresses, a claim's requested size and phase. Nothing else of them is read but by the
+// applier, which compares the fingerprint and the generation with what it last found up
+// to date (applier.checks).
 func metadataOnly(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *policyv1.PodDisruptionBudget:
-		return &policyv1.PodDisruptionBudget{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+		return &policyv1.PodDisruptionBudget{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *networkingv1.NetworkPolicy:
-		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *autoscalingv2.HorizontalPodAutoscaler:
-		conds := make([]autoscalingv2.HorizontalPodAutoscalerCondition, len(o.Status.Conditions))
-		for i, c := range o.Status.Conditions {
-			conds[i] = autoscalingv2.HorizontalPodAutoscalerCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message}
-		}
-		return &autoscalingv2.HorizontalPodAutoscaler{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
-			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds}}, nil
+		return &autoscalingv2.HorizontalPodAutoscaler{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta),
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: scalingLimitedConditions(o.Status.Conditions)}}, nil
 	case *networkingv1.Ingress:
-		return &networkingv1.Ingress{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
+		return &networkingv1.Ingress{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta),
 			Status: networkingv1.IngressStatus{LoadBalancer: o.Status.LoadBalancer}}, nil
 	case *batchv1.CronJob:
-		return &batchv1.CronJob{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}, nil
-	}
-	return obj, nil
-}
-
-// annotationCachedDigest is set only on cached copies of the kinds without a generation
-// (slimWithDigest): the digest of the content the cache dropped. Nothing writes it.
-const annotationCachedDigest = "sortographer.io/cached-digest"
-
-// slimWithDigest keeps of a cached Service, ConfigMap, ServiceAccount or claim its
-// metadata, what status reads of a claim (its requested size and phase), and in place
-// of the rest a digest of it (contentDigest, as annotationCachedDigest). These kinds
-// have no generation that a change would raise; the digest is what the applier compares
-// with the one it found up to date, and a change of it still passes childChanged, so an
-// edit of anyone's brings a pass that puts it back.
-func slimWithDigest(obj any) (any, error) {
-	o, ok := obj.(client.Object)
-	if !ok {
-		return obj, nil // a DeletedFinalStateUnknown tombstone
-	}
-	digest, ok := contentDigest(o)
-	if !ok {
-		return obj, nil
-	}
-	var slim client.Object
-	switch o := o.(type) {
+		return &batchv1.CronJob{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *corev1.Service:
-		slim = &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+		return &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *corev1.ConfigMap:
-		slim = &corev1.ConfigMap{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+		return &corev1.ConfigMap{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *corev1.ServiceAccount:
-		slim = &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta)}
+		return &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta)}, nil
 	case *corev1.PersistentVolumeClaim:
-		slim = &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o.ObjectMeta),
+		return &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: slimChildMeta(o, o.ObjectMeta),
 			Spec:   corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: o.Spec.Resources.Requests}},
-			Status: corev1.PersistentVolumeClaimStatus{Phase: o.Status.Phase}}
+			Status: corev1.PersistentVolumeClaimStatus{Phase: o.Status.Phase}}, nil
 	}
-	ann := slim.GetAnnotations() // internMeta's own copy
-	if ann == nil {
-		ann = make(map[string]string, 1)
-	}
-	ann[annotationCachedDigest] = digest
-	slim.SetAnnotations(ann)
-	return slim, nil
+	return obj, nil // a DeletedFinalStateUnknown tombstone
 }
 
-// contentDigest is the digest of what slimWithDigest drops of obj: a Service's or a
-// claim's spec, a ConfigMap's data, a ServiceAccount's secrets and token setting. ok is
-// false for any other kind.
+// contentDigest is the digest of what a slim cached copy drops of a child without a
+// generation: a Service's or a claim's spec, a ConfigMap's data, a ServiceAccount's
+// secrets and token setting. A change to them raises no generation, so the digest is
+// what tells the applier they changed. ok is false for any other kind.
 func contentDigest(obj client.Object) (digest string, ok bool) {
 	var content any
 	switch o := obj.(type) {
@@ -368,11 +318,46 @@ func contentDigest(obj client.Object) (digest string, ok bool) {
 	return hashOf(content), true
 }
 
-func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	m.ManagedFields = nil
+// annotationDeploymentRevision is the Deployment controller's own annotation on a
+// Deployment, raised with each rollout; the operator never sets it.
+const annotationDeploymentRevision = "deployment.kubernetes.io/revision"
+
+// droppedFingerprint is the fingerprint of what a slim cached copy of obj drops and the
+// applier must still see change: its annotations (all but kubectl's last-applied
+// configuration and the Deployment controller's revision), and for the kinds without a
+// generation their content (contentDigest). The cached copy carries it in place of them
+// (slimChildMeta); the applier computes the same of a child it read from the API server.
+func droppedFingerprint(obj client.Object) string {
+	ann := obj.GetAnnotations()
+	digest, _ := contentDigest(obj)
+	parts := make([]string, 0, 1+2*len(ann))
+	parts = append(parts, digest)
+	for _, k := range slices.Sorted(maps.Keys(ann)) {
+		if k != annotationLastApplied && k != annotationDeploymentRevision {
+			parts = append(parts, k, ann[k])
+		}
+	}
+	f := fingerprintOf(parts...)
+	return string(f[:])
+}
+
+// slimChildMeta is m, the metadata of the child obj, as a slim cached copy keeps it: no
+// managedFields, its strings shared (internMeta), and no annotations — their place, the
+// map a cached child held for one or two hashes (the largest part of its metadata at a
+// thousand Galleries), is taken by droppedFingerprint, 16 bytes kept in
+// metadata.selfLink (cachedFingerprint). The API server has not set selfLink since
+// Kubernetes 1.20 and nothing reads it of a cached copy; the operator never writes one.
+func slimChildMeta(obj client.Object, m metav1.ObjectMeta) metav1.ObjectMeta {
+	dropped := droppedFingerprint(obj)
+	m.ManagedFields, m.Annotations = nil, nil
 	internMeta(&m)
+	m.SetSelfLink(dropped)
 	return m
 }
+
+// cachedFingerprint is what a slim cached copy carries of what it dropped
+// (slimChildMeta).
+func cachedFingerprint(obj client.Object) string { return obj.GetSelfLink() }
 
 func slimTemplate(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 	images := func(cs []corev1.Container) []corev1.Container {

@@ -40,32 +40,11 @@ func statusRelevant(o client.Object) runtime.Object {
 	c.SetManagedFields(nil)
 	switch c := c.(type) {
 	case *appsv1.Deployment:
-		s := c.Status
-		conds := make([]appsv1.DeploymentCondition, 0, len(s.Conditions))
-		for _, cond := range s.Conditions {
-			kept := appsv1.DeploymentCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason}
-			if cond.Reason == deploymentTimedOut {
-				kept.Message = cond.Message // the Degraded message quotes it
-			}
-			conds = append(conds, kept)
-		}
-		c.Status = appsv1.DeploymentStatus{ // deploymentReady and replicaStatus
-			ObservedGeneration: s.ObservedGeneration, Replicas: s.Replicas, UpdatedReplicas: s.UpdatedReplicas,
-			ReadyReplicas: s.ReadyReplicas, AvailableReplicas: s.AvailableReplicas, Conditions: conds,
-		}
+		c.Status = deploymentStatusRead(c.Status)
 	case *appsv1.StatefulSet:
-		s := c.Status
-		c.Status = appsv1.StatefulSetStatus{ // statefulSetReady
-			ObservedGeneration: s.ObservedGeneration, ReadyReplicas: s.ReadyReplicas, UpdatedReplicas: s.UpdatedReplicas,
-		}
+		c.Status = statefulSetStatusRead(c.Status)
 	case *autoscalingv2.HorizontalPodAutoscaler:
-		var conds []autoscalingv2.HorizontalPodAutoscalerCondition
-		for _, cond := range c.Status.Conditions {
-			if cond.Type == autoscalingv2.ScalingLimited { // scalingLimited
-				conds = append(conds, autoscalingv2.HorizontalPodAutoscalerCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason, Message: cond.Message})
-			}
-		}
-		c.Status = autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds}
+		c.Status = autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: scalingLimitedConditions(c.Status.Conditions)}
 	case *batchv1.Job:
 		var conds []batchv1.JobCondition
 		for _, cond := range c.Status.Conditions {
@@ -78,4 +57,43 @@ func statusRelevant(o client.Object) runtime.Object {
 		c.Status = batchv1.CronJobStatus{} // status reads the Jobs, not their CronJob's
 	}
 	return c
+}
+
+// deploymentStatusRead is what deploymentReady and replicaStatus read of a Deployment's
+// status: its counts and its conditions' types, statuses and reasons (with the message
+// of a timed-out rollout, which the Degraded message quotes). The cache keeps no more
+// (slimDeployment), and childChanged compares no more.
+func deploymentStatusRead(s appsv1.DeploymentStatus) appsv1.DeploymentStatus {
+	var conds []appsv1.DeploymentCondition
+	if len(s.Conditions) > 0 {
+		conds = make([]appsv1.DeploymentCondition, 0, len(s.Conditions))
+	}
+	for _, cond := range s.Conditions {
+		kept := appsv1.DeploymentCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason}
+		if cond.Reason == deploymentTimedOut {
+			kept.Message = cond.Message
+		}
+		conds = append(conds, kept)
+	}
+	return appsv1.DeploymentStatus{
+		ObservedGeneration: s.ObservedGeneration, Replicas: s.Replicas, UpdatedReplicas: s.UpdatedReplicas,
+		ReadyReplicas: s.ReadyReplicas, AvailableReplicas: s.AvailableReplicas, Conditions: conds,
+	}
+}
+
+// statefulSetStatusRead is what statefulSetReady reads of a StatefulSet's status.
+func statefulSetStatusRead(s appsv1.StatefulSetStatus) appsv1.StatefulSetStatus {
+	return appsv1.StatefulSetStatus{ObservedGeneration: s.ObservedGeneration, ReadyReplicas: s.ReadyReplicas, UpdatedReplicas: s.UpdatedReplicas}
+}
+
+// scalingLimitedConditions is what scalingLimited reads of an HPA's conditions: its
+// ScalingLimited condition, without timestamps.
+func scalingLimitedConditions(conds []autoscalingv2.HorizontalPodAutoscalerCondition) []autoscalingv2.HorizontalPodAutoscalerCondition {
+	var out []autoscalingv2.HorizontalPodAutoscalerCondition
+	for _, c := range conds {
+		if c.Type == autoscalingv2.ScalingLimited {
+			out = append(out, autoscalingv2.HorizontalPodAutoscalerCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+		}
+	}
+	return out
 }
