@@ -13,8 +13,10 @@ import (
 // (or content digest) was up to date with an applied hash (applier.remember), that a
 // Deployment's replicas were released at a generation (applier.releaseReplicas). Each
 // check is kept as two 16-byte fingerprints — which check of which child, and what was
-// seen — in one small map per Gallery, dropped with the Gallery (forget): about a
-// kilobyte per Gallery where a sync.Map of named entries held six. A fingerprint that
+// seen — in one small slice per Gallery, dropped with the Gallery (forget): 32 bytes a
+// check, about 800 bytes a Gallery (a map of the same held three times that, a sync.Map
+// of named entries six). A Gallery has a few dozen checks, so a scan finds one as fast
+// as a hash would. A fingerprint that
 // differs only ever means "check again": equal fingerprints of different inputs would
 // need a SHA-256 collision in 128 bits.
 type childChecks struct {
@@ -25,8 +27,21 @@ type childChecks struct {
 // time, but forget runs from the reconcile of a Gallery being deleted while another
 // worker may read; the mutex keeps that safe.
 type galleryChecks struct {
-	mu   sync.Mutex
-	seen map[fingerprint]fingerprint
+	mu     sync.Mutex
+	checks []checkSeen
+}
+
+// checkSeen is one check and what it last found.
+type checkSeen struct{ check, seen fingerprint }
+
+// find is the index of check in g.checks, or -1; the caller holds g.mu.
+func (g *galleryChecks) find(check fingerprint) int {
+	for i := range g.checks {
+		if g.checks[i].check == check {
+			return i
+		}
+	}
+	return -1
 }
 
 // fingerprint is the first 16 bytes of the SHA-256 of a check's parts (fingerprintOf).
@@ -54,10 +69,11 @@ func (c *childChecks) record(gallery types.NamespacedName, check, seen fingerpri
 	g := v.(*galleryChecks)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.seen == nil {
-		g.seen = make(map[fingerprint]fingerprint, 16)
+	if i := g.find(check); i >= 0 {
+		g.checks[i].seen = seen
+		return
 	}
-	g.seen[check] = seen
+	g.checks = append(g.checks, checkSeen{check: check, seen: seen})
 }
 
 // found reports whether check last found seen.
@@ -69,8 +85,8 @@ func (c *childChecks) found(gallery types.NamespacedName, check, seen fingerprin
 	g := v.(*galleryChecks)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	last, ok := g.seen[check]
-	return ok && last == seen
+	i := g.find(check)
+	return i >= 0 && g.checks[i].seen == seen
 }
 
 // forget drops a Gallery's checks.
@@ -87,5 +103,5 @@ func (c *childChecks) len(gallery types.NamespacedName) int {
 	g := v.(*galleryChecks)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.seen)
+	return len(g.checks)
 }

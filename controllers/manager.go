@@ -46,7 +46,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		// does, reads through the API reader. They are often half an object's size.
 		DefaultTransform: slimMetadataTransform,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Label: galleryPodSelector, Transform: sharingLabels(podCacheTransform)},
+			&corev1.Pod{}: {Label: galleryPodSelector, Transform: sharingMaps(podCacheTransform)},
 			// Backup Jobs (and their CronJobs' Jobs, which carry the template's labels).
 			&batchv1.Job{}: {Label: galleryPodSelector},
 		},
@@ -61,7 +61,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		case *appsv1.StatefulSet:
 			by.Transform = slimStatefulSet
 		}
-		by.Transform = sharingLabels(by.Transform)
+		by.Transform = sharingMaps(by.Transform)
 		o.ByObject[obj] = by
 	}
 	if len(namespaces) > 0 {

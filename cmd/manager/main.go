@@ -113,11 +113,13 @@ func setMemoryLimit(goMemLimit, containerLimit string) (int64, error) {
 }
 
 // defaultGCPercent is the operator's GOGC unless the environment sets one: the heap may
-// grow by half its live size between collections, not by all of it (Go's default, 100).
-// Nearly all of the operator's heap is its cache, which lives as long as the process,
-// so the default let the RSS settle at about three times the cache (docs/operator.md,
-// Scale); at steady state nothing allocates and the collector does not run either way.
-const defaultGCPercent = 50
+// grow by a quarter of its live size between collections, not by all of it (Go's
+// default, 100). Nearly all of the operator's heap is its cache, which lives as long as
+// the process, so the default let the RSS settle at about three times the cache
+// (docs/operator.md, Scale). The collector's work is CPU the operator has to spare: at a
+// thousand Galleries the API server, not the operator, sets the pace, and at steady
+// state nothing allocates and the collector does not run either way.
+const defaultGCPercent = 25
 
 // setGCPercent sets defaultGCPercent unless gogc (the GOGC environment variable, which
 // the runtime has applied itself) is set; it returns the percent it set, or 0.
