@@ -88,7 +88,7 @@ func TestPodCacheTransformKeepsWhatTheOperatorReads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			slim := out.(*corev1.Pod)
+			slim := out.(*cachedPod).pod()
 			full, kept := []corev1.Pod{*tc.pod}, []corev1.Pod{*slim}
 			for what, pair := range map[string][2]any{
 				"podOOMKills":           {podOOMKills(tc.pod), podOOMKills(slim)},
@@ -125,6 +125,35 @@ func TestPodCacheTransformKeepsWhatTheOperatorReads(t *testing.T) {
 	}
 	if out, err := podCacheTransform("tombstone"); err != nil || out != "tombstone" {
 		t.Errorf("podCacheTransform(a non-pod) = %v, %v; want it back unchanged", out, err)
+	}
+}
+
+// A cached pod is a quarter of a corev1.Pod or less; its deep copy is the corev1.Pod it
+// stands for and shares nothing with it; the pod watch's predicate reads it.
+func TestCachedPodCopiesAreIndependentPods(t *testing.T) {
+	at := t0.Add(-time.Minute)
+	full := pod("workers", "w-1", fullPod, restartedAfter("app", reasonOOMKilled, at, 3), resizedTo("2Gi"))
+	out, err := podCacheTransform(full.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := out.(*cachedPod)
+	if c, p := unsafe.Sizeof(cachedPod{}), unsafe.Sizeof(corev1.Pod{}); c*4 > p {
+		t.Errorf("a cachedPod is %d bytes, a corev1.Pod %d: want a quarter or less", c, p)
+	}
+	copied, ok := cached.DeepCopyObject().(*corev1.Pod)
+	if !ok {
+		t.Fatalf("the deep copy of a cached pod is a %T", cached.DeepCopyObject())
+	}
+	copied.Labels["x"] = "y"
+	copied.Status.ContainerStatuses[0].State.Terminated = nil
+	copied.Status.ContainerStatuses[0].LastTerminationState.Terminated.Reason = "Error"
+	copied.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("1Ki")
+	if again := cached.pod(); fmt.Sprint(podOOMKills(again)) != fmt.Sprint(podOOMKills(full)) || again.Labels["x"] != "" {
+		t.Errorf("changing a copy changed the cached pod: kills %v, want %v", podOOMKills(again), podOOMKills(full))
+	}
+	if !hasOOMKill(cached) || hasOOMKill(&cachedPod{}) {
+		t.Error("the pod watch's predicate misreads a cached pod")
 	}
 }
 

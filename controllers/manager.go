@@ -128,35 +128,32 @@ func internMeta(m metav1.Object) {
 
 func intern(s string) string { return unique.Make(s).Value() }
 
-// podCacheTransform keeps of a cached pod only what the operator reads: its name,
-// labels and times, the containers that were OOM-killed with their memory limits (in
-// the spec and as the kubelet applied it: what the kill is reported against), the phase
-// and container
-// states (OOM kills, a backup's report, a migration's output), and a last termination
-// only when it was an OOM kill. A pod's volumes, environment, probes, conditions and
-// addresses are most of its size; with a thousand Galleries' pods cached, dropping them
-// is tens of MiB (docs/operator.md, Scale). The operator never writes a pod.
+// podCacheTransform keeps of a cached pod only what the operator reads, as a cachedPod:
+// its name, labels and times, the phase and container states (OOM kills, a backup's
+// report, a migration's output), and for the containers that were OOM-killed their
+// memory limits (in the spec and as the kubelet applied them: what the kill is reported
+// against) and a last termination that was the kill. A pod's volumes, environment,
+// probes, conditions and addresses are most of its size, and the corev1.Pod struct
+// itself is four times a cachedPod; with a thousand Galleries' pods cached, dropping
+// them is tens of MiB (docs/operator.md, Scale). The operator never writes a pod.
 func podCacheTransform(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil // a DeletedFinalStateUnknown tombstone
 	}
 	oomKilled := oomKilledContainers(p)
-	slim := &corev1.Pod{
-		TypeMeta: p.TypeMeta,
+	cached := &cachedPod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
 			Labels: p.Labels, CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
 			OwnerReferences: p.OwnerReferences,
 		},
-		Spec: corev1.PodSpec{InitContainers: slimContainers(p.Spec.InitContainers, oomKilled), Containers: slimContainers(p.Spec.Containers, oomKilled)},
-		Status: corev1.PodStatus{
-			Phase: p.Status.Phase, InitContainerStatuses: slimStatuses(p.Status.InitContainerStatuses, oomKilled),
-			ContainerStatuses: slimStatuses(p.Status.ContainerStatuses, oomKilled),
-		},
+		phase:          p.Status.Phase,
+		initContainers: compactContainers(p.Spec.InitContainers, p.Status.InitContainerStatuses, oomKilled),
+		containers:     compactContainers(p.Spec.Containers, p.Status.ContainerStatuses, oomKilled),
 	}
-	internMeta(slim)
-	return slim, nil
+	internMeta(cached)
+	return cached, nil
 }
 
 // oomKilledContainers names the containers of p whose current or last termination was an
@@ -175,51 +172,6 @@ func oomKilledContainers(p *corev1.Pod) map[string]bool {
 		}
 	}
 	return names
-}
-
-// slimContainers keeps of a pod's containers only those that were OOM-killed, with their
-// names and memory limits: nothing else reads a cached pod's spec, and a container
-// struct with only its name set is still 408 bytes.
-func slimContainers(cs []corev1.Container, oomKilled map[string]bool) []corev1.Container {
-	var out []corev1.Container
-	for _, c := range cs {
-		if oomKilled[c.Name] {
-			out = append(out, corev1.Container{Name: c.Name, Resources: memoryLimit(&c.Resources)})
-		}
-	}
-	return out
-}
-
-// memoryLimit is r's memory limit alone, the one resource an OOM kill is reported
-// against.
-func memoryLimit(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
-	q, ok := r.Limits[corev1.ResourceMemory]
-	if !ok {
-		return corev1.ResourceRequirements{}
-	}
-	return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}}
-}
-
-func slimStatuses(ss []corev1.ContainerStatus, oomKilled map[string]bool) []corev1.ContainerStatus {
-	if ss == nil {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(ss))
-	for i, s := range ss {
-		out[i] = corev1.ContainerStatus{Name: s.Name, State: s.State, Ready: s.Ready, RestartCount: s.RestartCount}
-		if !oomKilled[s.Name] {
-			continue
-		}
-		if t := s.LastTerminationState.Terminated; t != nil && t.Reason == reasonOOMKilled {
-			out[i].LastTerminationState = s.LastTerminationState // only podOOMKills reads it
-		}
-		if s.Resources != nil {
-			if r := memoryLimit(s.Resources); r.Limits != nil {
-				out[i].Resources = &r
-			}
-		}
-	}
-	return out
 }
 
 // slimDeployment and slimStatefulSet keep of a cached Deployment or StatefulSet its

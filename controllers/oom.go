@@ -214,8 +214,8 @@ var oomKillsChanged = predicate.Funcs{
 	CreateFunc: func(e event.CreateEvent) bool { return hasOOMKill(e.Object) },
 	DeleteFunc: func(e event.DeleteEvent) bool { return hasOOMKill(e.Object) },
 	UpdateFunc: func(e event.UpdateEvent) bool {
-		oldPod, ok1 := e.ObjectOld.(*corev1.Pod)
-		newPod, ok2 := e.ObjectNew.(*corev1.Pod)
+		oldPod, ok1 := asPod(e.ObjectOld)
+		newPod, ok2 := asPod(e.ObjectNew)
 		return ok1 && ok2 && !sameOOMKills(podOOMKills(oldPod), podOOMKills(newPod))
 	},
 	GenericFunc: func(event.GenericEvent) bool { return false },
@@ -227,6 +227,6 @@ func sameOOMKills(a, b []oomKill) bool {
 }
 
 func hasOOMKill(o client.Object) bool {
-	p, ok := o.(*corev1.Pod)
+	p, ok := asPod(o)
 	return ok && len(podOOMKills(p)) > 0
 }

@@ -584,6 +584,11 @@ func TestPodCacheHoldsOnlyGalleryPods(t *testing.T) {
 	if err := c.List(ctx, &mine, client.InNamespace(ns), client.MatchingLabels(galleryPodLabels(g))); err != nil || len(mine.Items) != 1 {
 		t.Errorf("the reconciler's list finds %d pods (err %v), want 1", len(mine.Items), err)
 	}
+	// The cache holds cachedPods and hands out the corev1.Pods they stand for.
+	var one corev1.Pod
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gallery-pod"}, &one); err != nil || one.Labels[galleryv1alpha1.LabelGallery] == "" {
+		t.Errorf("get the cached pod: %v, labels %v", err, one.Labels)
+	}
 }
 
 // docs/operator.md tells the admin which field to raise and what the condition says.
