@@ -45,14 +45,20 @@ func TestSharedLabels(t *testing.T) {
 	}
 
 	// Once the objects are gone (none is used below), so are their sets.
+	if n := heldAfterCollection(sets.len); n != 0 {
+		t.Errorf("%d label sets held after every object using them was collected", n)
+	}
+}
+
+// heldAfterCollection is held() once it reaches zero, or after ten seconds of
+// collections: a runtime cleanup runs some time after its object was collected.
+func heldAfterCollection(held func() int) int {
 	deadline := time.Now().Add(10 * time.Second)
-	for sets.len() > 0 && time.Now().Before(deadline) {
+	for held() > 0 && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := sets.len(); n != 0 {
-		t.Errorf("%d label sets held after every object using them was collected", n)
-	}
+	return held()
 }
 
 // Two label sets with one fingerprint cannot be found by chance, but if they were, an
@@ -101,12 +107,7 @@ func TestSharedRequests(t *testing.T) {
 	if got := set.Spec.VolumeClaimTemplates[1].Spec.Resources.Requests.Storage().String(); got != "20Gi" || requests.len() != 2 {
 		t.Errorf("the 20Gi template asks for %s; %d lists held, want 2", got, requests.len())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for requests.len() > 0 && time.Now().Before(deadline) {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := requests.len(); n != 0 {
+	if n := heldAfterCollection(requests.len); n != 0 {
 		t.Errorf("%d ResourceLists held after every object using them was collected", n)
 	}
 }
