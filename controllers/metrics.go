@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -41,13 +42,26 @@ var conditionStatuses = []string{"true", "false", "unknown"}
 // kube-state-metrics does). Kept as client_golang vectors, the same 55 or so series a
 // Gallery took about 40 KiB of label pairs and maps: 40 MiB at a thousand Galleries
 // (docs/operator.md, Scale).
+//
+// A scrape makes every series at once (client_golang gathers them all before it writes
+// the first), so what a series costs while it is gathered bounds the operator's peak
+// memory: client_golang's ConstMetric makes four label pairs and eight strings a
+// series, about 600 bytes held until the scrape is written, 35 MB at a thousand
+// Galleries. Here a series is one sample of about 100 bytes whose label pairs are
+// shared: the namespace and Gallery pairs are made once a Gallery, those of pods and
+// volumes when they are observed, and those whose values come from a small set
+// (condition types and statuses, phases, components, states, kinds) once for the
+// process. client_golang never modifies a written metric's label pairs.
 type galleryMetrics struct {
 	mu        sync.Mutex
 	galleries map[types.NamespacedName]*gallerySeries
+	pairs     sharedPairs
 }
 
 // gallerySeries is what one Gallery's series say.
 type gallerySeries struct {
+	// namespace and gallery are the label pairs every series of the Gallery has.
+	namespace, gallery *dto.LabelPair
 	// observed: the status was recorded at least once (phase series exist from then).
 	observed   bool
 	conditions []conditionSeries
@@ -55,7 +69,7 @@ type gallerySeries struct {
 	// server and workers are nil when status has no replica counts for them.
 	server, workers *galleryv1alpha1.ReplicaStatus
 	backlog         *int64
-	volumes         []string
+	volumes         []*dto.LabelPair
 	pods            []podSeries
 	// lastSuccess is zero until a pass ends without an error.
 	lastSuccess float64
@@ -65,9 +79,15 @@ type gallerySeries struct {
 	applyFailures map[string]uint64
 }
 
-type conditionSeries struct{ typ, status string }
+// conditionSeries is a condition: its type's label pair, and its status (true, false or
+// unknown).
+type conditionSeries struct {
+	typ    *dto.LabelPair
+	status string
+}
 
-type podSeries struct{ component, pod string }
+// podSeries are the label pairs of a pod's pod_info series.
+type podSeries struct{ component, pod *dto.LabelPair }
 
 // Descriptions of the series, in the order Collect emits them.
 var (
@@ -98,7 +118,7 @@ var operatorMetrics = newGalleryMetrics()
 func init() { ctrlmetrics.Registry.MustRegister(operatorMetrics.collectors()...) }
 
 func newGalleryMetrics() *galleryMetrics {
-	return &galleryMetrics{galleries: map[types.NamespacedName]*gallerySeries{}}
+	return &galleryMetrics{galleries: map[types.NamespacedName]*gallerySeries{}, pairs: sharedPairs{}}
 }
 
 func (m *galleryMetrics) collectors() []prometheus.Collector { return []prometheus.Collector{m} }
@@ -115,19 +135,18 @@ func (m *galleryMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	for key, g := range m.galleries {
-		ns, name := key.Namespace, key.Name
+	for _, g := range m.galleries {
+		gauge := func(d *prometheus.Desc, v float64, pairs ...*dto.LabelPair) {
+			ch <- newSample(d, v, false, g.namespace, g.gallery, pairs...)
+		}
 		for _, c := range g.conditions {
 			for _, s := range conditionStatuses {
-				gauge(conditionDesc, boolFloat(s == c.status), ns, name, c.typ, s)
+				gauge(conditionDesc, boolFloat(s == c.status), c.typ, m.pairs.of("status", s))
 			}
 		}
 		if g.observed {
 			for _, p := range galleryPhases {
-				gauge(phaseDesc, boolFloat(p == g.phase), ns, name, string(p))
+				gauge(phaseDesc, boolFloat(p == g.phase), m.pairs.of("phase", string(p)))
 			}
 		}
 		for _, r := range []struct {
@@ -135,27 +154,28 @@ func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
 			status    *galleryv1alpha1.ReplicaStatus
 		}{{galleryv1alpha1.ComponentServer, g.server}, {galleryv1alpha1.ComponentWorkers, g.workers}} {
 			if r.status != nil {
-				gauge(replicasDesc, float64(r.status.Replicas), ns, name, r.component, "desired")
-				gauge(replicasDesc, float64(r.status.ReadyReplicas), ns, name, r.component, "ready")
+				component := m.pairs.of("component", r.component)
+				gauge(replicasDesc, float64(r.status.Replicas), component, m.pairs.of("state", "desired"))
+				gauge(replicasDesc, float64(r.status.ReadyReplicas), component, m.pairs.of("state", "ready"))
 			}
 		}
 		if g.backlog != nil {
-			gauge(queueBacklogDesc, float64(*g.backlog), ns, name)
+			gauge(queueBacklogDesc, float64(*g.backlog))
 		}
 		if g.lastSuccess != 0 {
-			gauge(lastSuccessDesc, g.lastSuccess, ns, name)
+			gauge(lastSuccessDesc, g.lastSuccess)
 		}
 		for kind, n := range g.applyFailures {
-			ch <- prometheus.MustNewConstMetric(applyFailuresDesc, prometheus.CounterValue, float64(n), ns, name, kind)
+			ch <- newSample(applyFailuresDesc, float64(n), true, g.namespace, g.gallery, m.pairs.of("kind", kind))
 		}
 		if g.reconciles > 0 {
-			ch <- prometheus.MustNewConstMetric(reconcilesDesc, prometheus.CounterValue, float64(g.reconciles), ns, name)
+			ch <- newSample(reconcilesDesc, float64(g.reconciles), true, g.namespace, g.gallery)
 		}
 		for _, p := range g.pods {
-			gauge(podInfoDesc, 1, ns, name, p.component, p.pod)
+			gauge(podInfoDesc, 1, p.component, p.pod)
 		}
 		for _, v := range g.volumes {
-			gauge(volumeInfoDesc, 1, ns, name, v)
+			gauge(volumeInfoDesc, 1, v)
 		}
 	}
 }
@@ -165,7 +185,7 @@ func (m *galleryMetrics) series(g *galleryv1alpha1.Gallery) *gallerySeries {
 	key := keyOfGallery(g)
 	s := m.galleries[key]
 	if s == nil {
-		s = &gallerySeries{}
+		s = &gallerySeries{namespace: newLabelPair(labelNamespace, key.Namespace), gallery: newLabelPair(labelGallery, key.Name)}
 		m.galleries[key] = s
 	}
 	return s
@@ -174,10 +194,6 @@ func (m *galleryMetrics) series(g *galleryv1alpha1.Gallery) *gallerySeries {
 // observe records what the status says (conditions, phase, replicas, backlog), the
 // Gallery's volumes, and, when the pods could be listed, its pods.
 func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
-	conds := make([]conditionSeries, 0, len(g.Status.Conditions))
-	for _, c := range g.Status.Conditions {
-		conds = append(conds, conditionSeries{typ: c.Type, status: strings.ToLower(string(c.Status))})
-	}
 	replicas := func(r *galleryv1alpha1.ReplicaStatus) *galleryv1alpha1.ReplicaStatus {
 		if r == nil {
 			return nil
@@ -186,6 +202,10 @@ func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	conds := make([]conditionSeries, 0, len(g.Status.Conditions))
+	for _, c := range g.Status.Conditions {
+		conds = append(conds, conditionSeries{typ: m.pairs.of("condition", c.Type), status: strings.ToLower(string(c.Status))})
+	}
 	s := m.series(g)
 	s.observed, s.conditions, s.phase = true, conds, g.Status.Phase
 	s.server, s.workers = replicas(g.Status.Server), replicas(g.Status.Workers)
@@ -193,16 +213,23 @@ func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
 	if b := g.Status.QueueBacklog; b != nil {
 		s.backlog = ptr.To(*b)
 	}
-	s.volumes = specs.ClaimNames(g)
+	s.volumes = s.volumes[:0]
+	for _, claim := range specs.ClaimNames(g) {
+		s.volumes = append(s.volumes, newLabelPair("persistentvolumeclaim", claim))
+	}
 	if o != nil && !o.podsUnread {
-		s.pods = podsOf(o.pods)
+		s.pods = m.podsOf(o.pods)
 	}
 }
 
-func podsOf(pods []corev1.Pod) []podSeries {
+// podsOf are the pods' series; the caller holds m.mu.
+func (m *galleryMetrics) podsOf(pods []corev1.Pod) []podSeries {
 	out := make([]podSeries, 0, len(pods))
 	for i := range pods {
-		out = append(out, podSeries{component: pods[i].Labels[galleryv1alpha1.LabelComponent], pod: pods[i].Name})
+		out = append(out, podSeries{
+			component: m.pairs.of("component", pods[i].Labels[galleryv1alpha1.LabelComponent]),
+			pod:       newLabelPair("pod", pods[i].Name),
+		})
 	}
 	return out
 }
@@ -272,4 +299,68 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// sharedPairs are the label pairs whose values come from a small set, one for each
+// name and value, made on first use and kept for the life of the process; the caller
+// holds galleryMetrics.mu.
+type sharedPairs map[[2]string]*dto.LabelPair
+
+func (p sharedPairs) of(name, value string) *dto.LabelPair {
+	key := [2]string{name, value}
+	pair := p[key]
+	if pair == nil {
+		pair = newLabelPair(name, value)
+		p[key] = pair
+	}
+	return pair
+}
+
+func newLabelPair(name, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: &name, Value: &value}
+}
+
+// maxSeriesLabels is the most labels a series of the operator has (namespace, gallery
+// and two of its own).
+const maxSeriesLabels = 4
+
+// sample is one series as a scrape gathers it: its value, its label pairs (shared,
+// never modified) sorted by name as client_golang expects them, and the gauge the
+// written metric points at, all in one allocation.
+type sample struct {
+	desc    *prometheus.Desc
+	value   float64
+	counter bool
+	n       int
+	labels  [maxSeriesLabels]*dto.LabelPair
+	gauge   dto.Gauge
+}
+
+func newSample(desc *prometheus.Desc, value float64, counter bool, namespace, gallery *dto.LabelPair, pairs ...*dto.LabelPair) *sample {
+	s := &sample{desc: desc, value: value, counter: counter}
+	s.labels[0], s.labels[1] = namespace, gallery
+	s.n = 2 + copy(s.labels[2:], pairs)
+	labels := s.labels[:s.n]
+	// Insertion sort: at most four pairs, and no allocation.
+	for i := 1; i < len(labels); i++ {
+		for j := i; j > 0 && labels[j].GetName() < labels[j-1].GetName(); j-- {
+			labels[j], labels[j-1] = labels[j-1], labels[j]
+		}
+	}
+	return s
+}
+
+// Desc implements prometheus.Metric.
+func (s *sample) Desc() *prometheus.Desc { return s.desc }
+
+// Write implements prometheus.Metric.
+func (s *sample) Write(out *dto.Metric) error {
+	out.Label = s.labels[:s.n:s.n]
+	if s.counter {
+		out.Counter = &dto.Counter{Value: &s.value}
+		return nil
+	}
+	s.gauge.Value = &s.value
+	out.Gauge = &s.gauge
+	return nil
 }

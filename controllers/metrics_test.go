@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -270,4 +271,46 @@ func TestDeletedGalleryLeavesNoSeries(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestScrapeSharesLabelPairs: series whose label values come from a small set share
+// one label pair across Galleries and scrapes, and sharing changes nothing a scrape
+// says (the pedantic registry checks every series against its description).
+func TestScrapeSharesLabelPairs(t *testing.T) {
+	m := scrapeGalleries(2)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.collectors()...)
+	first, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	second, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather again: %v", err)
+	}
+	statusPairs := map[string]*dto.LabelPair{}
+	var conditionSeries int
+	for i, mf := range first {
+		if got, want := fmt.Sprint(mf), fmt.Sprint(second[i]); got != want {
+			t.Errorf("two scrapes differ:\n%s\n%s", got, want)
+		}
+		if mf.GetName() != "sortographer_gallery_condition" {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			conditionSeries++
+			for _, lp := range metric.GetLabel() {
+				if lp.GetName() != "status" {
+					continue
+				}
+				if seen := statusPairs[lp.GetValue()]; seen != nil && seen != lp {
+					t.Errorf("status=%s: two label pairs, want one shared", lp.GetValue())
+				}
+				statusPairs[lp.GetValue()] = lp
+			}
+		}
+	}
+	if conditionSeries != 2*9*3 || len(statusPairs) != 3 {
+		t.Errorf("condition series %d with %d status pairs, want 54 with 3", conditionSeries, len(statusPairs))
+	}
 }
