@@ -140,13 +140,12 @@ floor() {
   mkdir -p "$work/floor"
   k get deployments,statefulsets,services,configmaps,serviceaccounts,persistentvolumeclaims,poddisruptionbudgets,networkpolicies,secrets \
     -A -l app.kubernetes.io/managed-by=sortographer-operator -o json |
-    jq -c '.items[] | select(.metadata.namespace | startswith("g-")) |
+    jq -r '.items[] | select(.metadata.namespace | startswith("g-")) |
       .metadata |= {name, namespace: ("floor-" + (.namespace | ltrimstr("g-"))), labels, annotations} |
-      del(.status) | del(.spec.clusterIP, .spec.clusterIPs, .spec.volumeName)' |
-    while IFS= read -r obj; do
-      g=$(jq -r '.metadata.labels["sortographer.io/gallery"] + "." + .metadata.namespace' <<<"$obj")
-      echo "$obj" >>"$work/floor/$g.json"
-    done
+      del(.status) | del(.spec.clusterIP, .spec.clusterIPs, .spec.volumeName) |
+      "\(.metadata.labels["sortographer.io/gallery"]).\(.metadata.namespace) \(tojson)"' |
+    # One file a Gallery: "gallery.namespace {json}" lines, split by one awk.
+    awk -v dir="$work/floor" '{ f = dir "/" $1 ".json"; sub(/^[^ ]+ /, ""); print >>f; close(f) }'
   local start
   start=$(now)
   find "$work/floor" -name '*.json' -print0 | xargs -0 -P "$floor_parallel" -I{} \
