@@ -128,10 +128,11 @@ bench: deps k8s-bin s3-server ## Run every benchmark (queue vs redis-benchmark, 
 eval: deps ## Score the configured classifier (default the built-in model; SORTOGRAPHER_CLASSIFIER=rekognition and its settings for Rekognition) on the labelled photos of test/eval/photos.yaml: precision and recall per label and overall, with and without the label hierarchy, and each photo's mistakes. A benchmark: not part of make test.
 	SORTOGRAPHER_MODEL_DIR="$${SORTOGRAPHER_MODEL_DIR:-$$(hack/model.sh | tail -n1)}" go run ./test/eval/cmd/eval
 
-BENCH_GALLERIES ?= 100 500
+BENCH_GALLERIES ?= 100 500 1000
+BENCH_STEADY ?= 600
 .PHONY: bench-operator
-bench-operator: deps k8s-bin ## The operator at scale on the local kwok cluster: BENCH_GALLERIES (default "100 500") spec: {} Galleries vs a parallel server-side apply of the same children; writes, passes, RSS, CPU, restart (hack/bench-operator.sh; "unrelated" mode: hack/bench-operator.sh unrelated 5000).
-	hack/bench-operator.sh scale $(BENCH_GALLERIES)
+bench-operator: deps k8s-bin ## The operator at scale on the local kwok cluster: BENCH_GALLERIES (default "100 500 1000", about 75 minutes on 2 cores) spec: {} Galleries vs a parallel server-side apply of the same children; writes, passes, RSS, CPU, BENCH_STEADY seconds of steady state (default 600), restart (hack/bench-operator.sh; "unrelated" mode: hack/bench-operator.sh unrelated 5000).
+	STEADY=$(BENCH_STEADY) hack/bench-operator.sh scale $(BENCH_GALLERIES)
 
 .PHONY: test-short
 test-short: $(HELM) $(KUSTOMIZE) ## Run the tests that need no servers.
