@@ -26,6 +26,14 @@ import (
 const (
 	labelNamespace = "namespace"
 	labelGallery   = "gallery"
+	labelCondition = "condition"
+	labelStatus    = "status"
+	labelPhase     = "phase"
+	labelComponent = "component"
+	labelState     = "state"
+	labelKind      = "kind"
+	labelPod       = "pod"
+	labelClaim     = "persistentvolumeclaim"
 )
 
 // galleryPhases are every value of status.phase, so each phase series is 0 or 1.
@@ -94,18 +102,18 @@ type podSeries struct{ component, pod *dto.LabelPair }
 // Descriptions of the series, in the order Collect emits them.
 var (
 	conditionDesc = galleryDesc("condition", "A condition of the Gallery's status: 1 for its current status (true, false or unknown), 0 for the other two.",
-		"condition", "status")
-	phaseDesc    = galleryDesc("phase", "The Gallery's status.phase: 1 for the current phase, 0 for the others.", "phase")
+		labelCondition, labelStatus)
+	phaseDesc    = galleryDesc("phase", "The Gallery's status.phase: 1 for the current phase, 0 for the others.", labelPhase)
 	replicasDesc = galleryDesc("replicas", "Pods of the Gallery's server and workers Deployments: desired (by the spec or the autoscaler) and ready.",
-		"component", "state")
+		labelComponent, labelState)
 	queueBacklogDesc  = galleryDesc("queue_backlog", "Classification jobs waiting or in a worker's hands, as the operator's backlog scaler last read them (status.queueBacklog).")
 	lastSuccessDesc   = galleryDesc("last_reconcile_success_timestamp_seconds", "When the operator last reconciled the Gallery without an error (Unix seconds).")
-	applyFailuresDesc = galleryDesc("apply_failures_total", "Failed writes (server-side apply or delete) of the Gallery's children, by kind.", "kind")
+	applyFailuresDesc = galleryDesc("apply_failures_total", "Failed writes (server-side apply or delete) of the Gallery's children, by kind.", labelKind)
 	reconcilesDesc    = galleryDesc("reconciles_total", "Passes of the reconciler over the Gallery (each reads its children and may apply them): a converged Gallery gains none until something changes.")
 	podInfoDesc       = galleryDesc("pod_info", "1 for each pod of the Gallery: joins pod metrics (cAdvisor, kube-state-metrics) to the Gallery on namespace and pod.",
-		"component", "pod")
+		labelComponent, labelPod)
 	volumeInfoDesc = galleryDesc("volume_info", "1 for each PersistentVolumeClaim of the Gallery: joins kubelet_volume_stats_* to the Gallery on namespace and persistentvolumeclaim.",
-		"persistentvolumeclaim")
+		labelClaim)
 	allDescs = []*prometheus.Desc{conditionDesc, phaseDesc, replicasDesc, queueBacklogDesc, lastSuccessDesc, applyFailuresDesc, reconcilesDesc, podInfoDesc, volumeInfoDesc}
 )
 
@@ -143,12 +151,12 @@ func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, c := range g.conditions {
 			for _, s := range conditionStatuses {
-				gauge(conditionDesc, boolFloat(s == c.status), c.typ, m.pairs.of("status", s))
+				gauge(conditionDesc, boolFloat(s == c.status), c.typ, m.pairs.of(labelStatus, s))
 			}
 		}
 		if g.observed {
 			for _, p := range galleryPhases {
-				gauge(phaseDesc, boolFloat(p == g.phase), m.pairs.of("phase", string(p)))
+				gauge(phaseDesc, boolFloat(p == g.phase), m.pairs.of(labelPhase, string(p)))
 			}
 		}
 		for _, r := range []struct {
@@ -156,9 +164,9 @@ func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
 			status    *galleryv1alpha1.ReplicaStatus
 		}{{galleryv1alpha1.ComponentServer, g.server}, {galleryv1alpha1.ComponentWorkers, g.workers}} {
 			if r.status != nil {
-				component := m.pairs.of("component", r.component)
-				gauge(replicasDesc, float64(r.status.Replicas), component, m.pairs.of("state", "desired"))
-				gauge(replicasDesc, float64(r.status.ReadyReplicas), component, m.pairs.of("state", "ready"))
+				component := m.pairs.of(labelComponent, r.component)
+				gauge(replicasDesc, float64(r.status.Replicas), component, m.pairs.of(labelState, "desired"))
+				gauge(replicasDesc, float64(r.status.ReadyReplicas), component, m.pairs.of(labelState, "ready"))
 			}
 		}
 		if g.backlog != nil {
@@ -168,7 +176,7 @@ func (m *galleryMetrics) Collect(ch chan<- prometheus.Metric) {
 			gauge(lastSuccessDesc, g.lastSuccess)
 		}
 		for kind, n := range g.applyFailures {
-			ch <- newSample(applyFailuresDesc, float64(n), true, g.namespace, g.gallery, m.pairs.of("kind", kind))
+			ch <- newSample(applyFailuresDesc, float64(n), true, g.namespace, g.gallery, m.pairs.of(labelKind, kind))
 		}
 		if g.reconciles > 0 {
 			ch <- newSample(reconcilesDesc, float64(g.reconciles), true, g.namespace, g.gallery)
@@ -206,7 +214,7 @@ func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
 	defer m.mu.Unlock()
 	conds := make([]conditionSeries, 0, len(g.Status.Conditions))
 	for _, c := range g.Status.Conditions {
-		conds = append(conds, conditionSeries{typ: m.pairs.of("condition", c.Type), status: strings.ToLower(string(c.Status))})
+		conds = append(conds, conditionSeries{typ: m.pairs.of(labelCondition, c.Type), status: strings.ToLower(string(c.Status))})
 	}
 	s := m.series(g)
 	s.observed, s.conditions, s.phase = true, conds, g.Status.Phase
@@ -217,7 +225,7 @@ func (m *galleryMetrics) observe(g *galleryv1alpha1.Gallery, o *observed) {
 	}
 	s.volumes = s.volumes[:0]
 	for _, claim := range specs.ClaimNames(g) {
-		s.volumes = append(s.volumes, newLabelPair("persistentvolumeclaim", claim))
+		s.volumes = append(s.volumes, newLabelPair(labelClaim, claim))
 	}
 	if o != nil && !o.podsUnread {
 		s.pods = m.podsOf(o.pods)
@@ -229,8 +237,8 @@ func (m *galleryMetrics) podsOf(pods []corev1.Pod) []podSeries {
 	out := make([]podSeries, 0, len(pods))
 	for i := range pods {
 		out = append(out, podSeries{
-			component: m.pairs.of("component", pods[i].Labels[galleryv1alpha1.LabelComponent]),
-			pod:       newLabelPair("pod", pods[i].Name),
+			component: m.pairs.of(labelComponent, pods[i].Labels[galleryv1alpha1.LabelComponent]),
+			pod:       newLabelPair(labelPod, pods[i].Name),
 		})
 	}
 	return out

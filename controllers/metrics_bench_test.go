@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,8 +147,6 @@ func scrape(reg prometheus.Gatherer) (held, allocated float64, err error) {
 		}
 	}
 	runtime.ReadMemStats(&after)
-	keepAlive(families)
+	runtime.KeepAlive(families)
 	return float64(gathered.HeapAlloc) - float64(before.HeapAlloc), float64(after.TotalAlloc - before.TotalAlloc), nil
 }
-
-func keepAlive(families []*dto.MetricFamily) { runtime.KeepAlive(families) }

@@ -300,7 +300,7 @@ func TestScrapeSharesLabelPairs(t *testing.T) {
 		for _, metric := range mf.GetMetric() {
 			conditionSeries++
 			for _, lp := range metric.GetLabel() {
-				if lp.GetName() != "status" {
+				if lp.GetName() != labelStatus {
 					continue
 				}
 				if seen := statusPairs[lp.GetValue()]; seen != nil && seen != lp {
